@@ -1,0 +1,47 @@
+/**
+ * Child process 1 of the gateway bench: the four subgraphs on free local ports, over a fresh database
+ * seeded with the demo plant. Prints `READY {"production":url,...}` once everything answers.
+ *   BENCH_DB=<database name> node --import tsx bench/lib/subgraphs-process.ts
+ */
+import { SUBGRAPHS, type SubgraphName } from '../../lib/config/hub.ts';
+import { openDatabase, startSubgraph } from '../../lib/hub.ts';
+import { readSupergraph } from '../../lib/schema.ts';
+import { createUserTokenVerifier, signUserToken } from '../../lib/auth/tokens.ts';
+import { seedDemo } from '../../lib/demo/seed.ts';
+import { startGateway } from '../../gateway/server.ts';
+import { BENCH_INTERNAL_SECRET, BENCH_JWT_SECRET, createBenchDatabase } from './env.ts';
+
+const dbName = process.env.BENCH_DB;
+if (!dbName || !/^[a-z_][a-z0-9_]*$/.test(dbName)) throw new Error('BENCH_DB must name the bench database');
+
+const db = await openDatabase(await createBenchDatabase(dbName), 10);
+const urls = {} as Record<SubgraphName, string>;
+const closers: (() => Promise<void>)[] = [];
+for (const name of SUBGRAPHS) {
+  const s = await startSubgraph(name, db, BENCH_INTERNAL_SECRET, '127.0.0.1', 0);
+  urls[name] = s.url;
+  closers.push(s.close);
+}
+
+// seedDemo creates the plant through the public API, so a temporary gateway runs here only while seeding;
+// it is closed before the measured one (another process) starts.
+const seeder = await startGateway({
+  supergraphSdl: readSupergraph(),
+  subgraphUrls: urls,
+  verifyUser: createUserTokenVerifier({ secret: BENCH_JWT_SECRET }),
+  internalSecret: BENCH_INTERNAL_SECRET,
+  host: '127.0.0.1',
+  port: 0,
+});
+await seedDemo(db, seeder.url, await signUserToken(BENCH_JWT_SECRET, { sub: 'bench-seed', role: 'admin' }));
+await seeder.close();
+
+async function shutdown(): Promise<void> {
+  for (const close of closers) await close().catch(() => {});
+  await db.destroy();
+  process.exit(0);
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
+
+console.log(`READY ${JSON.stringify(urls)}`);

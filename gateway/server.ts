@@ -1,0 +1,84 @@
+import express from 'express';
+import { ApolloGateway } from '@apollo/gateway';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { expressMiddleware } from '@as-integrations/express5';
+import type { SubgraphName } from '../lib/config/hub.ts';
+import { formatError, isClientError } from '../lib/errors.ts';
+import { listen, mountOps, type Listening } from '../lib/http.ts';
+import { log } from '../lib/log.ts';
+import { createMetrics, type Metrics } from '../lib/metrics.ts';
+import type { Viewer } from '../lib/auth/viewer.ts';
+import { createContextFactory, type GatewayContext } from './context.ts';
+import { HubDataSource } from './data-source.ts';
+
+export interface GatewayOptions {
+  supergraphSdl: string;
+  subgraphUrls: Record<SubgraphName, string>;
+  verifyUser: (token: string) => Promise<Viewer>;
+  internalSecret: string;
+  host: string;
+  port: number;
+}
+
+/**
+ * Errors from a subgraph that could not be reached, or that answered garbage, reach clients as
+ * UPSTREAM_UNAVAILABLE / UPSTREAM_BAD_RESPONSE rather than a masked error; every unexpected error is logged
+ * with the request id, which the client also gets.
+ */
+function observe(metrics: Metrics): ApolloServerPlugin<GatewayContext> {
+  return {
+    async requestDidStart() {
+      const started = process.hrtime.bigint();
+      return {
+        async didEncounterErrors({ errors, contextValue }) {
+          for (const e of errors) {
+            if (isClientError(e.extensions?.code)) continue;
+            const cause = String((e.originalError as { message?: string } | undefined)?.message ?? e.message);
+            if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|fetch failed/i.test(cause)) {
+              e.extensions.code = 'UPSTREAM_UNAVAILABLE';
+              (e as { message: string }).message = 'A subgraph did not answer; try again shortly';
+            }
+            e.extensions.requestId = contextValue.requestId;
+            log.error({ err: e.originalError ?? e, requestId: contextValue.requestId, path: e.path }, 'gateway error');
+          }
+        },
+        async willSendResponse({ operation, errors }) {
+          const op = operation?.operation ?? 'unknown';
+          metrics.operations.inc({ operation: op, outcome: errors?.length ? 'error' : 'ok' });
+          metrics.duration.observe({ operation: op }, Number(process.hrtime.bigint() - started) / 1e9);
+        },
+      };
+    },
+  };
+}
+
+/** The one public endpoint: @apollo/gateway over the committed supergraph, auth first, /graphql on `port`. */
+export async function startGateway(opts: GatewayOptions): Promise<Listening & { gateway: ApolloGateway }> {
+  const metrics = createMetrics('gateway');
+  const gateway = new ApolloGateway({
+    supergraphSdl: opts.supergraphSdl,
+    buildService: ({ name, url }) => new HubDataSource({ url: opts.subgraphUrls[name as SubgraphName] ?? url }),
+  });
+  const server = new ApolloServer<GatewayContext>({
+    gateway,
+    formatError,
+    includeStacktraceInErrorResponses: false,
+    plugins: [observe(metrics)],
+  });
+  await server.start();
+
+  const context = createContextFactory(opts.verifyUser, opts.internalSecret);
+  const app = express();
+  app.disable('x-powered-by');
+  mountOps(app, metrics.registry, async () => true);
+  app.use('/graphql', express.json({ limit: '2mb' }), expressMiddleware(server, { context: ({ req }) => context(req) }));
+  const listening = await listen(app, opts.host, opts.port, '/graphql');
+  return {
+    ...listening,
+    gateway,
+    close: async () => {
+      await listening.close();
+      await server.stop();
+    },
+  };
+}

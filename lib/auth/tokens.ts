@@ -1,0 +1,100 @@
+import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
+import { unauthenticated } from '../errors.ts';
+import { roleFromClaims, type Viewer } from './viewer.ts';
+
+const enc = new TextEncoder();
+
+function stringList(v: unknown): string[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw unauthenticated('Token claims sites/lines must be string arrays');
+  return v as string[];
+}
+
+export interface UserTokenOptions {
+  secret?: string;
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+}
+
+/**
+ * Verifies the end user's bearer token at the gateway (HS256 shared secret or a JWKS URL) and turns it into a Viewer.
+ * Verified tokens are remembered until they expire, so a dashboard polling every second costs one HMAC, not one per call.
+ */
+export function createUserTokenVerifier(opts: UserTokenOptions) {
+  if (!opts.secret && !opts.jwksUrl) throw new Error('auth.jwt needs a secret or a jwksUrl');
+  const key: Uint8Array | JWTVerifyGetKey = opts.jwksUrl
+    ? createRemoteJWKSet(new URL(opts.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 })
+    : enc.encode(opts.secret!);
+  const cache = new Map<string, { viewer: Viewer; exp: number }>();
+
+  return async function verify(token: string): Promise<Viewer> {
+    const now = Date.now() / 1000;
+    const hit = cache.get(token);
+    if (hit && hit.exp > now) return hit.viewer;
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, key as Uint8Array, {
+        issuer: opts.issuer,
+        audience: opts.audience,
+        algorithms: opts.jwksUrl ? undefined : ['HS256'],
+      }));
+    } catch (e) {
+      throw unauthenticated(`Invalid token: ${(e as Error).message}`);
+    }
+    const role = roleFromClaims(payload);
+    if (!payload.sub) throw unauthenticated('Token has no sub claim');
+    if (!role) throw unauthenticated('Token carries no known role (viewer, operator, engineer, admin)');
+    const viewer: Viewer = { sub: payload.sub, role, sites: stringList(payload.sites), lines: stringList(payload.lines) };
+    if (cache.size > 10_000) cache.clear();
+    cache.set(token, { viewer, exp: payload.exp ?? now + 60 });
+    return viewer;
+  };
+}
+
+/** Issues a user token (dev tokens, tests, benchmarks). Production tokens come from the plant's identity provider. */
+export async function signUserToken(
+  secret: string,
+  viewer: { sub: string; role: string; sites?: string[]; lines?: string[] },
+  ttl = '12h',
+): Promise<string> {
+  const { sub, role, ...scope } = viewer;
+  return new SignJWT({ roles: [role], ...scope })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(sub)
+    .setIssuedAt()
+    .setExpirationTime(ttl)
+    .sign(enc.encode(secret));
+}
+
+const INTERNAL_AUDIENCE = 'oee-hub-subgraph';
+
+/** The gateway's proof to a subgraph that a call came through it, carrying the verified viewer. */
+export function signInternalToken(secret: string, viewer: Viewer, ttlSeconds = 120): Promise<string> {
+  return new SignJWT({ v: viewer })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setAudience(INTERNAL_AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
+    .sign(enc.encode(secret));
+}
+
+/** Subgraph side: accepts only tokens the gateway signed with the shared internal secret. */
+export function createInternalTokenVerifier(secret: string) {
+  const key = enc.encode(secret);
+  const cache = new Map<string, { viewer: Viewer; exp: number }>();
+  return async function verify(token: string): Promise<Viewer> {
+    const now = Date.now() / 1000;
+    const hit = cache.get(token);
+    if (hit && hit.exp > now) return hit.viewer;
+    try {
+      const { payload } = await jwtVerify(token, key, { audience: INTERNAL_AUDIENCE, algorithms: ['HS256'] });
+      const viewer = payload.v as Viewer;
+      if (cache.size > 10_000) cache.clear();
+      cache.set(token, { viewer, exp: payload.exp ?? now });
+      return viewer;
+    } catch {
+      throw unauthenticated('Subgraphs accept calls only through the gateway');
+    }
+  };
+}

@@ -1,0 +1,37 @@
+import pg from 'pg';
+import { CamelCasePlugin, Kysely, PostgresDialect } from 'kysely';
+import type { Database } from './types.ts';
+
+export type Db = Kysely<Database>;
+export type { Database };
+
+// bigint (int8) and numeric come back as strings by default; counts and ids we expose fit in JS numbers
+// or stay strings by design (alert ids), so only int8 counts are parsed where used.
+pg.types.setTypeParser(pg.types.builtins.DATE, (v) => v);
+
+/** `onQuery` sees every statement's SQL (tests use it to prove batching). */
+export function createDb(url: string, poolSize = 10, onQuery?: (sql: string) => void): Db {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    // Every query has a ceiling: a stuck statement must not hold a request forever.
+    statement_timeout: 30_000,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+  });
+  return new Kysely<Database>({
+    dialect: new PostgresDialect({ pool }),
+    plugins: [new CamelCasePlugin()],
+    log: onQuery
+      ? (e) => {
+          if (e.level === 'query') onQuery(e.query.sql);
+        }
+      : undefined,
+  });
+}
+
+/**
+ * Kysely's `where x in (...)` needs a non-empty list; an empty scope must match nothing, not fail.
+ * '' can never be an id (every id column has a check that it starts with a letter or digit).
+ */
+export const inList = (ids: readonly string[]): string[] => (ids.length ? [...ids] : ['']);

@@ -1,0 +1,20 @@
+import { Migrator, sql, type Migration, type MigrationProvider } from 'kysely';
+import type { Db } from './index.ts';
+import * as m0001 from './migrations/0001_foundation.ts';
+
+/** Migrations in order; a static list keeps them bundled with the code that needs them (no path lookups). */
+const MIGRATIONS: Record<string, Migration> = {
+  '0001_foundation': m0001,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
+
+/** Runs pending migrations; safe to call from several processes at once (kysely takes an advisory lock). */
+export async function migrateToLatest(db: Db): Promise<string[]> {
+  const migrator = new Migrator({ db, provider, migrationTableSchema: 'public' });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  // New months get their partitions without a migration.
+  await sql`select telemetry.ensure_partitions((now() - interval '1 month')::date, (now() + interval '3 months')::date)`.execute(db);
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

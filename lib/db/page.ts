@@ -1,0 +1,55 @@
+import type { SelectQueryBuilder } from 'kysely';
+import { afterCursor, encodeCursor, readPage, toConnection, type Connection, type PageArgs } from '../pagination.ts';
+
+/**
+ * Runs a filtered query as one keyset page: the caller builds the WHERE, this adds cursor, order and limit,
+ * and a lazy count. `sortCol`/`idCol` are column references as the query sees them (e.g. 'plannedStart', 'id').
+ */
+export async function pageOf<Row extends Record<string, any>>(
+  query: SelectQueryBuilder<any, any, Row>,
+  args: PageArgs,
+  opts: { sortCol?: string; idCol?: string; desc?: boolean; sortKey?: (r: Row) => unknown; idKey?: (r: Row) => unknown } = {},
+): Promise<Connection<Row>> {
+  const page = readPage(args);
+  const sortCol = opts.sortCol ?? 'id';
+  const idCol = opts.idCol ?? 'id';
+  const dir = opts.desc ? 'desc' : 'asc';
+  let q = query;
+  if (page.after) q = q.where(afterCursor(page, sortCol, idCol, opts.desc));
+  q = sortCol === idCol ? q.orderBy(sortCol as any, dir) : q.orderBy(sortCol as any, dir).orderBy(idCol as any, dir);
+  const rows = await q.limit(page.limit + 1).execute();
+  const sortKey = opts.sortKey ?? ((r: Row) => r[sortCol.split('.').pop()!]);
+  const idKey = opts.idKey ?? ((r: Row) => r[idCol.split('.').pop()!]);
+  const count = () =>
+    query
+      .clearSelect()
+      .clearOrderBy()
+      .select((eb: any) => eb.fn.countAll().as('n'))
+      .executeTakeFirstOrThrow()
+      .then((r: any) => Number(r.n));
+  return toConnection(rows, page, (r) => encodeCursor(sortKey(r), idKey(r)), count);
+}
+
+/** Groups rows by a key in the order of `keys`, for DataLoader batch functions. */
+export function groupBy<K, R>(keys: readonly K[], rows: R[], keyOf: (r: R) => K): R[][] {
+  const m = new Map<K, R[]>();
+  for (const r of rows) {
+    const k = keyOf(r);
+    const list = m.get(k);
+    if (list) list.push(r);
+    else m.set(k, [r]);
+  }
+  return keys.map((k) => m.get(k) ?? []);
+}
+
+/** One row per key (or null), in the order of `keys`. */
+export function byKey<K, R>(keys: readonly K[], rows: R[], keyOf: (r: R) => K): (R | null)[] {
+  const m = new Map<K, R>();
+  for (const r of rows) m.set(keyOf(r), r);
+  return keys.map((k) => m.get(k) ?? null);
+}
+
+/** GraphQL sends explicit nulls for omitted nullable inputs; an update sets only the fields that were given. */
+export function changes<T extends object>(input: T): any {
+  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined && v !== null));
+}

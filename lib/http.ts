@@ -1,0 +1,47 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+import type { Registry } from 'prom-client';
+
+/** Health, readiness and Prometheus routes, the same on the gateway and every subgraph. */
+export function mountOps(app: Express, registry: Registry, ready: () => Promise<boolean>): void {
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const ok = await ready().catch(() => false);
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not ready' });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(registry.contentType).send(await registry.metrics());
+  });
+}
+
+export interface Listening {
+  server: Server;
+  url: string;
+  port: number;
+  close: () => Promise<void>;
+}
+
+/** Listens on host:port (0 = a free port) and returns the URL; close() ends keep-alive sockets too. */
+export async function listen(app: Express | Server, host: string, port: number, path = ''): Promise<Listening> {
+  const server = 'listen' in app && !('use' in app) ? (app as Server) : createServer(app as Express);
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+  return {
+    server,
+    port: addr.port,
+    url: `http://${shownHost}:${addr.port}${path}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,99 @@
+import express from 'express';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { sql } from 'kysely';
+import type { DocumentNode } from 'graphql';
+import { createInternalTokenVerifier } from '../auth/tokens.ts';
+import { Scope } from '../auth/scope.ts';
+import type { Db } from '../db/index.ts';
+import { formatError, HubError, isClientError } from '../errors.ts';
+import { mountOps } from '../http.ts';
+import { log } from '../log.ts';
+import { createMetrics, type Metrics } from '../metrics.ts';
+import type { SubgraphContext } from './context.ts';
+
+export const INTERNAL_HEADER = 'x-hub-internal';
+
+export interface SubgraphOptions<L> {
+  name: string;
+  typeDefs: DocumentNode;
+  resolvers: object;
+  db: Db;
+  internalSecret: string;
+  /** Per-request DataLoaders. */
+  loaders: (db: Db, scope: Scope) => L;
+}
+
+/** Counts operations and logs unexpected errors with the request id the gateway assigned. */
+function observe(service: string, metrics: Metrics): ApolloServerPlugin<SubgraphContext> {
+  return {
+    async requestDidStart() {
+      const started = process.hrtime.bigint();
+      return {
+        async didEncounterErrors({ errors, contextValue }) {
+          for (const e of errors) {
+            if (!isClientError(e.extensions?.code)) {
+              log.error({ err: e.originalError ?? e, requestId: contextValue.requestId, service, path: e.path }, 'unexpected error');
+            }
+          }
+        },
+        async willSendResponse({ operation, errors }) {
+          const op = operation?.operation ?? 'unknown';
+          metrics.operations.inc({ operation: op, outcome: errors?.length ? 'error' : 'ok' });
+          metrics.duration.observe({ operation: op }, Number(process.hrtime.bigint() - started) / 1e9);
+        },
+      };
+    },
+  };
+}
+
+/**
+ * One subgraph as an Express app: POST /graphql (only with the gateway's signed header), plus
+ * /healthz, /readyz and /metrics. The same function serves the in-process `npm start` and a separate process.
+ */
+export async function createSubgraphApp<L>(opts: SubgraphOptions<L>) {
+  const metrics = createMetrics(opts.name);
+  const verifyInternal = createInternalTokenVerifier(opts.internalSecret);
+  const server = new ApolloServer<SubgraphContext<L>>({
+    schema: buildSubgraphSchema({ typeDefs: opts.typeDefs, resolvers: opts.resolvers as never }),
+    formatError,
+    includeStacktraceInErrorResponses: false,
+    // Inline traces are for Apollo Studio, which the hub does not use; they cost time on every fetch.
+    plugins: [observe(opts.name, metrics) as ApolloServerPlugin<SubgraphContext<L>>, ApolloServerPluginInlineTraceDisabled()],
+  });
+  await server.start();
+
+  const app = express();
+  app.disable('x-powered-by');
+  mountOps(app, metrics.registry, async () => {
+    await sql`select 1`.execute(opts.db);
+    return true;
+  });
+  app.use(
+    '/graphql',
+    // Refuse anything that did not come through the gateway, before any GraphQL work.
+    async (req, res, next) => {
+      const token = req.header(INTERNAL_HEADER);
+      try {
+        if (!token) throw new HubError('UNAUTHENTICATED', 'Subgraphs accept calls only through the gateway');
+        res.locals.viewer = await verifyInternal(token);
+        res.locals.requestId = req.header('x-request-id') ?? '';
+        next();
+      } catch (e) {
+        const err = e as HubError;
+        res.status(401).json({ errors: [{ message: err.message, extensions: { code: 'UNAUTHENTICATED' } }] });
+      }
+    },
+    express.json({ limit: '2mb' }),
+    expressMiddleware(server, {
+      context: async ({ res }) => {
+        const { viewer, requestId } = res.locals as { viewer: SubgraphContext['viewer']; requestId: string };
+        const scope = new Scope(opts.db, viewer);
+        return { db: opts.db, viewer, scope, requestId, service: opts.name, loaders: opts.loaders(opts.db, scope) };
+      },
+    }),
+  );
+  return { app, server, metrics };
+}

@@ -1,0 +1,100 @@
+import { inList, type Db } from '../../lib/db/index.ts';
+import { changes, pageOf } from '../../lib/db/page.ts';
+import type { ReadingRow } from '../../lib/db/rows.ts';
+import type { ScopeFilter } from '../../lib/auth/scope.ts';
+import type { PageArgs } from '../../lib/pagination.ts';
+import { SOURCE_CODES } from '../../lib/telemetry/sources.ts';
+import type * as G from './__generated__/types.ts';
+
+/** IoT's SQL: sensors, and the readings of their telemetry series. Scope filters apply to every list. */
+
+// ---- sensors
+export function listSensors(db: Db, f: G.SensorFilter | null | undefined, scope: ScopeFilter, page: PageArgs) {
+  let q = db.selectFrom('iot.sensors').selectAll();
+  if (f?.machineId) q = q.where('machineId', '=', f.machineId);
+  if (f?.machineIds) q = q.where('machineId', 'in', inList(f.machineIds));
+  if (f?.type) q = q.where('type', '=', f.type);
+  if (f?.protocol) q = q.where('protocol', '=', f.protocol);
+  if (f?.isActive != null) q = q.where('isActive', '=', f.isActive);
+  if (scope.machineIds) q = q.where('machineId', 'in', inList(scope.machineIds));
+  return pageOf(q, page);
+}
+export const sensorsByIds = (db: Db, ids: readonly string[]) =>
+  db.selectFrom('iot.sensors').selectAll().where('id', 'in', ids).execute();
+export const sensorsByMachines = (db: Db, machineIds: readonly string[], scope: ScopeFilter) => {
+  let q = db.selectFrom('iot.sensors').selectAll().where('machineId', 'in', machineIds);
+  if (scope.machineIds) q = q.where('machineId', 'in', inList(scope.machineIds));
+  return q.orderBy('id').execute();
+};
+
+/** A sensor and its telemetry series are created together: ingestion finds a sensor's series by sensor_id. */
+export const insertSensor = (db: Db, i: G.CreateSensorInput) =>
+  db.transaction().execute(async (trx) => {
+    const sensor = await trx
+      .insertInto('iot.sensors')
+      .values({
+        id: i.id,
+        name: i.name,
+        type: i.type,
+        unit: i.unit,
+        machineId: i.machineId,
+        protocol: i.protocol,
+        topic: i.topic ?? null,
+        endpoint: i.endpoint ?? null,
+        pollIntervalSeconds: i.pollIntervalSeconds ?? null,
+        minExpected: i.minExpected ?? null,
+        maxExpected: i.maxExpected ?? null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await trx.insertInto('telemetry.series').values({ machineId: sensor.machineId, signal: sensor.type, unit: sensor.unit, sensorId: sensor.id }).execute();
+    return sensor;
+  });
+
+/** The series mirrors the sensor's type and unit, so a rename must reach both in one transaction. */
+export const updateSensor = (db: Db, id: string, i: G.UpdateSensorInput) =>
+  db.transaction().execute(async (trx) => {
+    const sensor = await trx.updateTable('iot.sensors').set({ ...changes(i), updatedAt: new Date() }).where('id', '=', id).returningAll().executeTakeFirst();
+    const series = changes({ signal: i.type, unit: i.unit });
+    if (sensor && Object.keys(series).length) await trx.updateTable('telemetry.series').set(series).where('sensorId', '=', id).execute();
+    return sensor;
+  });
+
+// ---- readings (only sensor series: historian tags have no Sensor to show)
+export function listReadings(
+  db: Db,
+  by: { sensorId?: string | null; machineId?: string | null },
+  range: { from: Date; to: Date },
+  scope: ScopeFilter,
+  page: PageArgs,
+) {
+  let q = db
+    .selectFrom('telemetry.readings as r')
+    .innerJoin('telemetry.series as s', 's.id', 'r.seriesId')
+    .select(['s.sensorId', 's.machineId', 'r.seriesId', 'r.ts', 'r.value', 'r.quality', 'r.source', 'r.workOrderId', 'r.operatorId'])
+    .where('s.sensorId', 'is not', null)
+    .where('r.ts', '>=', range.from)
+    .where('r.ts', '<', range.to)
+    .$narrowType<{ sensorId: string }>();
+  if (by.sensorId) q = q.where('s.sensorId', '=', by.sensorId);
+  if (by.machineId) q = q.where('s.machineId', '=', by.machineId);
+  if (scope.machineIds) q = q.where('s.machineId', 'in', inList(scope.machineIds));
+  return pageOf(q, page, { sortCol: 'r.ts', idCol: 'r.seriesId' });
+}
+
+/**
+ * The newest reading per sensor series, from telemetry.latest. Its context (source, work order, operator)
+ * lives on the reading row; should that row be gone (retention), the sensor's protocol stands in for the source.
+ */
+export async function latestReadings(db: Db, col: 'sensorId' | 'machineId', ids: readonly string[]): Promise<ReadingRow[]> {
+  const rows = await db
+    .selectFrom('telemetry.latest as l')
+    .innerJoin('telemetry.series as s', 's.id', 'l.seriesId')
+    .innerJoin('iot.sensors as sn', 'sn.id', 's.sensorId')
+    .leftJoin('telemetry.readings as r', (j) => j.onRef('r.seriesId', '=', 'l.seriesId').onRef('r.ts', '=', 'l.ts'))
+    .select(['sn.id as sensorId', 's.machineId', 'l.ts', 'l.value', 'l.quality', 'r.source', 'sn.protocol', 'r.workOrderId', 'r.operatorId'])
+    .where(col === 'sensorId' ? 's.sensorId' : 's.machineId', 'in', ids)
+    .orderBy('sn.id')
+    .execute();
+  return rows.map(({ protocol, ...r }) => ({ ...r, source: r.source ?? SOURCE_CODES[protocol] }));
+}

@@ -1,0 +1,85 @@
+import { badInput, fromPgError, notFound } from '../../lib/errors.ts';
+import { guard } from '../../lib/subgraph/guard.ts';
+import { scalarResolvers } from '../../lib/subgraph/scalars.ts';
+import { requireInScope, requireVisible } from '../../lib/subgraph/scope-checks.ts';
+import { sourceName } from '../../lib/telemetry/sources.ts';
+import type { Context } from './context.ts';
+import type * as G from './__generated__/types.ts';
+import * as repo from './iot.repo.ts';
+
+const orThrow = <T>(what: string, id: string) => (row: T | null | undefined) => row ?? Promise.reject(notFound(what, id));
+const pg = (what: string) => (e: unknown) => fromPgError(e, what);
+
+// A month of raw readings is already large; longer spans belong to the rollups.
+const MAX_READING_SPAN_MS = 31 * 24 * 3600 * 1000;
+
+export const resolvers: G.Resolvers = {
+  ...scalarResolvers,
+  Query: {
+    sensors: async (_, a, ctx) => repo.listSensors(ctx.db, a.filter, await ctx.scope.filter(), a),
+    sensor: async (_, { id }, ctx) => requireVisible(ctx, 'Sensor', id, await ctx.loaders.sensor.load(id), (s) => ({ machineId: s.machineId })),
+    readings: async (_, a, ctx) => {
+      const range = readingRange(a);
+      // A named machine or sensor on another line is a direct id: refused, not shown as an empty list.
+      const machineId = a.machineId ?? (await ctx.loaders.sensor.load(a.sensorId!))?.machineId;
+      if (machineId) await requireInScope(ctx, { machineId });
+      return repo.listReadings(ctx.db, a, range, await ctx.scope.filter(), a);
+    },
+  },
+  Mutation: {
+    createSensor: guard({ role: 'engineer', audit: true, target: (a) => a.input.id }, async (a: G.MutationCreateSensorArgs, ctx: Context) => {
+      checkSensor(a.input);
+      await requireInScope(ctx, { machineId: a.input.machineId });
+      return repo.insertSensor(ctx.db, a.input).catch(pg('Sensor'));
+    }),
+    updateSensor: guard({ role: 'engineer', audit: true, target: (a) => a.id }, async (a: G.MutationUpdateSensorArgs, ctx: Context) => {
+      const cur = await repo.sensorsByIds(ctx.db, [a.id]).then(([s]) => s).then(orThrow('Sensor', a.id));
+      await requireInScope(ctx, { machineId: cur.machineId });
+      // Omitted fields keep their stored values, so the bounds are checked as they will be after the update.
+      checkSensor({
+        pollIntervalSeconds: a.input.pollIntervalSeconds,
+        minExpected: a.input.minExpected ?? cur.minExpected,
+        maxExpected: a.input.maxExpected ?? cur.maxExpected,
+      });
+      return repo.updateSensor(ctx.db, a.id, a.input).catch(pg('Sensor')).then(orThrow('Sensor', a.id));
+    }),
+  },
+  Machine: {
+    __resolveReference: async (ref, ctx) => ((await ctx.scope.allowsMachine(ref.id)) ? { id: ref.id } : null),
+    sensors: (m, _, ctx) => ctx.loaders.sensorsByMachine.load(m.id),
+    latestReadings: (m, _, ctx) => ctx.loaders.latestByMachine.load(m.id),
+  },
+  Sensor: {
+    __resolveReference: async (ref, ctx) => {
+      const s = await ctx.loaders.sensor.load(ref.id);
+      return s && (await ctx.scope.allowsMachine(s.machineId)) ? s : null;
+    },
+    machine: (s) => ({ id: s.machineId }),
+    latestReading: (s, _, ctx) => ctx.loaders.latestBySensor.load(s.id),
+  },
+  SensorReading: {
+    sensor: (r, _, ctx) => ctx.loaders.sensor.load(r.sensorId).then(orThrow('Sensor', r.sensorId)),
+    machine: (r) => ({ id: r.machineId }),
+    source: (r) => sourceName(r.source),
+    workOrder: (r) => (r.workOrderId ? { id: r.workOrderId } : null),
+  },
+};
+
+function checkSensor(s: { pollIntervalSeconds?: number | null; minExpected?: number | null; maxExpected?: number | null }) {
+  if (s.pollIntervalSeconds != null && s.pollIntervalSeconds <= 0) {
+    throw badInput('pollIntervalSeconds must be greater than 0', { argument: 'pollIntervalSeconds' });
+  }
+  if (s.minExpected != null && s.maxExpected != null && s.minExpected > s.maxExpected) {
+    throw badInput('minExpected must not be greater than maxExpected', { argument: 'minExpected' });
+  }
+}
+
+/** Exactly one of sensorId/machineId, and a non-empty window of at most 31 days. */
+function readingRange(a: G.QueryReadingsArgs): { from: Date; to: Date } {
+  if (!a.sensorId === !a.machineId) throw badInput('Give exactly one of sensorId or machineId', { argument: 'sensorId' });
+  const from = new Date(a.from);
+  const to = new Date(a.to);
+  if (!(from < to)) throw badInput('from must be before to', { argument: 'from' });
+  if (to.getTime() - from.getTime() > MAX_READING_SPAN_MS) throw badInput('The range from..to may span at most 31 days', { argument: 'to' });
+  return { from, to };
+}

@@ -1,0 +1,60 @@
+import { badInput, fromPgError, notFound } from '../../lib/errors.ts';
+import { guard } from '../../lib/subgraph/guard.ts';
+import { scalarResolvers } from '../../lib/subgraph/scalars.ts';
+import { requireInScope } from '../../lib/subgraph/scope-checks.ts';
+import type { Context } from './context.ts';
+import type * as G from './__generated__/types.ts';
+import * as repo from './quality.repo.ts';
+
+const orThrow = <T>(what: string, id: string) => (row: T | null | undefined) => row ?? Promise.reject(notFound(what, id));
+const pg = (what: string) => (e: unknown) => fromPgError(e, what);
+const sensorRef = (r: { sensorId: string | null }) => (r.sensorId ? { id: r.sensorId } : null);
+
+export const resolvers: G.Resolvers = {
+  ...scalarResolvers,
+  Query: {
+    rangeRules: async (_, a, ctx) => repo.listRangeRules(ctx.db, a.filter, await ctx.scope.filter(), a),
+    alerts: async (_, a, ctx) => repo.listAlerts(ctx.db, a.filter, await ctx.scope.filter(), a),
+  },
+  Mutation: {
+    createRangeRule: guard(
+      { role: 'engineer', audit: true, target: (a, r) => r?.id ?? `${a.input.machineId}/${a.input.signalType}` },
+      async (a: G.MutationCreateRangeRuleArgs, ctx: Context) => {
+        checkBounds(a.input.minValue, a.input.maxValue);
+        await requireInScope(ctx, { machineId: a.input.machineId });
+        return repo.insertRangeRule(ctx.db, a.input).catch(pg('RangeRule'));
+      },
+    ),
+    updateRangeRule: guard({ role: 'engineer', audit: true, target: (a) => a.id }, async (a: G.MutationUpdateRangeRuleArgs, ctx: Context) => {
+      const cur = await repo.rangeRuleById(ctx.db, a.id).then(orThrow('RangeRule', a.id));
+      await requireInScope(ctx, { machineId: cur.machineId });
+      // Omitted bounds keep their stored values, so the pair is checked as it will be after the update.
+      checkBounds(a.input.minValue ?? cur.minValue, a.input.maxValue ?? cur.maxValue);
+      return repo.updateRangeRule(ctx.db, a.id, a.input).catch(pg('RangeRule')).then(orThrow('RangeRule', a.id));
+    }),
+    acknowledgeAlert: guard({ role: 'operator', audit: true, target: (a) => a.id }, async (a: G.MutationAcknowledgeAlertArgs, ctx: Context) => {
+      const cur = await repo.alertById(ctx.db, a.id).then(orThrow('QualityAlert', a.id));
+      await requireInScope(ctx, { machineId: cur.machineId });
+      return repo.acknowledgeAlert(ctx.db, a.id, ctx.viewer.sub).then(orThrow('QualityAlert', a.id));
+    }),
+  },
+  Machine: {
+    __resolveReference: async (ref, ctx) => ((await ctx.scope.allowsMachine(ref.id)) ? { id: ref.id } : null),
+    openAlerts: (m, _, ctx) => ctx.loaders.openAlertsByMachine.load(m.id),
+    rangeRules: (m, _, ctx) => ctx.loaders.rangeRulesByMachine.load(m.id),
+  },
+  RangeRule: {
+    machine: (r) => ({ id: r.machineId }),
+    sensor: sensorRef,
+  },
+  QualityAlert: {
+    id: (a) => String(a.id),
+    machine: (a) => ({ id: a.machineId }),
+    sensor: sensorRef,
+    acknowledged: (a) => a.acknowledgedAt != null,
+  },
+};
+
+function checkBounds(min: number, max: number) {
+  if (min > max) throw badInput('minValue must not be greater than maxValue', { argument: 'minValue' });
+}
