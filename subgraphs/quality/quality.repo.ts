@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { inList, type Db } from '../../lib/db/index.ts';
+import { inList, isUuid, type Db } from '../../lib/db/index.ts';
 import { changes, pageOf } from '../../lib/db/page.ts';
 import type { ScopeFilter } from '../../lib/auth/scope.ts';
 import type { PageArgs } from '../../lib/pagination.ts';
@@ -10,8 +10,7 @@ import type * as G from './__generated__/types.ts';
 /** Open alerts shown per machine; older ones stay reachable through `alerts`. */
 export const OPEN_ALERTS_PER_MACHINE = 100;
 
-// Rule ids are uuids, alert ids int8: anything else cannot match, and sending it to Postgres would fail the query.
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// Alert ids are int8: anything else cannot match, and sending it to Postgres would fail the query.
 const INT8 = /^[0-9]{1,18}$/;
 
 // ---- range rules
@@ -24,7 +23,7 @@ export function listRangeRules(db: Db, f: G.RangeRuleFilter | null | undefined, 
   return pageOf(q, page, { sortCol: 'machineId', idCol: 'id' });
 }
 export const rangeRuleById = (db: Db, id: string) =>
-  UUID.test(id) ? db.selectFrom('quality.rangeRules').selectAll().where('id', '=', id).executeTakeFirst() : Promise.resolve(undefined);
+  isUuid(id) ? db.selectFrom('quality.rangeRules').selectAll().where('id', '=', id).executeTakeFirst() : Promise.resolve(undefined);
 export const rangeRulesByMachines = (db: Db, machineIds: readonly string[], scope: ScopeFilter) => {
   let q = db.selectFrom('quality.rangeRules').selectAll().where('machineId', 'in', machineIds);
   if (scope.machineIds) q = q.where('machineId', 'in', inList(scope.machineIds));
@@ -58,7 +57,7 @@ export function listAlerts(db: Db, f: G.AlertFilter | null | undefined, scope: S
   if (f?.from) q = q.where('ts', '>=', new Date(f.from));
   if (f?.to) q = q.where('ts', '<', new Date(f.to));
   if (scope.machineIds) q = q.where('machineId', 'in', inList(scope.machineIds));
-  return pageOf(q, page, { sortCol: 'ts', idCol: 'id', desc: true, idKey: (r) => Number(r.id) });
+  return pageOf(q, page, { sortCol: 'ts', idCol: 'id', desc: true });
 }
 export const alertById = (db: Db, id: string) =>
   INT8.test(id) ? db.selectFrom('quality.alerts').selectAll().where('id', '=', id).executeTakeFirst() : Promise.resolve(undefined);

@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signUserToken } from '../../lib/auth/tokens.ts';
+import { freePort } from '../../lib/embedded/free-port.ts';
+import { createTestDatabase, INTERNAL_SECRET, JWT_SECRET } from '../helpers/hub.ts';
+
+/**
+ * Each subgraph and the gateway as its own process, configured only through the environment, as
+ * docker-compose.yml runs them: `tsx bin/hub.ts <role>`.
+ */
+const children: ChildProcess[] = [];
+let gatewayUrl: string;
+let drop: () => Promise<void>;
+
+async function waitHealthy(url: string, child: ChildProcess, log: () => string) {
+  for (let i = 0; i < 150; i++) {
+    if (child.exitCode !== null) throw new Error(`process exited early:\n${log()}`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`not healthy in time: ${url}\n${log()}`);
+}
+
+function start(role: string, env: Record<string, string>) {
+  let out = '';
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/hub.ts', role], {
+    env: { ...process.env, ...env, HUB_JWT_SECRET: JWT_SECRET, HUB_INTERNAL_SECRET: INTERNAL_SECRET, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  children.push(child);
+  return { child, log: () => out };
+}
+
+beforeAll(async () => {
+  const database = await createTestDatabase();
+  drop = database.drop;
+  const urls: Record<string, string> = {};
+  // Migrations first, once, as `npm run migrate` would; the subgraphs then find the schema in place.
+  const migrate = start('migrate', { DATABASE_URL: database.url });
+  await new Promise((r) => migrate.child.on('exit', r));
+  expect(migrate.child.exitCode, migrate.log()).toBe(0);
+  await Promise.all(
+    ['production', 'historian', 'iot', 'quality'].map(async (name) => {
+      const port = await freePort();
+      const p = start(name, { DATABASE_URL: database.url, HUB_CONFIG_DIR: '', PORT: String(port) });
+      urls[name] = `http://127.0.0.1:${port}`;
+      await waitHealthy(`${urls[name]}/healthz`, p.child, p.log);
+    }),
+  );
+  const gwPort = await freePort();
+  const env: Record<string, string> = { PORT: String(gwPort) };
+  for (const [name, url] of Object.entries(urls)) env[`HUB_${name.toUpperCase()}_URL`] = `${url}/graphql`;
+  const gw = start('gateway', env);
+  gatewayUrl = `http://127.0.0.1:${gwPort}/graphql`;
+  await waitHealthy(`http://127.0.0.1:${gwPort}/readyz`, gw.child, gw.log);
+}, 120_000);
+
+afterAll(async () => {
+  for (const c of children) c.kill('SIGTERM');
+  await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.on('exit', r)) : null)));
+  await drop?.();
+});
+
+describe('one process per role', () => {
+  it('serves a mutation in production and a cross-subgraph query through the separate gateway', async () => {
+    const token = await signUserToken(JWT_SECRET, { sub: 'ops', role: 'admin' });
+    const gql = async (query: string) =>
+      (await fetch(gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query }) })).json() as Promise<any>;
+    expect((await gql('mutation { createSite(input: { id: "S", name: "Plant" }) { id } }')).errors).toBeUndefined();
+    expect((await gql('mutation { createLine(input: { id: "L", siteId: "S", name: "Line" }) { id } }')).errors).toBeUndefined();
+    expect((await gql('mutation { createMachine(input: { id: "M", lineId: "L", name: "Press" }) { id } }')).errors).toBeUndefined();
+    const q = await gql('{ machine(id: "M") { name line { name } sensors { id } tagMappings { id } openAlerts { id } } }');
+    expect(q).toEqual({ data: { machine: { name: 'Press', line: { name: 'Line' }, sensors: [], tagMappings: [], openAlerts: [] } } });
+  });
+
+  it('stops on SIGTERM', async () => {
+    const c = children.at(-1)!;
+    c.kill('SIGTERM');
+    await new Promise((r) => c.on('exit', r));
+    expect(c.exitCode).toBe(0);
+  });
+});
