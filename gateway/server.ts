@@ -1,12 +1,13 @@
 import express from 'express';
 import { ApolloGateway } from '@apollo/gateway';
-import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServer } from '@apollo/server';
+import type { GraphQLError } from 'graphql';
 import { expressMiddleware } from '@as-integrations/express5';
 import type { SubgraphName } from '../lib/config/hub.ts';
 import { formatError, isClientError } from '../lib/errors.ts';
 import { listen, mountOps, type Listening } from '../lib/http.ts';
 import { log } from '../lib/log.ts';
-import { createMetrics, type Metrics } from '../lib/metrics.ts';
+import { createMetrics, observePlugin } from '../lib/metrics.ts';
 import type { Viewer } from '../lib/auth/viewer.ts';
 import { createContextFactory, type GatewayContext } from './context.ts';
 import { HubDataSource } from './data-source.ts';
@@ -25,31 +26,17 @@ export interface GatewayOptions {
  * UPSTREAM_UNAVAILABLE / UPSTREAM_BAD_RESPONSE rather than a masked error; every unexpected error is logged
  * with the request id, which the client also gets.
  */
-function observe(metrics: Metrics): ApolloServerPlugin<GatewayContext> {
-  return {
-    async requestDidStart() {
-      const started = process.hrtime.bigint();
-      return {
-        async didEncounterErrors({ errors, contextValue }) {
-          for (const e of errors) {
-            if (isClientError(e.extensions?.code)) continue;
-            const cause = String((e.originalError as { message?: string } | undefined)?.message ?? e.message);
-            if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|fetch failed/i.test(cause)) {
-              e.extensions.code = 'UPSTREAM_UNAVAILABLE';
-              (e as { message: string }).message = 'A subgraph did not answer; try again shortly';
-            }
-            e.extensions.requestId = contextValue.requestId;
-            log.error({ err: e.originalError ?? e, requestId: contextValue.requestId, path: e.path }, 'gateway error');
-          }
-        },
-        async willSendResponse({ operation, errors }) {
-          const op = operation?.operation ?? 'unknown';
-          metrics.operations.inc({ operation: op, outcome: errors?.length ? 'error' : 'ok' });
-          metrics.duration.observe({ operation: op }, Number(process.hrtime.bigint() - started) / 1e9);
-        },
-      };
-    },
-  };
+function classifyErrors(errors: readonly GraphQLError[], ctx: GatewayContext): void {
+  for (const e of errors) {
+    if (isClientError(e.extensions?.code)) continue;
+    const cause = String((e.originalError as { message?: string } | undefined)?.message ?? e.message);
+    if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|fetch failed/i.test(cause)) {
+      e.extensions.code = 'UPSTREAM_UNAVAILABLE';
+      (e as { message: string }).message = 'A subgraph did not answer; try again shortly';
+    }
+    e.extensions.requestId = ctx.requestId;
+    log.error({ err: e.originalError ?? e, requestId: ctx.requestId, path: e.path }, 'gateway error');
+  }
 }
 
 /** The one public endpoint: @apollo/gateway over the committed supergraph, auth first, /graphql on `port`. */
@@ -65,7 +52,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Listening & { 
     includeStacktraceInErrorResponses: false,
     // bin/hub.ts stops everything in order on SIGINT/SIGTERM; Apollo's own handler would re-raise the signal mid-way.
     stopOnTerminationSignals: false,
-    plugins: [observe(metrics)],
+    plugins: [observePlugin(metrics, classifyErrors)],
   });
   await server.start();
 

@@ -1,3 +1,5 @@
+import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
+import type { GraphQLError } from 'graphql';
 import { Registry, collectDefaultMetrics, Counter, Histogram } from 'prom-client';
 
 /** One registry per process role so a combined `npm start` process still exposes per-service metrics. */
@@ -21,3 +23,28 @@ export function createMetrics(service: string) {
   return { registry, operations, duration };
 }
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * Counts and times every operation; `onErrors` sees the errors before they are formatted (the gateway
+ * classifies upstream failures there, the subgraphs log unexpected errors with the request id).
+ */
+export function observePlugin<C extends BaseContext>(
+  metrics: Metrics,
+  onErrors: (errors: readonly GraphQLError[], context: C) => void,
+): ApolloServerPlugin<C> {
+  return {
+    async requestDidStart() {
+      const started = process.hrtime.bigint();
+      return {
+        async didEncounterErrors({ errors, contextValue }) {
+          onErrors(errors, contextValue);
+        },
+        async willSendResponse({ operation, errors }) {
+          const op = operation?.operation ?? 'unknown';
+          metrics.operations.inc({ operation: op, outcome: errors?.length ? 'error' : 'ok' });
+          metrics.duration.observe({ operation: op }, Number(process.hrtime.bigint() - started) / 1e9);
+        },
+      };
+    },
+  };
+}

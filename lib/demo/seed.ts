@@ -3,6 +3,7 @@ import { writeReadings, type StoredReading } from '../telemetry/writer.ts';
 import { seriesIdsBySensor } from '../telemetry/series.repo.ts';
 import { SOURCE_CODES } from '../telemetry/sources.ts';
 import { graphqlClient } from './client.ts';
+import { insertAlerts } from '../../subgraphs/quality/quality.repo.ts';
 
 /**
  * The demo plant, created through the public GraphQL API (so it is validated and audited like any plant's setup):
@@ -135,11 +136,8 @@ export async function seedDemo(db: Db, gatewayUrl: string, adminToken: string, n
   await writeReadings(db, batch);
 
   // A few open alerts so quality views are not empty.
-  await db
-    .insertInto('quality.alerts')
-    .values([
+  await insertAlerts(db, [
       { machineId: 'M-101', sensorId: 'M-101-TEMP', type: 'OUT_OF_RANGE', severity: 'WARNING', ts: new Date(now.getTime() - 600_000), metric: 'temperature', value: 94.2, expectedMin: 20, expectedMax: 90, message: 'temperature 94.2 degC above 90' },
       { machineId: 'M-202', sensorId: 'M-202-VIBR', type: 'GAP', severity: 'INFO', ts: new Date(now.getTime() - 1_800_000), metric: 'vibration', message: 'no readings for 4 minutes' },
-    ])
-    .execute();
+  ]);
 }

@@ -1,5 +1,5 @@
 import express from 'express';
-import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import { buildSubgraphSchema } from '@apollo/subgraph';
@@ -11,7 +11,7 @@ import type { Db } from '../db/index.ts';
 import { formatError, HubError, isClientError } from '../errors.ts';
 import { mountOps } from '../http.ts';
 import { log } from '../log.ts';
-import { createMetrics, type Metrics } from '../metrics.ts';
+import { createMetrics, observePlugin } from '../metrics.ts';
 import type { SubgraphContext } from './context.ts';
 
 export const INTERNAL_HEADER = 'x-hub-internal';
@@ -24,29 +24,6 @@ export interface SubgraphOptions<L> {
   internalSecret: string;
   /** Per-request DataLoaders. */
   loaders: (db: Db, scope: Scope) => L;
-}
-
-/** Counts operations and logs unexpected errors with the request id the gateway assigned. */
-function observe(service: string, metrics: Metrics): ApolloServerPlugin<SubgraphContext> {
-  return {
-    async requestDidStart() {
-      const started = process.hrtime.bigint();
-      return {
-        async didEncounterErrors({ errors, contextValue }) {
-          for (const e of errors) {
-            if (!isClientError(e.extensions?.code)) {
-              log.error({ err: e.originalError ?? e, requestId: contextValue.requestId, service, path: e.path }, 'unexpected error');
-            }
-          }
-        },
-        async willSendResponse({ operation, errors }) {
-          const op = operation?.operation ?? 'unknown';
-          metrics.operations.inc({ operation: op, outcome: errors?.length ? 'error' : 'ok' });
-          metrics.duration.observe({ operation: op }, Number(process.hrtime.bigint() - started) / 1e9);
-        },
-      };
-    },
-  };
 }
 
 /**
@@ -63,7 +40,15 @@ export async function createSubgraphApp<L>(opts: SubgraphOptions<L>) {
     // bin/hub.ts stops everything in order on SIGINT/SIGTERM; Apollo's own handler would re-raise the signal mid-way.
     stopOnTerminationSignals: false,
     // Inline traces are for Apollo Studio, which the hub does not use; they cost time on every fetch.
-    plugins: [observe(opts.name, metrics) as ApolloServerPlugin<SubgraphContext<L>>, ApolloServerPluginInlineTraceDisabled()],
+    plugins: [
+      observePlugin<SubgraphContext<L>>(metrics, (errors, ctx) => {
+        for (const e of errors) {
+          if (isClientError(e.extensions?.code)) continue;
+          log.error({ err: e.originalError ?? e, requestId: ctx.requestId, service: opts.name, path: e.path }, 'unexpected error');
+        }
+      }),
+      ApolloServerPluginInlineTraceDisabled(),
+    ],
   });
   await server.start();
 

@@ -1,3 +1,5 @@
+import type { Insertable } from 'kysely';
+import type { AlertsTable } from '../../lib/db/types.ts';
 import { sql } from 'kysely';
 import { inList, isUuid, type Db } from '../../lib/db/index.ts';
 import { changes, pageOf } from '../../lib/db/page.ts';
@@ -96,3 +98,7 @@ export async function acknowledgeAlert(db: Db, id: string, by: string) {
     .executeTakeFirst();
   return updated ?? alertById(db, id);
 }
+
+/** Raises alerts (the telemetry pipeline's validation stage and the demo seed use this). */
+export const insertAlerts = (db: Db, alerts: Insertable<AlertsTable>[]) =>
+  alerts.length ? db.insertInto('quality.alerts').values(alerts).execute() : Promise.resolve([]);
