@@ -86,3 +86,17 @@ describe('one process per role', () => {
     expect(c.exitCode).toBe(0);
   });
 });
+
+describe('a bad configuration stops the start', () => {
+  it('exits 1 and names the file, the key and the problem', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'hub-badcfg-'));
+    writeFileSync(join(dir, 'hub.yml'), 'gateway:\n  port: not-a-port\n');
+    const p = start('gateway', { HUB_CONFIG_DIR: dir });
+    const code = await new Promise((r) => p.child.on('exit', r));
+    expect(code).toBe(1);
+    expect(p.log()).toContain(`configuration error: ${dir}/hub.yml: gateway.port:`);
+  });
+});
