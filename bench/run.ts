@@ -1,5 +1,5 @@
 /**
- * Bench dispatcher: `tsx bench/run.ts <scenario> [--quick] [--duration s] [--connections n]`
+ * Bench dispatcher: `tsx bench/run.ts <scenario> [--quick] [--duration s] [--connections n] [--warmup s]`
  * (or `npm run bench -- <scenario> ...`). A scenario is bench/scenarios/<name>.ts exporting `run(opts)`.
  */
 import { existsSync, readdirSync } from 'node:fs';
@@ -11,6 +11,8 @@ export interface BenchOptions {
   /** Measured seconds per target (warm-up comes on top). */
   duration: number;
   connections: number;
+  /** Warm-up seconds per target before measuring. */
+  warmup: number;
 }
 
 const scenariosDir = fileURLToPath(new URL('./scenarios/', import.meta.url));
@@ -18,7 +20,7 @@ const available = readdirSync(scenariosDir).filter((f) => f.endsWith('.ts')).map
 
 function usage(msg?: string): never {
   if (msg) console.error(msg);
-  console.error(`usage: npm run bench -- <scenario> [--quick] [--duration s] [--connections n]\nscenarios: ${available.join(', ')}`);
+  console.error(`usage: npm run bench -- <scenario> [--quick] [--duration s] [--connections n] [--warmup s]\nscenarios: ${available.join(', ')}`);
   process.exit(2);
 }
 
@@ -27,6 +29,7 @@ function parseArgs(argv: string[]): { scenario: string; opts: BenchOptions } {
   let quick = false;
   let duration: number | undefined;
   let connections = 16;
+  let warmup = 2;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (name: string) => {
@@ -37,13 +40,14 @@ function parseArgs(argv: string[]): { scenario: string; opts: BenchOptions } {
     if (a === '--quick') quick = true;
     else if (a === '--duration') duration = num(a);
     else if (a === '--connections') connections = Math.round(num(a));
+    else if (a === '--warmup') warmup = num(a);
     else if (a === '--help' || a === '-h') usage();
     else if (!a.startsWith('-') && !scenario) scenario = a;
     else usage(`unknown argument ${a}`);
   }
   if (!scenario) usage('name a scenario');
   if (!/^[\w-]+$/.test(scenario) || !existsSync(`${scenariosDir}${scenario}.ts`)) usage(`no scenario "${scenario}"`);
-  return { scenario, opts: { quick, duration: duration ?? (quick ? 5 : 15), connections } };
+  return { scenario, opts: { quick, duration: duration ?? (quick ? 5 : 15), connections, warmup } };
 }
 
 const { scenario, opts } = parseArgs(process.argv.slice(2));

@@ -1,6 +1,7 @@
 import express from 'express';
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import type { GraphQLError } from 'graphql';
 import { expressMiddleware } from '@as-integrations/express5';
 import type { SubgraphName } from '../lib/config/hub.ts';
@@ -11,6 +12,7 @@ import { createMetrics, observePlugin } from '../lib/metrics.ts';
 import type { Viewer } from '../lib/auth/viewer.ts';
 import { createContextFactory, type GatewayContext } from './context.ts';
 import { HubDataSource } from './data-source.ts';
+import { createHttpFetcher } from './http-fetcher.ts';
 
 export interface GatewayOptions {
   supergraphSdl: string;
@@ -42,9 +44,16 @@ function classifyErrors(errors: readonly GraphQLError[], ctx: GatewayContext): v
 /** The one public endpoint: @apollo/gateway over the committed supergraph, auth first, /graphql on `port`. */
 export async function startGateway(opts: GatewayOptions): Promise<Listening & { gateway: ApolloGateway }> {
   const metrics = createMetrics('gateway');
+  const fetcher = createHttpFetcher();
   const gateway = new ApolloGateway({
     supergraphSdl: opts.supergraphSdl,
-    buildService: ({ name, url }) => new HubDataSource({ url: opts.subgraphUrls[name as SubgraphName] ?? url }),
+    buildService: ({ name, url }) =>
+      new HubDataSource({
+        url: opts.subgraphUrls[name as SubgraphName] ?? url,
+        fetcher: fetcher as never,
+        // Subgraphs set no cache-control; parsing it on every fetch buys nothing.
+        honorSubgraphCacheControlHeader: false,
+      }),
   });
   const server = new ApolloServer<GatewayContext>({
     gateway,
@@ -52,7 +61,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Listening & { 
     includeStacktraceInErrorResponses: false,
     // bin/hub.ts stops everything in order on SIGINT/SIGTERM; Apollo's own handler would re-raise the signal mid-way.
     stopOnTerminationSignals: false,
-    plugins: [observePlugin(metrics, classifyErrors)],
+    // Cache-control hints are computed per field by default; the hub sets none and no CDN reads them.
+    plugins: [observePlugin(metrics, classifyErrors), ApolloServerPluginCacheControlDisabled()],
   });
   await server.start();
 

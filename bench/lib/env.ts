@@ -33,3 +33,15 @@ export async function createBenchDatabase(name: string): Promise<string> {
 export async function dropBenchDatabase(name: string): Promise<void> {
   await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
 }
+
+/** Server process ids of the Postgres connections to `name` (the subgraphs' pool), to account their CPU. */
+export async function postgresBackendPids(name: string): Promise<number[]> {
+  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [name]);
+    return rows.map((r) => r.pid);
+  } finally {
+    await client.end();
+  }
+}

@@ -5,6 +5,8 @@ export interface Sample {
   latencies: number[];
   /** non-2xx answers, 2xx answers carrying GraphQL errors, connection errors and timeouts. */
   errors: number;
+  /** The first failure seen, to show when a warm-up must abort. */
+  firstError?: string;
   seconds: number;
 }
 
@@ -56,6 +58,8 @@ export function autocannonRun(t: HttpTarget, connections: number, seconds: numbe
   return new Promise((resolve, reject) => {
     const latencies: number[] = [];
     let errors = 0;
+    let firstError: string | undefined;
+    let lastStatus = 0;
     const started = process.hrtime.bigint();
     const inst = autocannon(
       {
@@ -66,22 +70,30 @@ export function autocannonRun(t: HttpTarget, connections: number, seconds: numbe
         connections,
         duration: seconds,
         timeout: 10,
-        verifyBody: (body) => !body.includes('"errors"'),
+        verifyBody: (body) => !body.includes('"errors":'),
       },
       (err, result) => {
         if (err) return reject(err);
         const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
         errors += result.non2xx + result.errors;
-        resolve({ latencies, errors, seconds: elapsed });
+        if (result.non2xx && !firstError) firstError = `${result.non2xx} non-2xx answers`;
+        resolve({ latencies, errors, firstError, seconds: elapsed });
       },
     );
     inst.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+      lastStatus = status;
       if (status >= 200 && status < 300) latencies.push(ms);
     });
-    // A mismatch is a 2xx that carried errors: it was counted as a latency above, take it back out.
-    inst.on('reqMismatch', () => {
+    // autocannon emits a mismatch right after that response's event. A 2xx carrying `errors` was recorded as a
+    // latency above: take it back out and count it; a non-2xx is already in result.non2xx.
+    inst.on('reqMismatch', (body: string) => {
+      firstError ??= body.slice(0, 500);
+      if (lastStatus < 200 || lastStatus >= 300) return;
       errors++;
       latencies.pop();
+    });
+    inst.on('reqError', (e: Error) => {
+      firstError ??= e.message;
     });
   });
 }
@@ -93,6 +105,7 @@ export function autocannonRun(t: HttpTarget, connections: number, seconds: numbe
 export async function closedLoop(connections: number, seconds: number, once: () => Promise<void>): Promise<Sample> {
   const latencies: number[] = [];
   let errors = 0;
+  let firstError: string | undefined;
   const started = process.hrtime.bigint();
   const deadline = started + BigInt(Math.round(seconds * 1e9));
   const worker = async () => {
@@ -101,11 +114,12 @@ export async function closedLoop(connections: number, seconds: number, once: () 
       try {
         await once();
         latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      } catch {
+      } catch (e) {
         errors++;
+        firstError ??= (e as Error).message;
       }
     }
   };
   await Promise.all(Array.from({ length: connections }, worker));
-  return { latencies, errors, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+  return { latencies, errors, firstError, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
 }

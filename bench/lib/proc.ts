@@ -16,6 +16,8 @@ export interface Child {
 }
 
 const children = new Set<ChildProcess>();
+/** Children we asked to stop: their exit is expected, whatever its code. */
+const stopping = new WeakSet<ChildProcess>();
 const cleanups: (() => Promise<void> | void)[] = [];
 
 /** Runs `fn` on normal exit, error or Ctrl-C (after the children are gone), e.g. dropping the bench database. */
@@ -47,12 +49,14 @@ export function cleanup(): Promise<void> {
 process.on('exit', () => killAll('SIGKILL'));
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
-    console.error(`\n${sig}: stopping child processes`);
+    // tsx forwards the terminal's Ctrl-C as well, so this can arrive twice.
+    if (!cleaning) console.error(`\n${sig}: stopping child processes`);
     void cleanup().finally(() => process.exit(130));
   });
 }
 
 function stopProcess(p: ChildProcess, graceMs = 3000): Promise<void> {
+  stopping.add(p);
   if (p.exitCode !== null || p.signalCode !== null) {
     children.delete(p);
     return Promise.resolve();
@@ -125,15 +129,16 @@ export async function startChild(
   });
   proc.on('exit', (code, signal) => {
     children.delete(proc);
-    if (!cleaning && code !== 0 && signal !== 'SIGTERM') console.error(`! ${name} exited unexpectedly (${signal ?? code}); see ${logFile}`);
+    if (!stopping.has(proc) && code !== 0) console.error(`! ${name} exited unexpectedly (${signal ?? code}); see ${logFile}`);
   });
   return { name, proc, ready, logFile, stop };
 }
 
-/** Polls `url` until it answers 200 (each child's /healthz, Hive's /readiness). */
-export async function waitForHttp(url: string, timeoutMs = 60_000): Promise<void> {
+/** Polls `url` until it answers 200 (each child's /healthz, Hive's /readiness); gives up if `child` exits. */
+export async function waitForHttp(url: string, child?: Child, timeoutMs = 60_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
+    if (child && child.proc.exitCode !== null) throw new Error(`${child.name} exited (${child.proc.exitCode}); see ${child.logFile}`);
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
       if (res.ok) return;

@@ -3,6 +3,7 @@
  * seeded with the demo plant. Prints `READY {"production":url,...}` once everything answers.
  *   BENCH_DB=<database name> node --import tsx bench/lib/subgraphs-process.ts
  */
+import { sql } from 'kysely';
 import { SUBGRAPHS, type SubgraphName } from '../../lib/config/hub.ts';
 import { openDatabase, startSubgraph } from '../../lib/hub.ts';
 import { readSupergraph } from '../../lib/schema.ts';
@@ -35,6 +36,9 @@ const seeder = await startGateway({
 });
 await seedDemo(db, seeder.url, await signUserToken(BENCH_JWT_SECRET, { sub: 'bench-seed', role: 'admin' }));
 await seeder.close();
+// Fresh tables have no planner statistics until autovacuum gets to them, maybe in the middle of a measurement:
+// analyse now so every target runs against the same query plans.
+await sql`VACUUM ANALYZE`.execute(db);
 
 async function shutdown(): Promise<void> {
   for (const close of closers) await close().catch(() => {});

@@ -1,6 +1,6 @@
 import express from 'express';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { sql } from 'kysely';
@@ -39,7 +39,7 @@ export async function createSubgraphApp<L>(opts: SubgraphOptions<L>) {
     includeStacktraceInErrorResponses: false,
     // bin/hub.ts stops everything in order on SIGINT/SIGTERM; Apollo's own handler would re-raise the signal mid-way.
     stopOnTerminationSignals: false,
-    // Inline traces are for Apollo Studio, which the hub does not use; they cost time on every fetch.
+    // Inline traces (Apollo Studio) and cache-control hints are unused here and cost time on every fetch.
     plugins: [
       observePlugin<SubgraphContext<L>>(metrics, (errors, ctx) => {
         for (const e of errors) {
@@ -48,6 +48,7 @@ export async function createSubgraphApp<L>(opts: SubgraphOptions<L>) {
         }
       }),
       ApolloServerPluginInlineTraceDisabled(),
+      ApolloServerPluginCacheControlDisabled(),
     ],
   });
   await server.start();
