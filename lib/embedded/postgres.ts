@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { log } from '../log.ts';
 import { freePort } from './free-port.ts';
@@ -23,6 +23,8 @@ export async function startEmbeddedPostgres(dataDir: string, database = 'hub'): 
   }
   const databaseDir = resolve(join(dataDir, 'pg'));
   mkdirSync(dataDir, { recursive: true });
+  // As root, Postgres runs as a dedicated user that must be able to enter the folder (mkdtemp makes it 0700).
+  if (process.getuid?.() === 0) chmodSync(dataDir, 0o755);
   const port = await freePort();
   const password = 'hub-embedded';
   const pg = new EmbeddedPostgres({

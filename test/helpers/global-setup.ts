@@ -21,7 +21,7 @@ export default async function setup(project: TestProject) {
   let url = process.env.DATABASE_URL;
   if (!url) {
     dir = mkdtempSync(join(tmpdir(), 'hub-test-pg-'));
-    const pg = await startEmbeddedPostgres(dir, 'postgres');
+    const pg = await startEmbeddedPostgres(dir, 'hub_tests');
     url = pg.url;
     stop = pg.stop;
   }

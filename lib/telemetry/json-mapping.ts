@@ -1,0 +1,136 @@
+import { z } from 'zod';
+import type { DeadLetter, IncomingReading } from './types.ts';
+
+/**
+ * How to read readings out of one JSON document (an MQTT payload or an HTTP response), as configured in iot.yml.
+ * One document may carry several values (temperature and humidity): each value names its sensor.
+ *
+ *   sensorId: { path: sensor_id }            # or { topicSegment: 1 } (MQTT) or { value: TEMP_ZONE_A }
+ *   values:
+ *     - { path: temperature, sensorId: "{base}-TEMP" }   # "{base}" is the sensorId above
+ *     - { path: humidity,    sensorId: "{base}-HUM" }
+ *   timestamp: { path: timestamp, format: iso }          # iso | epoch_ms | epoch_s; omitted: time received
+ *   quality: { path: quality }                           # 0..100; omitted: the hub's full quality
+ */
+const pathSchema = z.string().min(1).regex(/^[A-Za-z0-9_$-]+(\[\d+\])*(\.[A-Za-z0-9_$-]+(\[\d+\])*)*$/, 'must be a dot path like a.b[0].c');
+
+export const JsonMappingSchema = z
+  .object({
+    sensorId: z
+      .union([
+        z.object({ path: pathSchema }).strict(),
+        z.object({ topicSegment: z.number().int().min(0) }).strict(),
+        z.object({ value: z.string().min(1) }).strict(),
+      ])
+      .optional(),
+    values: z
+      .array(z.object({ path: pathSchema, sensorId: z.string().min(1).optional() }).strict())
+      .min(1, 'at least one value path is needed'),
+    timestamp: z.object({ path: pathSchema, format: z.enum(['iso', 'epoch_ms', 'epoch_s']).default('iso') }).strict().optional(),
+    quality: z.object({ path: pathSchema }).strict().optional(),
+  })
+  .strict()
+  .refine((m) => m.sensorId || m.values.every((v) => v.sensorId && !v.sensorId.includes('{base}')), {
+    message: 'give sensorId, or a literal sensorId on every value',
+  });
+export type JsonMapping = z.output<typeof JsonMappingSchema>;
+
+export interface MappingContext {
+  /** The MQTT topic split on '/', for `sensorId.topicSegment`. */
+  topicSegments?: string[];
+  receivedAt: Date;
+  /** Readings stamped later than receivedAt + this are refused (a device clock gone wrong). Default 5 min. */
+  maxFutureMs?: number;
+}
+
+type Compiled = (doc: unknown) => unknown;
+const compiled = new Map<string, Compiled>();
+
+/** `a.b[0].c` → a getter; compiled once per path, since the same few paths run for every message. */
+function getter(path: string): Compiled {
+  let g = compiled.get(path);
+  if (!g) {
+    const keys = path.split(/\.|\[(\d+)\]/).filter((k) => k !== undefined && k !== '');
+    g = (doc) => {
+      let cur: unknown = doc;
+      for (const k of keys) {
+        if (cur === null || typeof cur !== 'object') return undefined;
+        cur = (cur as Record<string, unknown>)[k];
+      }
+      return cur;
+    };
+    compiled.set(path, g);
+  }
+  return g;
+}
+
+function toNumber(v: unknown): number | undefined {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (typeof v === 'string' && v.trim() !== '') return Number(v);
+  return undefined;
+}
+
+function readTimestamp(m: JsonMapping, doc: unknown, ctx: MappingContext): Date | string {
+  if (!m.timestamp) return ctx.receivedAt;
+  const raw = getter(m.timestamp.path)(doc);
+  if (raw === undefined || raw === null) return `no timestamp at ${m.timestamp.path}`;
+  let ms: number;
+  if (m.timestamp.format === 'iso') ms = typeof raw === 'string' ? Date.parse(raw) : NaN;
+  else {
+    const n = toNumber(raw);
+    ms = n === undefined ? NaN : m.timestamp.format === 'epoch_s' ? n * 1000 : n;
+  }
+  if (!Number.isFinite(ms)) return `timestamp ${JSON.stringify(raw)} is not a ${m.timestamp.format} time`;
+  if (ms < 0) return `timestamp ${JSON.stringify(raw)} is before 1970`;
+  if (ms > ctx.receivedAt.getTime() + (ctx.maxFutureMs ?? 300_000)) return `timestamp ${JSON.stringify(raw)} is in the future`;
+  return new Date(ms);
+}
+
+/**
+ * Applies a mapping to a parsed document. Every value either becomes a reading or a dead letter with its reason;
+ * one bad value does not lose the others of the same document.
+ */
+export function applyMapping(m: JsonMapping, doc: unknown, ctx: MappingContext): { readings: IncomingReading[]; deadLetters: DeadLetter[] } {
+  const readings: IncomingReading[] = [];
+  const deadLetters: DeadLetter[] = [];
+  let base: string | undefined;
+  if (m.sensorId && 'path' in m.sensorId) {
+    const v = getter(m.sensorId.path)(doc);
+    base = typeof v === 'string' || typeof v === 'number' ? String(v) : undefined;
+  } else if (m.sensorId && 'topicSegment' in m.sensorId) base = ctx.topicSegments?.[m.sensorId.topicSegment];
+  else if (m.sensorId) base = m.sensorId.value;
+  if (m.sensorId && !base) {
+    return { readings, deadLetters: [{ reason: 'UNMAPPABLE_PAYLOAD', detail: `no sensor id at ${describe(m.sensorId)}` }] };
+  }
+  const ts = readTimestamp(m, doc, ctx);
+  if (typeof ts === 'string') return { readings, deadLetters: [{ reason: 'INVALID_TIMESTAMP', detail: ts, sensorId: base }] };
+  let sourceQuality: number | undefined;
+  if (m.quality) {
+    const q = toNumber(getter(m.quality.path)(doc));
+    if (q === undefined || !(q >= 0 && q <= 100)) {
+      return { readings, deadLetters: [{ reason: 'UNMAPPABLE_PAYLOAD', detail: `quality at ${m.quality.path} is not a number from 0 to 100`, sensorId: base }] };
+    }
+    sourceQuality = q;
+  }
+  const several = m.values.length > 1;
+  for (const v of m.values) {
+    const sensorId = v.sensorId ? v.sensorId.replaceAll('{base}', base ?? '') : several ? `${base}.${v.path}` : base!;
+    const raw = getter(v.path)(doc);
+    if (raw === undefined || raw === null) {
+      deadLetters.push({ reason: 'UNMAPPABLE_PAYLOAD', detail: `no value at ${v.path}`, sensorId });
+      continue;
+    }
+    const value = toNumber(raw);
+    if (value === undefined || !Number.isFinite(value)) {
+      deadLetters.push({ reason: 'INVALID_VALUE', detail: `value ${JSON.stringify(raw)} at ${v.path} is not a finite number`, sensorId });
+      continue;
+    }
+    readings.push(sourceQuality === undefined ? { sensorId, ts, value } : { sensorId, ts, value, sourceQuality });
+  }
+  return { readings, deadLetters };
+}
+
+function describe(s: NonNullable<JsonMapping['sensorId']>): string {
+  return 'path' in s ? s.path : 'topicSegment' in s ? `topic segment ${s.topicSegment}` : 'value';
+}

@@ -1,0 +1,54 @@
+import type { SourceName } from './sources.ts';
+
+/**
+ * What every source adapter (MQTT JSON, Sparkplug B, HTTP polling, historian backfill, CSV/XLSX import) hands
+ * the ONE telemetry pipeline. Adapters turn their input into these; they never write rows themselves.
+ */
+export interface IncomingReading {
+  /** The hub's sensor id (iot.sensors.id), as the adapter's mapping resolved it. */
+  sensorId: string;
+  ts: Date;
+  value: number;
+  /** The source's own quality on the hub's 0–100 scale, when the source says one. */
+  sourceQuality?: number;
+}
+
+export type DeadLetterReason =
+  | 'MALFORMED_PAYLOAD' // not JSON / not protobuf / not UTF-8 / too large
+  | 'UNMAPPABLE_PAYLOAD' // parsed, but the mapping finds no sensor id, value or timestamp
+  | 'UNKNOWN_SENSOR' // the sensor id is not registered
+  | 'NO_MATCHING_TOPIC' // a topic no configured pattern matches
+  | 'INVALID_VALUE' // NaN, Infinity, not a number
+  | 'INVALID_TIMESTAMP' // unparseable, before 1970, too far in the future
+  | 'UNKNOWN_UNIT'
+  | 'REJECTED_BY_RULE' // a range rule with action REJECT
+  | 'SPARKPLUG_PROTOCOL'; // unknown alias, data before birth, ...
+
+/** A message or value the hub could not use: kept with its reason, never silently dropped. */
+export interface DeadLetter {
+  reason: DeadLetterReason;
+  detail: string;
+  topic?: string;
+  /** The raw payload as received (bytes kept as-is; shown base64 or UTF-8 where valid). */
+  payload?: Buffer;
+  sensorId?: string;
+}
+
+/**
+ * One unit of work from a source: readings and dead letters decoded from one or more messages, and `ack`,
+ * which the pipeline calls exactly once, only after every reading and dead letter of the batch is committed
+ * (MQTT PUBACK, backfill checkpoint, import progress). `fail` is called instead when the commit failed:
+ * the source must not acknowledge, so the data comes again.
+ */
+export interface SourceBatch {
+  source: SourceName;
+  readings: IncomingReading[];
+  deadLetters: DeadLetter[];
+  ack: () => void;
+  fail?: (err: Error) => void;
+}
+
+/** The pipeline's entry point as sources see it. `submit` resolves when the batch is accepted (backpressure). */
+export interface TelemetrySink {
+  submit(batch: SourceBatch): Promise<void>;
+}
