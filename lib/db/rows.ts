@@ -16,6 +16,7 @@ export type TagMappingRow = Selectable<T.TagMappingsTable>;
 export type BackfillJobRow = Selectable<T.BackfillJobsTable>;
 export type RangeRuleRow = Selectable<T.RangeRulesTable>;
 export type AlertRow = Selectable<T.AlertsTable>;
+export type DeadLetterRow = Selectable<T.DeadLettersTable>;
 /** A reading joined with its series (sensor and machine). */
 export interface ReadingRow {
   sensorId: string;

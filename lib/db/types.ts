@@ -78,6 +78,15 @@ export interface AuditLogTable {
   details: JSONColumnType<Record<string, unknown>, string | undefined, string>; requestId: string | null;
 }
 
+export interface DeadLettersTable {
+  id: ColumnType<string, never, never>; receivedAt: Stamp; source: number; reason: string; detail: string;
+  topic: string | null; payload: Buffer | null; sensorId: string | null; machineId: string | null;
+}
+export interface LossEventsTable {
+  id: ColumnType<string, never, never>; at: Stamp; source: number; kind: string; detail: string;
+  expected: number | null; got: number | null; stream: string | null;
+}
+
 export interface Database {
   'production.sites': SitesTable;
   'production.areas': AreasTable;
@@ -92,6 +101,8 @@ export interface Database {
   'historian.backfillJobs': BackfillJobsTable;
   'quality.rangeRules': RangeRulesTable;
   'quality.alerts': AlertsTable;
+  'quality.deadLetters': DeadLettersTable;
+  'quality.lossEvents': LossEventsTable;
   'telemetry.series': SeriesTable;
   'telemetry.readings': ReadingsTable;
   'telemetry.rollup_1m': RollupTable;

@@ -5,6 +5,7 @@ import { inList, isUuid, type Db } from '../../lib/db/index.ts';
 import { changes, pageOf } from '../../lib/db/page.ts';
 import type { ScopeFilter } from '../../lib/auth/scope.ts';
 import type { PageArgs } from '../../lib/pagination.ts';
+import { SOURCE_CODES } from '../../lib/telemetry/sources.ts';
 import type * as G from './__generated__/types.ts';
 
 /** Quality's SQL: range rules and the alerts raised against readings. Scope filters apply to every list. */
@@ -102,3 +103,15 @@ export async function acknowledgeAlert(db: Db, id: string, by: string) {
 /** Raises alerts (the telemetry pipeline's validation stage and the demo seed use this). */
 export const insertAlerts = (db: Db, alerts: Insertable<AlertsTable>[]) =>
   alerts.length ? db.insertInto('quality.alerts').values(alerts).execute() : Promise.resolve([]);
+
+export function listDeadLetters(db: Db, f: G.DeadLetterFilter | null | undefined, scope: ScopeFilter, page: PageArgs) {
+  let q = db.selectFrom('quality.deadLetters').selectAll();
+  if (f?.reason?.length) q = q.where('reason', 'in', f.reason);
+  if (f?.source?.length) q = q.where('source', 'in', f.source.map((s) => SOURCE_CODES[s]));
+  if (f?.machineId) q = q.where('machineId', '=', f.machineId);
+  if (f?.from) q = q.where('receivedAt', '>=', new Date(f.from));
+  if (f?.to) q = q.where('receivedAt', '<', new Date(f.to));
+  // A scoped token sees only dead letters it can place on one of its machines.
+  if (scope.machineIds) q = q.where('machineId', 'in', inList(scope.machineIds));
+  return pageOf(q, page, { sortCol: 'receivedAt', idCol: 'id', desc: true });
+}

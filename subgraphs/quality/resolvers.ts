@@ -2,6 +2,8 @@ import { badInput, fromPgError, notFound } from '../../lib/errors.ts';
 import { guard } from '../../lib/subgraph/guard.ts';
 import { scalarResolvers } from '../../lib/subgraph/scalars.ts';
 import { requireInScope } from '../../lib/subgraph/scope-checks.ts';
+import { isUtf8 } from 'node:buffer';
+import { sourceName } from '../../lib/telemetry/sources.ts';
 import type { Context } from './context.ts';
 import type * as G from './__generated__/types.ts';
 import * as repo from './quality.repo.ts';
@@ -15,6 +17,7 @@ export const resolvers: G.Resolvers = {
   Query: {
     rangeRules: async (_, a, ctx) => repo.listRangeRules(ctx.db, a.filter, await ctx.scope.filter(), a),
     alerts: async (_, a, ctx) => repo.listAlerts(ctx.db, a.filter, await ctx.scope.filter(), a),
+    deadLetters: async (_, a, ctx) => repo.listDeadLetters(ctx.db, a.filter, await ctx.scope.filter(), a),
   },
   Mutation: {
     createRangeRule: guard(
@@ -46,6 +49,16 @@ export const resolvers: G.Resolvers = {
   RangeRule: {
     machine: (r) => ({ id: r.machineId }),
     sensor: sensorRef,
+  },
+  DeadLetter: {
+    id: (d) => String(d.id),
+    source: (d) => sourceName(d.source),
+    reason: (d) => d.reason as never,
+    payloadText: (d) => (d.payload && isUtf8(d.payload) ? d.payload.toString('utf8') : null),
+    payloadBase64: (d) => d.payload?.toString('base64') ?? null,
+    payloadBytes: (d) => d.payload?.length ?? null,
+    sensor: (d) => (d.sensorId ? { id: d.sensorId } : null),
+    machine: (d) => (d.machineId ? { id: d.machineId } : null),
   },
   QualityAlert: {
     id: (a) => String(a.id),

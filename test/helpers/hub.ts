@@ -32,6 +32,7 @@ export async function createTestDatabase(): Promise<{ url: string; drop: () => P
 }
 
 export interface TestHub extends RunningHub {
+  databaseUrl: string;
   token: (viewer: { role: Role; sub?: string; lines?: string[]; sites?: string[] }) => Promise<string>;
   /** POSTs an operation to the gateway; returns the HTTP status and the parsed body. */
   gql: (token: string | null, query: string, variables?: Record<string, unknown>) => Promise<{ status: number; body: any }>;
@@ -58,6 +59,7 @@ export async function startTestHub(opts: { seed?: boolean } = {}): Promise<TestH
   if (opts.seed) await seedDemo(db, hub.url, await token({ role: 'admin', sub: 'demo-seed' }));
   return {
     ...hub,
+    databaseUrl: database.url,
     token,
     gql,
     queries,

@@ -1,0 +1,74 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/index.ts';
+import type { StoredReading } from './writer.ts';
+import { writeReadings } from './writer.ts';
+
+/** The pipeline's SQL: what it caches in memory, and the one transaction that commits a batch. */
+
+export const loadSensorSeries = (db: Db) =>
+  db
+    .selectFrom('telemetry.series as s')
+    .innerJoin('iot.sensors as sn', 'sn.id', 's.sensorId')
+    .innerJoin('production.machines as m', 'm.id', 's.machineId')
+    .select(['sn.id as sensorId', 's.id as seriesId', 's.machineId', 'm.lineId', 'sn.type', 'sn.unit', 'sn.isActive'])
+    .execute();
+
+export const loadActiveRules = (db: Db) =>
+  db.selectFrom('quality.rangeRules').selectAll().where('isActive', '=', true).execute();
+
+/** Work orders (not cancelled) and shifts that overlap [from, to), for the interval index. */
+export async function loadSchedule(db: Db, from: Date, to: Date) {
+  const [orders, shifts] = await Promise.all([
+    db
+      .selectFrom('production.workOrders as w')
+      .leftJoin('production.recipes as r', 'r.id', 'w.recipeId')
+      .select([
+        'w.id', 'w.lineId', 'w.recipeId', 'w.status', 'w.priority', 'w.plannedStart', 'w.plannedEnd', 'w.actualStart', 'w.actualEnd',
+        sql<string | null>`coalesce(w.product_id, r.product_id)`.as('productId'),
+      ])
+      .where('w.status', '!=', 'CANCELLED')
+      .where(sql<boolean>`coalesce(w.actual_start, w.planned_start) < ${to}`)
+      .where(sql<boolean>`coalesce(w.actual_end, case when w.status = 'ACTIVE' then 'infinity'::timestamptz else w.planned_end end) > ${from}`)
+      .execute(),
+    db.selectFrom('production.shifts').select(['id', 'lineId', 'operatorId', 'startsAt', 'endsAt']).where('startsAt', '<', to).where('endsAt', '>', from).execute(),
+  ]);
+  return { orders, shifts };
+}
+
+export interface DeadLetterRow {
+  source: number;
+  reason: string;
+  detail: string;
+  topic?: string | null;
+  payload?: Buffer | null;
+  sensorId?: string | null;
+  machineId?: string | null;
+}
+export interface AlertRow {
+  machineId: string;
+  sensorId: string;
+  type: 'OUT_OF_RANGE';
+  severity: 'INFO' | 'WARNING';
+  ts: Date;
+  metric: string;
+  value: number;
+  expectedMin: number;
+  expectedMax: number;
+  message: string;
+}
+
+/**
+ * Readings, dead letters and alerts of one batch in ONE transaction: either all are committed (and the
+ * sources may acknowledge) or none (and they redeliver).
+ */
+export async function commitBatch(db: Db, readings: StoredReading[], deadLetters: DeadLetterRow[], alerts: AlertRow[]): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const inserted = await writeReadings(trx, readings);
+    if (deadLetters.length) await trx.insertInto('quality.deadLetters').values(deadLetters).execute();
+    if (alerts.length) await trx.insertInto('quality.alerts').values(alerts).execute();
+    return inserted;
+  });
+}
+
+export const insertLossEvent = (db: Db, e: { source: number; kind: string; detail: string; expected?: number; got?: number; stream?: string }) =>
+  db.insertInto('quality.lossEvents').values(e).execute();

@@ -1,0 +1,208 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Db } from '../db/index.ts';
+import { log } from '../log.ts';
+import type { TelemetryCaches } from './caches.ts';
+import { commitBatch, type AlertRow, type DeadLetterRow } from './pipeline.repo.ts';
+import { SOURCE_CODES } from './sources.ts';
+import type { SourceBatch, TelemetrySink } from './types.ts';
+import type { StoredReading } from './writer.ts';
+
+export interface PipelineOptions {
+  /** Readings per commit (one statement). */
+  batchMaxRows: number;
+  /** How long the first reading of a batch may wait for others. */
+  batchMaxDelayMs: number;
+  /** Readings accepted but not yet committed before `submit` makes sources wait (backpressure). */
+  maxQueuedRows: number;
+  /** Same value again within this window (but another timestamp) counts as a duplicate and is not stored; 0 = off. */
+  duplicateWindowMs: number;
+  /** Quality given to readings a DEGRADE rule flags. */
+  degradedQuality: number;
+  /** Commit attempts per batch before its sources are told to redeliver. */
+  commitAttempts: number;
+}
+
+export const DEFAULT_PIPELINE: PipelineOptions = {
+  batchMaxRows: 5000,
+  batchMaxDelayMs: 20,
+  maxQueuedRows: 50_000,
+  duplicateWindowMs: 0,
+  degradedQuality: 50,
+  commitAttempts: 5,
+};
+
+/**
+ * The ONE telemetry pipeline: resolve series → validate (range rules, duplicates, source quality) → enrich
+ * (work order, recipe, shift, operator at the reading's time) → one transaction per batch → acknowledge the
+ * sources. Sources never write; no stage knows which source fed it.
+ */
+export class TelemetryPipeline implements TelemetrySink {
+  private queue: SourceBatch[] = [];
+  private queuedRows = 0;
+  private waiters: (() => void)[] = [];
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private stopped = false;
+  /** Series currently outside their range: an alert is raised when a series enters violation, not per reading. */
+  private violating = new Set<number>();
+  private last = new Map<number, { ts: number; value: number }>();
+  private readonly m;
+
+  constructor(
+    private readonly db: Db,
+    private readonly caches: TelemetryCaches,
+    registry: Registry,
+    private readonly opts: PipelineOptions = DEFAULT_PIPELINE,
+  ) {
+    this.m = {
+      readings: new Counter({ name: 'hub_ingest_readings_total', help: 'Readings by source and outcome', labelNames: ['source', 'outcome'] as const, registers: [registry] }),
+      deadLetters: new Counter({ name: 'hub_ingest_dead_letters_total', help: 'Dead letters by source and reason', labelNames: ['source', 'reason'] as const, registers: [registry] }),
+      commitSeconds: new Histogram({ name: 'hub_ingest_commit_seconds', help: 'Batch commit time', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),
+      commitFailures: new Counter({ name: 'hub_ingest_commit_failures_total', help: 'Failed batch commits (retried)', registers: [registry] }),
+      queued: new Gauge({ name: 'hub_ingest_queued_readings', help: 'Readings accepted, not yet committed', registers: [registry] }),
+    };
+  }
+
+  submit(batch: SourceBatch): Promise<void> {
+    if (this.stopped) {
+      batch.fail?.(new Error('pipeline stopped'));
+      return Promise.resolve();
+    }
+    this.queue.push(batch);
+    this.queuedRows += batch.readings.length + batch.deadLetters.length;
+    this.m.queued.set(this.queuedRows);
+    this.schedule();
+    if (this.queuedRows <= this.opts.maxQueuedRows) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private schedule(): void {
+    if (this.running) return;
+    if (this.queuedRows >= this.opts.batchMaxRows) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.running = this.drain();
+    } else {
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        if (!this.running) this.running = this.drain();
+      }, this.opts.batchMaxDelayMs);
+    }
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length) {
+        const take: SourceBatch[] = [];
+        let rows = 0;
+        while (this.queue.length && (rows === 0 || rows + size(this.queue[0]!) <= this.opts.batchMaxRows)) {
+          const b = this.queue.shift()!;
+          rows += size(b);
+          take.push(b);
+        }
+        await this.process(take);
+        this.queuedRows -= rows;
+        this.m.queued.set(this.queuedRows);
+        while (this.waiters.length && this.queuedRows <= this.opts.maxQueuedRows) this.waiters.shift()!();
+      }
+    } finally {
+      this.running = undefined;
+      if (this.queue.length) this.schedule();
+    }
+  }
+
+  private async process(batches: SourceBatch[]): Promise<void> {
+    await this.caches.ensureFresh();
+    const rows: StoredReading[] = [];
+    const dead: DeadLetterRow[] = [];
+    const alerts: AlertRow[] = [];
+    const counts = new Map<string, number>();
+    const count = (k: string) => counts.set(k, (counts.get(k) ?? 0) + 1);
+
+    for (const b of batches) {
+      const source = SOURCE_CODES[b.source];
+      for (const d of b.deadLetters) {
+        dead.push({ source, reason: d.reason, detail: d.detail, topic: d.topic ?? null, payload: d.payload ?? null, sensorId: d.sensorId ?? null, machineId: d.sensorId ? (this.caches.get(d.sensorId)?.machineId ?? null) : null });
+        count(`dl\u0000${b.source}\u0000${d.reason}`);
+      }
+      for (const r of b.readings) {
+        const s = this.caches.get(r.sensorId) ?? (await this.caches.resolveMiss(r.sensorId));
+        if (!s || !s.isActive) {
+          dead.push({ source, reason: 'UNKNOWN_SENSOR', detail: s ? `sensor ${r.sensorId} is inactive` : `no sensor ${r.sensorId} is registered`, sensorId: r.sensorId, payload: Buffer.from(JSON.stringify({ sensorId: r.sensorId, ts: r.ts, value: r.value })) });
+          count(`dl\u0000${b.source}\u0000UNKNOWN_SENSOR`);
+          continue;
+        }
+        const ts = r.ts.getTime();
+        let quality = r.sourceQuality ?? 100;
+        const rule = s.rule;
+        if (rule) {
+          const out = r.value < rule.minValue || r.value > rule.maxValue;
+          if (out && !this.violating.has(s.seriesId)) {
+            this.violating.add(s.seriesId);
+            alerts.push({ machineId: s.machineId, sensorId: s.sensorId, type: 'OUT_OF_RANGE', severity: rule.action === 'DEGRADE' ? 'INFO' : 'WARNING', ts: r.ts, metric: s.signal, value: r.value, expectedMin: rule.minValue, expectedMax: rule.maxValue, message: `${s.signal} ${r.value} ${s.unit} outside ${rule.minValue}..${rule.maxValue} (${rule.action})` });
+          } else if (!out) this.violating.delete(s.seriesId);
+          if (out && rule.action === 'REJECT') {
+            dead.push({ source, reason: 'REJECTED_BY_RULE', detail: `${r.value} ${s.unit} outside ${rule.minValue}..${rule.maxValue}`, sensorId: s.sensorId, machineId: s.machineId, payload: Buffer.from(JSON.stringify({ ts: r.ts, value: r.value })) });
+            count(`r\u0000${b.source}\u0000rejected`);
+            continue;
+          }
+          if (out && rule.action === 'DEGRADE') quality = Math.min(quality, this.opts.degradedQuality);
+        }
+        if (this.opts.duplicateWindowMs > 0) {
+          const prev = this.last.get(s.seriesId);
+          if (prev && prev.value === r.value && prev.ts !== ts && Math.abs(ts - prev.ts) < this.opts.duplicateWindowMs) {
+            count(`r\u0000${b.source}\u0000duplicate`);
+            continue;
+          }
+          this.last.set(s.seriesId, { ts, value: r.value });
+        }
+        const c = this.caches.context.lookup(s.lineId, ts);
+        rows.push({ seriesId: s.seriesId, ts: r.ts, value: r.value, quality: Math.round(quality), source, workOrderId: c.workOrderId, recipeId: c.recipeId, shiftId: c.shiftId, operatorId: c.operatorId });
+        count(`r\u0000${b.source}\u0000stored`);
+      }
+    }
+
+    const ok = await this.commit(rows, dead, alerts);
+    for (const b of batches) {
+      if (ok) b.ack();
+      else b.fail?.(new Error('the batch could not be committed'));
+    }
+    if (!ok) return;
+    for (const [k, n] of counts) {
+      const [kind, source, label] = k.split('\u0000') as [string, string, string];
+      if (kind === 'dl') this.m.deadLetters.inc({ source, reason: label }, n);
+      else this.m.readings.inc({ source, outcome: label }, n);
+    }
+  }
+
+  /** Retries a failed commit with backoff (the database may be restarting); after that, sources redeliver. */
+  private async commit(rows: StoredReading[], dead: DeadLetterRow[], alerts: AlertRow[]): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      const end = this.m.commitSeconds.startTimer();
+      try {
+        await commitBatch(this.db, rows, dead, alerts);
+        end();
+        return true;
+      } catch (err) {
+        this.m.commitFailures.inc();
+        log.warn({ err: (err as Error).message, attempt, rows: rows.length }, 'telemetry commit failed');
+        if (attempt >= this.opts.commitAttempts) return false;
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  /** Commits what is queued, then refuses new batches. */
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.running || this.queue.length) {
+      if (!this.running) this.running = this.drain();
+      await this.running;
+    }
+    this.stopped = true;
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
+
+const size = (b: SourceBatch) => b.readings.length + b.deadLetters.length;

@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { Registry } from 'prom-client';
+import { sql } from 'kysely';
+import { TelemetryCaches } from '../../lib/telemetry/caches.ts';
+import { DEFAULT_PIPELINE, TelemetryPipeline } from '../../lib/telemetry/pipeline.ts';
+import type { IncomingReading, SourceBatch } from '../../lib/telemetry/types.ts';
+import { startTestHub, type TestHub } from '../helpers/hub.ts';
+
+let hub: TestHub;
+let caches: TelemetryCaches;
+let pipeline: TelemetryPipeline;
+let admin: string;
+let dbUrl: string;
+
+beforeAll(async () => {
+  hub = await startTestHub({ seed: true });
+  admin = await hub.token({ role: 'admin' });
+  dbUrl = hub.databaseUrl;
+  caches = new TelemetryCaches(hub.db, dbUrl);
+  await caches.start();
+  pipeline = new TelemetryPipeline(hub.db, caches, new Registry(), { ...DEFAULT_PIPELINE, batchMaxDelayMs: 5 });
+});
+afterAll(async () => {
+  await pipeline?.stop();
+  await caches?.stop();
+  await hub?.close();
+});
+
+/** Submits readings as one source batch and resolves when the pipeline acknowledges it (after commit). */
+function send(readings: IncomingReading[], deadLetters: SourceBatch['deadLetters'] = []): Promise<void> {
+  return new Promise((resolve, reject) => {
+    void pipeline.submit({ source: 'MQTT', readings, deadLetters, ack: resolve, fail: reject });
+  });
+}
+
+const minuteAgo = () => new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+
+describe('the telemetry pipeline', () => {
+  it('stores readings enriched with the work order, recipe, shift and operator of their line at their time', async () => {
+    const ts = minuteAgo();
+    await send([{ sensorId: 'M-101-TEMP', ts, value: 61.5 }]);
+    const { body } = await hub.gql(admin, `query($f: DateTime!, $t: DateTime!) { readings(sensorId: "M-101-TEMP", from: $f, to: $t) {
+      nodes { value quality source operatorId workOrder { number status } } } line(id: "LINE-1") { currentWorkOrder { number } currentShifts { operatorId } } }`,
+      { f: ts.toISOString(), t: new Date(ts.getTime() + 1).toISOString() });
+    expect(body.errors).toBeUndefined();
+    const r = body.data.readings.nodes[0];
+    expect(r).toMatchObject({ value: 61.5, quality: 100, source: 'MQTT' });
+    expect(r.workOrder.number).toBe(body.data.line.currentWorkOrder.number);
+    expect(r.operatorId).toBe(body.data.line.currentShifts[0].operatorId);
+  });
+
+  it('makes a redelivered batch a no-op: no second row, no double count in the rollups', async () => {
+    const ts = new Date(minuteAgo().getTime() - 5_000);
+    const batch = [{ sensorId: 'M-102-TEMP', ts, value: 50 }];
+    await send(batch);
+    await send(batch);
+    const rows = await sql<{ n: number; rollup: number }>`
+      select (select count(*)::int from telemetry.readings r join telemetry.series s on s.id = r.series_id where s.sensor_id = 'M-102-TEMP' and r.ts = ${ts}) as n,
+             (select sum(n)::int from telemetry.rollup_1m u join telemetry.series s on s.id = u.series_id where s.sensor_id = 'M-102-TEMP' and u.bucket = date_trunc('minute', ${ts}::timestamptz)) as rollup`.execute(hub.db);
+    expect(rows.rows[0]!.n).toBe(1);
+    const before = rows.rows[0]!.rollup;
+    await send(batch);
+    const again = await sql<{ rollup: number }>`select sum(n)::int as rollup from telemetry.rollup_1m u join telemetry.series s on s.id = u.series_id where s.sensor_id = 'M-102-TEMP' and u.bucket = date_trunc('minute', ${ts}::timestamptz)`.execute(hub.db);
+    expect(again.rows[0]!.rollup).toBe(before);
+  });
+
+  it('applies range rules: ALERT raises one alert when a series enters violation, REJECT keeps the value out, DEGRADE lowers quality', async () => {
+    const eng = await hub.token({ role: 'engineer' });
+    const rule = async (sensor: string, action: string) => {
+      const { body } = await hub.gql(eng, `mutation { createRangeRule(input: { machineId: "${sensor.slice(0, 5)}", sensorId: "${sensor}", signalType: "vibration", minValue: 0, maxValue: 10, action: ${action} }) { id } }`);
+      expect(body.errors).toBeUndefined();
+    };
+    await rule('M-201-VIBR', 'REJECT');
+    await rule('M-202-VIBR', 'DEGRADE');
+    const t0 = minuteAgo().getTime();
+    await send([
+      { sensorId: 'M-103-VIBR', ts: new Date(t0 + 1), value: 99 },
+      { sensorId: 'M-103-VIBR', ts: new Date(t0 + 2), value: 98 },
+      { sensorId: 'M-201-VIBR', ts: new Date(t0 + 3), value: 55 },
+      { sensorId: 'M-202-VIBR', ts: new Date(t0 + 4), value: 44 },
+    ]);
+    const { body } = await hub.gql(admin, `query($f: DateTime!, $t: DateTime!) {
+      a: alerts(filter: { machineIds: ["M-103", "M-201", "M-202"], type: [OUT_OF_RANGE], from: $f }) { nodes { machine { id } value severity } }
+      rejected: readings(sensorId: "M-201-VIBR", from: $f, to: $t) { nodes { value } }
+      degraded: readings(sensorId: "M-202-VIBR", from: $f, to: $t) { nodes { value quality } }
+      dl: deadLetters(filter: { reason: [REJECTED_BY_RULE] }) { nodes { sensor { id } machine { id } detail payloadText } } }`,
+      { f: new Date(t0).toISOString(), t: new Date(t0 + 10).toISOString() });
+    expect(body.errors).toBeUndefined();
+    const alerts = body.data.a.nodes.map((n: any) => [n.machine.id, n.value, n.severity]).sort();
+    expect(alerts).toEqual([['M-103', 99, 'WARNING'], ['M-201', 55, 'WARNING'], ['M-202', 44, 'INFO']]);
+    expect(body.data.rejected.nodes).toEqual([]);
+    expect(body.data.degraded.nodes).toEqual([{ value: 44, quality: 50 }]);
+    expect(body.data.dl.nodes).toEqual([expect.objectContaining({ sensor: { id: 'M-201-VIBR' }, machine: { id: 'M-201' } })]);
+  });
+
+  it('turns readings of unknown sensors and the sources own dead letters into queryable dead letters, and keeps the good ones', async () => {
+    const ts = minuteAgo();
+    await send(
+      [{ sensorId: 'NO-SUCH-SENSOR', ts, value: 1 }, { sensorId: 'M-103-TEMP', ts, value: 40 }],
+      [{ reason: 'MALFORMED_PAYLOAD', detail: 'not JSON', topic: 'plant/x', payload: Buffer.from([0xff, 0xfe, 0x00]) }],
+    );
+    const { body } = await hub.gql(admin, `{ deadLetters(filter: { reason: [UNKNOWN_SENSOR, MALFORMED_PAYLOAD] }) { totalCount nodes { reason source topic payloadText payloadBase64 payloadBytes } } }`);
+    expect(body.errors).toBeUndefined();
+    const byReason = Object.fromEntries(body.data.deadLetters.nodes.map((n: any) => [n.reason, n]));
+    expect(byReason.MALFORMED_PAYLOAD).toEqual({ reason: 'MALFORMED_PAYLOAD', source: 'MQTT', topic: 'plant/x', payloadText: null, payloadBase64: '//4A', payloadBytes: 3 });
+    expect(byReason.UNKNOWN_SENSOR.payloadText).toContain('NO-SUCH-SENSOR');
+    const stored = await sql<{ n: number }>`select count(*)::int as n from telemetry.readings r join telemetry.series s on s.id = r.series_id where s.sensor_id = 'M-103-TEMP' and r.ts = ${ts}`.execute(hub.db);
+    expect(stored.rows[0]!.n).toBe(1);
+  });
+
+  it('follows production changes at once: a new sensor and a new work order apply to the next reading', async () => {
+    const eng = await hub.token({ role: 'engineer' });
+    // An urgent order started on LINE-2 beside the running one: ACTIVE with a higher priority wins.
+    const start = new Date(Date.now() - 600_000);
+    const wo = await hub.gql(eng, `mutation($s: DateTime!, $e: DateTime!) { createWorkOrder(input: { number: "WO-LATE", lineId: "LINE-2", plannedStart: $s, plannedEnd: $e, plannedQuantity: 5, priority: 1, status: ACTIVE }) { id } }`,
+      { s: start.toISOString(), e: new Date(start.getTime() + 3_600_000).toISOString() });
+    expect(wo.body.errors).toBeUndefined();
+    const s = await hub.gql(eng, `mutation { createSensor(input: { id: "M-203-FLOW", name: "flow", type: "flow", unit: "l/min", machineId: "M-203", protocol: MQTT }) { id } }`);
+    expect(s.body.errors).toBeUndefined();
+    const ts = new Date(Date.now() - 1_000);
+    await send([{ sensorId: 'M-203-FLOW', ts, value: 12 }]);
+    const { body } = await hub.gql(admin, `query($f: DateTime!, $t: DateTime!) { readings(sensorId: "M-203-FLOW", from: $f, to: $t) { nodes { value workOrder { number } } } }`,
+      { f: ts.toISOString(), t: new Date(ts.getTime() + 1).toISOString() });
+    expect(body.data.readings.nodes).toEqual([{ value: 12, workOrder: { number: 'WO-LATE' } }]);
+  });
+});
