@@ -3,14 +3,20 @@
  * embedded MQTT broker unless DATABASE_URL / MQTT_URL (or hub.yml) name real ones. The other roles run one
  * service each, as docker-compose.yml does.
  *
- *   tsx bin/hub.ts all | gateway | production | historian | iot | quality | migrate
+ *   tsx bin/hub.ts all | gateway | production | historian | iot | quality | ingest | migrate
  *   tsx bin/hub.ts token --role engineer --sub alice [--lines LINE-1,LINE-2] [--sites SITE-1] [--ttl 12h]
  */
 import { parseArgs } from 'node:util';
 import { SUBGRAPHS, loadHubConfig, type HubConfig, type SubgraphName } from '../lib/config/hub.ts';
 import { ConfigError } from '../lib/config/load.ts';
 import { createUserTokenVerifier, signUserToken } from '../lib/auth/tokens.ts';
-import { seedDemo, isSeeded } from '../lib/demo/seed.ts';
+import express from 'express';
+import { loadIotConfig } from '../lib/config/iot.ts';
+import { DEMO_SENSORS, seedDemo, isSeeded } from '../lib/demo/seed.ts';
+import { DEMO_IOT, startDemoSimulator } from '../lib/demo/simulator.ts';
+import { listen, mountOps } from '../lib/http.ts';
+import { createMetrics } from '../lib/metrics.ts';
+import { startIngest } from '../lib/telemetry/ingest/service.ts';
 import { startEmbeddedBroker } from '../lib/embedded/mqtt.ts';
 import { DEFAULT_SUBGRAPH_PORTS, openDatabase, startAll, startSubgraph } from '../lib/hub.ts';
 import { log } from '../lib/log.ts';
@@ -65,9 +71,18 @@ async function runAll(cfg: HubConfig) {
   stoppers.push(hub.stop);
 
   const token = secrets.jwtSecret ? await signUserToken(secrets.jwtSecret, { sub: 'dev-admin', role: 'admin' }) : undefined;
-  if ((embedded || cfg.demo.seed) && token && !(await isSeeded(db))) {
+  const demo = embedded || cfg.demo.seed;
+  if (demo && token && !(await isSeeded(db))) {
     log.info('seeding the demo plant');
     await seedDemo(db, hub.url, token);
+  }
+  // Without a config directory the demo's iot.yml applies, and simulated sensors publish to the broker.
+  const iot = process.env.HUB_CONFIG_DIR ? loadIotConfig(process.env.HUB_CONFIG_DIR) : demo ? DEMO_IOT : loadIotConfig(undefined);
+  const ingest = await startIngest({ db, databaseUrl: cfg.database.url!, mqttUrl: cfg.mqtt.url, iot, registry: createMetrics('ingest').registry });
+  stoppers.push(ingest.stop);
+  if (demo && !process.env.HUB_CONFIG_DIR) {
+    const sim = await startDemoSimulator(cfg.mqtt.url!, DEMO_SENSORS);
+    stoppers.push(sim.stop);
   }
   const example = '{ line(id: "LINE-1") { name currentWorkOrder { number product { name } } machines { name sensors { id unit } latestReadings { sensor { id } value ts } openAlerts { type message } } } }';
   const body = JSON.stringify({ query: example }).replace(/'/g, "'\\''");
@@ -75,7 +90,7 @@ async function runAll(cfg: HubConfig) {
   OEE data hub is running
     GraphQL:   ${hub.url}
     Postgres:  ${embedded ? `embedded, data kept in ${cfg.dataDir}/` : 'DATABASE_URL'}
-    MQTT:      ${cfg.mqtt.url}${embedded ? ' (embedded broker)' : ''}
+    MQTT:      ${cfg.mqtt.url}${embedded ? ' (embedded broker; demo sensors publish to plant/<line>/<sensor>)' : ''}
 ${token ? `
   A development token (admin, valid 12 h; more with: npm run hub -- token --role viewer --lines LINE-1):
     export TOKEN=${token}
@@ -119,6 +134,22 @@ async function runSubgraph(cfg: HubConfig, name: SubgraphName) {
   stoppers.push(l.close);
 }
 
+/** Live ingest alone, as several workers may run it (one shared subscription group); ops endpoints on PORT (default 4005). */
+async function runIngest(cfg: HubConfig) {
+  if (!cfg.database.url) throw new ConfigError('hub.yml', 'database.url', 'is required (or DATABASE_URL) for ingest');
+  const iot = loadIotConfig(process.env.HUB_CONFIG_DIR || undefined);
+  const db = await openDatabase(cfg.database.url, cfg.database.poolSize);
+  stoppers.push(() => db.destroy());
+  const metrics = createMetrics('ingest');
+  const ingest = await startIngest({ db, databaseUrl: cfg.database.url, mqttUrl: cfg.mqtt.url, iot, registry: metrics.registry });
+  stoppers.push(ingest.stop);
+  const app = express();
+  mountOps(app, metrics.registry, async () => ingest.ready());
+  const ops = await listen(app, '0.0.0.0', envPort() ?? 4005);
+  stoppers.push(ops.close);
+  log.info({ ops: ops.url }, 'ingest running');
+}
+
 async function main() {
   const [role = 'all', ...rest] = process.argv.slice(2);
   process.env.HUB_ROLE ??= role;
@@ -126,6 +157,7 @@ async function main() {
   onShutdown();
   if (role === 'all') return runAll(cfg);
   if (role === 'gateway') return runGateway(cfg);
+  if (role === 'ingest') return runIngest(cfg);
   if ((SUBGRAPHS as readonly string[]).includes(role)) return runSubgraph(cfg, role as SubgraphName);
   if (role === 'migrate') {
     if (!cfg.database.url) throw new ConfigError('hub.yml', 'database.url', 'is required (or DATABASE_URL) to migrate');
@@ -142,7 +174,7 @@ async function main() {
     console.log(await signUserToken(secrets.jwtSecret, { sub: values.sub!, role: values.role!, lines: split(values.lines), sites: split(values.sites) }, values.ttl));
     return;
   }
-  throw new Error(`unknown role "${role}": use all, gateway, ${SUBGRAPHS.join(', ')}, migrate or token`);
+  throw new Error(`unknown role "${role}": use all, gateway, ${SUBGRAPHS.join(', ')}, ingest, migrate or token`);
 }
 
 main().catch((err) => {

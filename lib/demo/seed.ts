@@ -24,6 +24,9 @@ const SIGNALS = [
   { type: 'vibration', unit: 'mm/s', min: 0, max: 12, base: 4, amp: 2 },
 ];
 
+/** The demo sensors, for the live simulator that `npm start` runs. */
+export const DEMO_SENSORS = MACHINES.flatMap((m) => SIGNALS.map((s) => ({ id: `${m.id}-${s.type.slice(0, 4).toUpperCase()}`, lineId: m.lineId, base: s.base, amp: s.amp })));
+
 export async function isSeeded(db: Db): Promise<boolean> {
   return (await db.selectFrom('production.sites').select('id').limit(1).execute()).length > 0;
 }
@@ -107,7 +110,7 @@ export async function seedDemo(db: Db, gatewayUrl: string, adminToken: string, n
       const id = `${m.id}-${s.type.slice(0, 4).toUpperCase()}`;
       sensorIds.push(id);
       await gql(`mutation($i: CreateSensorInput!) { createSensor(input: $i) { id } }`, {
-        i: { id, name: `${m.name} ${s.type}`, type: s.type, unit: s.unit, machineId: m.id, protocol: 'MQTT', topic: `plant/${m.lineId}/${m.id}/${s.type}`, minExpected: s.min, maxExpected: s.max },
+        i: { id, name: `${m.name} ${s.type}`, type: s.type, unit: s.unit, machineId: m.id, protocol: 'MQTT', topic: `plant/${m.lineId}/${id}`, minExpected: s.min, maxExpected: s.max },
       });
       await gql(`mutation($i: CreateRangeRuleInput!) { createRangeRule(input: $i) { id } }`, {
         i: { machineId: m.id, sensorId: id, signalType: s.type, minValue: s.min, maxValue: s.max, unit: s.unit, action: 'ALERT' },

@@ -4,7 +4,7 @@ import { log } from '../log.ts';
 import type { TelemetryCaches } from './caches.ts';
 import { commitBatch, type AlertRow, type DeadLetterRow } from './pipeline.repo.ts';
 import { SOURCE_CODES } from './sources.ts';
-import type { SourceBatch, TelemetrySink } from './types.ts';
+import type { IncomingReading, SourceBatch, TelemetrySink } from './types.ts';
 import type { StoredReading } from './writer.ts';
 
 export interface PipelineOptions {
@@ -128,7 +128,7 @@ export class TelemetryPipeline implements TelemetrySink {
       for (const r of b.readings) {
         const s = this.caches.get(r.sensorId) ?? (await this.caches.resolveMiss(r.sensorId));
         if (!s || !s.isActive) {
-          dead.push({ source, reason: 'UNKNOWN_SENSOR', detail: s ? `sensor ${r.sensorId} is inactive` : `no sensor ${r.sensorId} is registered`, sensorId: r.sensorId, payload: Buffer.from(JSON.stringify({ sensorId: r.sensorId, ts: r.ts, value: r.value })) });
+          dead.push({ source, reason: 'UNKNOWN_SENSOR', detail: s ? `sensor ${r.sensorId} is inactive` : `no sensor ${r.sensorId} is registered`, sensorId: r.sensorId, ...origin(r) });
           count(`dl\u0000${b.source}\u0000UNKNOWN_SENSOR`);
           continue;
         }
@@ -142,7 +142,7 @@ export class TelemetryPipeline implements TelemetrySink {
             alerts.push({ machineId: s.machineId, sensorId: s.sensorId, type: 'OUT_OF_RANGE', severity: rule.action === 'DEGRADE' ? 'INFO' : 'WARNING', ts: r.ts, metric: s.signal, value: r.value, expectedMin: rule.minValue, expectedMax: rule.maxValue, message: `${s.signal} ${r.value} ${s.unit} outside ${rule.minValue}..${rule.maxValue} (${rule.action})` });
           } else if (!out) this.violating.delete(s.seriesId);
           if (out && rule.action === 'REJECT') {
-            dead.push({ source, reason: 'REJECTED_BY_RULE', detail: `${r.value} ${s.unit} outside ${rule.minValue}..${rule.maxValue}`, sensorId: s.sensorId, machineId: s.machineId, payload: Buffer.from(JSON.stringify({ ts: r.ts, value: r.value })) });
+            dead.push({ source, reason: 'REJECTED_BY_RULE', detail: `${r.value} ${s.unit} outside ${rule.minValue}..${rule.maxValue}`, sensorId: s.sensorId, machineId: s.machineId, ...origin(r) });
             count(`r\u0000${b.source}\u0000rejected`);
             continue;
           }
@@ -206,3 +206,11 @@ export class TelemetryPipeline implements TelemetrySink {
 }
 
 const size = (b: SourceBatch) => b.readings.length + b.deadLetters.length;
+
+/** A refused reading's dead letter keeps the source's topic and raw payload, or the reading itself when there is none. */
+function origin(r: IncomingReading): { topic: string | null; payload: Buffer } {
+  return {
+    topic: r.origin?.topic ?? null,
+    payload: r.origin?.payload ?? Buffer.from(JSON.stringify({ sensorId: r.sensorId, ts: r.ts, value: r.value })),
+  };
+}

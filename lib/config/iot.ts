@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { JsonMappingSchema } from '../telemetry/json-mapping.ts';
+import { compileTopicFilter } from '../telemetry/topic-filter.ts';
+import { loadYamlConfig } from './load.ts';
+
+const topicFilter = z.string().min(1).superRefine((f, ctx) => {
+  try {
+    compileTopicFilter(f);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+  }
+});
+
+/** `iot.yml`: where live telemetry comes from and how the one pipeline batches and validates it. */
+export const IotConfigSchema = z
+  .object({
+    mqtt: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Default: MQTT_URL / hub.yml mqtt.url. */
+        url: z.string().optional(),
+        username: z.string().optional(),
+        password: z.string().optional(),
+        /** Stable per worker: the broker keeps its persistent session (and queued messages) under it. */
+        clientId: z.string().min(1).default('oee-hub-ingest'),
+        /** Workers sharing one group split the messages between them ($share/<group>/<pattern>). */
+        sharedGroup: z.string().regex(/^[^/+#]+$/, 'must not contain / + #').optional(),
+        sessionExpirySeconds: z.number().int().min(1).default(7 * 86_400),
+        receiveMaximum: z.number().int().min(1).max(65_535).default(20_000),
+        maxPayloadBytes: z.number().int().min(64).default(65_536),
+        topics: z.array(z.object({ pattern: topicFilter, sensorType: z.string().optional(), mapping: JsonMappingSchema }).strict()).default([]),
+        sparkplug: z
+          .object({
+            enabled: z.boolean().default(false),
+            /** Sparkplug groups to follow ('+' = all). */
+            groups: z.array(z.string().min(1)).default(['+']),
+            /** The hub sensor id of a metric. */
+            sensorId: z.string().default('{group}/{node}/{device}/{metric}'),
+            rebirthIntervalSeconds: z.number().min(0).default(5),
+          })
+          .strict()
+          .default({ enabled: false, groups: ['+'], sensorId: '{group}/{node}/{device}/{metric}', rebirthIntervalSeconds: 5 }),
+      })
+      .strict()
+      .optional(),
+    pipeline: z
+      .object({
+        batchMaxRows: z.number().int().min(1).max(50_000).default(5000),
+        batchMaxDelayMs: z.number().int().min(0).max(10_000).default(20),
+        maxQueuedRows: z.number().int().min(1).default(50_000),
+        duplicateWindowMs: z.number().int().min(0).default(0),
+        maxFutureSeconds: z.number().int().min(0).default(300),
+      })
+      .strict()
+      .default({ batchMaxRows: 5000, batchMaxDelayMs: 20, maxQueuedRows: 50_000, duplicateWindowMs: 0, maxFutureSeconds: 300 }),
+  })
+  .strict();
+
+export type IotConfig = z.output<typeof IotConfigSchema>;
+
+export function loadIotConfig(dir: string | undefined, env: NodeJS.ProcessEnv = process.env): IotConfig {
+  return loadYamlConfig(dir, 'iot.yml', IotConfigSchema, env);
+}

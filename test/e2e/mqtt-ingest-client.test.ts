@@ -1,0 +1,288 @@
+import { once } from 'node:events';
+import { createServer, type Socket } from 'node:net';
+import mqtt from 'mqtt';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from '../../lib/embedded/free-port.ts';
+import {
+  MqttIngestClient,
+  type IngestClientOptions,
+  type InboundMessage,
+} from '../../lib/telemetry/mqtt/ingest-client.ts';
+import { startMosquitto, type MosquittoBroker } from '../helpers/mosquitto.ts';
+
+/**
+ * MqttIngestClient against a private Mosquitto per test. No timing assertions: "nothing more arrives" is
+ * shown by publishing a sentinel and waiting for it, since a broker sends a session's redeliveries (and
+ * everything queued before) ahead of it.
+ */
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => {});
+});
+
+async function broker(opts?: { persistence?: boolean }): Promise<MosquittoBroker> {
+  const b = await startMosquitto(opts);
+  cleanups.push(() => b.stop());
+  return b;
+}
+
+interface Sink {
+  client: MqttIngestClient;
+  received: InboundMessage[];
+  batches: number;
+  errors: Error[];
+  payloads(): string[];
+  /** start() and wait for the SUBACK, so what is published next is routed to us. */
+  start(): Promise<{ sessionPresent: boolean }>;
+}
+
+function sink(
+  b: MosquittoBroker,
+  clientId: string,
+  filter: string,
+  opts: { autoAck?: boolean; onBatch?: (msgs: InboundMessage[]) => void } & Partial<IngestClientOptions> = {},
+): Sink {
+  const { autoAck = false, onBatch, ...clientOpts } = opts;
+  const s: Sink = {
+    received: [],
+    batches: 0,
+    errors: [],
+    payloads: () => s.received.map((m) => m.payload.toString()),
+    client: new MqttIngestClient(
+      {
+        url: b.url,
+        clientId,
+        subscriptions: [{ filter, qos: 1 }],
+        connectTimeoutMs: 5000,
+        reconnect: { minMs: 100, maxMs: 1000 },
+        ...clientOpts,
+      },
+      (msgs) => {
+        s.batches++;
+        s.received.push(...msgs);
+        if (autoAck) s.client.ack(msgs);
+        onBatch?.(msgs);
+      },
+    ),
+    async start() {
+      const subscribed = once(s.client, 'subscribed');
+      const res = await s.client.start();
+      await subscribed;
+      return res;
+    },
+  };
+  s.client.on('error', (err) => s.errors.push(err));
+  cleanups.push(() => s.client.stop());
+  return s;
+}
+
+async function publish(url: string, topic: string, payloads: string[]): Promise<void> {
+  const pub = await mqtt.connectAsync(url, { protocolVersion: 5, connectTimeout: 5000, reconnectPeriod: 0 });
+  try {
+    await Promise.all(payloads.map((p) => pub.publishAsync(topic, p, { qos: 1 })));
+  } finally {
+    await pub.endAsync();
+  }
+}
+
+/** A QoS 1 round trip on the client's own connection: once it is back, the broker has read our earlier PUBACKs. */
+async function brokerHasReadOurAcks(c: MqttIngestClient): Promise<void> {
+  await c.publish('sync/ack-barrier', 'x', { qos: 1 });
+}
+
+async function waitFor(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const V5 = { protocolVersion: 5 };
+
+async function listen(onConnection: (sock: Socket) => void): Promise<number> {
+  const srv = createServer(onConnection);
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise((r) => srv.close(() => r())));
+  return (srv.address() as { port: number }).port;
+}
+
+const range = (from: number, to: number, prefix = 'm') => Array.from({ length: to - from }, (_, i) => `${prefix}${from + i}`);
+
+describe('MqttIngestClient (real Mosquitto)', () => {
+  it('receives messages in batches, acks them, and gets none again after reconnecting', async () => {
+    const b = await broker();
+    const a = sink(b, 'ingest-1', 't1/#');
+    expect(await a.start()).toEqual({ sessionPresent: false });
+
+    const sent = range(0, 500);
+    await publish(b.url, 't1/x', sent);
+    await waitFor('500 messages', () => a.received.length === 500);
+    expect(a.payloads().sort()).toEqual([...sent].sort());
+    expect(a.batches).toBeLessThanOrEqual(500);
+    expect(a.received.every((m) => m.qos === 1 && m.messageId !== undefined && !m.dup && m.topic === 't1/x')).toBe(true);
+    expect(a.client.stats).toMatchObject({ received: 500, acked: 0, inFlight: 500 });
+
+    a.client.ack(a.received);
+    expect(a.client.stats).toMatchObject({ acked: 500, inFlight: 0 });
+    await brokerHasReadOurAcks(a.client);
+    await a.client.stop();
+
+    const again = sink(b, 'ingest-1', 't1/#', { autoAck: true });
+    expect(await again.start()).toEqual({ sessionPresent: true });
+    await publish(b.url, 't1/x', ['sentinel']);
+    await waitFor('sentinel', () => again.payloads().includes('sentinel'));
+    expect(again.payloads()).toEqual(['sentinel']);
+    expect(a.errors).toEqual([]);
+  });
+
+  it('redelivers exactly the unacked messages after a stop and a new client with the same clientId', async () => {
+    const b = await broker();
+    const a = sink(b, 'ingest-2', 't2/#');
+    await a.start();
+    const sent = range(0, 100);
+    await publish(b.url, 't2/x', sent);
+    await waitFor('100 messages', () => a.received.length === 100);
+    a.client.ack(a.received.slice(0, 40));
+    await brokerHasReadOurAcks(a.client);
+    await a.client.stop();
+
+    const again = sink(b, 'ingest-2', 't2/#', { autoAck: true });
+    expect(await again.start()).toEqual({ sessionPresent: true });
+    await publish(b.url, 't2/x', ['sentinel']);
+    await waitFor('sentinel', () => again.payloads().includes('sentinel'));
+    expect(again.payloads()).toEqual([...sent.slice(40), 'sentinel']);
+    expect(again.received.slice(0, 60).every((m) => m.dup)).toBe(true);
+  });
+
+  it('after a dropped connection (as in a crash) reconnects by itself and gets exactly the unacked ones again', async () => {
+    const b = await broker();
+    const a = sink(b, 'ingest-2b', 't2b/#');
+    await a.start();
+    const sent = range(0, 100);
+    await publish(b.url, 't2b/x', sent);
+    await waitFor('100 messages', () => a.received.length === 100);
+    // Acked out of order: the PUBACKs still go in arrival order, so 30..39 wait for 0..29.
+    a.client.ack(a.received.slice(30, 40));
+    expect(a.client.stats.acked).toBe(0);
+    a.client.ack(a.received.slice(0, 30));
+    expect(a.client.stats.acked).toBe(40);
+    await brokerHasReadOurAcks(a.client);
+    const firstDelivery = a.received.splice(0);
+
+    const reconnected = once(a.client, 'connect');
+    a.client.reconnect('simulated crash');
+    expect(await reconnected).toEqual([{ sessionPresent: true }]);
+    await waitFor('60 redelivered', () => a.received.length === 60);
+    expect(a.payloads()).toEqual(sent.slice(40));
+
+    // Acks for the old connection's copies are skipped: the broker only knows the new ones.
+    a.client.ack(firstDelivery);
+    expect(a.client.stats).toMatchObject({ acked: 40, inFlight: 60, reconnects: 1 });
+    a.client.ack(a.received);
+    expect(a.client.stats).toMatchObject({ acked: 100, inFlight: 0 });
+    await brokerHasReadOurAcks(a.client);
+    await a.client.stop();
+
+    const again = sink(b, 'ingest-2b', 't2b/#', { autoAck: true });
+    await again.start();
+    await publish(b.url, 't2b/x', ['sentinel']);
+    await waitFor('sentinel', () => again.payloads().includes('sentinel'));
+    expect(again.payloads()).toEqual(['sentinel']);
+  });
+
+  it('gets the messages published while it was offline (session expiry > 0)', async () => {
+    const b = await broker();
+    const a = sink(b, 'ingest-3', 't3/#', { sessionExpirySeconds: 3600 });
+    await a.start();
+    await a.client.stop();
+
+    const sent = range(0, 300);
+    await publish(b.url, 't3/x', sent);
+
+    const again = sink(b, 'ingest-3', 't3/#', { sessionExpirySeconds: 3600, autoAck: true });
+    expect(await again.start()).toEqual({ sessionPresent: true });
+    await waitFor('300 queued messages', () => again.received.length === 300);
+    expect(again.payloads()).toEqual(sent);
+  });
+
+  it('survives a broker restart mid-stream (persistence on): every published payload arrives', { timeout: 90_000 }, async () => {
+    const b = await broker({ persistence: true });
+    // A pipeline that commits 100 messages every 5 ms, slow enough for the restart to land mid-stream.
+    const queue: InboundMessage[] = [];
+    const a = sink(b, 'ingest-4', 't4/#', { onBatch: (msgs) => queue.push(...msgs) });
+    await a.start();
+    const committer = setInterval(() => a.client.ack(queue.splice(0, 100)), 5);
+    cleanups.push(async () => clearInterval(committer));
+
+    const before = range(0, 2000, 'a');
+    await publish(b.url, 't4/x', before);
+    await waitFor('some of the stream', () => a.received.length >= 300);
+    const acksBefore = a.client.stats.acked;
+    await b.restart();
+    await waitFor('automatic reconnect', () => a.client.stats.reconnects >= 1, 30_000);
+    expect(acksBefore).toBeLessThan(2000);
+
+    const after = range(0, 1000, 'b');
+    await publish(b.url, 't4/x', after);
+    const expected = new Set([...before, ...after]);
+    await waitFor('every payload', () => new Set(a.payloads()).size === expected.size, 60_000);
+    await waitFor('everything acked', () => queue.length === 0 && a.client.stats.inFlight === 0);
+    expect(new Set(a.payloads())).toEqual(expected);
+  });
+
+  it('splits a $share group between two clients: each gets part, together all, none twice', async () => {
+    const b = await broker();
+    const x = sink(b, 'ingest-5a', '$share/g/t5/#', { autoAck: true });
+    const y = sink(b, 'ingest-5b', '$share/g/t5/#', { autoAck: true });
+    await x.start();
+    await y.start();
+
+    const sent = range(0, 1000);
+    await publish(b.url, 't5/x', sent);
+    await waitFor('all 1000 between them', () => x.received.length + y.received.length >= 1000);
+    expect(x.received.length).toBeGreaterThan(0);
+    expect(y.received.length).toBeGreaterThan(0);
+    expect([...x.payloads(), ...y.payloads()].sort()).toEqual([...sent].sort());
+  });
+
+  it('start() rejects clearly on CONNACK refusal, on an unreachable broker and on a silent one', async () => {
+    // Mosquitto with allow_anonymous refuses next to nothing (and an empty client id never leaves the client),
+    // so the refusal comes from a stand-in broker that answers every CONNECT with 0x86.
+    const refuser = await listen((sock) => {
+      const parser = mqttPacket.parser({ protocolVersion: 5 });
+      parser.on('packet', (p: Packet) => {
+        if (p.cmd !== 'connect') return;
+        const props = { reasonString: 'who are you?' };
+        sock.end(mqttPacket.generate({ cmd: 'connack', sessionPresent: false, reasonCode: 0x86, properties: props }, V5));
+      });
+      sock.on('data', (d) => parser.parse(d));
+    });
+    const refused = new MqttIngestClient(
+      { url: `mqtt://127.0.0.1:${refuser}`, clientId: 'c6', username: 'u', password: 'wrong', subscriptions: [{ filter: 'x', qos: 1 }] },
+      () => {},
+    );
+    await expect(refused.start()).rejects.toThrow(
+      /as c6 failed: broker refused the connection: CONNACK 0x86 Bad user name or password \(who are you\?\)/,
+    );
+    expect(() => new MqttIngestClient({ url: `mqtt://127.0.0.1:${refuser}`, clientId: '', subscriptions: [] }, () => {})).toThrow(
+      /clientId is required/,
+    );
+
+    const port = await freePort();
+    const unreachable = new MqttIngestClient(
+      { url: `mqtt://127.0.0.1:${port}`, clientId: 'c6', subscriptions: [{ filter: 'x', qos: 1 }] },
+      () => {},
+    );
+    await expect(unreachable.start()).rejects.toThrow(new RegExp(`mqtt://127.0.0.1:${port} as c6 failed: .*ECONNREFUSED`));
+
+    const silentPort = await listen(() => {}); // accepts, never answers
+    const timedOut = new MqttIngestClient(
+      { url: `mqtt://127.0.0.1:${silentPort}`, clientId: 'c6', subscriptions: [{ filter: 'x', qos: 1 }], connectTimeoutMs: 300 },
+      () => {},
+    );
+    await expect(timedOut.start()).rejects.toThrow(/no CONNACK within 300 ms/);
+  });
+});
