@@ -32,3 +32,12 @@ export interface ReadingRow {
 export interface EntityRef {
   id: string;
 }
+
+/** One sensor's aggregated points, as the rollup query groups them. */
+export interface AggregatedSeriesRow {
+  sensorId: string;
+  machineId: string;
+  signal: string;
+  unit: string;
+  points: { bucket: Date; avg: number; min: number; max: number; count: number }[];
+}

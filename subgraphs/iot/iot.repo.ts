@@ -1,6 +1,7 @@
 import { inList, type Db } from '../../lib/db/index.ts';
 import { changes, pageOf } from '../../lib/db/page.ts';
-import type { ReadingRow } from '../../lib/db/rows.ts';
+import { sql } from 'kysely';
+import type { AggregatedSeriesRow, ReadingRow } from '../../lib/db/rows.ts';
 import type { ScopeFilter } from '../../lib/auth/scope.ts';
 import type { PageArgs } from '../../lib/pagination.ts';
 import { SOURCE_CODES } from '../../lib/telemetry/sources.ts';
@@ -97,4 +98,47 @@ export async function latestReadings(db: Db, col: 'sensorId' | 'machineId', ids:
     .orderBy('sn.id')
     .execute();
   return rows.map(({ protocol, ...r }) => ({ ...r, source: r.source ?? SOURCE_CODES[protocol] }));
+}
+
+// ---- aggregated series, from the rollups
+const BUCKETS = {
+  ONE_MINUTE: { table: 'telemetry.rollup_1m', width: '1 minute', ms: 60_000 },
+  FIVE_MINUTES: { table: 'telemetry.rollup_1m', width: '5 minutes', ms: 300_000 },
+  ONE_HOUR: { table: 'telemetry.rollup_1h', width: '1 hour', ms: 3_600_000 },
+  ONE_DAY: { table: 'telemetry.rollup_1h', width: '1 day', ms: 86_400_000 },
+} as const;
+export const bucketMs = (b: G.Bucket) => BUCKETS[b].ms;
+
+/**
+ * Re-buckets the nearest rollup (5 min from 1-minute rows, days from hourly rows) with date_bin; the average is
+ * sum/count over the rollup rows, so it is exact, not an average of averages.
+ */
+export async function aggregatedSeries(db: Db, f: G.SeriesFilter, range: { from: Date; to: Date }, bucket: G.Bucket, scope: ScopeFilter): Promise<AggregatedSeriesRow[]> {
+  const b = BUCKETS[bucket];
+  let q = db
+    .selectFrom(`${b.table} as r` as 'telemetry.rollup_1m as r')
+    .innerJoin('telemetry.series as s', 's.id', 'r.seriesId')
+    .innerJoin('iot.sensors as sn', 'sn.id', 's.sensorId')
+    .select([
+      'sn.id as sensorId', 'sn.machineId', 'sn.type as signal', 'sn.unit',
+      sql<Date>`date_bin(${sql.lit(b.width)}::interval, r.bucket, timestamptz 'epoch')`.as('b'),
+      sql<number>`sum(r.sum) / sum(r.n)`.as('avg'),
+      sql<number>`min(r.min)`.as('min'),
+      sql<number>`max(r.max)`.as('max'),
+      sql<number>`sum(r.n)::int`.as('count'),
+    ])
+    .where('r.bucket', '>=', range.from)
+    .where('r.bucket', '<', range.to);
+  if (f.machineIds?.length) q = q.where('sn.machineId', 'in', f.machineIds);
+  if (f.sensorIds?.length) q = q.where('sn.id', 'in', f.sensorIds);
+  if (f.signals?.length) q = q.where('sn.type', 'in', f.signals);
+  if (scope.machineIds) q = q.where('sn.machineId', 'in', inList(scope.machineIds));
+  const rows = await q.groupBy(['sn.id', 'sn.machineId', 'sn.type', 'sn.unit', 'b']).orderBy('sn.id').orderBy('b').execute();
+  const out: AggregatedSeriesRow[] = [];
+  for (const r of rows) {
+    let cur = out.at(-1);
+    if (cur?.sensorId !== r.sensorId) out.push((cur = { sensorId: r.sensorId, machineId: r.machineId, signal: r.signal, unit: r.unit, points: [] }));
+    cur.points.push({ bucket: r.b, avg: r.avg, min: r.min, max: r.max, count: r.count });
+  }
+  return out;
 }

@@ -25,6 +25,11 @@ export const resolvers: G.Resolvers = {
       if (machineId) await requireInScope(ctx, { machineId });
       return repo.listReadings(ctx.db, a, range, await ctx.scope.filter(), a);
     },
+    aggregatedSeries: async (_, a, ctx) => {
+      const range = seriesRange(a.from, a.to, a.bucket);
+      for (const machineId of a.filter.machineIds ?? []) await requireInScope(ctx, { machineId });
+      return repo.aggregatedSeries(ctx.db, a.filter, range, a.bucket, await ctx.scope.filter());
+    },
   },
   Mutation: {
     createSensor: guard({ role: 'engineer', audit: true, target: (a) => a.input.id }, async (a: G.MutationCreateSensorArgs, ctx: Context) => {
@@ -57,6 +62,10 @@ export const resolvers: G.Resolvers = {
     machine: (s) => ({ id: s.machineId }),
     latestReading: (s, _, ctx) => ctx.loaders.latestBySensor.load(s.id),
   },
+  AggregatedSeries: {
+    sensor: (s, _, ctx) => ctx.loaders.sensor.load(s.sensorId).then(orThrow('Sensor', s.sensorId)),
+    machine: (s) => ({ id: s.machineId }),
+  },
   SensorReading: {
     sensor: (r, _, ctx) => ctx.loaders.sensor.load(r.sensorId).then(orThrow('Sensor', r.sensorId)),
     machine: (r) => ({ id: r.machineId }),
@@ -81,5 +90,20 @@ function readingRange(a: G.QueryReadingsArgs): { from: Date; to: Date } {
   const to = new Date(a.to);
   if (!(from < to)) throw badInput('from must be before to', { argument: 'from' });
   if (to.getTime() - from.getTime() > MAX_READING_SPAN_MS) throw badInput('The range from..to may span at most 31 days', { argument: 'to' });
+  return { from, to };
+}
+
+/** At most this many buckets per series: a BI tool asking for a year by minute gets told, not a timeout. */
+const MAX_BUCKETS = 10_000;
+
+/** [from, to) rounded out to whole buckets, and bounded. */
+function seriesRange(fromArg: Date | string, toArg: Date | string, bucket: G.Bucket): { from: Date; to: Date } {
+  const ms = repo.bucketMs(bucket);
+  const from = new Date(Math.floor(new Date(fromArg).getTime() / ms) * ms);
+  const to = new Date(Math.ceil(new Date(toArg).getTime() / ms) * ms);
+  if (!(from < to)) throw badInput('from must be before to', { argument: 'from' });
+  if ((to.getTime() - from.getTime()) / ms > MAX_BUCKETS) {
+    throw badInput(`The range holds more than ${MAX_BUCKETS} ${bucket} buckets; choose a larger bucket or a shorter range`, { argument: 'bucket' });
+  }
   return { from, to };
 }
