@@ -103,9 +103,16 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 15_000): P
 const V5 = { protocolVersion: 5 };
 
 async function listen(onConnection: (sock: Socket) => void): Promise<number> {
-  const srv = createServer(onConnection);
+  const sockets = new Set<Socket>();
+  const srv = createServer((sock) => {
+    sockets.add(sock);
+    onConnection(sock);
+  });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise((r) => srv.close(() => r())));
+  cleanups.push(() => {
+    for (const sock of sockets) sock.destroy();
+    return new Promise((r) => srv.close(() => r()));
+  });
   return (srv.address() as { port: number }).port;
 }
 
@@ -210,11 +217,11 @@ describe('MqttIngestClient (real Mosquitto)', () => {
 
   it('survives a broker restart mid-stream (persistence on): every published payload arrives', { timeout: 90_000 }, async () => {
     const b = await broker({ persistence: true });
-    // A pipeline that commits 100 messages every 5 ms, slow enough for the restart to land mid-stream.
+    // A pipeline that commits 50 messages every 10 ms, slow enough for the restart to land mid-stream.
     const queue: InboundMessage[] = [];
     const a = sink(b, 'ingest-4', 't4/#', { onBatch: (msgs) => queue.push(...msgs) });
     await a.start();
-    const committer = setInterval(() => a.client.ack(queue.splice(0, 100)), 5);
+    const committer = setInterval(() => a.client.ack(queue.splice(0, 50)), 10);
     cleanups.push(async () => clearInterval(committer));
 
     const before = range(0, 2000, 'a');
@@ -284,5 +291,51 @@ describe('MqttIngestClient (real Mosquitto)', () => {
       () => {},
     );
     await expect(timedOut.start()).rejects.toThrow(/no CONNACK within 300 ms/);
+  });
+
+  it('reports a refused subscription, a missing PINGRESP and a DISCONNECT from the broker, and reconnects', async () => {
+    // Stand-in broker. 1st connection: refuses the second filter, never answers PINGREQ. 2nd: DISCONNECT 0x8b.
+    // (Mosquitto 2.0.11 sends no DISCONNECT even on session takeover; it just closes.)
+    let connections = 0;
+    const port = await listen((sock) => {
+      const n = ++connections;
+      const parser = mqttPacket.parser(V5);
+      parser.on('packet', (p: Packet) => {
+        if (p.cmd === 'connect') sock.write(mqttPacket.generate({ cmd: 'connack', sessionPresent: n > 1, reasonCode: 0 }, V5));
+        if (p.cmd === 'subscribe') {
+          sock.write(mqttPacket.generate({ cmd: 'suback', messageId: p.messageId!, granted: [1, 0x87] }, V5));
+          if (n === 2) {
+            const properties = { reasonString: 'maintenance' };
+            sock.end(mqttPacket.generate({ cmd: 'disconnect', reasonCode: 0x8b, properties }, V5));
+          }
+        }
+      });
+      sock.on('data', (d) => parser.parse(d));
+    });
+    const client = new MqttIngestClient(
+      {
+        url: `mqtt://127.0.0.1:${port}`,
+        clientId: 'c7',
+        subscriptions: [
+          { filter: 'ok/#', qos: 1 },
+          { filter: 'secret/#', qos: 1 },
+        ],
+        keepaliveSeconds: 1,
+        reconnect: { minMs: 50, maxMs: 100 },
+      },
+      () => {},
+    );
+    cleanups.push(() => client.stop());
+    const errors: Error[] = [];
+    client.on('error', (err) => errors.push(err));
+    const offline: Error[] = [];
+    client.on('offline', (err) => offline.push(err));
+    await client.start();
+    await waitFor('SUBACK error', () => errors.length > 0);
+    expect(errors[0]!.message).toBe('subscription to "secret/#" refused: SUBACK 0x87 Not authorized');
+    await waitFor('two connections to end', () => offline.length >= 2);
+    expect(offline[0]!.message).toBe('no PINGRESP within 1 s: connection dead');
+    expect(offline[1]!.message).toBe('broker sent DISCONNECT 0x8b Server shutting down (maintenance)');
+    await waitFor('third connection', () => client.stats.reconnects >= 2);
   });
 });

@@ -111,4 +111,22 @@ describe('MQTT JSON ingest through the one pipeline', () => {
     expect(reasons).toEqual({ MALFORMED_PAYLOAD: 15, INVALID_VALUE: 5, INVALID_TIMESTAMP: 10, UNKNOWN_SENSOR: 5, UNMAPPABLE_PAYLOAD: 5 });
     expect(mine.find((d: any) => d.detail.includes('UTF-8'))).toMatchObject({ payloadBytes: 4 });
   });
+
+  it('10,000 malformed payloads mixed into good traffic: every good one stored, every bad one a dead letter', async () => {
+    const t0 = new Date(Math.floor(Date.now() / 1000) * 1000 - 6 * 3_600_000);
+    const bad = (i: number): Buffer | string =>
+      [() => `{"value": ${i}`, () => Buffer.from([0xff, i % 256]), () => JSON.stringify({ value: 'x', ts: t0.toISOString() }), () => JSON.stringify({ value: 1 })][i % 4]!();
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      pending.push(publisher.publishAsync(`t/${run}/s/M-203-TEMP`, bad(i), { qos: 1 }));
+      pending.push(publisher.publishAsync(`t/${run}/s/M-203-TEMP`, JSON.stringify({ value: i, ts: new Date(t0.getTime() + i).toISOString() }), { qos: 1 }));
+      if (pending.length >= 1000) await Promise.all(pending.splice(0));
+    }
+    await Promise.all(pending);
+    await until('10,000 good readings', () => countFor('M-203-TEMP', t0), (n) => n === 10_000, 60_000);
+    const dl = () => sql<{ n: number }>`select count(*)::int as n from quality.dead_letters where topic = ${`t/${run}/s/M-203-TEMP`}`.execute(hub.db).then((r) => r.rows[0]!.n);
+    await until('10,000 dead letters', dl, (n) => n === 10_000, 30_000);
+    const { body } = await hub.gql(admin, `{ deadLetters(filter: { reason: [MALFORMED_PAYLOAD] }, first: 1) { totalCount } }`);
+    expect(body.data.deadLetters.totalCount).toBeGreaterThanOrEqual(5000);
+  }, 120_000);
 });
