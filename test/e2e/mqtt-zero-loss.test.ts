@@ -101,12 +101,13 @@ describe('no lost messages', () => {
     });
     let killed = false;
     await publishAll('zlk', 1, N, async (i) => {
-      if (!killed && i === N / 4) {
+      if (!killed && i === Math.floor(N / 4)) {
         killed = true;
         ingest.kill('SIGKILL');
         await new Promise((r) => ingest.on('exit', r));
       }
     });
+    expect(killed).toBe(true);
     // Everything published while it was dead waits in its persistent session.
     ingest = await startIngest();
     await until(`${N} rows`, async () => (await countDay(1)).n >= N);
@@ -168,7 +169,7 @@ describe('no lost messages', () => {
     let bAtKill = 0;
     let aAtKill = 0;
     await publishAll('zls', 3, N, async (i) => {
-      if (i === N / 3) {
+      if (i === Math.floor(N / 3)) {
         aAtKill = await storedBy(aPort);
         a.kill('SIGKILL');
         await new Promise((r) => a.on('exit', r));

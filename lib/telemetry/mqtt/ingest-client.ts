@@ -1,17 +1,8 @@
 import { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
-import mqttPacket from 'mqtt-packet';
-import type { IConnackPacket, IPublishPacket, ISubackPacket, Packet, Parser } from 'mqtt-packet';
-import {
-  DISCONNECT_NORMAL,
-  PINGREQ,
-  encodePubacks,
-  openSocket,
-  parseBrokerUrl,
-  reasonText,
-  type BrokerAddress,
-} from './wire.ts';
+import type { IConnackPacket, IPubackPacket, ISubackPacket } from 'mqtt-packet';
+import { IngestConnection, type ConnectionSettings } from './connection.ts';
+import { parseBrokerUrl, reasonText } from './wire.ts';
 
 export interface IngestClientOptions {
   /** mqtt://host:port or mqtts://host:port */
@@ -53,37 +44,8 @@ export interface IngestClientStats {
   inFlight: number;
 }
 
-// The connection a message came on (its "generation") and whether the pipeline has acked it, kept off the
-// public shape.
-const CONN = Symbol('connection');
-const ACKED = Symbol('acked');
-interface Tracked extends InboundMessage {
-  [CONN]: Connection;
-  [ACKED]: boolean;
-}
-
-interface Connection {
-  socket: Socket;
-  parser: Parser;
-  connected: boolean; // CONNACK with success seen
-  dead: boolean; // being torn down: nothing more is written to it
-  error?: Error; // why it ended
-  /** QoS 1 messages in arrival order; [head, length) are not PUBACKed yet. */
-  unacked: Tracked[];
-  head: number;
-  batch: Tracked[] | undefined; // messages parsed from the chunk being handled
-  paused: boolean; // socket reading paused: receiveMaximum messages unacked
-  serverReceiveMaximum: number;
-  lastRxAt: number;
-  pingSentAt: number;
-  subscribeId: number;
-  timers: NodeJS.Timeout[];
-  closed: Promise<void>;
-  markClosed: () => void;
-}
-
 interface PendingPublish {
-  conn: Connection;
+  conn: IngestConnection;
   resolve: () => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
@@ -96,7 +58,6 @@ const DEFAULTS = {
   connectTimeoutMs: 10_000,
   reconnect: { minMs: 500, maxMs: 30_000 },
 };
-const STOP_TIMEOUT_MS = 2000;
 
 /**
  * MQTT 5 client for zero-loss QoS 1 ingestion: takes in every PUBLISH without waiting, hands them to
@@ -110,14 +71,14 @@ const STOP_TIMEOUT_MS = 2000;
  * commit on a timer too, not only when its batch is full. QoS 0 messages count toward neither.
  *
  * Events: 'connect' ({ sessionPresent }), 'subscribed' ({ granted: SUBACK codes }, after each CONNACK),
- * 'offline' (Error: a connection or reconnect attempt ended), 'error' (Error: refused subscription, ...). 'error' is only emitted to listeners:
- * a background client must not crash the process because nobody listens.
+ * 'offline' (Error: a connection or reconnect attempt ended), 'error' (Error: refused subscription, ...).
+ * 'error' is only emitted to listeners: a background client must not crash the process because nobody listens.
  */
 export class MqttIngestClient extends EventEmitter {
   private readonly opts: Required<Omit<IngestClientOptions, 'username' | 'password' | 'tls'>> &
     Pick<IngestClientOptions, 'username' | 'password' | 'tls'>;
-  private readonly addr: BrokerAddress;
-  private conn: Connection | undefined;
+  private readonly settings: ConnectionSettings;
+  private conn: IngestConnection | undefined;
   private started = false;
   private stopped = false;
   private firstConnect: { resolve: (v: { sessionPresent: boolean }) => void; reject: (e: Error) => void } | undefined;
@@ -133,18 +94,18 @@ export class MqttIngestClient extends EventEmitter {
   ) {
     super();
     this.opts = { ...DEFAULTS, ...opts };
-    this.addr = parseBrokerUrl(opts.url);
     validate(this.opts);
+    const { receiveMaximum, connectTimeoutMs, tls } = this.opts;
+    this.settings = { addr: parseBrokerUrl(opts.url), tls, receiveMaximum, connectTimeoutMs };
   }
 
   get stats(): IngestClientStats {
-    const c = this.conn;
-    return { ...this.counts, inFlight: c && !c.dead ? c.unacked.length - c.head : 0 };
+    return { ...this.counts, inFlight: this.conn?.inFlight ?? 0 };
   }
 
   /** Resolves on the first CONNACK; rejects if that connection fails. Afterwards reconnects by itself. */
   start(): Promise<{ sessionPresent: boolean }> {
-    if (this.started) return Promise.reject(new Error('MqttIngestClient.start() called twice'));
+    if (this.started || this.stopped) return Promise.reject(new Error('MqttIngestClient can be started only once'));
     this.started = true;
     return new Promise((resolve, reject) => {
       this.firstConnect = { resolve, reject };
@@ -153,21 +114,11 @@ export class MqttIngestClient extends EventEmitter {
   }
 
   /**
-   * PUBACK the QoS 1 messages among `msgs`. PUBACKs go out in arrival order (MQTT 5 §4.6): a message acked
-   * before an earlier one waits for it. Messages from an older connection are skipped: the broker resends
-   * them on the current one.
+   * PUBACK the QoS 1 messages among `msgs`, in arrival order: a message acked before an earlier one waits for
+   * it. Messages from an older connection are skipped: the broker resends them on the current one.
    */
   ack(msgs: readonly InboundMessage[]): void {
-    const conn = this.conn;
-    if (!conn || conn.dead) return;
-    let any = false;
-    for (const m of msgs as readonly Tracked[]) {
-      if (m[CONN] === conn && m.qos === 1) {
-        m[ACKED] = true;
-        any = true;
-      }
-    }
-    if (any) this.flushAcks(conn);
+    if (this.conn) this.counts.acked += this.conn.ack(msgs);
   }
 
   /**
@@ -176,7 +127,7 @@ export class MqttIngestClient extends EventEmitter {
    * them, held back to keep PUBACK order) stay in flight until the connection ends for another reason.
    */
   reconnect(reason = 'reconnect requested'): void {
-    if (this.conn && !this.conn.dead) this.drop(this.conn, new Error(reason));
+    this.conn?.drop(new Error(reason));
   }
 
   publish(topic: string, payload: Buffer | string, opts: { qos?: 0 | 1; retain?: boolean } = {}): Promise<void> {
@@ -187,20 +138,29 @@ export class MqttIngestClient extends EventEmitter {
     const qos = opts.qos ?? 0;
     const packet = { cmd: 'publish', topic, payload, qos, retain: opts.retain ?? false, dup: false } as const;
     if (qos === 0) {
-      conn.socket.write(mqttPacket.generate(packet, { protocolVersion: 5 }));
-      return Promise.resolve();
+      try {
+        conn.send(packet);
+        return Promise.resolve();
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
     }
     if (this.pending.size >= conn.serverReceiveMaximum) {
       return Promise.reject(new Error(`publish to ${topic}: ${this.pending.size} publishes already await PUBACK`));
     }
-    const messageId = this.nextPacketId(conn);
+    const messageId = this.nextPacketId();
     return new Promise<void>((resolve, reject) => {
+      const ms = this.opts.connectTimeoutMs;
       const timer = setTimeout(() => {
         this.pending.delete(messageId);
-        reject(new Error(`publish to ${topic}: no PUBACK within ${this.opts.connectTimeoutMs} ms`));
-      }, this.opts.connectTimeoutMs);
+        reject(new Error(`publish to ${topic}: no PUBACK within ${ms} ms`));
+      }, ms);
       this.pending.set(messageId, { conn, resolve, reject, timer });
-      conn.socket.write(mqttPacket.generate({ ...packet, messageId }, { protocolVersion: 5 }));
+      try {
+        conn.send({ ...packet, messageId });
+      } catch (err) {
+        this.settle(messageId, err as Error);
+      }
     });
   }
 
@@ -208,159 +168,60 @@ export class MqttIngestClient extends EventEmitter {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
-    const conn = this.conn;
-    if (!conn) return;
-    conn.error ??= new Error('MqttIngestClient stopped');
-    if (conn.connected && !conn.dead) {
-      conn.dead = true;
-      conn.socket.end(DISCONNECT_NORMAL);
-    } else {
-      conn.dead = true;
-      conn.socket.destroy();
-    }
-    const timer = setTimeout(() => conn.socket.destroy(), STOP_TIMEOUT_MS);
-    await conn.closed;
-    clearTimeout(timer);
+    await this.conn?.end(new Error('MqttIngestClient stopped'));
   }
 
   private connect(): void {
-    const { clientId, username, password, keepaliveSeconds, connectTimeoutMs } = this.opts;
-    let markClosed!: () => void;
-    const closed = new Promise<void>((r) => (markClosed = r));
-    const socket = openSocket(this.addr, this.opts.tls);
-    const conn: Connection = {
-      socket,
-      parser: mqttPacket.parser({ protocolVersion: 5 }),
-      connected: false,
-      dead: false,
-      unacked: [],
-      head: 0,
-      batch: undefined,
-      paused: false,
-      serverReceiveMaximum: 65535,
-      lastRxAt: Date.now(),
-      pingSentAt: 0,
-      subscribeId: 0,
-      timers: [],
-      closed,
-      markClosed,
-    };
-    this.conn = conn;
-    socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
-    socket.on('error', (err) => (conn.error ??= err));
-    socket.on('close', () => this.onClose(conn));
-    conn.parser.on('packet', (p: Packet) => this.onPacket(conn, p));
-    conn.parser.on('error', (err: Error) => this.drop(conn, new Error(`malformed packet from broker: ${err.message}`)));
-    socket.setNoDelay(true);
-    conn.timers.push(
-      setTimeout(() => {
-        if (!conn.connected) this.drop(conn, new Error(`no CONNACK within ${connectTimeoutMs} ms`));
-      }, connectTimeoutMs),
-    );
-    let connect: Buffer;
+    const { clientId, username, password, keepaliveSeconds, sessionExpirySeconds, receiveMaximum } = this.opts;
+    let conn: IngestConnection;
     try {
-      connect = mqttPacket.generate(
-        {
-          cmd: 'connect',
-          protocolId: 'MQTT',
-          protocolVersion: 5,
-          clientId,
-          clean: false,
-          keepalive: keepaliveSeconds,
-          username,
-          password: password === undefined ? undefined : Buffer.from(password),
-          properties: {
-            sessionExpiryInterval: this.opts.sessionExpirySeconds,
-            receiveMaximum: this.opts.receiveMaximum,
-          },
-        },
-        { protocolVersion: 5 },
-      );
+      conn = new IngestConnection(this.settings, {
+        onMessages: (msgs) => this.deliver(conn, msgs),
+        onConnack: (p) => this.onConnack(conn, p),
+        onSuback: (p) => this.onSuback(p),
+        onPuback: (p) => this.onPuback(p),
+        onClose: (err) => this.onClose(conn, err),
+      });
     } catch (err) {
-      return this.drop(conn, new Error(`cannot encode CONNECT: ${(err as Error).message}`));
+      return this.connectionEnded(err as Error); // e.g. bad TLS options: net/tls throw synchronously
     }
-    socket.write(connect); // net/tls queue it until the socket is connected
+    this.conn = conn;
+    try {
+      conn.send({
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 5,
+        clientId,
+        clean: false,
+        keepalive: keepaliveSeconds,
+        username,
+        password: password === undefined ? undefined : Buffer.from(password),
+        properties: { sessionExpiryInterval: sessionExpirySeconds, receiveMaximum },
+      });
+    } catch (err) {
+      conn.drop(new Error(`cannot encode CONNECT: ${(err as Error).message}`));
+    }
   }
 
-  private onData(conn: Connection, chunk: Buffer): void {
-    if (conn.dead) return;
-    conn.lastRxAt = Date.now();
-    conn.parser.parse(chunk); // emits 'packet' synchronously, filling conn.batch
-    const batch = conn.batch;
-    if (!batch) return;
-    conn.batch = undefined;
+  private deliver(conn: IngestConnection, msgs: InboundMessage[]): void {
+    this.counts.received += msgs.length;
     try {
-      this.onMessages(batch);
+      this.onMessages(msgs);
     } catch (err) {
       // The batch may be half taken: let the broker resend it rather than guess.
       this.emitError(new Error(`onMessages threw: ${(err as Error).message}`, { cause: err }));
-      return this.drop(conn, new Error('onMessages threw; reconnecting for redelivery'));
-    }
-    if (!conn.paused && !conn.dead && conn.unacked.length - conn.head >= this.opts.receiveMaximum) {
-      conn.paused = true;
-      conn.socket.pause();
+      conn.drop(new Error('onMessages threw; reconnecting for redelivery'));
     }
   }
 
-  private onPacket(conn: Connection, p: Packet): void {
-    switch (p.cmd) {
-      case 'publish':
-        return this.onPublish(conn, p);
-      case 'connack':
-        return this.onConnack(conn, p);
-      case 'suback':
-        return this.onSuback(conn, p);
-      case 'puback': {
-        const pending = this.pending.get(p.messageId!);
-        if (!pending || pending.conn !== conn) return;
-        this.pending.delete(p.messageId!);
-        clearTimeout(pending.timer);
-        const code = p.reasonCode ?? 0;
-        if (code < 0x80) pending.resolve();
-        else pending.reject(new Error(`publish refused: PUBACK ${reasonText(code, p.properties?.reasonString)}`));
-        return;
-      }
-      case 'pingresp':
-        conn.pingSentAt = 0;
-        return;
-      case 'disconnect':
-        return this.drop(
-          conn,
-          new Error(`broker sent DISCONNECT ${reasonText(p.reasonCode ?? 0, p.properties?.reasonString)}`),
-        );
-      default:
-        return this.drop(conn, new Error(`unexpected ${p.cmd} packet from broker`));
-    }
-  }
-
-  private onPublish(conn: Connection, p: IPublishPacket): void {
-    if (p.qos === 2) return this.drop(conn, new Error(`QoS 2 PUBLISH on ${p.topic}: not supported`));
-    const msg: Tracked = {
-      topic: p.topic,
-      payload: p.payload as Buffer,
-      qos: p.qos,
-      messageId: p.messageId,
-      dup: p.dup,
-      [CONN]: conn,
-      [ACKED]: false,
-    };
-    this.counts.received++;
-    if (msg.qos === 1) conn.unacked.push(msg);
-    (conn.batch ??= []).push(msg);
-  }
-
-  private onConnack(conn: Connection, p: IConnackPacket): void {
-    const code = p.reasonCode ?? p.returnCode ?? 0;
-    if (code !== 0) {
-      return this.drop(conn, new Error(`broker refused the connection: CONNACK ${reasonText(code, p.properties?.reasonString)}`));
-    }
-    conn.connected = true;
-    conn.serverReceiveMaximum = p.properties?.receiveMaximum ?? 65535;
+  private onConnack(conn: IngestConnection, p: IConnackPacket): void {
     if (p.properties?.sessionExpiryInterval === 0) {
       this.emitError(new Error('broker set session expiry to 0: unacked messages are lost if the connection drops'));
     }
-    this.startKeepalive(conn, p.properties?.serverKeepAlive ?? this.opts.keepaliveSeconds);
-    this.subscribe(conn);
+    conn.startKeepalive(p.properties?.serverKeepAlive ?? this.opts.keepaliveSeconds);
+    // Always subscribe, session present or not: simple, and it repairs a session the broker lost.
+    const subscriptions = this.opts.subscriptions.map((s) => ({ topic: s.filter, qos: s.qos }));
+    conn.subscribe(this.nextPacketId(), subscriptions);
     if (this.firstConnect) {
       this.firstConnect.resolve({ sessionPresent: p.sessionPresent });
       this.firstConnect = undefined;
@@ -371,26 +232,7 @@ export class MqttIngestClient extends EventEmitter {
     this.emit('connect', { sessionPresent: p.sessionPresent });
   }
 
-  // Always subscribe, session present or not: simple, and it repairs a session the broker lost.
-  private subscribe(conn: Connection): void {
-    conn.subscribeId = this.nextPacketId(conn);
-    const subscriptions = this.opts.subscriptions.map((s) => ({ topic: s.filter, qos: s.qos }));
-    conn.socket.write(
-      mqttPacket.generate({ cmd: 'subscribe', messageId: conn.subscribeId, subscriptions }, { protocolVersion: 5 }),
-    );
-    // A broker busy sending us a backlog answers late; only give up when it has gone quiet.
-    const ms = this.opts.connectTimeoutMs;
-    const check = () => {
-      if (conn.subscribeId === 0 || conn.dead) return;
-      if (conn.paused || Date.now() - conn.lastRxAt < ms) conn.timers.push(setTimeout(check, ms));
-      else this.drop(conn, new Error(`no SUBACK within ${ms} ms`));
-    };
-    conn.timers.push(setTimeout(check, ms));
-  }
-
-  private onSuback(conn: Connection, p: ISubackPacket): void {
-    if (p.messageId !== conn.subscribeId) return;
-    conn.subscribeId = 0;
+  private onSuback(p: ISubackPacket): void {
     p.granted.forEach((code, i) => {
       const sub = this.opts.subscriptions[i];
       if (!sub || typeof code !== 'number') return;
@@ -403,66 +245,35 @@ export class MqttIngestClient extends EventEmitter {
     this.emit('subscribed', { granted: p.granted });
   }
 
-  // Any bytes from the broker prove the connection alive: a PINGRESP queued behind a backlog of PUBLISHes
-  // must not count as missing.
-  private startKeepalive(conn: Connection, seconds: number): void {
-    if (seconds <= 0) return;
-    const timer = setInterval(() => {
-      if (conn.pingSentAt !== 0 && !conn.paused && conn.lastRxAt < conn.pingSentAt) {
-        return this.drop(conn, new Error(`no PINGRESP within ${seconds} s: connection dead`));
-      }
-      conn.pingSentAt = Date.now();
-      conn.socket.write(PINGREQ);
-    }, seconds * 1000);
-    conn.timers.push(timer);
+  private onPuback(p: IPubackPacket): void {
+    const code = p.reasonCode ?? 0;
+    const err = code < 0x80 ? undefined : new Error(`publish refused: PUBACK ${reasonText(code, p.properties?.reasonString)}`);
+    this.settle(p.messageId!, err);
   }
 
-  private flushAcks(conn: Connection): void {
-    const q = conn.unacked;
-    let end = conn.head;
-    while (end < q.length && q[end]![ACKED]) end++;
-    if (end === conn.head) return;
-    conn.socket.write(encodePubacks(q, conn.head, end));
-    this.counts.acked += end - conn.head;
-    if (end === q.length) {
-      q.length = 0;
-      conn.head = 0;
-    } else if (end > 4096 && end * 2 > q.length) {
-      conn.unacked = q.slice(end); // let acked messages (and their socket chunks) be collected
-      conn.head = 0;
-    } else {
-      conn.head = end;
-    }
-    if (conn.paused && conn.unacked.length - conn.head < this.opts.receiveMaximum) {
-      conn.paused = false;
-      conn.pingSentAt = 0; // a PINGRESP we could not read while paused is not a missing one
-      conn.socket.resume(); // data events start on a later tick, not inside ack()
-    }
+  private settle(messageId: number, err?: Error): void {
+    const pending = this.pending.get(messageId);
+    if (!pending) return;
+    this.pending.delete(messageId);
+    clearTimeout(pending.timer);
+    if (err) pending.reject(err);
+    else pending.resolve();
   }
 
-  private drop(conn: Connection, err: Error): void {
-    if (conn.dead) return;
-    conn.dead = true;
-    conn.error ??= err;
-    conn.socket.destroy();
-  }
-
-  private onClose(conn: Connection): void {
-    conn.dead = true;
-    for (const t of conn.timers) clearTimeout(t);
-    conn.markClosed();
-    const err = conn.error ?? new Error('connection closed by the broker');
+  private onClose(conn: IngestConnection, err: Error): void {
     for (const [id, p] of this.pending) {
-      if (p.conn !== conn) continue;
-      this.pending.delete(id);
-      clearTimeout(p.timer);
-      p.reject(new Error(`connection lost before PUBACK: ${err.message}`));
+      if (p.conn === conn) this.settle(id, new Error(`connection lost before PUBACK: ${err.message}`));
     }
+    this.connectionEnded(err);
+  }
+
+  private connectionEnded(err: Error): void {
     if (this.firstConnect) {
       const { reject } = this.firstConnect;
       this.firstConnect = undefined;
       this.stopped = true;
-      return reject(new Error(`MQTT connect to ${this.opts.url} as ${this.opts.clientId} failed: ${err.message}`, { cause: err }));
+      const { url, clientId } = this.opts;
+      return reject(new Error(`MQTT connect to ${url} as ${clientId} failed: ${err.message}`, { cause: err }));
     }
     if (this.stopped) return;
     this.emit('offline', err);
@@ -474,10 +285,11 @@ export class MqttIngestClient extends EventEmitter {
     }, delay);
   }
 
-  private nextPacketId(conn: Connection): number {
+  // One id space for our PUBLISHes and SUBSCRIBEs; the broker numbers its own PUBLISHes separately.
+  private nextPacketId(): number {
     do {
       this.lastPacketId = (this.lastPacketId % 65535) + 1;
-    } while (this.pending.has(this.lastPacketId) || this.lastPacketId === conn.subscribeId);
+    } while (this.pending.has(this.lastPacketId) || this.conn?.isPendingSubscribe(this.lastPacketId));
     return this.lastPacketId;
   }
 
