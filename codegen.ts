@@ -8,7 +8,7 @@ import type { CodegenConfig } from '@graphql-codegen/cli';
 const rows: Record<string, string> = {
   Site: 'SiteRow', Area: 'AreaRow', Line: 'LineRow', Machine: 'MachineRow', Product: 'ProductRow', Recipe: 'RecipeRow',
   WorkOrder: 'WorkOrderRow', Shift: 'ShiftRow', AuditEntry: 'AuditRow', Sensor: 'SensorRow', SensorReading: 'ReadingRow',
-  TagMapping: 'TagMappingRow', BackfillJob: 'BackfillJobRow', RangeRule: 'RangeRuleRow', QualityAlert: 'AlertRow', DeadLetter: 'DeadLetterRow', AggregatedSeries: 'AggregatedSeriesRow',
+  TagMapping: 'TagMappingRow', BackfillJob: 'BackfillJobRow', RangeRule: 'RangeRuleRow', QualityAlert: 'AlertRow', DeadLetter: 'DeadLetterRow', LossEvent: 'LossEventRow', HttpEndpointStatus: 'HttpEndpointRow', AggregatedSeries: 'AggregatedSeriesRow',
 };
 // Types another subgraph owns are only references here.
 const refsIn: Record<string, string[]> = {

@@ -73,3 +73,11 @@ export function toConnection<T>(
 
 // Codegen maps every *Connection GraphQL type here; the row type is checked where the connection is built.
 export type AnyConnection = Connection<any>;
+
+/** A page with nothing on it: what a token sees of lists outside its scope entirely. */
+export const emptyConnection = <T>(): Connection<T> => ({
+  edges: [],
+  nodes: [],
+  pageInfo: { hasNextPage: false, endCursor: null },
+  totalCount: async () => 0,
+});

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { JsonMappingSchema } from '../telemetry/json-mapping.ts';
+import { HttpPollingConfigSchema } from '../telemetry/http/config.ts';
 import { compileTopicFilter } from '../telemetry/topic-filter.ts';
 import { loadYamlConfig } from './load.ts';
 
@@ -43,6 +44,7 @@ export const IotConfigSchema = z
       })
       .strict()
       .optional(),
+    http: HttpPollingConfigSchema.default({ enabled: false, endpoints: [] }),
     pipeline: z
       .object({
         batchMaxRows: z.number().int().min(1).max(50_000).default(5000),

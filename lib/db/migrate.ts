@@ -2,11 +2,13 @@ import { Migrator, sql, type Migration, type MigrationProvider } from 'kysely';
 import type { Db } from './index.ts';
 import * as m0001 from './migrations/0001_foundation.ts';
 import * as m0002 from './migrations/0002_ingest.ts';
+import * as m0003 from './migrations/0003_http_status.ts';
 
 /** Migrations in order; a static list keeps them bundled with the code that needs them (no path lookups). */
 const MIGRATIONS: Record<string, Migration> = {
   '0001_foundation': m0001,
   '0002_ingest': m0002,
+  '0003_http_status': m0003,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

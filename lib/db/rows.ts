@@ -12,11 +12,13 @@ export type WorkOrderRow = Selectable<T.WorkOrdersTable>;
 export type ShiftRow = Selectable<T.ShiftsTable>;
 export type AuditRow = Selectable<T.AuditLogTable>;
 export type SensorRow = Selectable<T.SensorsTable>;
+export type HttpEndpointRow = Selectable<T.HttpEndpointsTable>;
 export type TagMappingRow = Selectable<T.TagMappingsTable>;
 export type BackfillJobRow = Selectable<T.BackfillJobsTable>;
 export type RangeRuleRow = Selectable<T.RangeRulesTable>;
 export type AlertRow = Selectable<T.AlertsTable>;
 export type DeadLetterRow = Selectable<T.DeadLettersTable>;
+export type LossEventRow = Selectable<T.LossEventsTable>;
 /** A reading joined with its series (sensor and machine). */
 export interface ReadingRow {
   sensorId: string;

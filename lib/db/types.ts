@@ -87,6 +87,13 @@ export interface LossEventsTable {
   expected: number | null; got: number | null; stream: string | null;
 }
 
+export interface HttpEndpointsTable {
+  name: string; url: string; intervalSeconds: number; lastSuccessAt: TsNull; lastFailureAt: TsNull; lastError: string | null;
+  lastErrorCode: string | null; consecutiveFailures: number; lastDurationMs: number | null;
+  readings: ColumnType<string, number, number>; deadLetters: ColumnType<string, number, number>; skippedPolls: ColumnType<string, number, number>;
+  pollingSince: TsNull; nextPollAt: TsNull; worker: string; updatedAt: Stamp;
+}
+
 export interface Database {
   'production.sites': SitesTable;
   'production.areas': AreasTable;
@@ -97,6 +104,7 @@ export interface Database {
   'production.workOrders': WorkOrdersTable;
   'production.shifts': ShiftsTable;
   'iot.sensors': SensorsTable;
+  'iot.httpEndpoints': HttpEndpointsTable;
   'historian.tagMappings': TagMappingsTable;
   'historian.backfillJobs': BackfillJobsTable;
   'quality.rangeRules': RangeRulesTable;

@@ -1,19 +1,13 @@
 import mqtt from 'mqtt';
-import type { IotConfig } from '../config/iot.ts';
+import { IotConfigSchema, type IotConfig } from '../config/iot.ts';
 
 /** The iot.yml a fresh `npm start` uses: the demo sensors publish `{"value":..,"ts":..}` to plant/<line>/<sensor>. */
-export const DEMO_IOT: IotConfig = {
+export const DEMO_IOT: IotConfig = IotConfigSchema.parse({
   mqtt: {
-    enabled: true,
     clientId: 'oee-hub-demo-ingest',
-    sessionExpirySeconds: 86_400,
-    receiveMaximum: 20_000,
-    maxPayloadBytes: 65_536,
     topics: [{ pattern: 'plant/+/+', mapping: { sensorId: { topicSegment: 2 }, values: [{ path: 'value' }], timestamp: { path: 'ts', format: 'iso' } } }],
-    sparkplug: { enabled: false, groups: ['+'], sensorId: '{group}/{node}/{device}/{metric}', rebirthIntervalSeconds: 5 },
   },
-  pipeline: { batchMaxRows: 5000, batchMaxDelayMs: 20, maxQueuedRows: 50_000, duplicateWindowMs: 0, maxFutureSeconds: 300 },
-};
+});
 
 /** Publishes one reading per demo sensor per second (QoS 1), like the plant's gateways would. */
 export async function startDemoSimulator(url: string, sensors: { id: string; lineId: string; base: number; amp: number }[]) {

@@ -55,6 +55,11 @@ export class TelemetryCaches {
     this.listener = client;
   }
 
+  /** Sensors whose id starts with a prefix (a Sparkplug node or device). */
+  byPrefix(prefix: string): SeriesInfo[] {
+    return [...this.series.values()].filter((s) => s.sensorId.startsWith(prefix));
+  }
+
   get(sensorId: string): SeriesInfo | undefined {
     return this.series.get(sensorId);
   }

@@ -72,3 +72,12 @@ export async function commitBatch(db: Db, readings: StoredReading[], deadLetters
 
 export const insertLossEvent = (db: Db, e: { source: number; kind: string; detail: string; expected?: number; got?: number; stream?: string }) =>
   db.insertInto('quality.lossEvents').values(e).execute();
+
+/** STALE alerts for sensors that went silent with their Sparkplug node or device (NDEATH/DDEATH). */
+export const insertStaleAlerts = (db: Db, sensors: { sensorId: string; machineId: string; signal: string }[], reason: string, at: Date) =>
+  sensors.length
+    ? db
+        .insertInto('quality.alerts')
+        .values(sensors.map((s) => ({ machineId: s.machineId, sensorId: s.sensorId, type: 'STALE' as const, severity: 'WARNING' as const, ts: at, metric: s.signal, message: reason })))
+        .execute()
+    : Promise.resolve([]);

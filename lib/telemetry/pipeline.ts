@@ -2,8 +2,8 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Db } from '../db/index.ts';
 import { log } from '../log.ts';
 import type { TelemetryCaches } from './caches.ts';
-import { commitBatch, type AlertRow, type DeadLetterRow } from './pipeline.repo.ts';
-import { SOURCE_CODES } from './sources.ts';
+import { commitBatch, insertLossEvent, insertStaleAlerts, type AlertRow, type DeadLetterRow } from './pipeline.repo.ts';
+import { SOURCE_CODES, type SourceName } from './sources.ts';
 import type { IncomingReading, SourceBatch, TelemetrySink } from './types.ts';
 import type { StoredReading } from './writer.ts';
 
@@ -190,6 +190,17 @@ export class TelemetryPipeline implements TelemetrySink {
         await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
       }
     }
+  }
+
+  /** A loss the source could detect but not prevent (a Sparkplug seq gap): recorded for the data-quality report. */
+  recordLoss(e: { source: SourceName; kind: string; detail: string; expected?: number; got?: number; stream?: string }): void {
+    void insertLossEvent(this.db, { ...e, source: SOURCE_CODES[e.source] }).catch((err) => log.error({ err: err.message }, 'loss event not recorded'));
+  }
+
+  /** Marks the sensors under a prefix stale (their node or device died): one STALE alert each. */
+  markStale(prefix: string, reason: string, at: Date): void {
+    const sensors = this.caches.byPrefix(prefix);
+    void insertStaleAlerts(this.db, sensors, reason, at).catch((err) => log.error({ err: err.message }, 'stale alerts not raised'));
   }
 
   /** Commits what is queued, then refuses new batches. */

@@ -142,3 +142,5 @@ export async function aggregatedSeries(db: Db, f: G.SeriesFilter, range: { from:
   }
   return out;
 }
+
+export const listHttpEndpoints = (db: Db) => db.selectFrom('iot.httpEndpoints').selectAll().orderBy('name').execute();

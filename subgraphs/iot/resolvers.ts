@@ -25,6 +25,8 @@ export const resolvers: G.Resolvers = {
       if (machineId) await requireInScope(ctx, { machineId });
       return repo.listReadings(ctx.db, a, range, await ctx.scope.filter(), a);
     },
+    // Endpoints are plant configuration, not placed on a line: scoped tokens see none.
+    httpEndpoints: (_, __, ctx) => (ctx.scope.unrestricted ? repo.listHttpEndpoints(ctx.db) : []),
     aggregatedSeries: async (_, a, ctx) => {
       const range = seriesRange(a.from, a.to, a.bucket);
       for (const machineId of a.filter.machineIds ?? []) await requireInScope(ctx, { machineId });
@@ -61,6 +63,11 @@ export const resolvers: G.Resolvers = {
     },
     machine: (s) => ({ id: s.machineId }),
     latestReading: (s, _, ctx) => ctx.loaders.latestBySensor.load(s.id),
+  },
+  HttpEndpointStatus: {
+    readings: (e) => Number(e.readings),
+    deadLetters: (e) => Number(e.deadLetters),
+    skippedPolls: (e) => Number(e.skippedPolls),
   },
   AggregatedSeries: {
     sensor: (s, _, ctx) => ctx.loaders.sensor.load(s.sensorId).then(orThrow('Sensor', s.sensorId)),

@@ -115,3 +115,10 @@ export function listDeadLetters(db: Db, f: G.DeadLetterFilter | null | undefined
   if (scope.machineIds) q = q.where('machineId', 'in', inList(scope.machineIds));
   return pageOf(q, page, { sortCol: 'receivedAt', idCol: 'id', desc: true });
 }
+
+export function listLossEvents(db: Db, a: { from?: Date | string | null; to?: Date | string | null }, page: PageArgs) {
+  let q = db.selectFrom('quality.lossEvents').selectAll();
+  if (a.from) q = q.where('at', '>=', new Date(a.from));
+  if (a.to) q = q.where('at', '<', new Date(a.to));
+  return pageOf(q, page, { sortCol: 'at', idCol: 'id', desc: true });
+}

@@ -3,6 +3,7 @@ import { guard } from '../../lib/subgraph/guard.ts';
 import { scalarResolvers } from '../../lib/subgraph/scalars.ts';
 import { requireInScope } from '../../lib/subgraph/scope-checks.ts';
 import { isUtf8 } from 'node:buffer';
+import { emptyConnection } from '../../lib/pagination.ts';
 import { sourceName } from '../../lib/telemetry/sources.ts';
 import type { Context } from './context.ts';
 import type * as G from './__generated__/types.ts';
@@ -18,6 +19,8 @@ export const resolvers: G.Resolvers = {
     rangeRules: async (_, a, ctx) => repo.listRangeRules(ctx.db, a.filter, await ctx.scope.filter(), a),
     alerts: async (_, a, ctx) => repo.listAlerts(ctx.db, a.filter, await ctx.scope.filter(), a),
     deadLetters: async (_, a, ctx) => repo.listDeadLetters(ctx.db, a.filter, await ctx.scope.filter(), a),
+    // Loss events belong to streams (edge nodes), not lines: scoped tokens get an empty page.
+    lossEvents: async (_, a, ctx) => (ctx.scope.unrestricted ? repo.listLossEvents(ctx.db, a, a) : emptyConnection()),
   },
   Mutation: {
     createRangeRule: guard(
@@ -59,6 +62,10 @@ export const resolvers: G.Resolvers = {
     payloadBytes: (d) => d.payload?.length ?? null,
     sensor: (d) => (d.sensorId ? { id: d.sensorId } : null),
     machine: (d) => (d.machineId ? { id: d.machineId } : null),
+  },
+  LossEvent: {
+    id: (e) => String(e.id),
+    source: (e) => sourceName(e.source),
   },
   QualityAlert: {
     id: (a) => String(a.id),

@@ -116,7 +116,8 @@ async function listen(onConnection: (sock: Socket) => void): Promise<number> {
   return (srv.address() as { port: number }).port;
 }
 
-const range = (from: number, to: number, prefix = 'm') => Array.from({ length: to - from }, (_, i) => `${prefix}${from + i}`);
+const range = (from: number, to: number, prefix = 'm') =>
+  Array.from({ length: to - from }, (_, i) => `${prefix}${from + i}`);
 
 describe('MqttIngestClient (real Mosquitto)', () => {
   it('receives messages in batches, acks them, and gets none again after reconnecting', async () => {
@@ -129,7 +130,8 @@ describe('MqttIngestClient (real Mosquitto)', () => {
     await waitFor('500 messages', () => a.received.length === 500);
     expect(a.payloads().sort()).toEqual([...sent].sort());
     expect(a.batches).toBeLessThanOrEqual(500);
-    expect(a.received.every((m) => m.qos === 1 && m.messageId !== undefined && !m.dup && m.topic === 't1/x')).toBe(true);
+    const wellFormed = (m: InboundMessage) => m.qos === 1 && m.messageId !== undefined && !m.dup && m.topic === 't1/x';
+    expect(a.received.every(wellFormed)).toBe(true);
     expect(a.client.stats).toMatchObject({ received: 500, acked: 0, inFlight: 500 });
 
     a.client.ack(a.received);
@@ -164,7 +166,7 @@ describe('MqttIngestClient (real Mosquitto)', () => {
     expect(again.received.slice(0, 60).every((m) => m.dup)).toBe(true);
   });
 
-  it('after a dropped connection (as in a crash) reconnects by itself and gets exactly the unacked ones again', async () => {
+  it('after a dropped connection (as in a crash) reconnects and gets exactly the unacked ones again', async () => {
     const b = await broker();
     const a = sink(b, 'ingest-2b', 't2b/#');
     await a.start();
@@ -215,7 +217,7 @@ describe('MqttIngestClient (real Mosquitto)', () => {
     expect(again.payloads()).toEqual(sent);
   });
 
-  it('survives a broker restart mid-stream (persistence on): every published payload arrives', { timeout: 90_000 }, async () => {
+  it('survives a broker restart mid-stream (persistence on): every payload arrives', { timeout: 90_000 }, async () => {
     const b = await broker({ persistence: true });
     // A pipeline that commits 50 messages every 10 ms, slow enough for the restart to land mid-stream.
     const queue: InboundMessage[] = [];
@@ -255,6 +257,26 @@ describe('MqttIngestClient (real Mosquitto)', () => {
     expect([...x.payloads(), ...y.payloads()].sort()).toEqual([...sent].sort());
   });
 
+  it('holds at most receiveMaximum unacked messages (plus one socket read), though Mosquitto sends more', async () => {
+    const b = await broker();
+    let maxInFlight = 0;
+    const a: Sink = sink(b, 'ingest-8', 't8/#', {
+      receiveMaximum: 100,
+      onBatch: (msgs) => {
+        maxInFlight = Math.max(maxInFlight, a.client.stats.inFlight);
+        setTimeout(() => a.client.ack(msgs), 1);
+      },
+    });
+    await a.start();
+    const pad = 'x'.repeat(1000); // ~1 kB messages: a 64 kB socket read holds at most ~64 of them
+    const sent = range(0, 3000).map((p) => `${p}:${pad}`);
+    await publish(b.url, 't8/x', sent);
+    await waitFor('3000 acked', () => a.client.stats.acked === 3000);
+    expect(a.received.length).toBe(3000);
+    expect(maxInFlight).toBeGreaterThan(0);
+    expect(maxInFlight).toBeLessThanOrEqual(100 + 64);
+  });
+
   it('start() rejects clearly on CONNACK refusal, on an unreachable broker and on a silent one', async () => {
     // Mosquitto with allow_anonymous refuses next to nothing (and an empty client id never leaves the client),
     // so the refusal comes from a stand-in broker that answers every CONNECT with 0x86.
@@ -263,37 +285,50 @@ describe('MqttIngestClient (real Mosquitto)', () => {
       parser.on('packet', (p: Packet) => {
         if (p.cmd !== 'connect') return;
         const props = { reasonString: 'who are you?' };
-        sock.end(mqttPacket.generate({ cmd: 'connack', sessionPresent: false, reasonCode: 0x86, properties: props }, V5));
+        const connack = { cmd: 'connack', sessionPresent: false, reasonCode: 0x86, properties: props } as const;
+        sock.end(mqttPacket.generate(connack, V5));
       });
       sock.on('data', (d) => parser.parse(d));
     });
     const refused = new MqttIngestClient(
-      { url: `mqtt://127.0.0.1:${refuser}`, clientId: 'c6', username: 'u', password: 'wrong', subscriptions: [{ filter: 'x', qos: 1 }] },
+      {
+        url: `mqtt://127.0.0.1:${refuser}`,
+        clientId: 'c6',
+        username: 'u',
+        password: 'wrong',
+        subscriptions: [{ filter: 'x', qos: 1 }],
+      },
       () => {},
     );
     await expect(refused.start()).rejects.toThrow(
       /as c6 failed: broker refused the connection: CONNACK 0x86 Bad user name or password \(who are you\?\)/,
     );
-    expect(() => new MqttIngestClient({ url: `mqtt://127.0.0.1:${refuser}`, clientId: '', subscriptions: [] }, () => {})).toThrow(
-      /clientId is required/,
-    );
+    const noId = { url: `mqtt://127.0.0.1:${refuser}`, clientId: '', subscriptions: [] };
+    expect(() => new MqttIngestClient(noId, () => {})).toThrow(/clientId is required/);
 
     const port = await freePort();
     const unreachable = new MqttIngestClient(
       { url: `mqtt://127.0.0.1:${port}`, clientId: 'c6', subscriptions: [{ filter: 'x', qos: 1 }] },
       () => {},
     );
-    await expect(unreachable.start()).rejects.toThrow(new RegExp(`mqtt://127.0.0.1:${port} as c6 failed: .*ECONNREFUSED`));
+    await expect(unreachable.start()).rejects.toThrow(
+      new RegExp(`mqtt://127.0.0.1:${port} as c6 failed: .*ECONNREFUSED`),
+    );
 
     const silentPort = await listen(() => {}); // accepts, never answers
     const timedOut = new MqttIngestClient(
-      { url: `mqtt://127.0.0.1:${silentPort}`, clientId: 'c6', subscriptions: [{ filter: 'x', qos: 1 }], connectTimeoutMs: 300 },
+      {
+        url: `mqtt://127.0.0.1:${silentPort}`,
+        clientId: 'c6',
+        subscriptions: [{ filter: 'x', qos: 1 }],
+        connectTimeoutMs: 300,
+      },
       () => {},
     );
     await expect(timedOut.start()).rejects.toThrow(/no CONNACK within 300 ms/);
   });
 
-  it('reports a refused subscription, a missing PINGRESP and a DISCONNECT from the broker, and reconnects', async () => {
+  it('reports a refused subscription, a missing PINGRESP and a broker DISCONNECT, and reconnects', async () => {
     // Stand-in broker. 1st connection: refuses the second filter, never answers PINGREQ. 2nd: DISCONNECT 0x8b.
     // (Mosquitto 2.0.11 sends no DISCONNECT even on session takeover; it just closes.)
     let connections = 0;
@@ -301,7 +336,9 @@ describe('MqttIngestClient (real Mosquitto)', () => {
       const n = ++connections;
       const parser = mqttPacket.parser(V5);
       parser.on('packet', (p: Packet) => {
-        if (p.cmd === 'connect') sock.write(mqttPacket.generate({ cmd: 'connack', sessionPresent: n > 1, reasonCode: 0 }, V5));
+        if (p.cmd === 'connect') {
+          sock.write(mqttPacket.generate({ cmd: 'connack', sessionPresent: n > 1, reasonCode: 0 }, V5));
+        }
         if (p.cmd === 'subscribe') {
           sock.write(mqttPacket.generate({ cmd: 'suback', messageId: p.messageId!, granted: [1, 0x87] }, V5));
           if (n === 2) {

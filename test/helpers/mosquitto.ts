@@ -10,8 +10,9 @@ const START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 10_000;
 
 export interface MosquittoOptions {
+  /** Default: true when dataDir is given, else false. */
   persistence?: boolean;
-  /** Where the persistence file goes; a temp dir (removed on stop) when not given. */
+  /** Where the persistence file goes (kept on stop); a temp dir (removed on stop) when not given. */
   dataDir?: string;
 }
 
@@ -32,10 +33,20 @@ process.once('exit', () => {
 
 /** A private Mosquitto on a free 127.0.0.1 port, with a config made for tests (no queue limit). */
 export async function startMosquitto(opts: MosquittoOptions = {}): Promise<MosquittoBroker> {
-  const port = await freePort();
+  // The free port can be taken by someone else before mosquitto binds it: then try another.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnPort(await freePort(), opts);
+    } catch (err) {
+      if (attempt >= 3 || !/Address already in use/i.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startOnPort(port: number, opts: MosquittoOptions): Promise<MosquittoBroker> {
+  const persistence = opts.persistence ?? opts.dataDir !== undefined;
   const confDir = mkdtempSync(join(tmpdir(), 'mosquitto-test-'));
-  const ownDataDir = opts.persistence && !opts.dataDir ? join(confDir, 'data') : undefined;
-  const dataDir = opts.dataDir ?? ownDataDir;
+  const dataDir = opts.dataDir ?? join(confDir, 'data');
   const lines = [
     `listener ${port} 127.0.0.1`,
     'allow_anonymous true',
@@ -44,14 +55,15 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     'log_dest stderr',
     'log_type error',
     'log_type warning',
+    'log_type information', // "... running": the listeners are bound (a port that merely accepts may be someone else's)
   ];
   // As root, mosquitto drops to the `mosquitto` user, which cannot write into our 0700 temp dirs.
   if (process.getuid?.() === 0) lines.push('user root');
-  if (opts.persistence) {
+  if (persistence) {
     lines.push('persistence true', `persistence_location ${dataDir}/`, 'autosave_interval 1');
+    mkdirSync(dataDir, { recursive: true });
   }
   const confFile = join(confDir, 'mosquitto.conf');
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
   writeFileSync(confFile, lines.join('\n') + '\n');
 
   let child: ChildProcess | undefined;
@@ -106,7 +118,7 @@ async function waitForPort(port: number, proc: ChildProcess, log: () => string):
     if (proc.exitCode !== null || proc.signalCode !== null) {
       throw new Error(`mosquitto exited (${proc.exitCode ?? proc.signalCode}) before listening on ${port}: ${log()}`);
     }
-    if (await canConnect(port)) return;
+    if (/mosquitto version \S+ running/.test(log()) && (await canConnect(port))) return;
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
       throw new Error(`mosquitto did not listen on 127.0.0.1:${port} within ${START_TIMEOUT_MS} ms: ${log()}`);

@@ -5,8 +5,12 @@ import { log } from '../../log.ts';
 import { TelemetryCaches } from '../caches.ts';
 import { MqttIngestClient, type InboundMessage } from '../mqtt/ingest-client.ts';
 import { TelemetryPipeline } from '../pipeline.ts';
-import type { DeadLetter, IncomingReading, SourceBatch } from '../types.ts';
+import type { DeadLetter, IncomingReading } from '../types.ts';
 import { createJsonDecoder } from './mqtt-json.ts';
+import { createSparkplugDecoder } from './sparkplug.ts';
+import { saveEndpointStatus } from './http-status.repo.ts';
+import { HttpPoller } from '../http/poller.ts';
+import { hostname } from 'node:os';
 
 export interface IngestOptions {
   db: Db;
@@ -14,6 +18,9 @@ export interface IngestOptions {
   mqttUrl?: string;
   iot: IotConfig;
   registry: Registry;
+  /** Names this worker in the HTTP endpoint status (default: the host name). */
+  worker?: string;
+  statusIntervalMs?: number;
 }
 
 export interface RunningIngest {
@@ -46,37 +53,48 @@ export async function startIngest(o: IngestOptions): Promise<RunningIngest> {
   const m = o.iot.mqtt;
   const url = m?.url ?? o.mqttUrl;
   let mqtt: MqttIngestClient | undefined;
-  if (m?.enabled && url && m.topics.length) {
+  const sp = m?.sparkplug.enabled ? createSparkplugDecoder(m.sparkplug) : undefined;
+  if (m?.enabled && url && (m.topics.length || sp)) {
     const decodeJson = createJsonDecoder(m.topics, { maxPayloadBytes: m.maxPayloadBytes, maxFutureMs: p.maxFutureSeconds * 1000 });
     const share = (f: string) => (m.sharedGroup ? `$share/${m.sharedGroup}/${f}` : f);
+    const subscriptions = m.topics.map((t) => ({ filter: share(t.pattern), qos: 1 as const }));
+    // Never shared: one worker must see every message of an edge node to follow its births, aliases and seq.
+    if (sp) for (const g of m.sparkplug.groups) subscriptions.push({ filter: `spBv1.0/${g}/#`, qos: 1 });
     const client: MqttIngestClient = new MqttIngestClient(
-      {
-        url,
-        clientId: m.clientId,
-        username: m.username,
-        password: m.password,
-        subscriptions: m.topics.map((t) => ({ filter: share(t.pattern), qos: 1 as const })),
-        sessionExpirySeconds: m.sessionExpirySeconds,
-        receiveMaximum: m.receiveMaximum,
-      },
+      { url, clientId: m.clientId, username: m.username, password: m.password, subscriptions, sessionExpirySeconds: m.sessionExpirySeconds, receiveMaximum: m.receiveMaximum },
       (msgs: InboundMessage[]) => {
         // While stopping, take nothing new: unacknowledged, these come again in the next session.
         if (closing) return;
         const receivedAt = new Date();
-        const out: { readings: IncomingReading[]; deadLetters: DeadLetter[] } = { readings: [], deadLetters: [] };
-        for (const msg of msgs) decodeJson(msg.topic, msg.payload, receivedAt, out);
-        const batch: SourceBatch = {
-          source: 'MQTT',
-          ...out,
-          // PUBACK only now: the rows are committed. The broker's in-flight limit (receiveMaximum) is the
-          // backpressure, so the pipeline's own wait is not needed here.
-          ack: () => client.ack(msgs),
-          // Not committed: drop the connection so the broker redelivers everything unacknowledged.
-          fail: (err) => client.reconnect(`commit failed: ${err.message}`),
-        };
-        void pipeline.submit(batch);
+        const json = { readings: [] as IncomingReading[], deadLetters: [] as DeadLetter[] };
+        const spark = { readings: [] as IncomingReading[], deadLetters: [] as DeadLetter[] };
+        for (const msg of msgs) {
+          if (sp && msg.topic.startsWith('spBv1.0/')) onSparkplug(sp.decode(msg.topic, msg.payload, receivedAt, spark), receivedAt);
+          else decodeJson(msg.topic, msg.payload, receivedAt, json);
+        }
+        // The PUBACKs of the whole chunk go with its last batch: pipeline order keeps them in arrival order.
+        const ack = () => client.ack(msgs);
+        // Not committed: drop the connection so the broker redelivers everything unacknowledged.
+        const fail = (err: Error) => client.reconnect(`commit failed: ${err.message}`);
+        const last = spark.readings.length || spark.deadLetters.length ? 'SPARKPLUG' : 'MQTT';
+        // The broker's in-flight limit (receiveMaximum) is the backpressure here, so submit's wait is not needed.
+        if (json.readings.length || json.deadLetters.length || last === 'MQTT') {
+          void pipeline.submit({ source: 'MQTT', ...json, ack: last === 'MQTT' ? ack : () => {}, fail });
+        }
+        if (last === 'SPARKPLUG') void pipeline.submit({ source: 'SPARKPLUG', ...spark, ack, fail });
       },
     );
+    const onSparkplug = (e: ReturnType<NonNullable<typeof sp>['decode']>, at: Date) => {
+      if (e.rebirth) void client.publish(e.rebirth.topic, e.rebirth.payload, { qos: 0 }).catch((err) => log.warn({ err: err.message }, 'rebirth request not sent'));
+      if (e.seqGap) {
+        const g = e.seqGap;
+        pipeline.recordLoss({ source: 'SPARKPLUG', kind: 'SEQ_GAP', detail: `${g.group}/${g.node}: expected seq ${g.expected}, got ${g.got}`, expected: g.expected, got: g.got, stream: `${g.group}/${g.node}` });
+      }
+      if (e.stale) {
+        const s = e.stale;
+        pipeline.markStale(sp!.prefixOf(s), `${s.device ? 'DDEATH' : 'NDEATH'} from ${s.group}/${s.node}${s.device ? '/' + s.device : ''}`, at);
+      }
+    };
     client.on('error', (err: Error) => log.error({ err: err.message }, 'mqtt ingest error'));
     client.on('offline', (err: Error) => {
       online = false;
@@ -84,8 +102,19 @@ export async function startIngest(o: IngestOptions): Promise<RunningIngest> {
     });
     client.on('connect', () => (online = true));
     const { sessionPresent } = await client.start();
-    log.info({ url, clientId: m.clientId, sessionPresent, topics: m.topics.map((t) => t.pattern) }, 'mqtt ingest connected');
+    log.info({ url, clientId: m.clientId, sessionPresent, subscriptions: subscriptions.map((x) => x.filter) }, 'mqtt ingest connected');
     mqtt = client;
+  }
+
+  let poller: HttpPoller | undefined;
+  let statusTimer: NodeJS.Timeout | undefined;
+  const saveStatus = () => (poller ? saveEndpointStatus(o.db, o.worker ?? hostname(), poller.status()).catch((err) => log.warn({ err: err.message }, 'http status not saved')) : undefined);
+  if (o.iot.http.enabled && o.iot.http.endpoints.length) {
+    poller = new HttpPoller(o.iot.http, pipeline, { maxFutureMs: p.maxFutureSeconds * 1000 });
+    poller.start();
+    // The iot subgraph serves this table; a couple of seconds old is fresh enough for a status page.
+    statusTimer = setInterval(saveStatus, o.statusIntervalMs ?? 2000);
+    statusTimer.unref();
   }
 
   return {
@@ -94,6 +123,9 @@ export async function startIngest(o: IngestOptions): Promise<RunningIngest> {
     ready: () => online,
     async stop() {
       closing = true;
+      clearInterval(statusTimer);
+      await poller?.stop();
+      await saveStatus();
       // Commit what is in hand so its acks go out, then close the session. Messages arriving meanwhile are
       // refused by the stopped pipeline and stay unacknowledged: the broker delivers them on the next start.
       await pipeline.stop();

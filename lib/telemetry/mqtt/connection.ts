@@ -48,6 +48,8 @@ export class IngestConnection {
   /** QoS 1 messages in arrival order; [head, length) are not PUBACKed yet. */
   private unacked: Tracked[] = [];
   private head = 0;
+  /** The same messages by packet id (unique while unacked), so a copy of a message acks the original. */
+  private readonly unackedById = new Map<number, Tracked>();
   private batch: Tracked[] | undefined; // messages parsed from the chunk being handled
   private paused = false; // reading stopped: receiveMaximum messages unacked
   private lastRxAt = Date.now();
@@ -90,7 +92,9 @@ export class IngestConnection {
   ack(msgs: readonly InboundMessage[]): number {
     if (this.dead) return 0;
     for (const m of msgs as readonly Tracked[]) {
-      if (m[CONN] === this && m.qos === 1) m[ACKED] = true;
+      if (m[CONN] !== this || m.qos !== 1) continue;
+      const original = this.unackedById.get(m.messageId!);
+      if (original) original[ACKED] = true;
     }
     // PUBACKs in arrival order (MQTT 5 §4.6): one acked before an earlier one waits for it.
     const q = this.unacked;
@@ -99,6 +103,7 @@ export class IngestConnection {
     while (end < q.length && q[end]![ACKED]) end++;
     if (end === start) return 0;
     this.socket.write(encodePubacks(q, start, end));
+    for (let i = start; i < end; i++) this.unackedById.delete(q[i]!.messageId!);
     if (end === q.length) {
       q.length = 0;
       this.head = 0;
@@ -192,7 +197,8 @@ export class IngestConnection {
       case 'connack': {
         const code = p.reasonCode ?? p.returnCode ?? 0;
         if (code !== 0) {
-          return this.drop(new Error(`broker refused the connection: CONNACK ${reasonText(code, p.properties?.reasonString)}`));
+          const reason = reasonText(code, p.properties?.reasonString);
+          return this.drop(new Error(`broker refused the connection: CONNACK ${reason}`));
         }
         this.connected = true;
         this.serverReceiveMaximum = p.properties?.receiveMaximum ?? 65535;
@@ -207,8 +213,10 @@ export class IngestConnection {
       case 'pingresp':
         this.pingSentAt = 0;
         return;
-      case 'disconnect':
-        return this.drop(new Error(`broker sent DISCONNECT ${reasonText(p.reasonCode ?? 0, p.properties?.reasonString)}`));
+      case 'disconnect': {
+        const reason = reasonText(p.reasonCode ?? 0, p.properties?.reasonString);
+        return this.drop(new Error(`broker sent DISCONNECT ${reason}`));
+      }
       default:
         return this.drop(new Error(`unexpected ${p.cmd} packet from broker`));
     }
@@ -225,7 +233,10 @@ export class IngestConnection {
       [CONN]: this,
       [ACKED]: false,
     };
-    if (msg.qos === 1) this.unacked.push(msg);
+    if (msg.qos === 1) {
+      this.unacked.push(msg);
+      this.unackedById.set(msg.messageId!, msg);
+    }
     (this.batch ??= []).push(msg);
   }
 

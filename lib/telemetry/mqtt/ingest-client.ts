@@ -93,7 +93,9 @@ export class MqttIngestClient extends EventEmitter {
     private readonly onMessages: (msgs: InboundMessage[]) => void,
   ) {
     super();
-    this.opts = { ...DEFAULTS, ...opts };
+    // An option given as undefined (say, from an unset config value) means the default, not "no value".
+    const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+    this.opts = { ...DEFAULTS, ...(given as unknown as IngestClientOptions) };
     validate(this.opts);
     const { receiveMaximum, connectTimeoutMs, tls } = this.opts;
     this.settings = { addr: parseBrokerUrl(opts.url), tls, receiveMaximum, connectTimeoutMs };
@@ -114,8 +116,9 @@ export class MqttIngestClient extends EventEmitter {
   }
 
   /**
-   * PUBACK the QoS 1 messages among `msgs`, in arrival order: a message acked before an earlier one waits for
-   * it. Messages from an older connection are skipped: the broker resends them on the current one.
+   * PUBACK the QoS 1 messages among `msgs` (as given to onMessages, or shallow copies of them), in arrival
+   * order: a message acked before an earlier one waits for it. Messages from an older connection are skipped:
+   * the broker resends them on the current one.
    */
   ack(msgs: readonly InboundMessage[]): void {
     if (this.conn) this.counts.acked += this.conn.ack(msgs);
@@ -227,6 +230,10 @@ export class MqttIngestClient extends EventEmitter {
       this.firstConnect = undefined;
     } else {
       this.counts.reconnects++;
+      if (!p.sessionPresent) {
+        const id = this.opts.clientId;
+        this.emitError(new Error(`broker had no session for ${id} on reconnect: messages queued for it are gone`));
+      }
     }
     this.attempt = 0;
     this.emit('connect', { sessionPresent: p.sessionPresent });
@@ -247,8 +254,8 @@ export class MqttIngestClient extends EventEmitter {
 
   private onPuback(p: IPubackPacket): void {
     const code = p.reasonCode ?? 0;
-    const err = code < 0x80 ? undefined : new Error(`publish refused: PUBACK ${reasonText(code, p.properties?.reasonString)}`);
-    this.settle(p.messageId!, err);
+    if (code < 0x80) return this.settle(p.messageId!);
+    this.settle(p.messageId!, new Error(`publish refused: PUBACK ${reasonText(code, p.properties?.reasonString)}`));
   }
 
   private settle(messageId: number, err?: Error): void {
