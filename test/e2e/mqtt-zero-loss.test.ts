@@ -176,10 +176,10 @@ describe('no lost messages', () => {
         bAtKill = await storedBy(bPort);
       }
     });
-    // With one worker dead the other takes every new message.
-    await until('the survivor to take over', async () => (await storedBy(bPort)) > bAtKill + N / 3, 60_000);
-    // The killed worker's unacknowledged messages wait in its session (MQTT 5: the broker may hold them for
-    // that client); a restarted worker collects them, as an orchestrator would restart it.
+    // The survivor carries on. Mosquitto 2.0 keeps routing a share of new messages to the dead member's
+    // persistent session (queued, not lost): B gets about half of the rest, not all of it.
+    await until('the survivor to carry on', async () => (await storedBy(bPort)) > bAtKill + N / 5, 90_000);
+    // The killed worker's share waits in its session; a restarted worker collects it, as an orchestrator would.
     a = await startIngest(dirs[0]);
     await until(`${N} rows`, async () => (await countDay(3)).n >= N, 90_000);
     await new Promise((r) => setTimeout(r, 500));
