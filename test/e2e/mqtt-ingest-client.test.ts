@@ -173,8 +173,8 @@ describe('MqttIngestClient (real Mosquitto)', () => {
     const sent = range(0, 100);
     await publish(b.url, 't2b/x', sent);
     await waitFor('100 messages', () => a.received.length === 100);
-    // Acked out of order: the PUBACKs still go in arrival order, so 30..39 wait for 0..29.
-    a.client.ack(a.received.slice(30, 40));
+    // Acked out of order, and through copies: the PUBACKs still go in arrival order, so 30..39 wait for 0..29.
+    a.client.ack(a.received.slice(30, 40).map((m) => ({ ...m })));
     expect(a.client.stats.acked).toBe(0);
     a.client.ack(a.received.slice(0, 30));
     expect(a.client.stats.acked).toBe(40);

@@ -5,7 +5,6 @@ import type { IConnackPacket, IPubackPacket, IPublishPacket, ISubackPacket, Pack
 import type { InboundMessage } from './ingest-client.ts';
 import { DISCONNECT_NORMAL, PINGREQ, encodePubacks, openSocket, reasonText, type BrokerAddress } from './wire.ts';
 
-export const V5 = { protocolVersion: 5 };
 const STOP_TIMEOUT_MS = 2000;
 
 // The connection a message came on (its "generation") and whether the pipeline has acked it, kept off the
@@ -19,6 +18,8 @@ interface Tracked extends InboundMessage {
 
 export interface ConnectionSettings {
   addr: BrokerAddress;
+  /** 5 normally; 4 (MQTT 3.1.1) for brokers that refuse 5, such as the embedded aedes. */
+  protocolVersion: 4 | 5;
   tls?: ConnectionOptions;
   receiveMaximum: number;
   connectTimeoutMs: number;
@@ -40,11 +41,13 @@ export interface ConnectionHooks {
 export class IngestConnection {
   readonly socket: Socket;
   connected = false; // CONNACK with success seen
+  /** The CONNACK code when the broker refused the connection. */
+  refusedCode: number | undefined;
   dead = false; // being torn down: nothing more is written
   serverReceiveMaximum = 65535;
   readonly closed: Promise<void>;
   private error: Error | undefined; // first reason it ended
-  private readonly parser: Parser = mqttPacket.parser(V5);
+  private readonly parser: Parser;
   /** QoS 1 messages in arrival order; [head, length) are not PUBACKed yet. */
   private unacked: Tracked[] = [];
   private head = 0;
@@ -61,6 +64,7 @@ export class IngestConnection {
     private readonly settings: ConnectionSettings,
     private readonly hooks: ConnectionHooks,
   ) {
+    this.parser = mqttPacket.parser({ protocolVersion: settings.protocolVersion });
     let markClosed!: () => void;
     this.closed = new Promise<void>((r) => (markClosed = r));
     this.socket = openSocket(settings.addr, settings.tls);
@@ -85,7 +89,7 @@ export class IngestConnection {
 
   /** Writes a packet; net/tls queue it until the socket is connected. Throws if it cannot be encoded. */
   send(packet: Packet): void {
-    if (!this.dead) this.socket.write(mqttPacket.generate(packet, V5));
+    if (!this.dead) this.socket.write(mqttPacket.generate(packet, { protocolVersion: this.settings.protocolVersion }));
   }
 
   /** Marks this connection's QoS 1 messages among `msgs` acked; returns how many PUBACKs went out. */
@@ -197,6 +201,7 @@ export class IngestConnection {
       case 'connack': {
         const code = p.reasonCode ?? p.returnCode ?? 0;
         if (code !== 0) {
+          this.refusedCode = code;
           const reason = reasonText(code, p.properties?.reasonString);
           return this.drop(new Error(`broker refused the connection: CONNACK ${reason}`));
         }

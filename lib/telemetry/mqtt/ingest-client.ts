@@ -23,6 +23,8 @@ export interface IngestClientOptions {
   connectTimeoutMs?: number;
   /** Default 500..30000: exponential backoff with jitter between reconnect attempts. */
   reconnect?: { minMs: number; maxMs: number };
+  /** 5, or 4 for MQTT 3.1.1; default: 5, falling back to 3.1.1 when the broker refuses 5 (as aedes does). */
+  protocolVersion?: 4 | 5;
   /** Extra options for mqtts:// (CA, client certificate, ...). */
   tls?: ConnectionOptions;
 }
@@ -75,9 +77,9 @@ const DEFAULTS = {
  * 'error' is only emitted to listeners: a background client must not crash the process because nobody listens.
  */
 export class MqttIngestClient extends EventEmitter {
-  private readonly opts: Required<Omit<IngestClientOptions, 'username' | 'password' | 'tls'>> &
-    Pick<IngestClientOptions, 'username' | 'password' | 'tls'>;
-  private readonly settings: ConnectionSettings;
+  private readonly opts: Required<Omit<IngestClientOptions, 'username' | 'password' | 'tls' | 'protocolVersion'>> &
+    Pick<IngestClientOptions, 'username' | 'password' | 'tls' | 'protocolVersion'>;
+  private settings: ConnectionSettings;
   private conn: IngestConnection | undefined;
   private started = false;
   private stopped = false;
@@ -98,7 +100,7 @@ export class MqttIngestClient extends EventEmitter {
     this.opts = { ...DEFAULTS, ...(given as unknown as IngestClientOptions) };
     validate(this.opts);
     const { receiveMaximum, connectTimeoutMs, tls } = this.opts;
-    this.settings = { addr: parseBrokerUrl(opts.url), tls, receiveMaximum, connectTimeoutMs };
+    this.settings = { addr: parseBrokerUrl(opts.url), protocolVersion: opts.protocolVersion === 4 ? 4 : 5, tls, receiveMaximum, connectTimeoutMs };
   }
 
   get stats(): IngestClientStats {
@@ -193,13 +195,14 @@ export class MqttIngestClient extends EventEmitter {
       conn.send({
         cmd: 'connect',
         protocolId: 'MQTT',
-        protocolVersion: 5,
+        protocolVersion: this.settings.protocolVersion,
         clientId,
         clean: false,
         keepalive: keepaliveSeconds,
         username,
         password: password === undefined ? undefined : Buffer.from(password),
-        properties: { sessionExpiryInterval: sessionExpirySeconds, receiveMaximum },
+        // MQTT 3.1.1 has no properties: clean=false alone keeps the session (its expiry is the broker's).
+        properties: this.settings.protocolVersion === 5 ? { sessionExpiryInterval: sessionExpirySeconds, receiveMaximum } : undefined,
       });
     } catch (err) {
       conn.drop(new Error(`cannot encode CONNECT: ${(err as Error).message}`));
@@ -270,6 +273,13 @@ export class MqttIngestClient extends EventEmitter {
   private onClose(conn: IngestConnection, err: Error): void {
     for (const [id, p] of this.pending) {
       if (p.conn === conn) this.settle(id, new Error(`connection lost before PUBACK: ${err.message}`));
+    }
+    // A broker that speaks only MQTT 3.1.1 refuses a v5 CONNECT with 0x01 (3.1.1: unacceptable protocol
+    // version) or 0x84 (v5: unsupported protocol version): try again at once with 3.1.1, unless 5 was asked for.
+    if (this.settings.protocolVersion === 5 && this.opts.protocolVersion === undefined && (conn.refusedCode === 0x01 || conn.refusedCode === 0x84)) {
+      this.settings = { ...this.settings, protocolVersion: 4 };
+      this.emit('downgraded', { protocolVersion: 4 });
+      return this.connect();
     }
     this.connectionEnded(err);
   }
