@@ -11,6 +11,7 @@ import type { DeadLetter, IncomingReading } from './types.ts';
  *     - { path: humidity,    sensorId: "{base}-HUM" }
  *   timestamp: { path: timestamp, format: iso }          # iso | epoch_ms | epoch_s; omitted: time received
  *   quality: { path: quality }                           # 0..100; omitted: the hub's full quality
+ *   unit: { path: unit }                                 # optional: must equal the sensor's unit
  */
 const pathSchema = z.string().min(1).regex(/^[A-Za-z0-9_$-]+(\[\d+\])*(\.[A-Za-z0-9_$-]+(\[\d+\])*)*$/, 'must be a dot path like a.b[0].c');
 
@@ -28,6 +29,8 @@ export const JsonMappingSchema = z
       .min(1, 'at least one value path is needed'),
     timestamp: z.object({ path: pathSchema, format: z.enum(['iso', 'epoch_ms', 'epoch_s']).default('iso') }).strict().optional(),
     quality: z.object({ path: pathSchema }).strict().optional(),
+    /** Where the payload states its unit; a unit other than the sensor's is refused (no silent conversion). */
+    unit: z.object({ path: pathSchema }).strict().optional(),
   })
   .strict()
   .refine((m) => m.sensorId || m.values.every((v) => v.sensorId && !v.sensorId.includes('{base}')), {
@@ -113,6 +116,12 @@ export function applyMapping(m: JsonMapping, doc: unknown, ctx: MappingContext):
     }
     sourceQuality = q;
   }
+  let unit: string | undefined;
+  if (m.unit) {
+    const u = getter(m.unit.path)(doc);
+    if (typeof u !== 'string' || !u) return { readings, deadLetters: [{ reason: 'UNKNOWN_UNIT', detail: `no unit at ${m.unit.path}`, sensorId: base }] };
+    unit = u;
+  }
   const several = m.values.length > 1;
   for (const v of m.values) {
     const sensorId = v.sensorId ? v.sensorId.replaceAll('{base}', base ?? '') : several ? `${base}.${v.path}` : base!;
@@ -126,7 +135,10 @@ export function applyMapping(m: JsonMapping, doc: unknown, ctx: MappingContext):
       deadLetters.push({ reason: 'INVALID_VALUE', detail: `value ${JSON.stringify(raw)} at ${v.path} is not a finite number`, sensorId });
       continue;
     }
-    readings.push(sourceQuality === undefined ? { sensorId, ts, value } : { sensorId, ts, value, sourceQuality });
+    const r: IncomingReading = { sensorId, ts, value };
+    if (sourceQuality !== undefined) r.sourceQuality = sourceQuality;
+    if (unit !== undefined) r.unit = unit;
+    readings.push(r);
   }
   return { readings, deadLetters };
 }

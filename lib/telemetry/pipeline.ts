@@ -132,6 +132,11 @@ export class TelemetryPipeline implements TelemetrySink {
           count(`dl\u0000${b.source}\u0000UNKNOWN_SENSOR`);
           continue;
         }
+        if (r.unit !== undefined && r.unit !== s.unit) {
+          dead.push({ source, reason: 'UNKNOWN_UNIT', detail: `unit ${JSON.stringify(r.unit)} is not the sensor's unit ${JSON.stringify(s.unit)}`, sensorId: s.sensorId, machineId: s.machineId, ...origin(r) });
+          count(`dl\u0000${b.source}\u0000UNKNOWN_UNIT`);
+          continue;
+        }
         const ts = r.ts.getTime();
         let quality = r.sourceQuality ?? 100;
         const rule = s.rule;

@@ -11,6 +11,8 @@ export interface IncomingReading {
   value: number;
   /** The source's own quality on the hub's 0–100 scale, when the source says one. */
   sourceQuality?: number;
+  /** The unit the source states, when it states one: it must equal the sensor's. */
+  unit?: string;
   /** Where it came from, so a reading the pipeline refuses (unknown sensor, REJECT rule) becomes a dead letter with its topic and raw payload. Shared by all readings of one message. */
   origin?: { topic?: string; payload?: Buffer };
 }

@@ -109,6 +109,13 @@ describe('the telemetry pipeline', () => {
     expect(stored.rows[0]!.n).toBe(1);
   });
 
+  it('refuses a reading whose stated unit is not its sensor\'s unit', async () => {
+    const ts = minuteAgo();
+    await send([{ sensorId: 'M-101-TEMP', ts: new Date(ts.getTime() + 7), value: 140, unit: 'degF' }]);
+    const { body } = await hub.gql(admin, '{ deadLetters(filter: { reason: [UNKNOWN_UNIT] }) { nodes { sensor { id } detail } } }');
+    expect(body.data.deadLetters.nodes).toEqual([{ sensor: { id: 'M-101-TEMP' }, detail: 'unit "degF" is not the sensor\'s unit "degC"' }]);
+  });
+
   it('follows production changes at once: a new sensor and a new work order apply to the next reading', async () => {
     const eng = await hub.token({ role: 'engineer' });
     // An urgent order started on LINE-2 beside the running one: ACTIVE with a higher priority wins.

@@ -59,3 +59,23 @@ describe('topic filters', () => {
     expect(() => compileTopicFilter('a/b+')).toThrow();
   });
 });
+
+describe('MQTT JSON decoder', () => {
+  it('gives each unusable message its own dead letter: no matching topic, oversized, not UTF-8, not JSON, missing unit', async () => {
+    const { createJsonDecoder } = await import('../../lib/telemetry/ingest/mqtt-json.ts');
+    const decode = createJsonDecoder(
+      [{ pattern: 'p/+', mapping: map({ sensorId: { topicSegment: 1 }, values: [{ path: 'v' }], unit: { path: 'u' } }) }],
+      { maxPayloadBytes: 100, maxFutureMs: 60_000 },
+    );
+    const out = { readings: [] as any[], deadLetters: [] as any[] };
+    decode('q/S', Buffer.from('{"v":1,"u":"bar"}'), at, out);
+    decode('p/S', Buffer.from(JSON.stringify({ v: 1, u: 'bar', pad: 'x'.repeat(200) })), at, out);
+    decode('p/S', Buffer.from([0xff, 0xfe]), at, out);
+    decode('p/S', Buffer.from('{"v":'), at, out);
+    decode('p/S', Buffer.from('{"v":1}'), at, out);
+    decode('p/S', Buffer.from('{"v":2,"u":"bar"}'), at, out);
+    expect(out.deadLetters.map((d) => d.reason)).toEqual(['NO_MATCHING_TOPIC', 'MALFORMED_PAYLOAD', 'MALFORMED_PAYLOAD', 'MALFORMED_PAYLOAD', 'UNKNOWN_UNIT']);
+    expect(out.deadLetters.every((d) => d.topic && d.payload)).toBe(true);
+    expect(out.readings).toEqual([expect.objectContaining({ sensorId: 'S', value: 2, unit: 'bar', origin: { topic: 'p/S', payload: Buffer.from('{"v":2,"u":"bar"}') } })]);
+  });
+});
