@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import { IotConfigSchema } from '../../lib/config/iot.ts';
 import { startIngest, type RunningIngest } from '../../lib/telemetry/ingest/service.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
+import { until } from '../helpers/until.ts';
 
 /** MQTT JSON → pipeline → Postgres → gateway, against the real Mosquitto (MQTT_URL; CI: 127.0.0.1:1883). */
 const run = randomBytes(4).toString('hex');
@@ -43,15 +44,6 @@ afterAll(async () => {
   await hub?.close();
 });
 
-async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: last ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const countFor = (sensorPrefix: string, from: Date) =>
   sql<{ n: number }>`select count(*)::int as n from telemetry.readings r join telemetry.series s on s.id = r.series_id

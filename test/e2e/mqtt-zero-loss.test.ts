@@ -8,6 +8,7 @@ import { sql } from 'kysely';
 import { freePort } from '../../lib/embedded/free-port.ts';
 import { startMosquitto, type MosquittoBroker } from '../helpers/mosquitto.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
+import { until } from '../helpers/until.ts';
 
 /**
  * Zero loss, as the issue asks: QoS 1 into a persistent session, PUBACK only after commit. The ingest runs as
@@ -58,13 +59,6 @@ async function startIngest(dir = configDir): Promise<ChildProcess> {
 // Each test writes its own day in January 2026, far from the demo seed's readings.
 const BASE = Date.UTC(2026, 0, 1);
 
-async function until(what: string, f: () => Promise<boolean>, ms = 60_000) {
-  const end = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function publishAll(prefix: string, dayOffset: number, n: number, onProgress?: (i: number) => Promise<void>) {
   const pub = await mqtt.connectAsync(broker.url, { clientId: `zl-pub-${prefix}`, clean: true });
@@ -98,7 +92,7 @@ describe('no lost messages', () => {
       await probe.publishAsync('zlk/M-101-TEMP', JSON.stringify({ v: -1, t: BASE + 9 * 86_400_000 }), { qos: 1 });
       await probe.endAsync();
       return (await countDay(9)).n > 0;
-    });
+    }, Boolean, 60_000, 200);
     let killed = false;
     await publishAll('zlk', 1, N, async (i) => {
       if (!killed && i === Math.floor(N / 4)) {
@@ -110,7 +104,7 @@ describe('no lost messages', () => {
     expect(killed).toBe(true);
     // Everything published while it was dead waits in its persistent session.
     ingest = await startIngest();
-    await until(`${N} rows`, async () => (await countDay(1)).n >= N);
+    await until(`${N} rows`, async () => (await countDay(1)).n >= N, Boolean, 60_000, 50);
     await new Promise((r) => setTimeout(r, 500));
     expect(await countDay(1)).toEqual({ n: N, distinct: N });
     ingest.kill('SIGTERM');
@@ -127,16 +121,16 @@ describe('no lost messages', () => {
       await probe.publishAsync('zlr/M-101-TEMP', JSON.stringify({ v: -1, t: BASE + 8 * 86_400_000 }), { qos: 1 });
       await probe.endAsync();
       return (await countDay(8)).n > 0;
-    });
+    }, Boolean, 60_000, 200);
     // Queue everything for the persistent session while the ingest is away, so the restart surely falls mid-drain.
     ingest.kill('SIGKILL');
     await new Promise((r) => ingest.on('exit', r));
     await publishAll('zlr', 2, N);
     ingest = await startIngest();
-    await until('the drain to begin', async () => (await countDay(2)).n > 0, 30_000);
+    await until('the drain to begin', async () => (await countDay(2)).n > 0, Boolean, 30_000, 50);
     await broker.restart();
     const atRestart = (await countDay(2)).n;
-    await until(`${N} rows`, async () => (await countDay(2)).n >= N, 90_000);
+    await until(`${N} rows`, async () => (await countDay(2)).n >= N, Boolean, 90_000, 50);
     await new Promise((r) => setTimeout(r, 500));
     expect(atRestart).toBeLessThan(N);
     expect(await countDay(2)).toEqual({ n: N, distinct: N });
@@ -165,7 +159,7 @@ describe('no lost messages', () => {
       for (let i = 0; i < 20; i++) await probe.publishAsync('zls/M-101-TEMP', JSON.stringify({ v: -1, t: BASE + 7 * 86_400_000 + i }), { qos: 1 });
       await probe.endAsync();
       return (await storedBy(bPort)) > 0 && (await countDay(7)).n >= 20;
-    });
+    }, Boolean, 60_000, 200);
     let bAtKill = 0;
     let aAtKill = 0;
     await publishAll('zls', 3, N, async (i) => {
@@ -178,10 +172,10 @@ describe('no lost messages', () => {
     });
     // The survivor carries on. Mosquitto 2.0 keeps routing a share of new messages to the dead member's
     // persistent session (queued, not lost): B gets about half of the rest, not all of it.
-    await until('the survivor to carry on', async () => (await storedBy(bPort)) > bAtKill + N / 5, 90_000);
+    await until('the survivor to carry on', async () => (await storedBy(bPort)) > bAtKill + N / 5, Boolean, 90_000, 50);
     // The killed worker's share waits in its session; a restarted worker collects it, as an orchestrator would.
     a = await startIngest(dirs[0]);
-    await until(`${N} rows`, async () => (await countDay(3)).n >= N, 90_000);
+    await until(`${N} rows`, async () => (await countDay(3)).n >= N, Boolean, 90_000, 50);
     await new Promise((r) => setTimeout(r, 500));
     expect(await countDay(3)).toEqual({ n: N, distinct: N });
     // Both took part before the kill.

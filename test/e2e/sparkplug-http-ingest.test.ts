@@ -7,6 +7,7 @@ import { startIngest, type RunningIngest } from '../../lib/telemetry/ingest/serv
 import { buildBirth, buildData, buildDeath, DataType, decodePayload } from '../../lib/telemetry/sparkplug/index.ts';
 import { startHttpSensor, type FakeHttpSensor } from '../fakes/http-sensor.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
+import { until } from '../helpers/until.ts';
 
 /** Sparkplug B over the real Mosquitto and HTTP polling of a fake sensor, both through the one pipeline. */
 const group = `G${randomBytes(3).toString('hex')}`;
@@ -17,15 +18,6 @@ let sensor: FakeHttpSensor;
 let admin: string;
 const ncmd: Buffer[] = [];
 
-async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: last ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 beforeAll(async () => {
   hub = await startTestHub({ seed: true });
