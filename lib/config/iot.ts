@@ -45,6 +45,11 @@ export const IotConfigSchema = z
       .strict()
       .optional(),
     http: HttpPollingConfigSchema.default({ enabled: false, endpoints: [] }),
+    /** Committed readings and new alerts are published here (one message per line per batch) for live views. */
+    live: z
+      .object({ enabled: z.boolean().default(true), topicPrefix: z.string().regex(/^[^+#]+$/).default('oee-hub/live') })
+      .strict()
+      .default({ enabled: true, topicPrefix: 'oee-hub/live' }),
     pipeline: z
       .object({
         batchMaxRows: z.number().int().min(1).max(50_000).default(5000),

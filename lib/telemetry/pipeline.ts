@@ -1,9 +1,10 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Db } from '../db/index.ts';
 import { log } from '../log.ts';
-import type { TelemetryCaches } from './caches.ts';
+import type { SeriesInfo, TelemetryCaches } from './caches.ts';
+import { publishLive, type LiveSink } from './live.ts';
 import { commitBatch, insertLossEvent, insertStaleAlerts, type AlertRow, type DeadLetterRow } from './pipeline.repo.ts';
-import { SOURCE_CODES, type SourceName } from './sources.ts';
+import { SOURCE_CODES, sourceName, type SourceName } from './sources.ts';
 import type { IncomingReading, SourceBatch, TelemetrySink } from './types.ts';
 import type { StoredReading } from './writer.ts';
 
@@ -47,6 +48,8 @@ export class TelemetryPipeline implements TelemetrySink {
   private violating = new Set<number>();
   private last = new Map<number, { ts: number; value: number }>();
   private readonly m;
+  /** Where committed readings and new alerts go live (set by the ingest service when the broker is up). */
+  live?: { sink: LiveSink; prefix: string };
 
   constructor(
     private readonly db: Db,
@@ -114,6 +117,7 @@ export class TelemetryPipeline implements TelemetrySink {
   private async process(batches: SourceBatch[]): Promise<void> {
     await this.caches.ensureFresh();
     const rows: StoredReading[] = [];
+    const placed: SeriesInfo[] = []; // the series of each row, for the live channel
     const dead: DeadLetterRow[] = [];
     const alerts: AlertRow[] = [];
     const counts = new Map<string, number>();
@@ -163,6 +167,7 @@ export class TelemetryPipeline implements TelemetrySink {
         }
         const c = this.caches.context.lookup(s.lineId, ts);
         rows.push({ seriesId: s.seriesId, ts: r.ts, value: r.value, quality: Math.round(quality), source, workOrderId: c.workOrderId, recipeId: c.recipeId, shiftId: c.shiftId, operatorId: c.operatorId });
+        placed.push(s);
         count(`r\u0000${b.source}\u0000stored`);
       }
     }
@@ -173,10 +178,32 @@ export class TelemetryPipeline implements TelemetrySink {
       else b.fail?.(new Error('the batch could not be committed'));
     }
     if (!ok) return;
+    if (this.live) this.goLive(rows, placed, alerts, batches);
     for (const [k, n] of counts) {
       const [kind, source, label] = k.split('\u0000') as [string, string, string];
       if (kind === 'dl') this.m.deadLetters.inc({ source, reason: label }, n);
       else this.m.readings.inc({ source, outcome: label }, n);
+    }
+  }
+
+  private goLive(rows: StoredReading[], placed: SeriesInfo[], alerts: AlertRow[], batches: SourceBatch[]): void {
+    const source = batches[0]!.source;
+    const lineOfMachine = new Map(placed.map((s) => [s.machineId, s.lineId]));
+    try {
+      publishLive(
+        this.live!.sink,
+        this.live!.prefix,
+        rows.map((r, i) => ({
+          lineId: placed[i]!.lineId,
+          reading: { sensorId: placed[i]!.sensorId, machineId: placed[i]!.machineId, ts: r.ts.toISOString(), value: r.value, quality: r.quality, source: sourceName(r.source), workOrderId: r.workOrderId ?? null, operatorId: r.operatorId ?? null },
+        })),
+        alerts.map((a) => ({
+          lineId: lineOfMachine.get(a.machineId) ?? this.caches.get(a.sensorId)?.lineId ?? 'unknown',
+          alert: { machineId: a.machineId, sensorId: a.sensorId, type: a.type, severity: a.severity, ts: a.ts.toISOString(), metric: a.metric, value: a.value, message: a.message },
+        })),
+      );
+    } catch (err) {
+      log.warn({ err: (err as Error).message, source }, 'live publish failed');
     }
   }
 

@@ -69,6 +69,21 @@ describe('MQTT JSON ingest through the one pipeline', () => {
     expect(latency).toBeLessThan(10_000);
   });
 
+  it('publishes committed readings to the live channel, one message per line per batch, enriched', async () => {
+    const live = await mqtt.connectAsync(inject('mqttUrl'), { clientId: `live-${run}` });
+    const seen: any[] = [];
+    live.on('message', (topic, payload) => {
+      if (topic === 'oee-hub/live/readings/LINE-2') seen.push(...JSON.parse(payload.toString()));
+    });
+    await live.subscribeAsync('oee-hub/live/readings/+');
+    const ts = new Date(Math.floor(Date.now() / 1000) * 1000 - 3 * 3_600_000 + 123);
+    await publisher.publishAsync(`t/${run}/s/M-203-VIBR`, JSON.stringify({ value: 7.5, ts: ts.toISOString() }), { qos: 1 });
+    const mine = await until('the live reading', async () => seen.filter((r) => r.sensorId === 'M-203-VIBR' && r.ts === ts.toISOString()), (m) => m.length > 0);
+    expect(mine[0]).toMatchObject({ machineId: 'M-203', value: 7.5, quality: 100, source: 'MQTT' });
+    expect(mine[0].workOrderId).toMatch(/^[0-9a-f-]{36}$/);
+    await live.endAsync();
+  });
+
   it('splits a multi-value payload into one reading per sensor', async () => {
     const ts = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
     await publisher.publishAsync(`t/${run}/env/zone-a`, JSON.stringify({ sensor_id: 'ZONE-A', temperature: 72.5, humidity: 45.2, timestamp: ts.toISOString() }), { qos: 1 });

@@ -66,9 +66,12 @@ export async function startIngest(o: IngestOptions): Promise<RunningIngest> {
         // While stopping, take nothing new: unacknowledged, these come again in the next session.
         if (closing) return;
         const receivedAt = new Date();
+        const livePrefix = `${o.iot.live.topicPrefix}/`;
         const json = { readings: [] as IncomingReading[], deadLetters: [] as DeadLetter[] };
         const spark = { readings: [] as IncomingReading[], deadLetters: [] as DeadLetter[] };
         for (const msg of msgs) {
+          // The hub's own live channel is output, never input (a '#' pattern would otherwise loop it back).
+          if (msg.topic.startsWith(livePrefix)) continue;
           if (sp && msg.topic.startsWith('spBv1.0/')) onSparkplug(sp.decode(msg.topic, msg.payload, receivedAt, spark), receivedAt);
           else decodeJson(msg.topic, msg.payload, receivedAt, json);
         }
@@ -102,6 +105,10 @@ export async function startIngest(o: IngestOptions): Promise<RunningIngest> {
     });
     client.on('connect', () => (online = true));
     const { sessionPresent } = await client.start();
+    if (o.iot.live.enabled) {
+      // QoS 0 on the ingest connection: a dropped live message is a missed screen update, never lost data.
+      pipeline.live = { prefix: o.iot.live.topicPrefix, sink: { publish: (topic, payload) => void client.publish(topic, payload, { qos: 0 }).catch(() => {}) } };
+    }
     log.info({ url, clientId: m.clientId, sessionPresent, subscriptions: subscriptions.map((x) => x.filter) }, 'mqtt ingest connected');
     mqtt = client;
   }
