@@ -52,14 +52,15 @@ export const IotConfigSchema = z
       .default({ enabled: true, topicPrefix: 'oee-hub/live' }),
     pipeline: z
       .object({
-        batchMaxRows: z.number().int().min(1).max(50_000).default(5000),
+        batchMaxRows: z.number().int().min(1).max(50_000).default(10_000),
         batchMaxDelayMs: z.number().int().min(0).max(10_000).default(20),
         maxQueuedRows: z.number().int().min(1).default(50_000),
         duplicateWindowMs: z.number().int().min(0).default(0),
         maxFutureSeconds: z.number().int().min(0).default(300),
+        commitConcurrency: z.number().int().min(1).max(8).default(2),
       })
       .strict()
-      .default({ batchMaxRows: 5000, batchMaxDelayMs: 20, maxQueuedRows: 50_000, duplicateWindowMs: 0, maxFutureSeconds: 300 }),
+      .default({ batchMaxRows: 10_000, batchMaxDelayMs: 20, maxQueuedRows: 50_000, duplicateWindowMs: 0, maxFutureSeconds: 300, commitConcurrency: 2 }),
   })
   .strict();
 

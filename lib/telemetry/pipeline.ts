@@ -21,15 +21,18 @@ export interface PipelineOptions {
   degradedQuality: number;
   /** Commit attempts per batch before its sources are told to redeliver. */
   commitAttempts: number;
+  /** Batches committing at once: while Postgres commits one, the next is written (2 cores: 2). */
+  commitConcurrency: number;
 }
 
 export const DEFAULT_PIPELINE: PipelineOptions = {
-  batchMaxRows: 5000,
+  batchMaxRows: 10_000,
   batchMaxDelayMs: 20,
   maxQueuedRows: 50_000,
   duplicateWindowMs: 0,
   degradedQuality: 50,
   commitAttempts: 5,
+  commitConcurrency: 2,
 };
 
 /**
@@ -94,6 +97,7 @@ export class TelemetryPipeline implements TelemetrySink {
   }
 
   private async drain(): Promise<void> {
+    const inFlight = new Set<Promise<void>>();
     try {
       while (this.queue.length) {
         const take: SourceBatch[] = [];
@@ -103,42 +107,54 @@ export class TelemetryPipeline implements TelemetrySink {
           rows += size(b);
           take.push(b);
         }
-        await this.process(take);
-        this.queuedRows -= rows;
-        this.m.queued.set(this.queuedRows);
-        while (this.waiters.length && this.queuedRows <= this.opts.maxQueuedRows) this.waiters.shift()!();
+        // Validation and enrichment stay in order; only commits overlap (the MQTT client keeps PUBACKs in order).
+        const prepared = await this.prepare(take);
+        const committed: Promise<void> = this.finish(take, prepared).finally(() => {
+          inFlight.delete(committed);
+          this.queuedRows -= rows;
+          this.m.queued.set(this.queuedRows);
+          while (this.waiters.length && this.queuedRows <= this.opts.maxQueuedRows) this.waiters.shift()!();
+        });
+        inFlight.add(committed);
+        if (inFlight.size >= this.opts.commitConcurrency) await Promise.race(inFlight);
       }
+      await Promise.all(inFlight);
     } finally {
       this.running = undefined;
       if (this.queue.length) this.schedule();
     }
   }
 
-  private async process(batches: SourceBatch[]): Promise<void> {
+  /** Resolve, validate and enrich: everything but the commit, in arrival order. */
+  private async prepare(batches: SourceBatch[]) {
     await this.caches.ensureFresh();
     const rows: StoredReading[] = [];
     const placed: SeriesInfo[] = []; // the series of each row, for the live channel
     const dead: DeadLetterRow[] = [];
     const alerts: AlertRow[] = [];
-    const counts = new Map<string, number>();
-    const count = (k: string) => counts.set(k, (counts.get(k) ?? 0) + 1);
+    // Per source: stored/duplicate/rejected counts and dead letters by reason (a Map key per reading cost more than the reading).
+    const counts = new Map<string, { stored: number; duplicate: number; rejected: number; dead: Map<string, number> }>();
 
     for (const b of batches) {
       const source = SOURCE_CODES[b.source];
+      let c0 = counts.get(b.source);
+      if (!c0) counts.set(b.source, (c0 = { stored: 0, duplicate: 0, rejected: 0, dead: new Map() }));
+      const cnt = c0;
+      const count = (reason: string) => cnt.dead.set(reason, (cnt.dead.get(reason) ?? 0) + 1);
       for (const d of b.deadLetters) {
         dead.push({ source, reason: d.reason, detail: d.detail, topic: d.topic ?? null, payload: d.payload ?? null, sensorId: d.sensorId ?? null, machineId: d.sensorId ? (this.caches.get(d.sensorId)?.machineId ?? null) : null });
-        count(`dl\u0000${b.source}\u0000${d.reason}`);
+        count(d.reason);
       }
       for (const r of b.readings) {
         const s = this.caches.get(r.sensorId) ?? (await this.caches.resolveMiss(r.sensorId));
         if (!s || !s.isActive) {
           dead.push({ source, reason: 'UNKNOWN_SENSOR', detail: s ? `sensor ${r.sensorId} is inactive` : `no sensor ${r.sensorId} is registered`, sensorId: r.sensorId, ...origin(r) });
-          count(`dl\u0000${b.source}\u0000UNKNOWN_SENSOR`);
+          count('UNKNOWN_SENSOR');
           continue;
         }
         if (r.unit !== undefined && r.unit !== s.unit) {
           dead.push({ source, reason: 'UNKNOWN_UNIT', detail: `unit ${JSON.stringify(r.unit)} is not the sensor's unit ${JSON.stringify(s.unit)}`, sensorId: s.sensorId, machineId: s.machineId, ...origin(r) });
-          count(`dl\u0000${b.source}\u0000UNKNOWN_UNIT`);
+          count('UNKNOWN_UNIT');
           continue;
         }
         const ts = r.ts.getTime();
@@ -152,7 +168,8 @@ export class TelemetryPipeline implements TelemetrySink {
           } else if (!out) this.violating.delete(s.seriesId);
           if (out && rule.action === 'REJECT') {
             dead.push({ source, reason: 'REJECTED_BY_RULE', detail: `${r.value} ${s.unit} outside ${rule.minValue}..${rule.maxValue}`, sensorId: s.sensorId, machineId: s.machineId, ...origin(r) });
-            count(`r\u0000${b.source}\u0000rejected`);
+            cnt.rejected++;
+            count('REJECTED_BY_RULE');
             continue;
           }
           if (out && rule.action === 'DEGRADE') quality = Math.min(quality, this.opts.degradedQuality);
@@ -160,7 +177,7 @@ export class TelemetryPipeline implements TelemetrySink {
         if (this.opts.duplicateWindowMs > 0) {
           const prev = this.last.get(s.seriesId);
           if (prev && prev.value === r.value && prev.ts !== ts && Math.abs(ts - prev.ts) < this.opts.duplicateWindowMs) {
-            count(`r\u0000${b.source}\u0000duplicate`);
+            cnt.duplicate++;
             continue;
           }
           this.last.set(s.seriesId, { ts, value: r.value });
@@ -168,10 +185,16 @@ export class TelemetryPipeline implements TelemetrySink {
         const c = this.caches.context.lookup(s.lineId, ts);
         rows.push({ seriesId: s.seriesId, ts: r.ts, value: r.value, quality: Math.round(quality), source, workOrderId: c.workOrderId, recipeId: c.recipeId, shiftId: c.shiftId, operatorId: c.operatorId });
         placed.push(s);
-        count(`r\u0000${b.source}\u0000stored`);
+        cnt.stored++;
       }
     }
 
+    return { rows, placed, dead, alerts, counts };
+  }
+
+  /** Commit, then acknowledge the sources, publish live and count. */
+  private async finish(batches: SourceBatch[], p: Awaited<ReturnType<TelemetryPipeline['prepare']>>): Promise<void> {
+    const { rows, placed, dead, alerts, counts } = p;
     const ok = await this.commit(rows, dead, alerts);
     for (const b of batches) {
       if (ok) b.ack();
@@ -179,10 +202,9 @@ export class TelemetryPipeline implements TelemetrySink {
     }
     if (!ok) return;
     if (this.live) this.goLive(rows, placed, alerts, batches);
-    for (const [k, n] of counts) {
-      const [kind, source, label] = k.split('\u0000') as [string, string, string];
-      if (kind === 'dl') this.m.deadLetters.inc({ source, reason: label }, n);
-      else this.m.readings.inc({ source, outcome: label }, n);
+    for (const [source, c] of counts) {
+      for (const outcome of ['stored', 'duplicate', 'rejected'] as const) if (c[outcome]) this.m.readings.inc({ source, outcome }, c[outcome]);
+      for (const [reason, n] of c.dead) this.m.deadLetters.inc({ source, reason }, n);
     }
   }
 

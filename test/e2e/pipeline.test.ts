@@ -116,6 +116,17 @@ describe('the telemetry pipeline', () => {
     expect(body.data.deadLetters.nodes).toEqual([{ sensor: { id: 'M-101-TEMP' }, detail: 'unit "degF" is not the sensor\'s unit "degC"' }]);
   });
 
+  it('writes awkward text and float values exactly (the writer builds its own array literals)', async () => {
+    const { writeReadings } = await import('../../lib/telemetry/writer.ts');
+    const [series] = await hub.db.selectFrom('telemetry.series').select('id').where('sensorId', '=', 'M-103-TEMP').execute();
+    const ts = new Date(Date.UTC(2025, 5, 1, 12, 0, 0, 123));
+    const odd = ['we"ird\\,{x}', 'NULL', ''];
+    const inserted = await writeReadings(hub.db, odd.map((operatorId, i) => ({ seriesId: series!.id, ts: new Date(ts.getTime() + i), value: [0.1, -1e-300, 1e21][i]!, quality: 77, source: 1, operatorId })));
+    expect(inserted).toBe(3);
+    const rows = await hub.db.selectFrom('telemetry.readings').select(['ts', 'value', 'operatorId', 'workOrderId']).where('seriesId', '=', series!.id).where('ts', '>=', ts).where('ts', '<', new Date(ts.getTime() + 3)).orderBy('ts').execute();
+    expect(rows).toEqual(odd.map((operatorId, i) => ({ ts: new Date(ts.getTime() + i), value: [0.1, -1e-300, 1e21][i], operatorId, workOrderId: null })));
+  });
+
   it('follows production changes at once: a new sensor and a new work order apply to the next reading', async () => {
     const eng = await hub.token({ role: 'engineer' });
     // An urgent order started on LINE-2 beside the running one: ACTIVE with a higher priority wins.

@@ -46,6 +46,7 @@ export async function startIngest(o: IngestOptions): Promise<RunningIngest> {
     duplicateWindowMs: p.duplicateWindowMs,
     degradedQuality: 50,
     commitAttempts: 5,
+    commitConcurrency: p.commitConcurrency,
   });
 
   let closing = false;
