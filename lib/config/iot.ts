@@ -27,7 +27,8 @@ export const IotConfigSchema = z
         /** Workers sharing one group split the messages between them ($share/<group>/<pattern>). */
         sharedGroup: z.string().regex(/^[^/+#]+$/, 'must not contain / + #').optional(),
         sessionExpirySeconds: z.number().int().min(1).default(7 * 86_400),
-        receiveMaximum: z.number().int().min(1).max(65_535).default(20_000),
+        /** At most 30,000: see MAX_RECEIVE_WINDOW in lib/telemetry/mqtt/ingest-client.ts (16-bit packet ids). */
+        receiveMaximum: z.number().int().min(1).max(30_000).default(20_000),
         maxPayloadBytes: z.number().int().min(64).default(65_536),
         topics: z.array(z.object({ pattern: topicFilter, sensorType: z.string().optional(), mapping: JsonMappingSchema }).strict()).default([]),
         sparkplug: z

@@ -8,6 +8,7 @@ import {
   MqttIngestClient,
   type IngestClientOptions,
   type InboundMessage,
+  MAX_RECEIVE_WINDOW,
 } from '../../lib/telemetry/mqtt/ingest-client.ts';
 import { startMosquitto, type MosquittoBroker } from '../helpers/mosquitto.ts';
 
@@ -375,4 +376,38 @@ describe('MqttIngestClient (real Mosquitto)', () => {
     expect(offline[1]!.message).toBe('broker sent DISCONNECT 0x8b Server shutting down (maintenance)');
     await waitFor('third connection', () => client.stats.reconnects >= 2);
   });
+});
+
+describe('a long drain with the largest window', () => {
+  it('drains 100,000 queued messages completely, acking after a simulated commit (packet ids never wrap in flight)', async () => {
+    const broker = await startMosquitto();
+    const clientId = 'long-drain';
+    const sub = { filter: 'ld/#', qos: 1 as const };
+    // Create the persistent session, then go away while the messages are queued.
+    const first = new MqttIngestClient({ url: broker.url, clientId, subscriptions: [sub] }, () => {});
+    const ready = new Promise((r) => first.once('subscribed', r));
+    await first.start();
+    await ready;
+    await first.stop();
+    const pub = await mqtt.connectAsync(broker.url, { clientId: 'ld-pub' });
+    const N = 100_000;
+    let pending: Promise<unknown>[] = [];
+    for (let i = 0; i < N; i++) {
+      pending.push(pub.publishAsync(`ld/${i % 100}`, String(i), { qos: 1 }));
+      if (pending.length >= 2000) await Promise.all(pending.splice(0));
+    }
+    await Promise.all(pending);
+    await pub.endAsync();
+    const seen = new Set<string>();
+    const client = new MqttIngestClient({ url: broker.url, clientId, subscriptions: [sub], receiveMaximum: MAX_RECEIVE_WINDOW }, (msgs) => {
+      for (const m of msgs) seen.add(m.payload.toString());
+      setTimeout(() => client.ack(msgs), 2);
+    });
+    await client.start();
+    for (let i = 0; i < 600 && (seen.size < N || client.stats.inFlight > 0); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(seen.size).toBe(N);
+    expect(client.stats.inFlight).toBe(0);
+    await client.stop();
+    await broker.stop();
+  }, 120_000);
 });

