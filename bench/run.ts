@@ -1,6 +1,7 @@
 /**
- * Bench dispatcher: `tsx bench/run.ts <scenario> [--quick] [--duration s] [--connections n] [--warmup s]`
- * (or `npm run bench -- <scenario> ...`). A scenario is bench/scenarios/<name>.ts exporting `run(opts)`.
+ * Bench dispatcher: `tsx bench/run.ts <scenario> [--quick] [--duration s] [--connections n] [--warmup s]
+ * [--rate n] [--messages n] [--soak minutes] [--receive-maximum n]` (or `npm run bench -- <scenario> ...`). A scenario is
+ * bench/scenarios/<name>.ts exporting `run(opts)`; options a scenario has no use for are ignored by it.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +14,16 @@ export interface BenchOptions {
   connections: number;
   /** Warm-up seconds per target before measuring. */
   warmup: number;
+  /** Which of duration / connections / warmup were given on the command line (else: the generic defaults). */
+  given: { duration: boolean; connections: boolean; warmup: boolean };
+  /** ingest: publish rate (msgs/s) of the live measure. */
+  rate?: number;
+  /** ingest: messages queued for the drain measure. */
+  messages?: number;
+  /** ingest: run only the soak, for this many minutes. */
+  soak?: number;
+  /** ingest: the hub's mqtt.receiveMaximum (iot.yml). */
+  receiveMaximum?: number;
 }
 
 const scenariosDir = fileURLToPath(new URL('./scenarios/', import.meta.url));
@@ -20,7 +31,9 @@ const available = readdirSync(scenariosDir).filter((f) => f.endsWith('.ts')).map
 
 function usage(msg?: string): never {
   if (msg) console.error(msg);
-  console.error(`usage: npm run bench -- <scenario> [--quick] [--duration s] [--connections n] [--warmup s]\nscenarios: ${available.join(', ')}`);
+  console.error(
+    `usage: npm run bench -- <scenario> [--quick] [--duration s] [--connections n] [--warmup s] [--rate n] [--messages n] [--soak minutes] [--receive-maximum n]\nscenarios: ${available.join(', ')}`,
+  );
   process.exit(2);
 }
 
@@ -28,8 +41,12 @@ function parseArgs(argv: string[]): { scenario: string; opts: BenchOptions } {
   let scenario: string | undefined;
   let quick = false;
   let duration: number | undefined;
-  let connections = 16;
-  let warmup = 2;
+  let connections: number | undefined;
+  let warmup: number | undefined;
+  let rate: number | undefined;
+  let messages: number | undefined;
+  let soak: number | undefined;
+  let receiveMaximum: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (name: string) => {
@@ -41,13 +58,30 @@ function parseArgs(argv: string[]): { scenario: string; opts: BenchOptions } {
     else if (a === '--duration') duration = num(a);
     else if (a === '--connections') connections = Math.round(num(a));
     else if (a === '--warmup') warmup = num(a);
+    else if (a === '--rate') rate = Math.round(num(a));
+    else if (a === '--messages') messages = Math.round(num(a));
+    else if (a === '--soak') soak = num(a);
+    else if (a === '--receive-maximum') receiveMaximum = Math.round(num(a));
     else if (a === '--help' || a === '-h') usage();
     else if (!a.startsWith('-') && !scenario) scenario = a;
     else usage(`unknown argument ${a}`);
   }
   if (!scenario) usage('name a scenario');
   if (!/^[\w-]+$/.test(scenario) || !existsSync(`${scenariosDir}${scenario}.ts`)) usage(`no scenario "${scenario}"`);
-  return { scenario, opts: { quick, duration: duration ?? (quick ? 5 : 15), connections, warmup } };
+  return {
+    scenario,
+    opts: {
+      quick,
+      duration: duration ?? (quick ? 5 : 15),
+      connections: connections ?? 16,
+      warmup: warmup ?? 2,
+      given: { duration: duration !== undefined, connections: connections !== undefined, warmup: warmup !== undefined },
+      rate,
+      messages,
+      soak,
+      receiveMaximum,
+    },
+  };
 }
 
 const { scenario, opts } = parseArgs(process.argv.slice(2));
