@@ -51,6 +51,8 @@ export class TelemetryPipeline implements TelemetrySink {
   private violating = new Set<number>();
   private last = new Map<number, { ts: number; value: number }>();
   private readonly m;
+  /** When a batch last committed (for readiness: work in hand but no commit for long = stalled). */
+  lastCommitAt = Date.now();
   /** Where committed readings and new alerts go live (set by the ingest service when the broker is up). */
   live?: { sink: LiveSink; prefix: string };
 
@@ -236,6 +238,7 @@ export class TelemetryPipeline implements TelemetrySink {
       try {
         await commitBatch(this.db, rows, dead, alerts);
         end();
+        this.lastCommitAt = Date.now();
         return true;
       } catch (err) {
         this.m.commitFailures.inc();

@@ -26,7 +26,7 @@ export interface IngestOptions {
 export interface RunningIngest {
   pipeline: TelemetryPipeline;
   mqtt?: MqttIngestClient;
-  /** For /readyz: the broker connection is up (true when no MQTT source is configured). */
+  /** For /readyz: the broker connection is up and work in hand is committing (true when no MQTT source is configured). */
   ready(): boolean;
   stop(): Promise<void>;
 }
@@ -128,7 +128,9 @@ export async function startIngest(o: IngestOptions): Promise<RunningIngest> {
   return {
     pipeline,
     mqtt,
-    ready: () => online,
+    // Not ready when offline, or when messages wait unacknowledged and nothing has committed for 30 s:
+    // a stall must show on /readyz, not only as silence.
+    ready: () => online && !((mqtt?.stats.inFlight ?? 0) > 0 && Date.now() - pipeline.lastCommitAt > 30_000),
     async stop() {
       closing = true;
       clearInterval(statusTimer);
