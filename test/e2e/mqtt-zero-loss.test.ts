@@ -32,10 +32,11 @@ afterAll(async () => {
   await hub?.close();
 });
 
+// Small batches: the drains must take long enough (many commits) for a kill or restart to land mid-way.
 function writeIot(clientId: string, prefix: string, sharedGroup?: string) {
   writeFileSync(
     join(configDir, 'iot.yml'),
-    `mqtt:\n  clientId: ${clientId}\n${sharedGroup ? `  sharedGroup: ${sharedGroup}\n` : ''}  topics:\n    - pattern: '${prefix}/+'\n      mapping:\n        sensorId: { topicSegment: 1 }\n        values: [{ path: v }]\n        timestamp: { path: t, format: epoch_ms }\npipeline:\n  batchMaxDelayMs: 10\n`,
+    `mqtt:\n  clientId: ${clientId}\n${sharedGroup ? `  sharedGroup: ${sharedGroup}\n` : ''}  topics:\n    - pattern: '${prefix}/+'\n      mapping:\n        sensorId: { topicSegment: 1 }\n        values: [{ path: v }]\n        timestamp: { path: t, format: epoch_ms }\npipeline:\n  batchMaxDelayMs: 10\n  batchMaxRows: 1000\n`,
   );
 }
 
