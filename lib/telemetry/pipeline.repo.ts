@@ -35,7 +35,7 @@ export async function loadSchedule(db: Db, from: Date, to: Date) {
   return { orders, shifts };
 }
 
-export interface DeadLetterRow {
+export interface NewDeadLetter {
   source: number;
   reason: string;
   detail: string;
@@ -44,7 +44,7 @@ export interface DeadLetterRow {
   sensorId?: string | null;
   machineId?: string | null;
 }
-export interface AlertRow {
+export interface NewAlert {
   machineId: string;
   sensorId: string;
   type: 'OUT_OF_RANGE';
@@ -61,7 +61,7 @@ export interface AlertRow {
  * Readings, dead letters and alerts of one batch in ONE transaction: either all are committed (and the
  * sources may acknowledge) or none (and they redeliver).
  */
-export async function commitBatch(db: Db, readings: StoredReading[], deadLetters: DeadLetterRow[], alerts: AlertRow[]): Promise<number> {
+export async function commitBatch(db: Db, readings: StoredReading[], deadLetters: NewDeadLetter[], alerts: NewAlert[]): Promise<number> {
   return db.transaction().execute(async (trx) => {
     const inserted = await writeReadings(trx, readings);
     if (deadLetters.length) await trx.insertInto('quality.deadLetters').values(deadLetters).execute();

@@ -3,7 +3,7 @@ import type { Db } from '../db/index.ts';
 import { log } from '../log.ts';
 import type { SeriesInfo, TelemetryCaches } from './caches.ts';
 import { publishLive, type LiveSink } from './live.ts';
-import { commitBatch, insertLossEvent, insertStaleAlerts, type AlertRow, type DeadLetterRow } from './pipeline.repo.ts';
+import { commitBatch, insertLossEvent, insertStaleAlerts, type NewAlert, type NewDeadLetter } from './pipeline.repo.ts';
 import { SOURCE_CODES, sourceName, type SourceName } from './sources.ts';
 import type { IncomingReading, SourceBatch, TelemetrySink } from './types.ts';
 import type { StoredReading } from './writer.ts';
@@ -132,8 +132,8 @@ export class TelemetryPipeline implements TelemetrySink {
     await this.caches.ensureFresh();
     const rows: StoredReading[] = [];
     const placed: SeriesInfo[] = []; // the series of each row, for the live channel
-    const dead: DeadLetterRow[] = [];
-    const alerts: AlertRow[] = [];
+    const dead: NewDeadLetter[] = [];
+    const alerts: NewAlert[] = [];
     // Per source: stored/duplicate/rejected counts and dead letters by reason (a Map key per reading cost more than the reading).
     const counts = new Map<string, { stored: number; duplicate: number; rejected: number; dead: Map<string, number> }>();
 
@@ -210,7 +210,7 @@ export class TelemetryPipeline implements TelemetrySink {
     }
   }
 
-  private goLive(rows: StoredReading[], placed: SeriesInfo[], alerts: AlertRow[], batches: SourceBatch[]): void {
+  private goLive(rows: StoredReading[], placed: SeriesInfo[], alerts: NewAlert[], batches: SourceBatch[]): void {
     const source = batches[0]!.source;
     const lineOfMachine = new Map(placed.map((s) => [s.machineId, s.lineId]));
     try {
@@ -232,7 +232,7 @@ export class TelemetryPipeline implements TelemetrySink {
   }
 
   /** Retries a failed commit with backoff (the database may be restarting); after that, sources redeliver. */
-  private async commit(rows: StoredReading[], dead: DeadLetterRow[], alerts: AlertRow[]): Promise<boolean> {
+  private async commit(rows: StoredReading[], dead: NewDeadLetter[], alerts: NewAlert[]): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       const end = this.m.commitSeconds.startTimer();
       try {
