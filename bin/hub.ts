@@ -130,7 +130,7 @@ async function runSubgraph(cfg: HubConfig, name: SubgraphName) {
   stoppers.push(() => db.destroy());
   const s = cfg.subgraphs[name];
   const port = envPort() ?? (s.port || DEFAULT_SUBGRAPH_PORTS[name]);
-  const l = await startSubgraph(name, db, secrets.internalSecret, s.port ? s.host : '0.0.0.0', port);
+  const l = await startSubgraph(name, db, secrets.internalSecret, s.port ? s.host : '0.0.0.0', port, { mqttUrl: cfg.mqtt.url, topicPrefix: cfg.mqtt.liveTopicPrefix });
   stoppers.push(l.close);
 }
 

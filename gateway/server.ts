@@ -13,6 +13,10 @@ import type { Viewer } from '../lib/auth/viewer.ts';
 import { createContextFactory, type GatewayContext } from './context.ts';
 import { HubDataSource } from './data-source.ts';
 import { createHttpFetcher } from './http-fetcher.ts';
+import { BatchingEntitiesDataSource } from './subscriptions/batching.ts';
+import { SubscriptionEngine } from './subscriptions/engine.ts';
+import { SubscriptionPlanner } from './subscriptions/planner.ts';
+import { serveClientSubscriptions } from './subscriptions/ws-server.ts';
 
 export interface GatewayOptions {
   supergraphSdl: string;
@@ -21,6 +25,10 @@ export interface GatewayOptions {
   internalSecret: string;
   host: string;
   port: number;
+  /** How long `_entities` calls of subscription events wait to be batched together (ms). */
+  entityBatchWindowMs?: number;
+  /** How long a lost upstream subscription is retried before its clients get UPSTREAM_UNAVAILABLE (ms). */
+  upstreamGiveUpMs?: number;
 }
 
 /**
@@ -42,19 +50,17 @@ function classifyErrors(errors: readonly GraphQLError[], ctx: GatewayContext): v
 }
 
 /** The one public endpoint: @apollo/gateway over the committed supergraph, auth first, /graphql on `port`. */
-export async function startGateway(opts: GatewayOptions): Promise<Listening & { gateway: ApolloGateway }> {
+export async function startGateway(opts: GatewayOptions): Promise<Listening & { gateway: ApolloGateway; engine: SubscriptionEngine }> {
   const metrics = createMetrics('gateway');
   const fetcher = createHttpFetcher();
-  const gateway = new ApolloGateway({
-    supergraphSdl: opts.supergraphSdl,
-    buildService: ({ name, url }) =>
-      new HubDataSource({
-        url: opts.subgraphUrls[name as SubgraphName] ?? url,
-        fetcher: fetcher as never,
-        // Subgraphs set no cache-control; parsing it on every fetch buys nothing.
-        honorSubgraphCacheControlHeader: false,
-      }),
-  });
+  const dataSource = (name: string, url?: string) =>
+    new HubDataSource({
+      url: opts.subgraphUrls[name as SubgraphName] ?? url,
+      fetcher: fetcher as never,
+      // Subgraphs set no cache-control; parsing it on every fetch buys nothing.
+      honorSubgraphCacheControlHeader: false,
+    });
+  const gateway = new ApolloGateway({ supergraphSdl: opts.supergraphSdl, buildService: ({ name, url }) => dataSource(name, url) });
   const server = new ApolloServer<GatewayContext>({
     gateway,
     formatError,
@@ -72,10 +78,23 @@ export async function startGateway(opts: GatewayOptions): Promise<Listening & { 
   mountOps(app, metrics.registry, async () => true);
   app.use('/graphql', express.json({ limit: '2mb' }), expressMiddleware(server, { context: ({ req }) => context(req) }));
   const listening = await listen(app, opts.host, opts.port, '/graphql');
+
+  // Subscriptions: graphql-ws on the same path, planned with the same query planner, entities batched.
+  const engine = new SubscriptionEngine(new SubscriptionPlanner(opts.supergraphSdl), {
+    internalSecret: opts.internalSecret,
+    subgraphUrls: opts.subgraphUrls,
+    services: Object.fromEntries(Object.keys(opts.subgraphUrls).map((n) => [n, new BatchingEntitiesDataSource(dataSource(n), opts.entityBatchWindowMs ?? 5)])),
+    registry: metrics.registry,
+    giveUpAfterMs: opts.upstreamGiveUpMs,
+  });
+  const ws = serveClientSubscriptions({ server: listening.server, path: '/graphql', engine, apollo: server, authenticate: context, registry: metrics.registry });
   return {
     ...listening,
     gateway,
+    engine,
     close: async () => {
+      await ws.close();
+      await engine.close();
       await listening.close();
       await server.stop();
     },

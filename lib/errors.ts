@@ -15,6 +15,7 @@ export const ErrorCodes = {
   CONFLICT: 'The change collides with existing data (duplicate id, stale version)',
   UPSTREAM_UNAVAILABLE: 'An external system (MES, ERP, historian, broker) did not answer in time',
   UPSTREAM_BAD_RESPONSE: 'An external system answered with something we cannot use',
+  SUBSCRIPTION_SCHEMA_RELOAD: 'The supergraph changed under a subscription; subscribe again',
   INTERNAL_SERVER_ERROR: 'Unexpected failure; the message is masked and logged with the request id',
 } as const;
 

@@ -5,6 +5,7 @@ import { listen, type Listening } from './http.ts';
 import { log } from './log.ts';
 import { readSupergraph } from './schema.ts';
 import { createSubgraphApp } from './subgraph/server.ts';
+import { serveSubscriptions } from './subscriptions/subgraph-ws.ts';
 import { createUserTokenVerifier } from './auth/tokens.ts';
 import type { Secrets } from './secrets.ts';
 import { startGateway } from '../gateway/server.ts';
@@ -27,19 +28,35 @@ export async function openDatabase(url: string, poolSize: number, migrate = true
   return db;
 }
 
-export async function startSubgraph(name: SubgraphName, db: Db, internalSecret: string, host: string, port: number): Promise<Listening> {
+/** Where subgraphs that serve subscriptions read the live channel. */
+export interface LiveOptions {
+  mqttUrl?: string;
+  topicPrefix?: string;
+}
+
+export async function startSubgraph(name: SubgraphName, db: Db, internalSecret: string, host: string, port: number, live: LiveOptions = {}): Promise<Listening> {
   const def = DEFINITIONS[name];
-  const { app, server } = await createSubgraphApp({
+  const { app, server, schema, verifyInternal, live: feed } = await createSubgraphApp({
     name,
     typeDefs: def.typeDefs,
     resolvers: def.resolvers,
     db,
     internalSecret,
     loaders: def.loaders as never,
+    live,
   });
   const l = await listen(app, host, port, '/graphql');
-  log.info({ subgraph: name, url: l.url }, 'subgraph listening');
-  return { ...l, close: async () => (await l.close(), await server.stop()) };
+  const ws = schema.getSubscriptionType() ? serveSubscriptions({ server: l.server, schema, service: name, db, live: feed, verifyInternal, loaders: def.loaders as never }) : undefined;
+  log.info({ subgraph: name, url: l.url, subscriptions: Boolean(feed) }, 'subgraph listening');
+  return {
+    ...l,
+    close: async () => {
+      await ws?.close();
+      await feed?.close();
+      await l.close();
+      await server.stop();
+    },
+  };
 }
 
 export interface RunningHub {
@@ -55,7 +72,7 @@ export async function startAll(cfg: HubConfig, db: Db, secrets: Secrets): Promis
   const subgraphs = {} as Record<SubgraphName, Listening>;
   for (const name of SUBGRAPHS) {
     const s = cfg.subgraphs[name];
-    subgraphs[name] = await startSubgraph(name, db, secrets.internalSecret, s.host, s.port);
+    subgraphs[name] = await startSubgraph(name, db, secrets.internalSecret, s.host, s.port, { mqttUrl: cfg.mqtt.url, topicPrefix: cfg.mqtt.liveTopicPrefix });
   }
   const subgraphUrls = Object.fromEntries(SUBGRAPHS.map((n) => [n, subgraphs[n].url])) as Record<SubgraphName, string>;
   const gw = await startGateway({

@@ -17,7 +17,14 @@ export const HubConfigSchema = z
       .object({ url: z.string().optional(), poolSize: z.coerce.number().int().min(1).max(200).default(10) })
       .strict()
       .default({ poolSize: 10 }),
-    mqtt: z.object({ url: z.string().optional() }).strict().default({}),
+    mqtt: z
+      .object({
+        url: z.string().optional(),
+        /** Where ingest publishes committed readings and alerts (iot.yml live.topicPrefix); subscriptions read it. */
+        liveTopicPrefix: z.string().regex(/^[^+#]+$/).default('oee-hub/live'),
+      })
+      .strict()
+      .default({ liveTopicPrefix: 'oee-hub/live' }),
     auth: z
       .object({
         jwt: z

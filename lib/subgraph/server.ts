@@ -13,6 +13,8 @@ import { mountOps } from '../http.ts';
 import { log } from '../log.ts';
 import { createMetrics, observePlugin } from '../metrics.ts';
 import type { SubgraphContext } from './context.ts';
+import { LiveFeed } from '../subscriptions/live-feed.ts';
+import { LIVE_PREFIX } from '../telemetry/live.ts';
 
 export const INTERNAL_HEADER = 'x-hub-internal';
 
@@ -24,6 +26,8 @@ export interface SubgraphOptions<L> {
   internalSecret: string;
   /** Per-request DataLoaders. */
   loaders: (db: Db, scope: Scope) => L;
+  /** Where the live channel is, for subgraphs that serve subscriptions. */
+  live?: { mqttUrl?: string; topicPrefix?: string };
 }
 
 /**
@@ -33,8 +37,10 @@ export interface SubgraphOptions<L> {
 export async function createSubgraphApp<L>(opts: SubgraphOptions<L>) {
   const metrics = createMetrics(opts.name);
   const verifyInternal = createInternalTokenVerifier(opts.internalSecret);
+  const schema = buildSubgraphSchema({ typeDefs: opts.typeDefs, resolvers: opts.resolvers as never });
+  const live = schema.getSubscriptionType() && opts.live?.mqttUrl ? new LiveFeed(opts.live.mqttUrl, opts.live.topicPrefix ?? LIVE_PREFIX, metrics.registry) : undefined;
   const server = new ApolloServer<SubgraphContext<L>>({
-    schema: buildSubgraphSchema({ typeDefs: opts.typeDefs, resolvers: opts.resolvers as never }),
+    schema,
     formatError,
     includeStacktraceInErrorResponses: false,
     // bin/hub.ts stops everything in order on SIGINT/SIGTERM; Apollo's own handler would re-raise the signal mid-way.
@@ -79,9 +85,9 @@ export async function createSubgraphApp<L>(opts: SubgraphOptions<L>) {
       context: async ({ res }) => {
         const { viewer, requestId } = res.locals as { viewer: SubgraphContext['viewer']; requestId: string };
         const scope = new Scope(opts.db, viewer);
-        return { db: opts.db, viewer, scope, requestId, service: opts.name, loaders: opts.loaders(opts.db, scope) };
+        return { db: opts.db, viewer, scope, requestId, service: opts.name, loaders: opts.loaders(opts.db, scope), live };
       },
     }),
   );
-  return { app, server, metrics };
+  return { app, server, metrics, schema, verifyInternal, live };
 }

@@ -27,6 +27,7 @@ const SCHEDULE_FUTURE_MS = 60 * 86_400_000;
  */
 export class TelemetryCaches {
   private series = new Map<string, SeriesInfo>();
+  private machineLines = new Map<string, string>();
   readonly context = new ContextIndex();
   private stale = true;
   private loading?: Promise<void>;
@@ -62,6 +63,11 @@ export class TelemetryCaches {
 
   get(sensorId: string): SeriesInfo | undefined {
     return this.series.get(sensorId);
+  }
+
+  /** The line of a machine that has at least one sensor (alerts are published per line). */
+  lineOfMachine(machineId: string): string | undefined {
+    return this.machineLines.get(machineId);
   }
 
   /**
@@ -110,6 +116,7 @@ export class TelemetryCaches {
       });
     }
     this.series = series;
+    this.machineLines = new Map(sensors.map((s) => [s.machineId, s.lineId]));
     const t = (d: Date | null) => (d ? d.getTime() : null);
     this.context.replace(
       schedule.orders.map((o) => ({

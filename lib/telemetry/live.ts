@@ -6,6 +6,8 @@
  */
 export interface LiveReading {
   sensorId: string;
+  /** The sensor's type (temperature, vibration...), so consumers can filter without a lookup. */
+  sensorType: string;
   machineId: string;
   ts: string;
   value: number;
@@ -14,7 +16,9 @@ export interface LiveReading {
   workOrderId: string | null;
   operatorId: string | null;
 }
+/** An alert as stored (its id included), dates as ISO strings. */
 export interface LiveAlert {
+  id: string;
   machineId: string;
   sensorId: string | null;
   type: string;
@@ -22,7 +26,10 @@ export interface LiveAlert {
   ts: string;
   metric: string;
   value: number | null;
+  expectedMin: number | null;
+  expectedMax: number | null;
   message: string | null;
+  createdAt: string;
 }
 
 export interface LiveSink {

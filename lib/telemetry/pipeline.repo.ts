@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
+import type { AlertRow } from '../db/rows.ts';
 import type { StoredReading } from './writer.ts';
 import { writeReadings } from './writer.ts';
 
@@ -61,12 +62,12 @@ export interface NewAlert {
  * Readings, dead letters and alerts of one batch in ONE transaction: either all are committed (and the
  * sources may acknowledge) or none (and they redeliver).
  */
-export async function commitBatch(db: Db, readings: StoredReading[], deadLetters: NewDeadLetter[], alerts: NewAlert[]): Promise<number> {
+export async function commitBatch(db: Db, readings: StoredReading[], deadLetters: NewDeadLetter[], alerts: NewAlert[]): Promise<AlertRow[]> {
   return db.transaction().execute(async (trx) => {
-    const inserted = await writeReadings(trx, readings);
+    await writeReadings(trx, readings);
     if (deadLetters.length) await trx.insertInto('quality.deadLetters').values(deadLetters).execute();
-    if (alerts.length) await trx.insertInto('quality.alerts').values(alerts).execute();
-    return inserted;
+    // The stored alerts (ids included) go to the live channel once committed; they are few per batch.
+    return alerts.length ? trx.insertInto('quality.alerts').values(alerts).returningAll().execute() : [];
   });
 }
 
@@ -79,5 +80,6 @@ export const insertStaleAlerts = (db: Db, sensors: { sensorId: string; machineId
     ? db
         .insertInto('quality.alerts')
         .values(sensors.map((s) => ({ machineId: s.machineId, sensorId: s.sensorId, type: 'STALE' as const, severity: 'WARNING' as const, ts: at, metric: s.signal, message: reason })))
+        .returningAll()
         .execute()
-    : Promise.resolve([]);
+    : Promise.resolve([] as AlertRow[]);

@@ -2,7 +2,8 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Db } from '../db/index.ts';
 import { log } from '../log.ts';
 import type { SeriesInfo, TelemetryCaches } from './caches.ts';
-import { publishLive, type LiveSink } from './live.ts';
+import { publishLive, type LiveAlert, type LiveSink } from './live.ts';
+import type { AlertRow } from '../db/rows.ts';
 import { commitBatch, insertLossEvent, insertStaleAlerts, type NewAlert, type NewDeadLetter } from './pipeline.repo.ts';
 import { SOURCE_CODES, sourceName, type SourceName } from './sources.ts';
 import type { IncomingReading, SourceBatch, TelemetrySink } from './types.ts';
@@ -197,53 +198,59 @@ export class TelemetryPipeline implements TelemetrySink {
   /** Commit, then acknowledge the sources, publish live and count. */
   private async finish(batches: SourceBatch[], p: Awaited<ReturnType<TelemetryPipeline['prepare']>>): Promise<void> {
     const { rows, placed, dead, alerts, counts } = p;
-    const ok = await this.commit(rows, dead, alerts);
+    const stored = await this.commit(rows, dead, alerts);
     for (const b of batches) {
-      if (ok) b.ack();
+      if (stored) b.ack();
       else b.fail?.(new Error('the batch could not be committed'));
     }
-    if (!ok) return;
-    if (this.live) this.goLive(rows, placed, alerts, batches);
+    if (!stored) return;
+    if (this.live) this.goLive(rows, placed, stored, batches[0]!.source);
     for (const [source, c] of counts) {
       for (const outcome of ['stored', 'duplicate', 'rejected'] as const) if (c[outcome]) this.m.readings.inc({ source, outcome }, c[outcome]);
       for (const [reason, n] of c.dead) this.m.deadLetters.inc({ source, reason }, n);
     }
   }
 
-  private goLive(rows: StoredReading[], placed: SeriesInfo[], alerts: NewAlert[], batches: SourceBatch[]): void {
-    const source = batches[0]!.source;
-    const lineOfMachine = new Map(placed.map((s) => [s.machineId, s.lineId]));
+  private goLive(rows: StoredReading[], placed: SeriesInfo[], alerts: AlertRow[], source: string): void {
     try {
       publishLive(
         this.live!.sink,
         this.live!.prefix,
-        rows.map((r, i) => ({
-          lineId: placed[i]!.lineId,
-          reading: { sensorId: placed[i]!.sensorId, machineId: placed[i]!.machineId, ts: r.ts.toISOString(), value: r.value, quality: r.quality, source: sourceName(r.source), workOrderId: r.workOrderId ?? null, operatorId: r.operatorId ?? null },
-        })),
-        alerts.map((a) => ({
-          lineId: lineOfMachine.get(a.machineId) ?? this.caches.get(a.sensorId)?.lineId ?? 'unknown',
-          alert: { machineId: a.machineId, sensorId: a.sensorId, type: a.type, severity: a.severity, ts: a.ts.toISOString(), metric: a.metric, value: a.value, message: a.message },
-        })),
+        rows.map((r, i) => {
+          const s = placed[i]!;
+          return {
+            lineId: s.lineId,
+            reading: { sensorId: s.sensorId, sensorType: s.signal, machineId: s.machineId, ts: r.ts.toISOString(), value: r.value, quality: r.quality, source: sourceName(r.source), workOrderId: r.workOrderId ?? null, operatorId: r.operatorId ?? null },
+          };
+        }),
+        this.liveAlerts(alerts),
       );
     } catch (err) {
       log.warn({ err: (err as Error).message, source }, 'live publish failed');
     }
   }
 
+  private liveAlerts(alerts: AlertRow[]): { lineId: string; alert: LiveAlert }[] {
+    return alerts.map((a) => ({
+      lineId: (a.sensorId ? this.caches.get(a.sensorId)?.lineId : undefined) ?? this.caches.lineOfMachine(a.machineId) ?? 'unknown',
+      alert: { ...a, ts: a.ts.toISOString(), createdAt: a.createdAt.toISOString(), acknowledgedAt: undefined, acknowledgedBy: undefined } as LiveAlert,
+    }));
+  }
+
   /** Retries a failed commit with backoff (the database may be restarting); after that, sources redeliver. */
-  private async commit(rows: StoredReading[], dead: NewDeadLetter[], alerts: NewAlert[]): Promise<boolean> {
+  /** The stored alerts when committed, else undefined. */
+  private async commit(rows: StoredReading[], dead: NewDeadLetter[], alerts: NewAlert[]): Promise<AlertRow[] | undefined> {
     for (let attempt = 1; ; attempt++) {
       const end = this.m.commitSeconds.startTimer();
       try {
-        await commitBatch(this.db, rows, dead, alerts);
+        const stored = await commitBatch(this.db, rows, dead, alerts);
         end();
         this.lastCommitAt = Date.now();
-        return true;
+        return stored;
       } catch (err) {
         this.m.commitFailures.inc();
         log.warn({ err: (err as Error).message, attempt, rows: rows.length }, 'telemetry commit failed');
-        if (attempt >= this.opts.commitAttempts) return false;
+        if (attempt >= this.opts.commitAttempts) return undefined;
         await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
       }
     }
@@ -257,7 +264,9 @@ export class TelemetryPipeline implements TelemetrySink {
   /** Marks the sensors under a prefix stale (their node or device died): one STALE alert each. */
   markStale(prefix: string, reason: string, at: Date): void {
     const sensors = this.caches.byPrefix(prefix);
-    void insertStaleAlerts(this.db, sensors, reason, at).catch((err) => log.error({ err: err.message }, 'stale alerts not raised'));
+    void insertStaleAlerts(this.db, sensors, reason, at)
+      .then((stored) => this.live && publishLive(this.live.sink, this.live.prefix, [], this.liveAlerts(stored)))
+      .catch((err) => log.error({ err: err.message }, 'stale alerts not raised'));
   }
 
   /** Commits what is queued, then refuses new batches. */

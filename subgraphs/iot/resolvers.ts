@@ -2,7 +2,10 @@ import { badInput, fromPgError, notFound } from '../../lib/errors.ts';
 import { guard } from '../../lib/subgraph/guard.ts';
 import { scalarResolvers } from '../../lib/subgraph/scalars.ts';
 import { requireInScope, requireVisible } from '../../lib/subgraph/scope-checks.ts';
-import { sourceName } from '../../lib/telemetry/sources.ts';
+import { SOURCE_CODES, sourceName, type SourceName } from '../../lib/telemetry/sources.ts';
+import { liveStream, scopedInterest, setOf } from '../../lib/subscriptions/interest.ts';
+import type { LiveEvent } from '../../lib/subscriptions/live-feed.ts';
+import type { ReadingRow } from '../../lib/db/rows.ts';
 import type { Context } from './context.ts';
 import type * as G from './__generated__/types.ts';
 import * as repo from './iot.repo.ts';
@@ -31,6 +34,19 @@ export const resolvers: G.Resolvers = {
       const range = seriesRange(a.from, a.to, a.bucket);
       for (const machineId of a.filter.machineIds ?? []) await requireInScope(ctx, { machineId });
       return repo.aggregatedSeries(ctx.db, a.filter, range, a.bucket, await ctx.scope.filter());
+    },
+  },
+  Subscription: {
+    sensorReadings: {
+      subscribe: async (_, { filter }, ctx) => {
+        // A sensor named directly must exist and be visible, like any direct id.
+        for (const id of filter?.sensorIds ?? []) await requireVisible(ctx, 'Sensor', id, await ctx.loaders.sensor.load(id), (x) => ({ machineId: x.machineId }));
+        const sensors = setOf(filter?.sensorIds);
+        const types = setOf(filter?.sensorTypes);
+        const interest = await scopedInterest<'readings'>(ctx, filter, (e) => (!sensors || sensors.has(e.sensorId)) && (!types || types.has(e.sensorType)));
+        return liveStream(ctx, 'readings', interest);
+      },
+      resolve: (e: any) => fromLive(e as LiveEvent<'readings'>),
     },
   },
   Mutation: {
@@ -80,6 +96,9 @@ export const resolvers: G.Resolvers = {
     workOrder: (r) => (r.workOrderId ? { id: r.workOrderId } : null),
   },
 };
+
+/** A live reading as the SensorReading resolvers expect a stored row. */
+const fromLive = (e: LiveEvent<'readings'>): ReadingRow => ({ ...e, ts: new Date(e.ts), source: SOURCE_CODES[e.source as SourceName] });
 
 function checkSensor(s: { pollIntervalSeconds?: number | null; minExpected?: number | null; maxExpected?: number | null }) {
   if (s.pollIntervalSeconds != null && s.pollIntervalSeconds <= 0) {

@@ -5,6 +5,9 @@ import { requireInScope } from '../../lib/subgraph/scope-checks.ts';
 import { isUtf8 } from 'node:buffer';
 import { emptyConnection } from '../../lib/pagination.ts';
 import { sourceName } from '../../lib/telemetry/sources.ts';
+import { liveStream, scopedInterest, setOf } from '../../lib/subscriptions/interest.ts';
+import type { LiveEvent } from '../../lib/subscriptions/live-feed.ts';
+import type { AlertRow } from '../../lib/db/rows.ts';
 import type { Context } from './context.ts';
 import type * as G from './__generated__/types.ts';
 import * as repo from './quality.repo.ts';
@@ -21,6 +24,17 @@ export const resolvers: G.Resolvers = {
     deadLetters: async (_, a, ctx) => repo.listDeadLetters(ctx.db, a.filter, await ctx.scope.filter(), a),
     // Loss events belong to streams (edge nodes), not lines: scoped tokens get an empty page.
     lossEvents: async (_, a, ctx) => (ctx.scope.unrestricted ? repo.listLossEvents(ctx.db, a, a) : emptyConnection()),
+  },
+  Subscription: {
+    qualityAlerts: {
+      subscribe: async (_, { filter }, ctx) => {
+        const types = setOf(filter?.type);
+        const severities = setOf(filter?.severity);
+        const interest = await scopedInterest<'alerts'>(ctx, filter, (e) => (!types || types.has(e.type)) && (!severities || severities.has(e.severity)));
+        return liveStream(ctx, 'alerts', interest);
+      },
+      resolve: (e: any) => fromLive(e as LiveEvent<'alerts'>),
+    },
   },
   Mutation: {
     createRangeRule: guard(
@@ -74,6 +88,10 @@ export const resolvers: G.Resolvers = {
     acknowledged: (a) => a.acknowledgedAt != null,
   },
 };
+
+/** A live alert as the QualityAlert resolvers expect a stored row (a new alert is unacknowledged). */
+const fromLive = (e: LiveEvent<'alerts'>): AlertRow =>
+  ({ ...e, ts: new Date(e.ts), createdAt: new Date(e.createdAt), acknowledgedAt: null, acknowledgedBy: null }) as AlertRow;
 
 function checkBounds(min: number, max: number) {
   if (min > max) throw badInput('minValue must not be greater than maxValue', { argument: 'minValue' });

@@ -41,9 +41,9 @@ export interface TestHub extends RunningHub {
 }
 
 /** The whole hub in this process on a fresh database, optionally with the demo plant seeded through the API. */
-export async function startTestHub(opts: { seed?: boolean } = {}): Promise<TestHub> {
+export async function startTestHub(opts: { seed?: boolean; mqtt?: { url: string; liveTopicPrefix: string } } = {}): Promise<TestHub> {
   const database = await createTestDatabase();
-  const cfg = HubConfigSchema.parse({ gateway: { host: '127.0.0.1', port: 0 } });
+  const cfg = HubConfigSchema.parse({ gateway: { host: '127.0.0.1', port: 0 }, ...(opts.mqtt ? { mqtt: opts.mqtt } : {}) });
   const queries: string[] = [];
   const db = await openDatabase(database.url, 5, true, (sql) => queries.push(sql));
   const hub = await startAll(cfg, db, { jwtSecret: JWT_SECRET, internalSecret: INTERNAL_SECRET, generated: false });

@@ -227,6 +227,14 @@ export type SensorReadingEdge = {
   node: SensorReading;
 };
 
+export type SensorReadingFilter = {
+  lineIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+  machineIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+  sensorIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+  /** Sensor types, e.g. temperature, vibration. */
+  sensorTypes?: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
 export type SeriesFilter = {
   machineIds?: InputMaybe<Array<Scalars['ID']['input']>>;
   sensorIds?: InputMaybe<Array<Scalars['ID']['input']>>;
@@ -241,6 +249,21 @@ export type SeriesPoint = {
   count: Scalars['Int']['output'];
   max: Scalars['Float']['output'];
   min: Scalars['Float']['output'];
+};
+
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * Readings as they are committed, typically within 100 ms of arrival. Every filter list narrows (AND between
+   * lists, OR within one); no filter means every reading the token may see. A line-scoped token never receives
+   * another line's readings, and naming a machine or line outside its scope is refused with FORBIDDEN.
+   */
+  sensorReadings: SensorReading;
+};
+
+
+export type SubscriptionSensorReadingsArgs = {
+  filter?: InputMaybe<SensorReadingFilter>;
 };
 
 export type UpdateSensorInput = {
@@ -382,8 +405,10 @@ export type ResolversTypes = ResolversObject<{
   SensorReading: ResolverTypeWrapper<ReadingRow>;
   SensorReadingConnection: ResolverTypeWrapper<AnyConnection>;
   SensorReadingEdge: ResolverTypeWrapper<Omit<SensorReadingEdge, 'node'> & { node: ResolversTypes['SensorReading'] }>;
+  SensorReadingFilter: SensorReadingFilter;
   SeriesFilter: SeriesFilter;
   SeriesPoint: ResolverTypeWrapper<SeriesPoint>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   UpdateSensorInput: UpdateSensorInput;
   WorkOrder: ResolverTypeWrapper<EntityRef>;
 }>;
@@ -410,8 +435,10 @@ export type ResolversParentTypes = ResolversObject<{
   SensorReading: ReadingRow;
   SensorReadingConnection: AnyConnection;
   SensorReadingEdge: Omit<SensorReadingEdge, 'node'> & { node: ResolversParentTypes['SensorReading'] };
+  SensorReadingFilter: SensorReadingFilter;
   SeriesFilter: SeriesFilter;
   SeriesPoint: SeriesPoint;
+  Subscription: Record<PropertyKey, never>;
   UpdateSensorInput: UpdateSensorInput;
   WorkOrder: EntityRef;
 }>;
@@ -530,6 +557,10 @@ export type SeriesPointResolvers<ContextType = Context, ParentType extends Resol
   min?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
 }>;
 
+export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  sensorReadings?: SubscriptionResolver<ResolversTypes['SensorReading'], "sensorReadings", ParentType, ContextType, Partial<SubscriptionSensorReadingsArgs>>;
+}>;
+
 export type WorkOrderResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WorkOrder'] = ResolversParentTypes['WorkOrder']> = ResolversObject<{
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
@@ -549,6 +580,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   SensorReadingConnection?: SensorReadingConnectionResolvers<ContextType>;
   SensorReadingEdge?: SensorReadingEdgeResolvers<ContextType>;
   SeriesPoint?: SeriesPointResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   WorkOrder?: WorkOrderResolvers<ContextType>;
 }>;
 

@@ -193,6 +193,13 @@ export type QualityAlertEdge = {
   node: QualityAlert;
 };
 
+export type QualityAlertStreamFilter = {
+  lineIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+  machineIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+  severity?: InputMaybe<Array<Severity>>;
+  type?: InputMaybe<Array<AlertType>>;
+};
+
 export type Query = {
   __typename?: 'Query';
   alerts: QualityAlertConnection;
@@ -287,6 +294,20 @@ export type Severity =
   | 'CRITICAL'
   | 'INFO'
   | 'WARNING';
+
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * Alerts as they are raised (range violations, stale Sparkplug nodes...). Filters narrow as in sensorReadings;
+   * a line-scoped token receives only its lines' alerts.
+   */
+  qualityAlerts: QualityAlert;
+};
+
+
+export type SubscriptionQualityAlertsArgs = {
+  filter?: InputMaybe<QualityAlertStreamFilter>;
+};
 
 export type UpdateRangeRuleInput = {
   action?: InputMaybe<RangeAction>;
@@ -414,6 +435,7 @@ export type ResolversTypes = ResolversObject<{
   QualityAlert: ResolverTypeWrapper<AlertRow>;
   QualityAlertConnection: ResolverTypeWrapper<AnyConnection>;
   QualityAlertEdge: ResolverTypeWrapper<Omit<QualityAlertEdge, 'node'> & { node: ResolversTypes['QualityAlert'] }>;
+  QualityAlertStreamFilter: QualityAlertStreamFilter;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   RangeAction: RangeAction;
   RangeRule: ResolverTypeWrapper<RangeRuleRow>;
@@ -423,6 +445,7 @@ export type ResolversTypes = ResolversObject<{
   ReadingSource: ReadingSource;
   Sensor: ResolverTypeWrapper<EntityRef>;
   Severity: Severity;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   UpdateRangeRuleInput: UpdateRangeRuleInput;
 }>;
 
@@ -449,12 +472,14 @@ export type ResolversParentTypes = ResolversObject<{
   QualityAlert: AlertRow;
   QualityAlertConnection: AnyConnection;
   QualityAlertEdge: Omit<QualityAlertEdge, 'node'> & { node: ResolversParentTypes['QualityAlert'] };
+  QualityAlertStreamFilter: QualityAlertStreamFilter;
   Query: Record<PropertyKey, never>;
   RangeRule: RangeRuleRow;
   RangeRuleConnection: AnyConnection;
   RangeRuleEdge: Omit<RangeRuleEdge, 'node'> & { node: ResolversParentTypes['RangeRule'] };
   RangeRuleFilter: RangeRuleFilter;
   Sensor: EntityRef;
+  Subscription: Record<PropertyKey, never>;
   UpdateRangeRuleInput: UpdateRangeRuleInput;
 }>;
 
@@ -594,6 +619,10 @@ export type SensorResolvers<ContextType = Context, ParentType extends ResolversP
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
+export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  qualityAlerts?: SubscriptionResolver<ResolversTypes['QualityAlert'], "qualityAlerts", ParentType, ContextType, Partial<SubscriptionQualityAlertsArgs>>;
+}>;
+
 export type Resolvers<ContextType = Context> = ResolversObject<{
   DateTime?: GraphQLScalarType;
   DeadLetter?: DeadLetterResolvers<ContextType>;
@@ -613,5 +642,6 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   RangeRuleConnection?: RangeRuleConnectionResolvers<ContextType>;
   RangeRuleEdge?: RangeRuleEdgeResolvers<ContextType>;
   Sensor?: SensorResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
 }>;
 

@@ -1,0 +1,172 @@
+import mqtt, { type MqttClient } from 'mqtt';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { log } from '../log.ts';
+import type { LiveAlert, LiveReading } from '../telemetry/live.ts';
+import { PushQueue } from './push-queue.ts';
+
+export type LiveKind = 'readings' | 'alerts';
+export type LiveEvent<K extends LiveKind> = (K extends 'readings' ? LiveReading : LiveAlert) & { lineId: string };
+
+/** What one subscription wants: `machineIds` narrows the dispatch (an index), `match` decides the rest. */
+export interface LiveInterest<K extends LiveKind> {
+  machineIds?: ReadonlySet<string>;
+  match: (e: LiveEvent<K>) => boolean;
+}
+
+interface Listener<K extends LiveKind> extends LiveInterest<K> {
+  queue: PushQueue<LiveEvent<K>>;
+}
+
+/** Events a subscription may hold while its consumer (the gateway) is slower than the feed; beyond: oldest dropped. */
+const MAX_QUEUED = 10_000;
+
+/**
+ * A subgraph's view of the live channel (`<prefix>/readings/<line>`, `<prefix>/alerts/<line>`, one JSON array
+ * per committed batch; see lib/telemetry/live.ts). Subscriptions register an interest and get an async
+ * iterator; the broker topic is subscribed while at least one interest of its kind exists. QoS 0: the rows in
+ * Postgres are the record, a live message is a screen update.
+ */
+export class LiveFeed {
+  private client?: Promise<MqttClient>;
+  private readonly listeners = { readings: new Listeners<'readings'>(), alerts: new Listeners<'alerts'>() };
+  private readonly m;
+
+  constructor(
+    private readonly url: string,
+    private readonly prefix: string,
+    registry: Registry,
+    private readonly clientId = `oee-hub-live-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+  ) {
+    this.m = {
+      active: new Gauge({ name: 'hub_live_subscriptions', help: 'Live subscriptions served by this subgraph', labelNames: ['kind'], registers: [registry] }),
+      events: new Counter({ name: 'hub_live_events_total', help: 'Live events delivered to subscriptions', labelNames: ['kind'], registers: [registry] }),
+      dropped: new Counter({ name: 'hub_live_dropped_total', help: 'Live events dropped because a subscription fell 10,000 behind', labelNames: ['kind'], registers: [registry] }),
+      malformed: new Counter({ name: 'hub_live_malformed_total', help: 'Live-channel messages that were not a JSON array', registers: [registry] }),
+    };
+  }
+
+  /** An async iterator of the events matching `interest`; ending it (return()) removes the interest. */
+  subscribe<K extends LiveKind>(kind: K, interest: LiveInterest<K>): AsyncIterableIterator<LiveEvent<K>> {
+    const set = this.listeners[kind] as unknown as Listeners<K>;
+    const listener: Listener<K> = {
+      ...interest,
+      queue: new PushQueue<LiveEvent<K>>(MAX_QUEUED, () => this.m.dropped.inc({ kind }), () => {
+        set.remove(listener);
+        this.m.active.set({ kind }, set.size);
+        if (set.size === 0) void this.unsubscribeTopic(kind);
+      }),
+    };
+    set.add(listener);
+    this.m.active.set({ kind }, set.size);
+    if (set.size === 1) void this.subscribeTopic(kind);
+    return listener.queue;
+  }
+
+  private connect(): Promise<MqttClient> {
+    this.client ??= mqtt
+      .connectAsync(this.url, { clientId: this.clientId, clean: true, connectTimeout: 10_000, reconnectPeriod: 1000 })
+      .then((c) => {
+        c.on('message', (topic, payload) => this.dispatch(topic, payload));
+        c.on('error', (err) => log.warn({ err: err.message }, 'live channel error'));
+        // clean session: after a reconnect the broker has forgotten our subscriptions.
+        c.on('connect', () => {
+          for (const kind of ['readings', 'alerts'] as const) if (this.listeners[kind].size) void this.subscribeTopic(kind);
+        });
+        return c;
+      })
+      .catch((err) => {
+        this.client = undefined;
+        throw err;
+      });
+    return this.client;
+  }
+
+  private async subscribeTopic(kind: LiveKind): Promise<void> {
+    try {
+      await (await this.connect()).subscribeAsync(`${this.prefix}/${kind}/+`, { qos: 0 });
+    } catch (err) {
+      log.error({ err: (err as Error).message, kind }, 'live channel subscribe failed; retrying');
+      setTimeout(() => this.listeners[kind].size && void this.subscribeTopic(kind), 2000).unref();
+    }
+  }
+
+  private async unsubscribeTopic(kind: LiveKind): Promise<void> {
+    const c = await this.client?.catch(() => undefined);
+    await c?.unsubscribeAsync(`${this.prefix}/${kind}/+`).catch(() => {});
+  }
+
+  private dispatch(topic: string, payload: Buffer): void {
+    const rest = topic.slice(this.prefix.length + 1);
+    const slash = rest.indexOf('/');
+    const kind = rest.slice(0, slash);
+    if (kind !== 'readings' && kind !== 'alerts') return;
+    const lineId = rest.slice(slash + 1);
+    let events: unknown;
+    try {
+      events = JSON.parse(payload.toString('utf8'));
+    } catch {
+      events = undefined;
+    }
+    if (!Array.isArray(events)) {
+      this.m.malformed.inc();
+      return;
+    }
+    let delivered = 0;
+    for (const e of events as LiveEvent<LiveKind>[]) {
+      e.lineId = lineId;
+      delivered += this.listeners[kind].offer(e as never);
+    }
+    if (delivered) this.m.events.inc({ kind }, delivered);
+  }
+
+  async close(): Promise<void> {
+    for (const set of Object.values(this.listeners)) set.closeAll();
+    const c = await this.client?.catch(() => undefined);
+    await c?.endAsync(true).catch(() => {});
+  }
+}
+
+/** The interests of one kind, indexed by machine so a reading is tested only against subscriptions that may want it. */
+class Listeners<K extends LiveKind> {
+  private readonly byMachine = new Map<string, Set<Listener<K>>>();
+  private readonly general = new Set<Listener<K>>();
+  size = 0;
+
+  add(l: Listener<K>): void {
+    this.size++;
+    if (!l.machineIds) return void this.general.add(l);
+    for (const m of l.machineIds) {
+      let set = this.byMachine.get(m);
+      if (!set) this.byMachine.set(m, (set = new Set()));
+      set.add(l);
+    }
+  }
+
+  remove(l: Listener<K>): void {
+    if (!l.machineIds) {
+      if (this.general.delete(l)) this.size--;
+      return;
+    }
+    let removed = false;
+    for (const m of l.machineIds) {
+      const set = this.byMachine.get(m);
+      if (set?.delete(l)) removed = true;
+      if (set && !set.size) this.byMachine.delete(m);
+    }
+    if (removed) this.size--;
+  }
+
+  /** Pushes the event to every interest that matches; returns how many took it. */
+  offer(e: LiveEvent<K>): number {
+    let n = 0;
+    const specific = this.byMachine.get(e.machineId);
+    if (specific) for (const l of specific) if (l.match(e)) (l.queue.push(e), n++);
+    for (const l of this.general) if (l.match(e)) (l.queue.push(e), n++);
+    return n;
+  }
+
+  closeAll(): void {
+    const all = new Set([...this.general, ...[...this.byMachine.values()].flatMap((s) => [...s])]);
+    for (const l of all) void l.queue.return();
+  }
+}
