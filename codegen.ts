@@ -10,6 +10,11 @@ const rows: Record<string, string> = {
   WorkOrder: 'WorkOrderRow', Shift: 'ShiftRow', AuditEntry: 'AuditRow', Sensor: 'SensorRow', SensorReading: 'ReadingRow',
   TagMapping: 'TagMappingRow', BackfillJob: 'BackfillJobRow', RangeRule: 'RangeRuleRow', QualityAlert: 'AlertRow', DeadLetter: 'DeadLetterRow', LossEvent: 'LossEventRow', HttpEndpointStatus: 'HttpEndpointRow', AggregatedSeries: 'AggregatedSeriesRow',
 };
+// MES/ERP integration rows (production only), typed in subgraphs/production/integration/tables.ts.
+const integrationRows: Record<string, string> = {
+  SyncRun: 'SyncRunRow', RecipeDownload: 'RecipeDownloadRow', Material: 'MaterialRow', LabourCost: 'LabourBookingRow',
+  MaterialConsumption: 'MaterialConsumptionRow', ProductionVariance: 'VarianceRow', OutboundUpdate: 'OutboundUpdateRow',
+};
 // Types another subgraph owns are only references here.
 const refsIn: Record<string, string[]> = {
   production: [],
@@ -25,6 +30,7 @@ function mappers(subgraph: string): Record<string, string> {
   for (const t of types) {
     if (refsIn[subgraph]!.includes(t)) out[t] = '../../../lib/db/rows.ts#EntityRef';
     else if (rows[t]) out[t] = `../../../lib/db/rows.ts#${rows[t]}`;
+    else if (integrationRows[t]) out[t] = `../integration/tables.ts#${integrationRows[t]}`;
     else if (t.endsWith('Connection')) out[t] = '../../../lib/pagination.ts#AnyConnection';
   }
   return out;

@@ -23,6 +23,7 @@ import { log } from '../lib/log.ts';
 import { readSupergraph } from '../lib/schema.ts';
 import { resolveSecrets } from '../lib/secrets.ts';
 import { startGateway } from '../gateway/server.ts';
+import { loadIntegrationConfig, startIntegrations } from '../subgraphs/production/integration/index.ts';
 
 type Stopper = () => Promise<unknown>;
 const stoppers: Stopper[] = [];
@@ -130,7 +131,10 @@ async function runSubgraph(cfg: HubConfig, name: SubgraphName) {
   stoppers.push(() => db.destroy());
   const s = cfg.subgraphs[name];
   const port = envPort() ?? (s.port || DEFAULT_SUBGRAPH_PORTS[name]);
-  const l = await startSubgraph(name, db, secrets.internalSecret, s.port ? s.host : '0.0.0.0', port, { mqttUrl: cfg.mqtt.url, topicPrefix: cfg.mqtt.liveTopicPrefix });
+  // The production role also runs the MES/ERP connectors and their job workers (mes.yml / erp.yml).
+  const mesErp = name === 'production' ? await startIntegrations(db, loadIntegrationConfig(process.env.HUB_CONFIG_DIR || undefined)) : undefined;
+  if (mesErp) stoppers.push(mesErp.stop);
+  const l = await startSubgraph(name, db, secrets.internalSecret, s.port ? s.host : '0.0.0.0', port, { mqttUrl: cfg.mqtt.url, topicPrefix: cfg.mqtt.liveTopicPrefix }, mesErp?.integrations);
   stoppers.push(l.close);
 }
 

@@ -13,6 +13,8 @@ import { production } from '../subgraphs/production/index.ts';
 import { historian } from '../subgraphs/historian/index.ts';
 import { iot } from '../subgraphs/iot/index.ts';
 import { quality } from '../subgraphs/quality/index.ts';
+import { loadIntegrationConfig, startIntegrations, type IntegrationSetup } from '../subgraphs/production/integration/index.ts';
+import type { Integrations } from '../subgraphs/production/integration/service.ts';
 
 const DEFINITIONS = { production, historian, iot, quality } as const;
 
@@ -34,15 +36,17 @@ export interface LiveOptions {
   topicPrefix?: string;
 }
 
-export async function startSubgraph(name: SubgraphName, db: Db, internalSecret: string, host: string, port: number, live: LiveOptions = {}): Promise<Listening> {
+export async function startSubgraph(name: SubgraphName, db: Db, internalSecret: string, host: string, port: number, live: LiveOptions = {}, integrations?: Integrations): Promise<Listening> {
   const def = DEFINITIONS[name];
+  // Production's resolvers reach the MES/ERP service (connectors, job queue) through its loaders factory.
+  const loaders = name === 'production' ? (d: Db, scope: never) => production.loaders(d, scope, integrations) : def.loaders;
   const { app, server, schema, verifyInternal, live: feed } = await createSubgraphApp({
     name,
     typeDefs: def.typeDefs,
     resolvers: def.resolvers,
     db,
     internalSecret,
-    loaders: def.loaders as never,
+    loaders: loaders as never,
     live,
   });
   const l = await listen(app, host, port, '/graphql');
@@ -67,12 +71,16 @@ export interface RunningHub {
   stop: () => Promise<void>;
 }
 
-/** The whole hub in one process: the four subgraphs on local ports and the gateway in front. */
-export async function startAll(cfg: HubConfig, db: Db, secrets: Secrets): Promise<RunningHub> {
+/**
+ * The whole hub in one process: the four subgraphs on local ports and the gateway in front, and the MES/ERP
+ * integration (mes.yml / erp.yml from HUB_CONFIG_DIR unless `integration` is given) with its job workers.
+ */
+export async function startAll(cfg: HubConfig, db: Db, secrets: Secrets, integration?: IntegrationSetup): Promise<RunningHub> {
+  const mesErp = await startIntegrations(db, integration ?? loadIntegrationConfig(process.env.HUB_CONFIG_DIR || undefined));
   const subgraphs = {} as Record<SubgraphName, Listening>;
   for (const name of SUBGRAPHS) {
     const s = cfg.subgraphs[name];
-    subgraphs[name] = await startSubgraph(name, db, secrets.internalSecret, s.host, s.port, { mqttUrl: cfg.mqtt.url, topicPrefix: cfg.mqtt.liveTopicPrefix });
+    subgraphs[name] = await startSubgraph(name, db, secrets.internalSecret, s.host, s.port, { mqttUrl: cfg.mqtt.url, topicPrefix: cfg.mqtt.liveTopicPrefix }, mesErp.integrations);
   }
   const subgraphUrls = Object.fromEntries(SUBGRAPHS.map((n) => [n, subgraphs[n].url])) as Record<SubgraphName, string>;
   const gw = await startGateway({
@@ -92,6 +100,7 @@ export async function startAll(cfg: HubConfig, db: Db, secrets: Secrets): Promis
     stop: async () => {
       await gw.close();
       for (const s of Object.values(subgraphs)) await s.close();
+      await mesErp.stop();
     },
   };
 }

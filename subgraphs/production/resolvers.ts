@@ -6,6 +6,7 @@ import { requireInScope, requireVisible } from '../../lib/subgraph/scope-checks.
 import type { Context } from './context.ts';
 import type { Resolvers } from './__generated__/types.ts';
 import * as repo from './production.repo.ts';
+import { integrationResolvers as mesErp } from './integration/resolvers.ts';
 
 const orThrow = <T>(what: string, id: string) => (row: T | undefined) => row ?? Promise.reject(notFound(what, id));
 const pg = (what: string) => (e: unknown) => fromPgError(e, what);
@@ -32,6 +33,7 @@ export const resolvers: Resolvers = {
     auditLog: guard({ role: 'admin' }, (a: { filter?: any; first?: number | null; after?: string | null }, ctx: Context) =>
       listAudit(ctx.db, a.filter ?? {}, a),
     ) as never,
+    ...mesErp.Query,
   },
   Mutation: {
     createSite: guard({ role: 'admin', audit: true, target: (a) => a.input.id }, (a: { input: any }, ctx: Context) =>
@@ -89,6 +91,7 @@ export const resolvers: Resolvers = {
       await requireVisible(ctx, 'Shift', a.id, row, lineOf);
       return repo.updateShift(ctx.db, a.id, a.input).catch(pg('Shift')).then(orThrow('Shift', a.id));
     }),
+    ...mesErp.Mutation,
   },
   Site: {
     __resolveReference: async (ref, ctx) => nullIfHidden(ctx, await ctx.loaders.site.load(ref.id), (r) => ctx.scope.allowsSite(r.id)),
@@ -130,6 +133,13 @@ export const resolvers: Resolvers = {
   AuditEntry: {
     id: (e) => String(e.id),
   },
+  SyncRun: mesErp.SyncRun,
+  RecipeDownload: mesErp.RecipeDownload,
+  Material: mesErp.Material,
+  LabourCost: mesErp.LabourCost,
+  MaterialConsumption: mesErp.MaterialConsumption,
+  ProductionVariance: mesErp.ProductionVariance,
+  OutboundUpdate: mesErp.OutboundUpdate,
 };
 
 /** Entity references from other subgraphs resolve to null when the row is outside the token's scope. */

@@ -1,0 +1,69 @@
+import { z } from 'zod';
+
+/**
+ * What every external connection shares (mes.yml and erp.yml): where it is, how it authenticates, how long a
+ * call may take and how often a transient failure is retried. Secrets are written as ${ENV} references in YAML.
+ */
+export const AuthSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('none') }).strict(),
+  z.object({ type: z.literal('basic'), username: z.string().min(1), password: z.string().min(1) }).strict(),
+  z
+    .object({
+      type: z.literal('apiKey'),
+      /** Header that carries the key (the usual place); `query` sends it as a query parameter instead. */
+      header: z.string().min(1).default('X-API-Key'),
+      queryParam: z.string().min(1).optional(),
+      key: z.string().min(1),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('oauth2'),
+      /** Client-credentials grant (RFC 6749 §4.4); the token is cached until shortly before it expires. */
+      tokenUrl: z.url(),
+      clientId: z.string().min(1),
+      clientSecret: z.string().min(1),
+      scope: z.string().optional(),
+    })
+    .strict(),
+]);
+export type AuthConfig = z.output<typeof AuthSchema>;
+
+export const RetrySchema = z
+  .object({
+    /** Attempts per call, the first included (1 = no retry). */
+    maxAttempts: z.number().int().min(1).max(10).default(4),
+    baseDelayMs: z.number().int().min(0).max(60_000).default(300),
+    maxDelayMs: z.number().int().min(0).max(300_000).default(10_000),
+  })
+  .strict();
+export type RetryConfig = z.output<typeof RetrySchema>;
+
+export const ConnectionSchema = z
+  .object({
+    baseUrl: z.url(),
+    auth: AuthSchema.default({ type: 'none' }),
+    timeoutSeconds: z.number().min(0.05).max(600).default(30),
+    retry: RetrySchema.default({ maxAttempts: 4, baseDelayMs: 300, maxDelayMs: 10_000 }),
+    /** Extra headers sent on every call (e.g. sap-client, REST-Framework-Version). Not for secrets: use auth. */
+    headers: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+export type ConnectionConfig = z.output<typeof ConnectionSchema>;
+
+/**
+ * A sync interval must make a cron expression that fires evenly: a divisor of 60 minutes, or whole hours that
+ * divide a day. pg-boss schedules are cron-based and persisted, so they survive restarts.
+ */
+export const syncIntervalMinutes = z
+  .number()
+  .int()
+  .min(1)
+  .refine((n) => (n < 60 ? 60 % n === 0 : n % 60 === 0 && 1440 % n === 0), 'must divide 60 (1, 2, 3, 5, 10, 15, 20, 30) or be whole hours dividing 24');
+
+export function cronEvery(minutes: number): string {
+  return minutes < 60 ? `*/${minutes} * * * *` : `0 */${minutes / 60} * * *`;
+}
+
+/** Line ids as the hub knows them (same rule as the production.lines check). */
+export const lineId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, 'is not a valid line id');

@@ -1,0 +1,185 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { seeded, type FaultMode } from './fault.ts';
+
+/**
+ * An in-process JSON REST MES: OAuth2 client-credentials (POST /oauth/token, HTTP Basic client auth), schedules
+ * paged by limit/offset (`{ items, total, hasMore }`) in the field names of mes.yml's defaults (OrderNumber,
+ * LineCode, MaterialNumber, PlannedStart, ...), work orders, recipes, consumption and order status reports with
+ * an Idempotency-Key (a key seen before is answered 200 with `Idempotent-Replayed: true` and not applied again).
+ */
+export interface MesOrder {
+  OrderNumber: string;
+  LineCode: string;
+  MaterialNumber: string | null;
+  PlannedStart: string;
+  PlannedEnd: string;
+  TargetQuantity: number | string;
+  Status: string;
+  Priority?: number;
+  ActualQuantity?: number | null;
+  RecipeId?: string | null;
+  [k: string]: unknown;
+}
+
+export interface FakeRestMes {
+  url: string;
+  clientId: string;
+  clientSecret: string;
+  orders: Map<string, MesOrder>;
+  recipes: Map<string, Record<string, unknown>>;
+  consumption: Map<string, Record<string, unknown>[]>;
+  /** Status reports applied, by idempotency key (a replay does not count). */
+  applied: Map<string, { order: string; body: Record<string, unknown>; count: number }>;
+  statusRequests: number;
+  tokenRequests: number;
+  calls: number;
+  /** `scope` 'status': only status reports fail; `seed` reseeds the flaky mode's PRNG. */
+  setMode(mode: FaultMode, scope?: 'all' | 'status', seed?: number): void;
+  /** Invalidates every token issued so far: the next call with one gets 401. */
+  revokeTokens(): void;
+  close(): Promise<void>;
+}
+
+export async function startRestMes(opts: { seed?: number; clientId?: string; clientSecret?: string } = {}): Promise<FakeRestMes> {
+  const clientId = opts.clientId ?? 'hub-client';
+  const clientSecret = opts.clientSecret ?? 'hub-secret-value';
+  const tokens = new Set<string>();
+  const sockets = new Set<Socket>();
+  let mode: FaultMode = 'ok';
+  let modeScope: 'all' | 'status' = 'all';
+  let random = seeded(opts.seed ?? 7);
+
+  const fake: FakeRestMes = {
+    url: '',
+    clientId,
+    clientSecret,
+    orders: new Map(),
+    recipes: new Map(),
+    consumption: new Map(),
+    applied: new Map(),
+    statusRequests: 0,
+    tokenRequests: 0,
+    calls: 0,
+    setMode: (m, scope = 'all', seed) => {
+      mode = m;
+      modeScope = scope;
+      random = seeded(seed ?? opts.seed ?? 7);
+    },
+    revokeTokens: () => tokens.clear(),
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+
+  const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+    res.end(text);
+  };
+
+  const server = createServer(async (req, res) => {
+    fake.calls++;
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const body = await readBody(req);
+    if (req.method === 'POST' && url.pathname === '/oauth/token') {
+      fake.tokenRequests++;
+      const basic = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString();
+      const form = new URLSearchParams(body);
+      if (basic !== `${clientId}:${clientSecret}` || form.get('grant_type') !== 'client_credentials') return json(res, 401, { error: 'invalid_client' });
+      const t = randomUUID();
+      tokens.add(t);
+      return json(res, 200, { access_token: t, token_type: 'Bearer', expires_in: 3600 });
+    }
+    const token = (req.headers.authorization ?? '').replace(/^Bearer /, '');
+    if (!tokens.has(token)) return json(res, 401, { error: 'invalid_token' }, { 'www-authenticate': 'Bearer error="invalid_token"' });
+
+    const isStatus = req.method === 'POST' && /\/status$/.test(url.pathname);
+    const faulty = modeScope === 'all' || isStatus;
+    if (faulty && mode === 'timeout') return; // never answers
+    if (faulty && mode === '500') return json(res, 500, { error: 'internal', message: 'MES database unavailable' });
+    if (faulty && mode === 'flaky30' && random() < 0.3) return json(res, 503, { error: 'unavailable' });
+
+    if (req.method === 'GET' && url.pathname === '/schedules') {
+      if (faulty && mode === 'malformed') return json(res, 200, '{"items": [{"OrderNumber": "WO-');
+      const line = url.searchParams.get('line');
+      const from = Date.parse(url.searchParams.get('from') ?? '');
+      const to = Date.parse(url.searchParams.get('to') ?? '');
+      const limit = Number(url.searchParams.get('limit') ?? 100);
+      let offset = Number(url.searchParams.get('offset') ?? 0);
+      if (faulty && mode === 'repeatPage') offset = 0;
+      const all = [...fake.orders.values()]
+        .filter((o) => o.LineCode === line && Date.parse(o.PlannedEnd) > from && Date.parse(o.PlannedStart) < to)
+        .sort((a, b) => a.OrderNumber.localeCompare(b.OrderNumber));
+      if (faulty && mode === 'emptyPage' && offset > 0) return json(res, 200, { items: [], total: all.length, hasMore: true });
+      const items = all.slice(offset, offset + limit);
+      return json(res, 200, { items, total: all.length, hasMore: faulty && mode === 'repeatPage' ? true : offset + items.length < all.length });
+    }
+    let m = /^\/work-orders\/([^/]+)$/.exec(url.pathname);
+    if (req.method === 'GET' && m) {
+      const o = fake.orders.get(decodeURIComponent(m[1]!));
+      return o ? json(res, 200, o) : json(res, 404, { error: 'not found' });
+    }
+    m = /^\/recipes\/([^/]+)$/.exec(url.pathname);
+    if (req.method === 'GET' && m) {
+      const r = fake.recipes.get(decodeURIComponent(m[1]!));
+      return r ? json(res, 200, r) : json(res, 404, { error: 'not found' });
+    }
+    m = /^\/work-orders\/([^/]+)\/consumption$/.exec(url.pathname);
+    if (req.method === 'GET' && m) return json(res, 200, { items: fake.consumption.get(decodeURIComponent(m[1]!)) ?? [] });
+    m = /^\/work-orders\/([^/]+)\/status$/.exec(url.pathname);
+    if (req.method === 'POST' && m) {
+      fake.statusRequests++;
+      const key = req.headers['idempotency-key'];
+      if (typeof key !== 'string' || !key) return json(res, 400, { error: 'Idempotency-Key required' });
+      const order = decodeURIComponent(m[1]!);
+      if (!fake.orders.has(order)) return json(res, 404, { error: 'no such order' });
+      const seen = fake.applied.get(key);
+      if (seen) return json(res, 200, { applied: true }, { 'idempotent-replayed': 'true' });
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(body);
+      } catch {
+        return json(res, 400, { error: 'body is not JSON' });
+      }
+      fake.applied.set(key, { order, body: parsed, count: 1 });
+      const o = fake.orders.get(order)!;
+      o.Status = String(parsed.status);
+      o.ActualQuantity = Number(parsed.actualQuantity);
+      if (faulty && mode === 'applyThenFail') return json(res, 500, { error: 'connection reset after commit' });
+      return json(res, 200, { applied: true });
+    }
+    return json(res, 404, { error: 'no such resource' });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return fake;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+  });
+}
+
+/** `n` orders on a line, one hour each from `start`, products cycling through `products`. */
+export function makeOrders(line: string, n: number, start: Date, products: string[], prefix = `${line}-WO`): MesOrder[] {
+  return Array.from({ length: n }, (_, i) => ({
+    OrderNumber: `${prefix}-${String(i + 1).padStart(6, '0')}`,
+    LineCode: line,
+    MaterialNumber: products[i % products.length]!,
+    PlannedStart: new Date(start.getTime() + i * 3_600_000).toISOString(),
+    PlannedEnd: new Date(start.getTime() + (i + 1) * 3_600_000).toISOString(),
+    TargetQuantity: String(100 + (i % 50)),
+    Status: 'RELEASED',
+    Priority: 1 + (i % 10),
+  }));
+}
