@@ -1,0 +1,170 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { seeded, type FaultMode } from './fault.ts';
+
+/**
+ * An in-process SAP Gateway speaking OData V2 verbose JSON (reference/protocols.md §3): API_PRODUCTION_ORDER_2_SRV
+ * (A_ProductionOrder_2 with $filter on plant, line field and planned dates, $top/$skip, and a server page cap
+ * answered with d.__next $skiptoken like RAP services), API_PRODUCT_SRV (A_Product with to_Description), and
+ * API_MATERIAL_DOCUMENT_SRV (goods issues: POST needs the CSRF token and its session cookie). HTTP Basic auth.
+ * Errors use SAP's error body.
+ */
+export interface FakeSap {
+  url: string;
+  user: string;
+  password: string;
+  orders: Map<string, Record<string, unknown>>;
+  products: Map<string, Record<string, unknown>>;
+  documents: Record<string, unknown>[];
+  /** Rows the server puts on one page at most (then __next). */
+  serverPageCap: number;
+  csrfFetches: number;
+  posts: number;
+  calls: number;
+  setMode(mode: FaultMode, seed?: number): void;
+  /** The current CSRF token stops being valid (as when its session ends): the next POST gets 403 Required. */
+  expireCsrf(): void;
+  close(): Promise<void>;
+}
+
+const ORDERS = '/sap/opu/odata/sap/API_PRODUCTION_ORDER_2_SRV';
+const PRODUCTS = '/sap/opu/odata/sap/API_PRODUCT_SRV';
+const MATDOC = '/sap/opu/odata/sap/API_MATERIAL_DOCUMENT_SRV';
+
+const sapError = (code: string, message: string) => ({
+  error: {
+    code,
+    message: { lang: 'en', value: message },
+    innererror: { transactionid: randomUUID().replace(/-/g, '').toUpperCase(), timestamp: '20300101000000.0000000', errordetails: [{ code, message, propertyref: '', severity: 'error', target: '', transition: false }] },
+  },
+});
+
+export async function startSap(opts: { user?: string; password?: string; serverPageCap?: number } = {}): Promise<FakeSap> {
+  const user = opts.user ?? 'HUB_COMM_USER';
+  const password = opts.password ?? 'sap-password-1';
+  let mode: FaultMode = 'ok';
+  let random = seeded(5);
+  let csrf = randomUUID();
+  const session = `SAP_SESSIONID_S4H_100=${randomUUID()}`;
+  const fake: FakeSap = {
+    url: '',
+    user,
+    password,
+    orders: new Map(),
+    products: new Map(),
+    documents: [],
+    serverPageCap: opts.serverPageCap ?? 5000,
+    csrfFetches: 0,
+    posts: 0,
+    calls: 0,
+    setMode: (m, seed) => {
+      mode = m;
+      random = seeded(seed ?? 5);
+    },
+    expireCsrf: () => void (csrf = randomUUID()),
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}) => {
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+    res.end(text);
+  };
+
+  const server = createServer(async (req, res) => {
+    fake.calls++;
+    const body = await readBody(req);
+    const url = new URL(req.url ?? '/', fake.url || 'http://fake');
+    if (req.headers.authorization !== `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`) return send(res, 401, sapError('/IWFND/CM_AUTH/000', 'Unauthorized'));
+    if (mode === 'timeout') return;
+    if (mode === '500') return send(res, 500, sapError('/IWBEP/CM_MGW_RT/000', 'Runtime error in the backend'));
+    if (mode === 'flaky30' && random() < 0.3) return send(res, 503, sapError('/IWFND/CM_BEC/026', 'Service unavailable'));
+
+    if (req.method === 'GET' && req.headers['x-csrf-token'] === 'Fetch') {
+      fake.csrfFetches++;
+      return send(res, 200, { d: { EntitySets: [] } }, { 'x-csrf-token': csrf, 'set-cookie': [`${session}; path=/; HttpOnly`, `sap-XSRF_S4H_100=${csrf}; path=/`] });
+    }
+    if (req.method === 'GET' && url.pathname === `${ORDERS}/A_ProductionOrder_2`) {
+      if (mode === 'malformed') return send(res, 200, '{"d":{"results":[{"ManufacturingOrder":"10');
+      const filter = url.searchParams.get('$filter') ?? '';
+      const plant = /ProductionPlant eq '([^']*)'/.exec(filter)?.[1];
+      const lines = [...filter.matchAll(/ProductionSupervisor eq '([^']*)'/g)].map((m) => m[1]);
+      const lt = /MfgOrderPlannedStartDate lt datetime'([^']*)'/.exec(filter)?.[1];
+      const ge = /MfgOrderPlannedEndDate ge datetime'([^']*)'/.exec(filter)?.[1];
+      const ms = (v: unknown) => Number(/\/Date\((\d+)/.exec(String(v))?.[1]);
+      const all = [...fake.orders.values()]
+        .filter((o) => (!plant || o.ProductionPlant === plant) && (!lines.length || lines.includes(String(o.ProductionSupervisor))))
+        .filter((o) => (!lt || ms(o.MfgOrderPlannedStartDate) < Date.parse(lt + 'Z')) && (!ge || ms(o.MfgOrderPlannedEndDate) >= Date.parse(ge + 'Z')))
+        .sort((a, b) => String(a.ManufacturingOrder).localeCompare(String(b.ManufacturingOrder)));
+      const skip = Number(url.searchParams.get('$skiptoken') ?? url.searchParams.get('$skip') ?? 0);
+      const top = Math.min(Number(url.searchParams.get('$top') ?? 100), fake.serverPageCap);
+      const start = mode === 'repeatPage' ? 0 : skip;
+      if (mode === 'emptyPage' && skip > 0) return send(res, 200, { d: { results: [], __next: `${fake.url}${url.pathname}?$skiptoken=${skip + 1}` } });
+      const page = all.slice(start, start + top).map((o) => ({ __metadata: { id: `${fake.url}${ORDERS}/A_ProductionOrder_2('${o.ManufacturingOrder}')`, uri: `${fake.url}${ORDERS}/A_ProductionOrder_2('${o.ManufacturingOrder}')`, type: 'API_PRODUCTION_ORDER_2_SRV.A_ProductionOrder_2Type' }, ...o }));
+      const requested = Number(url.searchParams.get('$top') ?? 100);
+      // The server capped the page below what was asked: it says how to go on (like RAP services).
+      const capped = requested > fake.serverPageCap && skip + page.length < all.length;
+      const next = capped || mode === 'repeatPage' ? `${fake.url}${url.pathname}?$filter=${encodeURIComponent(filter)}&$top=${requested}&$skiptoken=${mode === 'repeatPage' ? skip + top : skip + page.length}` : undefined;
+      return send(res, 200, { d: { results: page, __count: String(all.length), ...(next ? { __next: next } : {}) } });
+    }
+    if (req.method === 'GET' && url.pathname === `${PRODUCTS}/A_Product`) {
+      const skip = Number(url.searchParams.get('$skip') ?? 0);
+      const top = Number(url.searchParams.get('$top') ?? 100);
+      const all = [...fake.products.values()].sort((a, b) => String(a.Product).localeCompare(String(b.Product)));
+      return send(res, 200, { d: { results: all.slice(skip, skip + top) } });
+    }
+    if (req.method === 'GET' && url.pathname === `${MATDOC}/A_MaterialDocumentItem`) {
+      const order = /ManufacturingOrder eq '([^']*)'/.exec(url.searchParams.get('$filter') ?? '')?.[1];
+      return send(res, 200, { d: { results: fake.documents.filter((d) => d.ManufacturingOrder === order) } });
+    }
+    if (req.method === 'POST' && url.pathname === `${MATDOC}/A_MaterialDocumentHeader`) {
+      fake.posts++;
+      if (req.headers['x-csrf-token'] !== csrf || !String(req.headers.cookie ?? '').includes(session)) {
+        return send(res, 403, 'CSRF token validation failed', { 'x-csrf-token': 'Required', 'content-type': 'text/plain' });
+      }
+      const doc = JSON.parse(body) as { PostingDate: string; to_MaterialDocumentItem: { results: Record<string, unknown>[] } };
+      const number = String(4900000000 + fake.documents.length);
+      doc.to_MaterialDocumentItem.results.forEach((it, i) =>
+        fake.documents.push({ MaterialDocumentYear: '2030', MaterialDocument: number, MaterialDocumentItem: String(i + 1), PostingDate: doc.PostingDate, ...it }),
+      );
+      return send(res, 201, { d: { MaterialDocumentYear: '2030', MaterialDocument: number } });
+    }
+    return send(res, 404, sapError('/IWBEP/CM_MGW_RT/020', `Resource not found for segment '${url.pathname}'`));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return fake;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+  });
+}
+
+const DAY = 86_400_000;
+/** `n` production orders for a line value, a day each from `start` (a midnight), in A_ProductionOrder_2's shape. */
+export function makeSapOrders(lineValue: string, n: number, start: Date, material = 'FG-PUMP-10', prefix = 1_000_000): Record<string, unknown>[] {
+  return Array.from({ length: n }, (_, i) => ({
+    ManufacturingOrder: String(prefix + i),
+    ManufacturingOrderType: 'YBM1',
+    Material: material,
+    ProductionPlant: '1710',
+    ProductionSupervisor: lineValue,
+    MfgOrderPlannedStartDate: `/Date(${start.getTime() + (i % 20) * DAY})/`,
+    MfgOrderPlannedStartTime: 'PT06H00M00S',
+    MfgOrderPlannedEndDate: `/Date(${start.getTime() + (i % 20) * DAY})/`,
+    MfgOrderPlannedEndTime: 'PT14H00M00S',
+    TotalQuantity: `${480 + (i % 7)}.000`,
+    ProductionUnit: 'PC',
+    MfgOrderConfirmedYieldQty: '0',
+    OrderIsReleased: 'X',
+    OrderIsConfirmed: '',
+    to_ProductionOrderOperation: { __deferred: { uri: `https://s4.example${ORDERS}/A_ProductionOrder_2('${prefix + i}')/to_ProductionOrderOperation` } },
+  }));
+}
