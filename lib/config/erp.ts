@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { ConnectionSchema, lineId, syncIntervalMinutes } from '../connectors/config.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
 import { loadYamlConfig } from './load.ts';
 
 const sapSchema = z
@@ -75,6 +78,8 @@ export type OracleConfig = z.output<typeof oracleSchema>;
 
 /** Loads `erp.yml` from the config directory; no file (or `enabled: false`) means no ERP. */
 export function loadErpConfig(dir: string | undefined, env: NodeJS.ProcessEnv = process.env): ErpConfig | undefined {
+  // A switched-off example (enabled: false) needs none of its ${ENV} secrets set.
+  if (dir && existsSync(join(dir, 'erp.yml')) && (parse(readFileSync(join(dir, 'erp.yml'), 'utf8')) as any)?.erp?.enabled === false) return undefined;
   const cfg = loadYamlConfig(dir, 'erp.yml', ErpConfigSchema, env).erp;
   return cfg?.enabled ? cfg : undefined;
 }

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { ConnectionSchema, lineId, syncIntervalMinutes } from '../connectors/config.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
 import { loadYamlConfig } from './load.ts';
 
 const WORK_ORDER_STATUSES = ['PLANNED', 'ACTIVE', 'COMPLETED', 'CANCELLED'] as const;
@@ -154,6 +157,8 @@ export const defaultRestConfig = (): MesRestConfig => restSchema.parse({});
 
 /** Loads `mes.yml` from the config directory; no file (or `enabled: false`) means no MES. */
 export function loadMesConfig(dir: string | undefined, env: NodeJS.ProcessEnv = process.env): MesConfig | undefined {
+  // A switched-off example (enabled: false) needs none of its ${ENV} secrets set.
+  if (dir && existsSync(join(dir, 'mes.yml')) && (parse(readFileSync(join(dir, 'mes.yml'), 'utf8')) as any)?.mes?.enabled === false) return undefined;
   const cfg = loadYamlConfig(dir, 'mes.yml', MesConfigSchema, env).mes;
   return cfg?.enabled ? cfg : undefined;
 }
