@@ -1,6 +1,6 @@
 /**
  * Bench dispatcher: `tsx bench/run.ts <scenario> [--quick] [--duration s] [--connections n] [--warmup s]
- * [--rate n] [--messages n] [--soak minutes] [--receive-maximum n]` (or `npm run bench -- <scenario> ...`). A scenario is
+ * [--rate n] [--messages n] [--soak minutes] [--receive-maximum n] [--clients n] [--machines n]` (or `npm run bench -- <scenario> ...`). A scenario is
  * bench/scenarios/<name>.ts exporting `run(opts)`; options a scenario has no use for are ignored by it.
  */
 import { existsSync, readdirSync } from 'node:fs';
@@ -24,6 +24,9 @@ export interface BenchOptions {
   soak?: number;
   /** ingest: the hub's mqtt.receiveMaximum (iot.yml). */
   receiveMaximum?: number;
+  /** subscriptions: concurrent graphql-ws clients, and the machines they spread over. */
+  clients?: number;
+  machines?: number;
 }
 
 const scenariosDir = fileURLToPath(new URL('./scenarios/', import.meta.url));
@@ -32,7 +35,7 @@ const available = readdirSync(scenariosDir).filter((f) => f.endsWith('.ts')).map
 function usage(msg?: string): never {
   if (msg) console.error(msg);
   console.error(
-    `usage: npm run bench -- <scenario> [--quick] [--duration s] [--connections n] [--warmup s] [--rate n] [--messages n] [--soak minutes] [--receive-maximum n]\nscenarios: ${available.join(', ')}`,
+    `usage: npm run bench -- <scenario> [--quick] [--duration s] [--connections n] [--warmup s] [--rate n] [--messages n] [--soak minutes] [--receive-maximum n] [--clients n] [--machines n]\nscenarios: ${available.join(', ')}`,
   );
   process.exit(2);
 }
@@ -47,6 +50,8 @@ function parseArgs(argv: string[]): { scenario: string; opts: BenchOptions } {
   let messages: number | undefined;
   let soak: number | undefined;
   let receiveMaximum: number | undefined;
+  let clients: number | undefined;
+  let machines: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (name: string) => {
@@ -62,6 +67,8 @@ function parseArgs(argv: string[]): { scenario: string; opts: BenchOptions } {
     else if (a === '--messages') messages = Math.round(num(a));
     else if (a === '--soak') soak = num(a);
     else if (a === '--receive-maximum') receiveMaximum = Math.round(num(a));
+    else if (a === '--clients') clients = Math.round(num(a));
+    else if (a === '--machines') machines = Math.round(num(a));
     else if (a === '--help' || a === '-h') usage();
     else if (!a.startsWith('-') && !scenario) scenario = a;
     else usage(`unknown argument ${a}`);
@@ -80,6 +87,8 @@ function parseArgs(argv: string[]): { scenario: string; opts: BenchOptions } {
       messages,
       soak,
       receiveMaximum,
+      clients,
+      machines,
     },
   };
 }

@@ -29,6 +29,8 @@ export interface GatewayOptions {
   entityBatchWindowMs?: number;
   /** How long a lost upstream subscription is retried before its clients get UPSTREAM_UNAVAILABLE (ms). */
   upstreamGiveUpMs?: number;
+  /** Unsent bytes on a client socket above which it gets only the newest event per subscription. */
+  highWaterBytes?: number;
 }
 
 /**
@@ -87,7 +89,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Listening & { 
     registry: metrics.registry,
     giveUpAfterMs: opts.upstreamGiveUpMs,
   });
-  const ws = serveClientSubscriptions({ server: listening.server, path: '/graphql', engine, apollo: server, authenticate: context, registry: metrics.registry });
+  const ws = serveClientSubscriptions({ server: listening.server, path: '/graphql', engine, apollo: server, authenticate: context, registry: metrics.registry, highWaterBytes: opts.highWaterBytes });
   return {
     ...listening,
     gateway,

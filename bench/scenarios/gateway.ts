@@ -6,13 +6,14 @@
  * Layout: subgraphs in one child process, our gateway in another, Hive in a third (only while measured),
  * the load generator here. See bench/README.md.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import type { BenchOptions } from '../run.ts';
-import { readSupergraph, supergraphFile } from '../../lib/schema.ts';
+import { readSupergraph } from '../../lib/schema.ts';
+import { freePort } from '../../lib/embedded/free-port.ts';
+import { HIVE_BIN, withSubgraphUrls } from '../lib/hive.ts';
 import { createUserTokenVerifier, signInternalToken, signUserToken } from '../../lib/auth/tokens.ts';
 import { BENCH_INTERNAL_SECRET, BENCH_JWT_SECRET, dropBenchDatabase, postgresBackendPids } from '../lib/env.ts';
 import { onCleanup, startChild, tsxArgs, waitForHttp } from '../lib/proc.ts';
@@ -31,9 +32,6 @@ const VARIABLES = { id: 'LINE-1' };
  */
 const subgraphWarmup = (o: BenchOptions) => (o.quick ? 8 : 15);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const HIVE_PKG = `${ROOT}node_modules/@graphql-hive/gateway/`;
-// Run the package's bin with node directly: no npx wrapper process in between.
-const HIVE_BIN = HIVE_PKG + (JSON.parse(readFileSync(`${HIVE_PKG}package.json`, 'utf8')) as { bin: Record<string, string> }).bin['hive-gateway'];
 const HIVE_CONFIG = fileURLToPath(new URL('../hive/gateway.config.ts', import.meta.url));
 /** Above this share of the machine's CPU used by other processes while measuring, the figures are suspect. */
 const NOISY_SHARE = 0.1;
@@ -70,21 +68,6 @@ function normalise(v: unknown): unknown {
   return v;
 }
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-/** Our committed supergraph with its placeholder routing URLs (http://<name>.invalid/graphql) made real. */
-function withSubgraphUrls(sdl: string, subgraphUrls: Record<string, string>): string {
-  return sdl.replace(/url: "http:\/\/(\w+)\.invalid\/graphql"/g, (m, name: string) => {
-    if (!subgraphUrls[name]) throw new Error(`${supergraphFile}: no running subgraph for ${m}`);
-    return `url: "${subgraphUrls[name]}"`;
-  });
-}
 
 /** One request must answer 200 with exactly the reference data (what the subgraphs hold), or we abort. */
 async function checkOnce(label: string, t: HttpTarget, reference: unknown): Promise<void> {

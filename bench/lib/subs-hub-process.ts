@@ -1,0 +1,39 @@
+/**
+ * Child process of the subscriptions bench: the hub behind the gateway, as in production minus the gateway:
+ * the four subgraphs (iot and quality serving subscriptions from the live channel) and live ingest (MQTT →
+ * pipeline → Postgres → live channel), with the default pipeline settings. Prints `READY {"production":url,...}`.
+ *   BENCH_DB_URL=... BENCH_MQTT_URL=... node --import tsx bench/lib/subs-hub-process.ts
+ */
+import { Registry } from 'prom-client';
+import { SUBGRAPHS, type SubgraphName } from '../../lib/config/hub.ts';
+import { IotConfigSchema } from '../../lib/config/iot.ts';
+import { openDatabase, startSubgraph } from '../../lib/hub.ts';
+import { startIngest } from '../../lib/telemetry/ingest/service.ts';
+import { BENCH_INTERNAL_SECRET } from './env.ts';
+import { SUBS_TOPIC } from './subs-setup.ts';
+
+const dbUrl = process.env.BENCH_DB_URL!;
+const mqttUrl = process.env.BENCH_MQTT_URL!;
+const db = await openDatabase(dbUrl, 10);
+const urls = {} as Record<SubgraphName, string>;
+const closers: (() => Promise<void>)[] = [];
+for (const name of SUBGRAPHS) {
+  const s = await startSubgraph(name, db, BENCH_INTERNAL_SECRET, '127.0.0.1', 0, { mqttUrl });
+  urls[name] = s.url;
+  closers.push(s.close);
+}
+const iot = IotConfigSchema.parse({
+  mqtt: { clientId: `bench-subs-ingest-${process.pid}`, topics: [{ pattern: `${SUBS_TOPIC}/+`, mapping: { sensorId: { topicSegment: 1 }, values: [{ path: 'value' }], timestamp: { path: 'ts' } } }] },
+});
+const ingest = await startIngest({ db, databaseUrl: dbUrl, mqttUrl, iot, registry: new Registry() });
+closers.unshift(() => ingest.stop());
+
+async function shutdown(): Promise<void> {
+  for (const close of closers) await close().catch(() => {});
+  await db.destroy();
+  process.exit(0);
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
+
+console.log(`READY ${JSON.stringify(urls)}`);

@@ -1,0 +1,102 @@
+/**
+ * Child process of the subscriptions bench: COUNT dashboards, each its own graphql-transport-ws connection with
+ * one subscription to one machine (client i watches machine (OFFSET + i) mod MACHINES). Latency is the time
+ * from the reading's timestamp (set by the publisher at publish time, same clock) to its arrival here, kept
+ * in a 0.1 ms histogram. Driven over IPC by the scenario: status, reset (start counting), report, close.
+ *   BENCH_WS_URL=ws://... BENCH_TOKEN=... BENCH_QUERY=... COUNT=2500 OFFSET=0 MACHINES=500 (forked with IPC)
+ */
+import WebSocket from 'ws';
+import { subsMachineId } from './subs-setup.ts';
+
+const url = process.env.BENCH_WS_URL!;
+const token = process.env.BENCH_TOKEN!;
+const query = process.env.BENCH_QUERY!;
+const count = Number(process.env.COUNT);
+const offset = Number(process.env.OFFSET);
+const machines = Number(process.env.MACHINES);
+
+/** 0.1 ms buckets up to 10 s; the last bucket holds everything slower. */
+const BUCKETS = 100_001;
+let hist = new Uint32Array(BUCKETS);
+let t0 = Infinity;
+let events = 0;
+let frames = 0;
+let early = 0;
+let errors = 0;
+let firstError: string | undefined;
+let acked = 0;
+let closed = 0;
+const sockets: WebSocket[] = [];
+
+function onFrame(data: WebSocket.RawData): void {
+  const now = performance.timeOrigin + performance.now();
+  const msg = JSON.parse(data.toString());
+  frames++;
+  if (msg.type === 'next') {
+    const r = msg.payload?.data?.sensorReadings;
+    if (!r || msg.payload.errors) {
+      errors++;
+      firstError ??= JSON.stringify(msg.payload).slice(0, 300);
+      return;
+    }
+    const ts = Date.parse(r.ts);
+    if (ts < t0) return void early++;
+    events++;
+    hist[Math.min(BUCKETS - 1, Math.max(0, Math.round((now - ts) * 10)))]!++;
+  } else if (msg.type === 'connection_ack') acked++;
+  else if (msg.type === 'error') {
+    errors++;
+    firstError ??= JSON.stringify(msg.payload).slice(0, 300);
+  }
+}
+
+function open(i: number): Promise<void> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, 'graphql-transport-ws', { perMessageDeflate: false });
+    sockets.push(ws);
+    ws.on('open', () => {
+      // Both spellings: our gateway reads `authorization`, Hive's JWT plugin `token`.
+      ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}`, token } }));
+    });
+    ws.on('message', (d) => {
+      const wasAcked = acked;
+      onFrame(d);
+      if (acked > wasAcked) {
+        ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query, variables: { f: { machineIds: [subsMachineId((offset + i) % machines)] } } } }));
+        resolve();
+      }
+    });
+    ws.on('close', (code) => {
+      closed++;
+      if (code !== 1000 && code !== 1001) firstError ??= `closed ${code}`;
+      resolve();
+    });
+    ws.on('error', (e) => {
+      firstError ??= e.message;
+    });
+  });
+}
+
+// Connect in waves: ten thousand simultaneous handshakes would measure the accept queue, not the gateway.
+for (let i = 0; i < count; i += 100) {
+  await Promise.all(Array.from({ length: Math.min(100, count - i) }, (_, k) => open(i + k)));
+}
+
+process.on('message', (m: { type: string; t0?: number }) => {
+  if (m.type === 'status') process.send!({ type: 'status', acked, closed, events, errors, firstError });
+  else if (m.type === 'reset') {
+    t0 = m.t0!;
+    hist = new Uint32Array(BUCKETS);
+    events = early = errors = frames = 0;
+    firstError = undefined;
+  } else if (m.type === 'report') {
+    // Sparse: [bucket, count] pairs only.
+    const pairs: number[] = [];
+    for (let b = 0; b < BUCKETS; b++) if (hist[b]) pairs.push(b, hist[b]!);
+    process.send!({ type: 'report', events, frames, early, errors, firstError, closed, pairs, rssMiB: process.memoryUsage().rss / 2 ** 20 });
+  } else if (m.type === 'close') {
+    for (const ws of sockets) ws.close(1000);
+    setTimeout(() => process.exit(0), 500);
+  }
+});
+process.send!({ type: 'ready' });
