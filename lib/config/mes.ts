@@ -91,13 +91,39 @@ const restSchema = z
 
 const soapSchema = z
   .object({
-    /** The MES's WSDL (a URL or a file path); the service endpoint defaults to the WSDL's soap:address. */
+    /** The MES's WSDL: an http(s) URL (fetched with the connection's auth) or a file path. */
     wsdl: z.string().min(1),
+    /** Where calls go; defaults to the WSDL's soap:address (often an internal host name: set this then). */
     endpoint: z.url().optional(),
-    /** The ProductionSchedule's HierarchyScope/Location naming a line, mapped to our line ids (default: the same). */
+    /** MES equipment ids (HierarchyScope/EquipmentID of the ProductionSchedule) → our line ids (default: the same). */
     lineMap: z.record(z.string(), lineId).default({}),
+    /** The WSDL operations carrying the B2MML transactions. */
+    operations: z
+      .object({
+        /** GetProductionSchedule in, ShowProductionSchedule out. */
+        schedule: z.string().min(1).default('GetProductionSchedule'),
+        /** ProcessProductionPerformance in, AcknowledgeProductionPerformance out. */
+        performance: z.string().min(1).default('ProcessProductionPerformance'),
+      })
+      .strict()
+      .default({ schedule: 'GetProductionSchedule', performance: 'ProcessProductionPerformance' }),
+    /** ApplicationArea/Sender/LogicalID of what the hub sends. */
+    senderId: z.string().min(1).default('OEE-HUB'),
   })
   .strict();
+
+/** MES status values → ours, for a JSON REST MES. */
+const REST_STATUS_MAP = {
+  PLANNED: 'PLANNED', RELEASED: 'PLANNED', SCHEDULED: 'PLANNED', IN_PROGRESS: 'ACTIVE', RUNNING: 'ACTIVE', ACTIVE: 'ACTIVE',
+  COMPLETED: 'COMPLETED', DONE: 'COMPLETED', CLOSED: 'COMPLETED', CANCELLED: 'CANCELLED', CANCELED: 'CANCELLED',
+} as const;
+/**
+ * B2MML RequestState / ResponseState values → ours. The first key of each status is what the hub reports back
+ * (Released, Running, Completed, Aborted). Held is an order started and paused: ACTIVE in our terms.
+ */
+const B2MML_STATUS_MAP = {
+  Released: 'PLANNED', Forecast: 'PLANNED', Ready: 'PLANNED', Running: 'ACTIVE', Restarted: 'ACTIVE', Held: 'ACTIVE', Completed: 'COMPLETED', Aborted: 'CANCELLED',
+} as const;
 
 /** `mes.yml`: the plant's MES, which lines it serves, how often schedules sync and how its names map to ours. */
 export const MesConfigSchema = z
@@ -105,7 +131,7 @@ export const MesConfigSchema = z
     mes: z
       .object({
         enabled: z.boolean().default(true),
-        /** `rest`: any JSON REST MES (configured paths and field mappings); `soap`: B2MML V0600 over SOAP. */
+        /** `rest`: any JSON REST MES (configured paths and field mappings); `soap`: B2MML V0600 over SOAP (WSDL-driven). */
         systemType: z.enum(['rest', 'soap']),
         /** The name sync history and audit entries show (e.g. "SAP-ME-PLANT1"). */
         name: z.string().min(1).max(64).default('MES'),
@@ -134,11 +160,8 @@ export const MesConfigSchema = z
         fieldMappings: FieldMappingsSchema.default(FieldMappingsSchema.parse({})),
         recipeMappings: RecipeMappingsSchema.default(RecipeMappingsSchema.parse({})),
         consumptionMappings: ConsumptionMappingsSchema.default(ConsumptionMappingsSchema.parse({})),
-        /** MES status values → ours; unknown values are a record error. */
-        statusMap: z.record(z.string(), z.enum(WORK_ORDER_STATUSES)).default({
-          PLANNED: 'PLANNED', RELEASED: 'PLANNED', SCHEDULED: 'PLANNED', IN_PROGRESS: 'ACTIVE', RUNNING: 'ACTIVE', ACTIVE: 'ACTIVE',
-          COMPLETED: 'COMPLETED', DONE: 'COMPLETED', CLOSED: 'COMPLETED', CANCELLED: 'CANCELLED', CANCELED: 'CANCELLED',
-        }),
+        /** MES status values → ours; unknown values are a record error. Default: by systemType (REST or B2MML names). */
+        statusMap: z.record(z.string(), z.enum(WORK_ORDER_STATUSES)).optional(),
         rest: restSchema.optional(),
         soap: soapSchema.optional(),
       })
@@ -146,6 +169,7 @@ export const MesConfigSchema = z
       .superRefine((m, ctx) => {
         if (m.systemType === 'soap' && !m.soap) ctx.addIssue({ code: 'custom', path: ['soap'], message: 'is required when systemType is soap' });
       })
+      .transform((m) => ({ ...m, statusMap: m.statusMap ?? { ...(m.systemType === 'soap' ? B2MML_STATUS_MAP : REST_STATUS_MAP) } }))
       .optional(),
   })
   .strict();

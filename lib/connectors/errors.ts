@@ -29,3 +29,11 @@ export const badResponse = (system: string, message: string, upstream: UpstreamE
 function stripUndefined(o: Record<string, unknown>) {
   return Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'retryable'));
 }
+
+/**
+ * An operation the configured system has no equivalent for (a B2MML SOAP MES has no recipe call; Oracle's
+ * workOrders API has no material master). BAD_USER_INPUT like "no MES is configured": the request cannot be met
+ * with this configuration, and retrying will not help. `details.reason` is NOT_SUPPORTED.
+ */
+export const notSupported = (system: string, operation: string, why: string) =>
+  new HubError('BAD_USER_INPUT', `${system}: ${operation} is not supported by this system (${why})`, { system, operation, reason: 'NOT_SUPPORTED' });

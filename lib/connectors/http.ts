@@ -18,8 +18,11 @@ export interface UpstreamRequest {
   headers?: Record<string, string>;
   /** Statuses handed back to the caller instead of raised (e.g. SAP's CSRF 403). */
   pass?: (status: number) => boolean;
-  /** Turns a non-2xx body into the upstream's own code and message (e.g. SAP's error object). */
-  describeError?: (body: string, status: number) => { message: string; upstreamCode?: string; transactionId?: string } | undefined;
+  /**
+   * Turns a non-2xx body into the upstream's own code and message (e.g. SAP's error object). `retryable: false`
+   * makes a 5xx final (a SOAP Client fault arrives as HTTP 500 but says the request itself is wrong).
+   */
+  describeError?: (body: string, status: number) => { message: string; upstreamCode?: string; transactionId?: string; retryable?: boolean } | undefined;
   /**
    * Whether sending the request twice is harmless. Default: true for GET, false for writes. A write that is
    * not idempotent is never retried: after a timeout we cannot know whether it was applied.
@@ -112,7 +115,7 @@ export class UpstreamClient {
     const described = req.describeError?.(text, status);
     const message = `${method} ${pathOf(req.url)} answered ${status}${described ? `: ${described.message}` : ''}`;
     const upstream = { status, upstreamCode: described?.upstreamCode, transactionId: described?.transactionId };
-    if (status === 429 || status >= 500) {
+    if ((status === 429 || status >= 500) && described?.retryable !== false) {
       const e = unavailable(this.system, message, upstream) as UpstreamError & RetryAfter;
       e.retryAfterMs = retryAfterMs(res.headers['retry-after']);
       throw e;

@@ -3,16 +3,16 @@ import type { MesConfig } from '../config/mes.ts';
 import type { ErpConnector } from './erp/types.ts';
 import type { MesConnector } from './mes/types.ts';
 import { RestMesConnector } from './mes/rest.ts';
+import { SoapMesConnector } from './mes/soap.ts';
 import { SapOdataConnector } from './erp/sap.ts';
+import { OracleRestConnector } from './erp/oracle.ts';
 
-/** The connector a mes.yml describes. SOAP reads its WSDL first, so creation is async. */
+/** The connector a mes.yml describes. The SOAP connector reads its WSDL on first use (a MES that is down does not stop the start). */
 export async function createMesConnector(cfg: MesConfig): Promise<MesConnector> {
-  if (cfg.systemType === 'soap') throw new Error('SOAP MES connector: not available in this build');
-  return new RestMesConnector(cfg);
+  return cfg.systemType === 'soap' ? new SoapMesConnector(cfg) : new RestMesConnector(cfg);
 }
 
 /** The connector an erp.yml describes. */
 export async function createErpConnector(cfg: ErpConfig): Promise<ErpConnector> {
-  if (cfg.systemType === 'oracle_rest') throw new Error('Oracle connector: not available in this build');
-  return new SapOdataConnector(cfg);
+  return cfg.systemType === 'oracle_rest' ? new OracleRestConnector(cfg) : new SapOdataConnector(cfg);
 }

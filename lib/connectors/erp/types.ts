@@ -37,8 +37,13 @@ export interface ConsumptionPosting {
   postedAt: Date;
 }
 
+/** ERP calls a system may have no equivalent for. */
+export type ErpOperation = 'materials' | 'labour' | 'consumption' | 'postConsumption';
+
 export interface ErpConnector {
   readonly system: string;
+  /** What this system cannot do (the calls throw NOT_SUPPORTED); the service refuses them up front, the jobs skip them. */
+  readonly unsupported?: ReadonlySet<ErpOperation>;
   /** The material master, page by page. */
   materials(): AsyncIterable<RecordPage<MaterialRecord>>;
   /** Production orders of a line whose window overlaps [from, to), as work orders. */

@@ -61,7 +61,8 @@ export async function startIntegrationJobs(svc: Integrations, opts: { pollingInt
       const q = queueName(SCHEDULE_QUEUE, line);
       if (!wanted.has(q)) wanted.set(q, { cron: cronEvery(erp.sync.scheduleSyncIntervalMinutes), data: { lineId: line, system: 'ERP' }, retry });
     }
-    wanted.set(MATERIAL_QUEUE, { cron: cronEvery(erp.sync.materialSyncIntervalMinutes), data: {}, retry });
+    // An ERP without a material master (Oracle's connector) gets no material schedule that could only fail.
+    if (!svc.erp.unsupported?.has('materials')) wanted.set(MATERIAL_QUEUE, { cron: cronEvery(erp.sync.materialSyncIntervalMinutes), data: {}, retry });
   }
   for (const s of await boss.getSchedules()) {
     if ((s.name.startsWith(`${SCHEDULE_QUEUE}.`) || s.name === MATERIAL_QUEUE) && !wanted.has(s.name)) await boss.unschedule(s.name);

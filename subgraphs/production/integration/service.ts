@@ -3,7 +3,8 @@ import type { Db } from '../../../lib/db/index.ts';
 import type { MesConfig } from '../../../lib/config/mes.ts';
 import type { ErpConfig } from '../../../lib/config/erp.ts';
 import type { MesConnector, RecordPage, ScheduleRecord, WorkOrderStatus } from '../../../lib/connectors/mes/types.ts';
-import type { ErpConnector } from '../../../lib/connectors/erp/types.ts';
+import type { ErpConnector, ErpOperation } from '../../../lib/connectors/erp/types.ts';
+import { notSupported } from '../../../lib/connectors/errors.ts';
 import { badInput, HubError, notFound } from '../../../lib/errors.ts';
 import type { WorkOrderRow } from '../../../lib/db/rows.ts';
 import * as repo from './integration.repo.ts';
@@ -96,7 +97,7 @@ export class Integrations {
   }
 
   async syncMaterials(a: { trigger: 'MANUAL' | 'SCHEDULED'; actor: Actor }): Promise<SyncRunRow> {
-    const erp = this.requireErp();
+    const erp = this.requireErp('materials', 'the material master');
     return recordSync(this.db, { system: erp.system, systemKind: 'ERP', kind: 'MATERIALS', lineId: null, trigger: a.trigger, actor: a.actor.sub, requestId: a.actor.requestId }, async (t) => {
       for await (const page of erp.materials()) {
         t.fetched += page.records.length + page.errors.length;
@@ -109,7 +110,7 @@ export class Integrations {
   }
 
   async syncLabour(a: { from: Date; to: Date; trigger: 'MANUAL' | 'SCHEDULED'; actor: Actor }): Promise<SyncRunRow> {
-    const erp = this.requireErp();
+    const erp = this.requireErp('labour', 'labour costs');
     if (!(a.to > a.from)) throw badInput('to must be after from', { argument: 'to' });
     return recordSync(this.db, { system: erp.system, systemKind: 'ERP', kind: 'LABOUR', lineId: null, rangeFrom: a.from, rangeTo: a.to, trigger: a.trigger, actor: a.actor.sub, requestId: a.actor.requestId }, async (t) => {
       for await (const page of erp.labourCosts(a.from, a.to)) {
@@ -124,7 +125,7 @@ export class Integrations {
 
   /** Material consumed by one work order, from the MES (bookings) or the ERP (goods issues). */
   async syncConsumption(a: { workOrder: WorkOrderRow; system: SystemKind; actor: Actor }): Promise<SyncRunRow> {
-    const conn = a.system === 'MES' ? this.requireMes() : this.requireErp();
+    const conn = a.system === 'MES' ? this.requireMes() : this.requireErp('consumption', 'material consumption');
     const wo = a.workOrder;
     return recordSync(this.db, { system: conn.system, systemKind: a.system, kind: 'CONSUMPTION', lineId: wo.lineId, workOrderId: wo.id, trigger: 'MANUAL', actor: a.actor.sub, requestId: a.actor.requestId }, async (t) => {
       const rows = a.system === 'MES' ? await this.mes!.materialConsumption(wo.number) : await this.erp!.inventoryConsumption(wo.number);
@@ -204,8 +205,10 @@ export class Integrations {
     if (!this.mes) throw badInput('no MES is configured (mes.yml)');
     return this.mes;
   }
-  private requireErp(): ErpConnector {
+  /** The ERP, refusing up front (no FAILED run in the history) an operation its system has no equivalent for. */
+  private requireErp(op?: ErpOperation, what?: string): ErpConnector {
     if (!this.erp) throw badInput('no ERP is configured (erp.yml)');
+    if (op && this.erp.unsupported?.has(op)) throw notSupported(this.erp.system, what ?? op, `${this.erpConfig?.systemType} connector`);
     return this.erp;
   }
 
