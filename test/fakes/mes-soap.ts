@@ -63,7 +63,8 @@ export interface FakeSoapMes {
   close(): Promise<void>;
 }
 
-const fault = (code: 'soap:Client' | 'soap:Server', message: string) => ({ Fault: { faultcode: code, faultstring: message } });
+// SOAP 1.1 over HTTP sends a Fault with status 500 (the soap package would send 200 without statusCode).
+const fault = (code: 'soap:Client' | 'soap:Server', message: string) => ({ Fault: { faultcode: code, faultstring: message, statusCode: 500 } });
 
 export async function startSoapMes(opts: { user?: string; password?: string; seed?: number } = {}): Promise<FakeSoapMes> {
   const user = opts.user ?? 'HUB_SOAP';

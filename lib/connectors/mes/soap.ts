@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import * as soap from 'soap';
 import type { MesConfig, MesSoapConfig } from '../../config/mes.ts';
-import { badResponse, notSupported, UpstreamError } from '../errors.ts';
+import { badResponse, notSupported, unavailable, UpstreamError } from '../errors.ts';
 import { UpstreamClient } from '../http.ts';
 import { RecordProblem } from '../values.ts';
 import { buildGetProductionSchedule, buildProcessProductionPerformance, mapScheduleAnswer, readAcknowledge, type RequestContext } from './b2mml.ts';
 import { mesStatus } from './mapping.ts';
-import { SoapTransport } from './soap-transport.ts';
+import { describeSoapFault, SoapTransport } from './soap-transport.ts';
 import type { ConsumptionRecord, MesConnector, MesRecipe, OrderStatusUpdate, RecordPage, ScheduleRecord } from './types.ts';
 
 type SoapCall = (args: unknown, options?: unknown) => Promise<[unknown, string, unknown, string]>;
@@ -61,8 +61,11 @@ export class SoapMesConnector implements MesConnector {
       return String(raw ?? '');
     } catch (e) {
       if (e instanceof UpstreamError) throw e;
-      // The soap package's own parse failed: a Fault sent with 200, or a body that is not a SOAP envelope.
-      throw badResponse(this.system, `${op} answered a body we cannot use: ${(e as Error).message.slice(0, 300)}`, {}, e);
+      // The soap package's own parse failed: a Fault sent with status 200 (not SOAP 1.1 over HTTP, but seen), or
+      // a body that is not a SOAP envelope.
+      const f = typeof (e as { body?: unknown })?.body === 'string' ? describeSoapFault((e as { body: string }).body) : undefined;
+      if (f) throw (f.retryable ? unavailable : badResponse)(this.system, `${op} answered ${f.message}`, { upstreamCode: f.upstreamCode }, e);
+      throw badResponse(this.system, `${op} answered a body we cannot use: ${soapParseProblem(e).slice(0, 300)}`, {}, e);
     }
   }
 
@@ -146,4 +149,11 @@ export class SoapMesConnector implements MesConnector {
   }
 
   async close(): Promise<void> {}
+}
+
+/** What the soap package rejected with when it could not read an answer: an Error, or `{ Fault: { faultstring, detail } }` for invalid XML. */
+function soapParseProblem(e: unknown): string {
+  const err = e as { message?: unknown; Fault?: { faultstring?: unknown; detail?: unknown } } | undefined;
+  if (err?.Fault) return `${String(err.Fault.faultstring ?? 'unreadable')}${err.Fault.detail ? ` (${String(err.Fault.detail).split('\n')[0]})` : ''}`;
+  return String(err?.message ?? e);
 }

@@ -1,0 +1,191 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startTestHub, type TestHub } from '../helpers/hub.ts';
+import { until } from '../helpers/until.ts';
+import { makeB2mmlOrders, startSoapMes, type FakeSoapMes } from '../fakes/mes-soap.ts';
+
+let hub: TestHub;
+let mes: FakeSoapMes;
+let eng: string;
+const T0 = new Date(Date.UTC(2030, 5, 1));
+const RANGE = { from: T0.toISOString(), to: new Date(T0.getTime() + 30 * 86_400_000).toISOString() };
+const SYNC = `mutation($line: ID!, $from: DateTime!, $to: DateTime!) { syncSchedules(lineId: $line, from: $from, to: $to) {
+  system systemKind status fetched created updated unchanged rejected errorCount errors { key message } } }`;
+const sync = (line = 'LINE-1') => hub.gql(eng, SYNC, { line, ...RANGE });
+const count = async (prefix: string) => (await sql<{ n: number }>`select count(*)::int as n from production.work_orders where number like ${prefix + '%'}`.execute(hub.db)).rows[0]!.n;
+const xmins = async (prefix: string) => (await sql<{ x: string }>`select string_agg(xmin::text, ',' order by number) as x from production.work_orders where number like ${prefix + '%'}`.execute(hub.db)).rows[0]!.x;
+
+beforeAll(async () => {
+  mes = await startSoapMes();
+  const dir = mkdtempSync(join(tmpdir(), 'hub-soap-'));
+  // The WSDL is fetched from the MES with the connection's auth; calls go to its soap:address.
+  writeFileSync(
+    join(dir, 'mes.yml'),
+    `mes:
+  systemType: soap
+  name: SOAP-MES
+  connection:
+    baseUrl: ${mes.url}
+    auth:
+      type: basic
+      username: ${mes.user}
+      password: \${TEST_SOAP_PASSWORD}
+    timeoutSeconds: 1
+    retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50 }
+  sync: { autoSyncEnabled: false, batchSize: 16, outboundRetryDelaySeconds: 1, outboundRetryLimit: 30 }
+  lines: [LINE-1, LINE-2]
+  soap:
+    wsdl: ${mes.wsdlUrl}
+    lineMap: { L-SOAP-1: LINE-1 }
+`,
+  );
+  process.env.TEST_SOAP_PASSWORD = mes.password;
+  process.env.HUB_CONFIG_DIR = dir;
+  hub = await startTestHub({ seed: true });
+  delete process.env.HUB_CONFIG_DIR;
+  eng = await hub.token({ role: 'engineer' });
+  for (const o of makeB2mmlOrders('L-SOAP-1', 50, T0, ['P-CAP', 'P-SOAP-NEW'], 'SOAP-WO')) mes.orders.set(o.id, o);
+});
+afterAll(async () => {
+  await hub?.close();
+  await mes?.close();
+});
+beforeEach(() => mes.setMode('ok'));
+
+describe('SOAP/B2MML MES schedule sync through the gateway', () => {
+  it('creates the orders from a ShowProductionSchedule, then an unchanged re-sync writes nothing and a change updates that order', async () => {
+    const first = await sync();
+    expect(first.body.errors).toBeUndefined();
+    expect(first.body.data.syncSchedules).toMatchObject({ system: 'SOAP-MES', systemKind: 'MES', status: 'SUCCESS', fetched: 50, created: 50, updated: 0 });
+    // The selection went out in B2MML: the line as the MES's equipment id, the window, our sender id.
+    expect(mes.lastSelection).toEqual({ equipment: 'L-SOAP-1', start: RANGE.from, end: RANGE.to, requestId: undefined, sender: 'OEE-HUB' });
+    expect(mes.wsdlRequests).toBe(1);
+    // Segment 0010 starts the order, segment 0020 ends it and produces the quantity; Released is PLANNED.
+    const wo = await sql<{ lineId: string; productId: string; plannedStart: Date; plannedEnd: Date; plannedQuantity: number; status: string; priority: number; source: string }>`
+      select line_id, product_id, planned_start, planned_end, planned_quantity, status, priority, source from production.work_orders where number = 'SOAP-WO-000004'`.execute(hub.db);
+    expect(wo.rows[0]).toEqual({ lineId: 'LINE-1', productId: 'P-SOAP-NEW', plannedStart: new Date(T0.getTime() + 3 * 3_600_000), plannedEnd: new Date(T0.getTime() + 4 * 3_600_000), plannedQuantity: 103, status: 'PLANNED', priority: 4, source: 'SOAP-MES' });
+
+    const before = await xmins('SOAP-WO');
+    expect((await sync()).body.data.syncSchedules).toMatchObject({ status: 'SUCCESS', fetched: 50, created: 0, updated: 0, unchanged: 50 });
+    expect(await xmins('SOAP-WO')).toBe(before);
+    expect(await count('SOAP-WO')).toBe(50);
+
+    mes.orders.get('SOAP-WO-000009')!.state = 'Running';
+    expect((await sync()).body.data.syncSchedules).toMatchObject({ created: 0, updated: 1, unchanged: 49 });
+    const s = await sql<{ status: string }>`select status from production.work_orders where number = 'SOAP-WO-000009'`.execute(hub.db);
+    expect(s.rows[0]!.status).toBe('ACTIVE');
+    expect(mes.wsdlRequests).toBe(1); // the WSDL is read once per connector
+  });
+
+  it('keeps the usable requests and reports the rest: PARTIAL with their keys', async () => {
+    const bad = makeB2mmlOrders('LINE-2', 3, T0, ['P-HSG'], 'SOAP-BAD');
+    bad[1]!.state = 'Weird';
+    bad[2]!.product = null; // no produced MaterialRequirement: no quantity
+    for (const o of bad) mes.orders.set(o.id, o);
+    const r = await sync('LINE-2');
+    expect(r.body.data.syncSchedules).toMatchObject({ status: 'PARTIAL', fetched: 3, created: 1, rejected: 2 });
+    const errors = r.body.data.syncSchedules.errors;
+    expect(errors.map((e: any) => e.key).sort()).toEqual(['SOAP-BAD-000002', 'SOAP-BAD-000003']);
+    expect(errors.find((e: any) => e.key === 'SOAP-BAD-000002').message).toMatch(/RequestState "Weird" is not in statusMap/);
+    expect(errors.find((e: any) => e.key === 'SOAP-BAD-000003').message).toMatch(/MaterialUse Produced/);
+    for (const o of bad) mes.orders.delete(o.id);
+  });
+
+  it('retries a SOAP Server fault (HTTP 500) and then records FAILED with the faultstring', async () => {
+    mes.setMode('500');
+    const calls = mes.calls;
+    const r = await sync();
+    expect(r.body.data.syncSchedules).toMatchObject({ status: 'FAILED', fetched: 0, created: 0 });
+    expect(r.body.data.syncSchedules.errors[0].message).toMatch(/SOAP-MES: .*answered 500: SOAP Fault soap:Server: MES database unavailable/);
+    expect(mes.calls - calls).toBe(2); // maxAttempts
+  });
+
+  it('does not retry a SOAP Client fault: the request itself was refused', async () => {
+    mes.setMode('soapFault');
+    const before = mes.scheduleRequests;
+    const r = await sync();
+    expect(r.body.data.syncSchedules.status).toBe('FAILED');
+    expect(r.body.data.syncSchedules.errors[0].message).toMatch(/SOAP Fault soap:Client: GetProductionSchedule: HierarchyScope is not a known production line/);
+    expect(mes.scheduleRequests - before).toBe(1);
+  });
+
+  it.each([
+    ['timeout', /failed/],
+    ['malformed', /cannot use: Invalid XML \(Error: Unclosed root tag\)/],
+  ] as const)('records FAILED with a typed error when the MES is %s', async (mode, message) => {
+    mes.setMode(mode);
+    const r = await sync();
+    expect(r.body.errors).toBeUndefined();
+    expect(r.body.data.syncSchedules).toMatchObject({ status: 'FAILED', fetched: 0 });
+    expect(r.body.data.syncSchedules.errors[0].message).toMatch(message);
+    expect(await count('SOAP-WO')).toBe(50);
+  });
+
+  it('converges with a MES failing 30% of calls, with no duplicates', async () => {
+    mes.setMode('flaky30', 'all', 21);
+    const statuses: string[] = [];
+    for (let i = 0; i < 30 && statuses.at(-1) !== 'SUCCESS'; i++) statuses.push((await sync()).body.data.syncSchedules.status);
+    expect(statuses.at(-1)).toBe('SUCCESS');
+    expect(statuses.slice(0, -1).every((s) => s === 'FAILED')).toBe(true);
+    expect(await count('SOAP-WO')).toBe(50);
+  });
+
+  it('refuses a recipe download: B2MML ProductionSchedule has no recipe operation (NOT_SUPPORTED)', async () => {
+    const r = await hub.gql(eng, 'mutation { downloadRecipe(mesRecipeId: "RCP-1") { createdVersion } }');
+    expect(r.body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'NOT_SUPPORTED', system: 'SOAP-MES' });
+  });
+});
+
+describe('order status back to the SOAP MES as a ProductionPerformance', () => {
+  const UPDATE = `mutation($id: ID!, $q: Int!, $key: String) { updateOrderStatus(workOrderId: $id, status: COMPLETED, actualQuantity: $q, idempotencyKey: $key) {
+    id idempotencyKey state workOrder { number status actualQuantity } } }`;
+  const woId = async (number: string) => (await sql<{ id: string }>`select id from production.work_orders where number = ${number}`.execute(hub.db)).rows[0]!.id;
+  const outbound = (id: string) => hub.gql(eng, `{ outboundUpdates(state: [PENDING, SENT, FAILED], first: 100) { nodes { id state attempts lastError } } }`).then((r) => r.body.data.outboundUpdates.nodes.find((n: any) => n.id === id));
+
+  it('is PENDING while the MES answers faults, then sent and applied once', async () => {
+    mes.setMode('500', 'performance');
+    const r = await hub.gql(eng, UPDATE, { id: await woId('SOAP-WO-000001'), q: 95, key: 'soap-report-000001' });
+    expect(r.body.errors).toBeUndefined();
+    const u = r.body.data.updateOrderStatus;
+    expect(u).toMatchObject({ state: 'PENDING', workOrder: { number: 'SOAP-WO-000001', status: 'COMPLETED', actualQuantity: 95 } });
+    const pending = await until('a failed attempt', () => outbound(u.id), (n) => n?.attempts >= 1, 20_000);
+    expect(pending.state).toBe('PENDING');
+    expect(pending.lastError).toMatch(/soap:Server: MES database unavailable/);
+    expect(mes.performances.size).toBe(0);
+    mes.setMode('ok');
+    await until('SENT', () => outbound(u.id), (n) => n?.state === 'SENT', 30_000);
+    // The fake's soap package parsed our B2MML: ID, ProductionRequestID, ResponseState, the produced quantity, times.
+    const p = mes.performances.get('soap-report-000001')!;
+    expect(p).toMatchObject({ order: 'SOAP-WO-000001', state: 'Completed', quantity: 95, count: 1 });
+    expect(Date.parse(p.actualEnd!)).toBeGreaterThanOrEqual(Date.parse(p.actualStart!));
+    expect(mes.orders.get('SOAP-WO-000001')!.state).toBe('Completed');
+  });
+
+  it('applies a report once when the MES applied it but its answer was a fault (resent with the same ProductionPerformance ID)', async () => {
+    mes.setMode('applyThenFail', 'performance');
+    const before = mes.performanceRequests;
+    const r = await hub.gql(eng, UPDATE, { id: await woId('SOAP-WO-000002'), q: 120, key: 'soap-report-000002' });
+    await until('SENT', () => outbound(r.body.data.updateOrderStatus.id), (n) => n?.state === 'SENT', 30_000);
+    expect(mes.performanceRequests - before).toBe(2);
+    expect(mes.performances.get('soap-report-000002')).toMatchObject({ order: 'SOAP-WO-000002', quantity: 120, count: 1 });
+  });
+
+  it('keeps a report PENDING with the reason when the MES rejects it or refuses it with a Client fault', async () => {
+    mes.setMode('reject', 'performance');
+    const r = await hub.gql(eng, UPDATE, { id: await woId('SOAP-WO-000003'), q: 7, key: 'soap-report-000003' });
+    const id = r.body.data.updateOrderStatus.id;
+    const rejected = await until('a rejected attempt', () => outbound(id), (n) => n?.attempts >= 1, 20_000);
+    expect(rejected).toMatchObject({ state: 'PENDING' });
+    expect(rejected.lastError).toMatch(/was rejected: order is locked by the quality department/);
+    mes.setMode('soapFault', 'performance');
+    const refused = await until('a refused attempt', () => outbound(id), (n) => /soap:Client/.test(n?.lastError ?? ''), 20_000);
+    expect(refused.state).toBe('PENDING');
+    expect(mes.performances.has('soap-report-000003')).toBe(false);
+    mes.setMode('ok');
+    await until('SENT', () => outbound(id), (n) => n?.state === 'SENT', 30_000);
+    expect(mes.performances.get('soap-report-000003')).toMatchObject({ quantity: 7, count: 1 });
+  });
+});
