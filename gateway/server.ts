@@ -27,6 +27,8 @@ export interface GatewayOptions {
   port: number;
   /** How long `_entities` calls of subscription events wait to be batched together (ms). */
   entityBatchWindowMs?: number;
+  /** How long entities fetched for subscription events are reused (ms; 0: fetch for every event). */
+  entityCacheMs?: number;
   /** How long a lost upstream subscription is retried before its clients get UPSTREAM_UNAVAILABLE (ms). */
   upstreamGiveUpMs?: number;
   /** Unsent bytes on a client socket above which it gets only the newest event per subscription. */
@@ -85,7 +87,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Listening & { 
   const engine = new SubscriptionEngine(new SubscriptionPlanner(opts.supergraphSdl), {
     internalSecret: opts.internalSecret,
     subgraphUrls: opts.subgraphUrls,
-    services: Object.fromEntries(Object.keys(opts.subgraphUrls).map((n) => [n, new BatchingEntitiesDataSource(dataSource(n), opts.entityBatchWindowMs ?? 5)])),
+    services: Object.fromEntries(Object.keys(opts.subgraphUrls).map((n) => [n, new BatchingEntitiesDataSource(dataSource(n), opts.entityBatchWindowMs ?? 5, opts.entityCacheMs ?? 1000)])),
     registry: metrics.registry,
     giveUpAfterMs: opts.upstreamGiveUpMs,
   });

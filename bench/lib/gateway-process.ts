@@ -3,6 +3,7 @@
  * Prints `READY {"url":...}`.
  *   BENCH_SUBGRAPH_URLS='{"production":"http://...",...}' node --import tsx bench/lib/gateway-process.ts
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { SubgraphName } from '../../lib/config/hub.ts';
 import { readSupergraph } from '../../lib/schema.ts';
 import { createUserTokenVerifier } from '../../lib/auth/tokens.ts';
@@ -19,7 +20,12 @@ const gw = await startGateway({
   port: 0,
 });
 
+// Event-loop delay, written to the log at exit: stalls here show up as latency tails in the benches.
+const loop = monitorEventLoopDelay({ resolution: 5 });
+loop.enable();
+
 async function shutdown(): Promise<void> {
+  console.error(`event-loop delay ms: p50 ${(loop.percentile(50) / 1e6).toFixed(1)} p99 ${(loop.percentile(99) / 1e6).toFixed(1)} max ${(loop.max / 1e6).toFixed(1)}`);
   await gw.close().catch(() => {});
   process.exit(0);
 }

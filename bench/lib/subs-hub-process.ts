@@ -4,6 +4,7 @@
  * pipeline → Postgres → live channel), with the default pipeline settings. Prints `READY {"production":url,...}`.
  *   BENCH_DB_URL=... BENCH_MQTT_URL=... node --import tsx bench/lib/subs-hub-process.ts
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Registry } from 'prom-client';
 import { SUBGRAPHS, type SubgraphName } from '../../lib/config/hub.ts';
 import { IotConfigSchema } from '../../lib/config/iot.ts';
@@ -28,7 +29,11 @@ const iot = IotConfigSchema.parse({
 const ingest = await startIngest({ db, databaseUrl: dbUrl, mqttUrl, iot, registry: new Registry() });
 closers.unshift(() => ingest.stop());
 
+const loop = monitorEventLoopDelay({ resolution: 5 });
+loop.enable();
+
 async function shutdown(): Promise<void> {
+  console.error(`event-loop delay ms: p50 ${(loop.percentile(50) / 1e6).toFixed(1)} p99 ${(loop.percentile(99) / 1e6).toFixed(1)} max ${(loop.max / 1e6).toFixed(1)}`);
   for (const close of closers) await close().catch(() => {});
   await db.destroy();
   process.exit(0);

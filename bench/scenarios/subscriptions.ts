@@ -181,7 +181,8 @@ async function measure(label: string, s: Setup, target: Target): Promise<Measure
   clearInterval(sampler);
   // Let what is in flight arrive (readings stamped inside the window still count).
   await sleep(5000);
-  const reports = await Promise.all(procs.map((p) => p.ask<{ events: number; frames: number; early: number; errors: number; firstError?: string; pairs: number[] }>({ type: 'report' }, 'report')));
+  const reports = await Promise.all(procs.map((p) => p.ask<{ events: number; frames: number; early: number; errors: number; firstError?: string; pairs: number[]; loopP99Ms: number; loopMaxMs: number }>({ type: 'report' }, 'report')));
+  say(`  client event-loop delay p99/max: ${reports.map((r) => `${r.loopP99Ms.toFixed(0)}/${r.loopMaxMs.toFixed(0)}`).join(', ')} ms`);
   say(`  frames received ${reports.reduce((a, r) => a + r.frames, 0)}, of readings stamped before the window ${reports.reduce((a, r) => a + r.early, 0)}`);
   for (const p of procs) await p.ask({ type: 'close' });
   await Promise.all(procs.map((p) => new Promise((r) => (p.proc.exitCode !== null ? r(null) : p.proc.once('exit', r)))));
@@ -227,6 +228,8 @@ async function measure(label: string, s: Setup, target: Target): Promise<Measure
 
 async function startOurs(s: Setup): Promise<Target> {
   const [node, args] = tsxArgs(fileURLToPath(new URL('../lib/gateway-process.ts', import.meta.url)));
+  // BENCH_GATEWAY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": to profile our gateway under this load.
+  args.unshift(...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? []));
   const gw = await startChild('subs-gateway', node, args, { cwd: ROOT, env: { BENCH_SUBGRAPH_URLS: JSON.stringify(s.subgraphUrls), NODE_ENV: 'production', LOG_LEVEL: 'warn' } });
   const url = gw.ready.url as string;
   await waitForHttp(url.replace(/\/graphql$/, '/healthz'), gw);
@@ -299,8 +302,9 @@ export async function run(opts: BenchOptions): Promise<void> {
     publisher,
   };
   const ours = await measure('our gateway', s, await startOurs(s));
-  const hive = await measure('Hive Gateway', s, await startHive(s));
-  const results = { 'our gateway': ours, 'Hive Gateway': hive };
+  // BENCH_SKIP_HIVE=1: ours alone, for quicker iterations while tuning (the RESULT line then has no Hive figures).
+  const hive = process.env.BENCH_SKIP_HIVE === '1' ? undefined : await measure('Hive Gateway', s, await startHive(s));
+  const results: Record<string, Measured> = hive ? { 'our gateway': ours, 'Hive Gateway': hive } : { 'our gateway': ours };
   report(results);
   const file = writeResult('subscriptions', {
     at: new Date().toISOString(),
@@ -320,10 +324,10 @@ export async function run(opts: BenchOptions): Promise<void> {
       delivered_pct: ours.deliveredPct.toFixed(2),
       gateway_cpu_pct: ours.gatewayCpuPct.toFixed(0),
       gateway_rss_mib: ours.gatewayRssMaxMiB.toFixed(0),
-      hive_p50_ms: ms(hive.p50),
-      hive_p99_ms: ms(hive.p99),
-      hive_delivered_pct: hive.deliveredPct.toFixed(2),
-      hive_cpu_pct: hive.gatewayCpuPct.toFixed(0),
+      hive_p50_ms: hive ? ms(hive.p50) : 'skipped',
+      hive_p99_ms: hive ? ms(hive.p99) : 'skipped',
+      hive_delivered_pct: hive ? hive.deliveredPct.toFixed(2) : 'skipped',
+      hive_cpu_pct: hive ? hive.gatewayCpuPct.toFixed(0) : 'skipped',
     }),
   );
 }

@@ -15,8 +15,18 @@ interface Pending {
 interface Batch {
   calls: Pending[];
   representations: unknown[];
+  /** The JSON of each representation sent, for the cache. */
+  keys: string[];
   index: Map<string, number>;
 }
+
+interface Cached {
+  entity: unknown;
+  at: number;
+}
+
+/** Entities kept per cache key; beyond this the cache is cleared (the next events refill it). */
+const MAX_CACHED = 50_000;
 
 /**
  * Wraps a subgraph's data source for the subscription path: `_entities` fetches with the same query, the same
@@ -26,11 +36,18 @@ interface Batch {
  */
 export class BatchingEntitiesDataSource implements GraphQLDataSource<GatewayContext> {
   private readonly batches = new Map<string, Batch>();
+  private readonly cache = new Map<string, Cached>();
   requests = 0;
 
+  /**
+   * `cacheMs` > 0 keeps each entity an `_entities` call returned (without errors) for that long, per scope and
+   * query: a machine's name and its line's current work order are asked for with every event of every
+   * group, but change rarely. 0 turns the cache off (every event fetched fresh).
+   */
   constructor(
     private readonly inner: GraphQLDataSource<GatewayContext>,
     private readonly windowMs: number,
+    private readonly cacheMs = 0,
   ) {}
 
   process(options: Process): Promise<GatewayGraphQLResponse> {
@@ -42,19 +59,25 @@ export class BatchingEntitiesDataSource implements GraphQLDataSource<GatewayCont
     }
     const { representations: _r, ...others } = vars;
     const ctx = options.context as GatewayContext;
-    const key = `${ctx.internalToken}\u0000${options.request.query}\u0000${JSON.stringify(others)}`;
+    const key = `${scopeOf(ctx)}\u0000${options.request.query}\u0000${JSON.stringify(others)}`;
+    const repKeys = reps.map((r) => JSON.stringify(r));
+    if (this.cacheMs > 0) {
+      const now = Date.now();
+      const hits = repKeys.map((k) => this.cache.get(key + '\u0000' + k));
+      if (hits.every((h) => h && now - h.at < this.cacheMs)) return Promise.resolve({ data: { _entities: hits.map((h) => structuredClone(h!.entity)) } });
+    }
     let batch = this.batches.get(key);
     if (!batch) {
-      batch = { calls: [], representations: [], index: new Map() };
+      batch = { calls: [], representations: [], keys: [], index: new Map() };
       this.batches.set(key, batch);
       const b = batch;
       setTimeout(() => this.flush(key, b), this.windowMs);
     }
-    const slots = reps.map((r) => {
-      const k = JSON.stringify(r);
+    const slots = repKeys.map((k, n) => {
       let i = batch.index.get(k);
       if (i === undefined) {
-        i = batch.representations.push(r) - 1;
+        i = batch.representations.push(reps[n]) - 1;
+        batch.keys.push(k);
         batch.index.set(k, i);
       }
       return i;
@@ -77,6 +100,7 @@ export class BatchingEntitiesDataSource implements GraphQLDataSource<GatewayCont
       return;
     }
     const entities = (res.data as { _entities?: unknown[] } | null | undefined)?._entities;
+    if (this.cacheMs > 0 && Array.isArray(entities)) this.remember(key, batch, entities, res.errors);
     for (const c of batch.calls) {
       const errors = res.errors?.flatMap((e) => {
         const at = e.path?.[0] === '_entities' && typeof e.path[1] === 'number' ? e.path[1] : undefined;
@@ -86,9 +110,27 @@ export class BatchingEntitiesDataSource implements GraphQLDataSource<GatewayCont
       });
       c.resolve({
         ...res,
-        data: Array.isArray(entities) ? { _entities: c.slots.map((i) => entities[i] ?? null) } : res.data,
+        // Each caller gets its own copies: the executor merges into what it receives.
+        data: Array.isArray(entities) ? { _entities: c.slots.map((i) => structuredClone(entities[i] ?? null)) } : res.data,
         errors: errors?.length ? errors : undefined,
       });
     }
   }
+
+  /** Caches the entities of a response, except those an error points at. */
+  private remember(key: string, batch: Batch, entities: unknown[], errors: GatewayGraphQLResponse['errors']): void {
+    const bad = new Set(errors?.map((e) => (e.path?.[0] === '_entities' ? e.path[1] : undefined)));
+    if (errors?.some((e) => e.path?.[0] !== '_entities')) return; // an error for the whole call: cache nothing
+    if (this.cache.size > MAX_CACHED) this.cache.clear();
+    const at = Date.now();
+    batch.keys.forEach((k, i) => {
+      if (!bad.has(i) && entities[i] != null) this.cache.set(key + '\u0000' + k, { entity: entities[i], at });
+    });
+  }
+}
+
+/** Entities are cached per auth scope (the internal token changes every minute; the scope does not). */
+function scopeOf(ctx: GatewayContext): string {
+  const v = ctx.viewer;
+  return JSON.stringify([v.role, v.sites, v.lines]);
 }

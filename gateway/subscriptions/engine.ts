@@ -14,8 +14,11 @@ import { Upstreams } from './upstream.ts';
 /** Where a group's results go: one subscription of one client connection. */
 export interface Member {
   readonly id: string;
-  /** `payload` is the serialised ExecutionResult, shared by every member of the group. */
-  next(payload: string): void;
+  /**
+   * `payload` is the serialised ExecutionResult, shared by every member of the group; `frames` is per event,
+   * for members to share encoded frames (clients often use the same subscription id, e.g. "1").
+   */
+  next(payload: string, frames: Map<string, Buffer>): void;
   error(errors: readonly GraphQLFormattedError[]): void;
   complete(): void;
 }
@@ -113,7 +116,8 @@ class Group {
     while (this.outbox.length && this.outbox[0]!.settled) {
       const { payload } = this.outbox.shift()!;
       if (this.closed || payload === undefined) continue;
-      for (const m of this.members) m.next(payload);
+      const frames = new Map<string, Buffer>();
+      for (const m of this.members) m.next(payload, frames);
       this.engine.m.frames.inc(this.members.size);
     }
   }

@@ -34,6 +34,8 @@ export interface WsServerOptions {
   highWaterBytes?: number;
   initTimeoutMs?: number;
   pingIntervalMs?: number;
+  /** Operations one connection may have open at once (a dashboard needs a handful; this bounds abuse). */
+  maxOperationsPerConnection?: number;
 }
 
 /**
@@ -107,7 +109,7 @@ class Connection {
   private initialised = false;
   private readonly subs = new Map<string, Member>();
   /** Per subscription id, the newest frame a slow socket has not taken yet. */
-  private readonly conflated = new Map<string, string>();
+  private readonly conflated = new Map<string, Buffer>();
   private readonly initTimer: NodeJS.Timeout;
 
   constructor(
@@ -144,6 +146,9 @@ class Connection {
         if (typeof msg.id !== 'string' || !msg.id || typeof msg.payload?.query !== 'string') break;
         if (!this.context) return this.socket.close(...CLOSE.unauthorized);
         if (this.subs.has(msg.id)) return this.socket.close(CLOSE.duplicateId[0], `Subscriber for ${msg.id} already exists`);
+        if (this.subs.size >= (this.opts.maxOperationsPerConnection ?? 200)) {
+          return this.sendError(msg.id, [{ message: `At most ${this.opts.maxOperationsPerConnection ?? 200} operations per connection`, extensions: { code: 'BAD_USER_INPUT' } }]);
+        }
         return this.subscribe(msg.id, msg.payload);
       case 'complete':
         if (typeof msg.id !== 'string') break;
@@ -180,7 +185,7 @@ class Connection {
       const res = await this.opts.apollo.executeOperation({ query: payload.query, variables, operationName }, { contextValue: this.context! });
       if (!this.subs.has(id)) return;
       const single = res.body.kind === 'single' ? res.body.singleResult : { errors: [{ message: 'Incremental delivery is not supported here', extensions: { code: 'BAD_USER_INPUT' } }] };
-      member.next(JSON.stringify(single));
+      member.next(JSON.stringify(single), new Map());
       return member.complete();
     }
     const member = this.member(id);
@@ -193,7 +198,11 @@ class Connection {
     const head = `{"id":${idJson},"type":"next","payload":`;
     return {
       id,
-      next: (payload) => this.sendNext(id, head + payload + '}'),
+      next: (payload, frames) => {
+        let frame = frames.get(id);
+        if (!frame) frames.set(id, (frame = Buffer.from(head + payload + '}')));
+        this.sendNext(id, frame);
+      },
       error: (errors) => {
         this.subs.delete(id);
         this.sendError(id, errors);
@@ -206,7 +215,7 @@ class Connection {
     };
   }
 
-  private sendNext(id: string, frame: string): void {
+  private sendNext(id: string, frame: Buffer): void {
     if (this.socket.bufferedAmount > this.highWater || this.conflated.size) {
       if (this.conflated.has(id)) this.m.conflated.inc();
       this.conflated.set(id, frame);
@@ -225,8 +234,9 @@ class Connection {
     this.send(JSON.stringify({ id, type: 'error', payload: errors }));
   }
 
-  private send(data: string): void {
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(data);
+  /** Text frames always (graphql-transport-ws is JSON text), whether given a string or its UTF-8 bytes. */
+  private send(data: string | Buffer): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(data, { binary: false });
   }
 
   private leave(id: string): void {

@@ -156,6 +156,14 @@ describe('filters and scope', () => {
     await client.dispose();
   });
 
+  it('runs queries over the same socket, through the same auth and executor as HTTP', async () => {
+    const client = wsClient(hub.url, await hub.token({ role: 'viewer', lines: ['LINE-2'] }));
+    const q = record(client, `query { lines { nodes { id } } }`);
+    await until('the result', async () => q.completed, Boolean);
+    expect(q.events).toEqual([{ data: { lines: { nodes: [{ id: 'LINE-2' }] } } }]);
+    await client.dispose();
+  });
+
   it('refuses a connection without a valid token (4403) before any subscription', async () => {
     const client = wsClient(hub.url, 'not-a-jwt');
     const sub = record(client, `subscription { sensorReadings { value } }`);

@@ -67,4 +67,35 @@ describe('subscription plans', () => {
     expect(quality).toHaveLength(1);
     expect(production[0]!.map((r: any) => r.id)).toEqual(['M-1', 'M-2']);
   });
+
+  it('reuses entities for cacheMs, per scope, and never caches an entity an error points at', async () => {
+    const calls: unknown[][] = [];
+    let fail = false;
+    const inner: GraphQLDataSource = {
+      process: async ({ request }) => {
+        const reps = request.variables!.representations as any[];
+        calls.push(reps);
+        return { data: { _entities: reps.map((r) => (fail && r.id === 'M-2' ? null : { name: `Machine ${r.id}` })) }, errors: fail ? [{ message: 'boom', path: ['_entities', reps.findIndex((r) => r.id === 'M-2')] }] : undefined };
+      },
+    };
+    const source = new BatchingEntitiesDataSource(inner, 1, 200);
+    const ask = (ids: string[], lines?: string[]) =>
+      source.process({
+        request: { query: 'q', variables: { representations: ids.map((id) => ({ __typename: 'Machine', id })) } },
+        context: { viewer: { sub: 'u', role: 'viewer', lines }, requestId: 'r', internalToken: 't' },
+      } as never);
+    fail = true;
+    const first = await ask(['M-1', 'M-2']);
+    expect(first.errors?.[0]?.path).toEqual(['_entities', 1]);
+    fail = false;
+    expect((await ask(['M-1'])).data).toEqual({ _entities: [{ name: 'Machine M-1' }] });
+    expect(calls).toHaveLength(1); // M-1 from the cache
+    await ask(['M-1', 'M-2']); // M-2 was an error: fetched again
+    expect(calls).toHaveLength(2);
+    await ask(['M-1'], ['LINE-1']); // another scope: its own entries
+    expect(calls).toHaveLength(3);
+    await new Promise((r) => setTimeout(r, 250));
+    await ask(['M-1']); // expired
+    expect(calls).toHaveLength(4);
+  });
 });
