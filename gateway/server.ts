@@ -91,6 +91,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Listening & { 
     registry: metrics.registry,
     giveUpAfterMs: opts.upstreamGiveUpMs,
   });
+  // A new supergraph (a gateway configured to poll one) ends subscriptions with SUBSCRIPTION_SCHEMA_RELOAD.
+  let planned = opts.supergraphSdl;
+  gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
+    if (coreSupergraphSdl === planned) return;
+    planned = coreSupergraphSdl;
+    engine.reload(new SubscriptionPlanner(coreSupergraphSdl));
+  });
   const ws = serveClientSubscriptions({ server: listening.server, path: '/graphql', engine, apollo: server, authenticate: context, registry: metrics.registry, highWaterBytes: opts.highWaterBytes });
   return {
     ...listening,

@@ -9,6 +9,7 @@ import { freePort } from '../../lib/embedded/free-port.ts';
 import { startSubgraph } from '../../lib/hub.ts';
 import { readSupergraph } from '../../lib/schema.ts';
 import { startGateway } from '../../gateway/server.ts';
+import { SubscriptionPlanner } from '../../gateway/subscriptions/planner.ts';
 import WebSocket from 'ws';
 import { INTERNAL_SECRET, JWT_SECRET, startTestHub, type TestHub } from '../helpers/hub.ts';
 import { until } from '../helpers/until.ts';
@@ -217,6 +218,22 @@ describe('groups, dedupe and lifecycle', () => {
     expect(s1.events[1].data.sensorReadings.value).toBe(v2);
     await c1.dispose();
     await c2.dispose();
+  });
+
+  it('ends subscriptions with SUBSCRIPTION_SCHEMA_RELOAD when the supergraph changes', async () => {
+    const gw2 = await secondGateway();
+    try {
+      const client = wsClient(gw2.url, admin);
+      const sub = record(client, `subscription { sensorReadings(filter: { machineIds: ["M-103"] }) { value } }`);
+      await until('upstream', () => metric(gw2.url, 'hub_subscription_upstreams'), (n) => n === 1);
+      gw2.engine.reload(new SubscriptionPlanner(readSupergraph()));
+      await until('the reload error', async () => sub.errors, Boolean);
+      expect(sub.errors![0].extensions.code).toBe('SUBSCRIPTION_SCHEMA_RELOAD');
+      expect(await metric(gw2.url, 'hub_subscription_upstreams')).toBe(0);
+      await client.dispose();
+    } finally {
+      await gw2.close();
+    }
   });
 
   it('conflates for a slow client: it gets the newest events, never an unbounded queue', async () => {
