@@ -23,6 +23,13 @@ const gw = await startGateway({
 // Event-loop delay, written to the log at exit: stalls here show up as latency tails in the benches.
 const loop = monitorEventLoopDelay({ resolution: 5 });
 loop.enable();
+// Every 5 s, the last 5 s: stalls then show up at the time they happened (the log has timestamps).
+if (process.env.BENCH_LOOP_LOG === '1') {
+  setInterval(() => {
+    console.error(`${new Date().toISOString()} loop p99 ${(loop.percentile(99) / 1e6).toFixed(1)} max ${(loop.max / 1e6).toFixed(1)} ms`);
+    loop.reset();
+  }, 5000).unref();
+}
 
 async function shutdown(): Promise<void> {
   console.error(`event-loop delay ms: p50 ${(loop.percentile(50) / 1e6).toFixed(1)} p99 ${(loop.percentile(99) / 1e6).toFixed(1)} max ${(loop.max / 1e6).toFixed(1)}`);

@@ -20,7 +20,7 @@ import { startBroker } from '../lib/broker.ts';
 import { cpuSeconds } from '../lib/cpu.ts';
 import { BENCH_INTERNAL_SECRET, BENCH_JWT_SECRET, dropBenchDatabase } from '../lib/env.ts';
 import { HIVE_BIN, withSubgraphUrls } from '../lib/hive.ts';
-import { ms } from '../lib/load.ts';
+import { ms, percentile } from '../lib/load.ts';
 import { onCleanup, startChild, tsxArgs, waitForHttp, type Child } from '../lib/proc.ts';
 import { rssMiB } from '../lib/proc-stats.ts';
 import { resultLine, table, writeResult } from '../lib/report.ts';
@@ -45,6 +45,8 @@ interface Setup {
   subgraphUrls: Record<string, string>;
   hubPid: number;
   publisher: mqtt.MqttClient;
+  /** Subscribed to the live channel: how much of the latency is ingest's. */
+  liveListener: mqtt.MqttClient;
 }
 
 interface Target {
@@ -54,6 +56,9 @@ interface Target {
 }
 
 interface Measured {
+  /** Publish → live channel (ingest alone: MQTT, batch, commit, publish), p50 / p99 ms. */
+  liveP50: number;
+  liveP99: number;
   clients: number;
   upstreamSubscriptions: number;
   published: number;
@@ -175,7 +180,15 @@ async function measure(label: string, s: Setup, target: Target): Promise<Measure
   const rss: number[] = [];
   const sampler = setInterval(() => rss.push(rssMiB(target.pid)), 1000);
   const counts = new Array<number>(s.machines).fill(0);
+  const live: number[] = [];
+  const onLive = (_topic: string, payload: Buffer) => {
+    const now = nowMs();
+    for (const r of JSON.parse(payload.toString()) as { ts: string }[]) if (Date.parse(r.ts) >= t0) live.push(now - Date.parse(r.ts));
+  };
+  s.liveListener.on('message', onLive);
   const published = await publish(s, s.duration, counts);
+  s.liveListener.off('message', onLive);
+  live.sort((a, b) => a - b);
   const wall = (nowMs() - wall0) / 1000;
   const cpu = { gw: cpuSeconds(target.pid) - cpu0.gw, hub: cpuSeconds(s.hubPid) - cpu0.hub, clients: procs.reduce((a, p) => a + cpuSeconds(p.proc.pid!), 0) - cpu0.clients };
   clearInterval(sampler);
@@ -204,6 +217,8 @@ async function measure(label: string, s: Setup, target: Target): Promise<Measure
   const delivered = reports.reduce((a, r) => a + r.events, 0);
   const frames = delivered;
   return {
+    liveP50: percentile(live, 50),
+    liveP99: percentile(live, 99),
     clients: s.clients,
     upstreamSubscriptions: upstream,
     published,
@@ -253,17 +268,19 @@ async function startHive(s: Setup): Promise<Target> {
 
 function report(results: Record<string, Measured>): void {
   const row = (name: string, m: Measured) => [
-    name, m.clients, m.upstreamSubscriptions, m.published, m.expected, m.delivered, `${m.deliveredPct.toFixed(2)}%`, ms(m.p50), ms(m.p90), ms(m.p99), ms(m.max),
+    name, m.clients, m.upstreamSubscriptions, m.published, m.expected, m.delivered, `${m.deliveredPct.toFixed(2)}%`, ms(m.p50), ms(m.p90), ms(m.p99), ms(m.max), `${ms(m.liveP50)} / ${ms(m.liveP99)}`,
     `${m.gatewayCpuPct.toFixed(0)}%`, ms(m.gatewayCpuMsPer1kFrames), `${m.gatewayRssMiB.toFixed(0)} / ${m.gatewayRssMaxMiB.toFixed(0)}`, `${m.hubCpuPct.toFixed(0)}%`, `${m.clientsCpuPct.toFixed(0)}%`, m.errors,
   ];
   say('');
   say(table(
-    ['gateway', 'clients', 'upstream subs', 'published', 'expected', 'delivered', 'delivered %', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'gateway CPU', 'gw CPU ms/1k frames', 'gw RSS MiB end / max', 'hub CPU', 'clients CPU', 'errors'],
+    ['gateway', 'clients', 'upstream subs', 'published', 'expected', 'delivered', 'delivered %', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'ingest p50/p99 ms', 'gateway CPU', 'gw CPU ms/1k frames', 'gw RSS MiB end / max', 'hub CPU', 'clients CPU', 'errors'],
     Object.entries(results).map(([k, m]) => row(k, m)),
   ));
   say('');
   say('latency:       reading timestamp (set at publish) → frame parsed by the client, same clock; through MQTT,');
   say('               the ingest pipeline (batch ≤ 20 ms, commit), the live channel, the iot subgraph and the gateway.');
+  say('ingest:        publish → the live channel (MQTT, pipeline batch, commit, publish), measured by the bench on the');
+  say('               broker in the same window: the part of the latency before any subgraph or gateway.');
   say('upstream subs: subscriptions the iot subgraph serves (ours: one per group of identical subscriptions).');
   say('CPU:           share of one core over the measured window (200% = both cores); hub = subgraphs + ingest.');
   for (const [k, m] of Object.entries(results)) if (m.firstError) say(`! ${k}: ${m.errors} errors, first: ${m.firstError}`);
@@ -288,6 +305,9 @@ export async function run(opts: BenchOptions): Promise<void> {
   await Promise.all(Object.values(subgraphUrls).map((u) => waitForHttp(u.replace(/\/graphql$/, '/healthz'), hub)));
   const publisher = await mqtt.connectAsync(broker.url, { clientId: `bench-subs-pub-${process.pid}` });
   onCleanup(() => void publisher.end(true));
+  const liveListener = await mqtt.connectAsync(broker.url, { clientId: `bench-subs-live-${process.pid}` });
+  onCleanup(() => void liveListener.end(true));
+  await liveListener.subscribeAsync('oee-hub/live/readings/+', { qos: 0 });
 
   const s: Setup = {
     clients,
@@ -300,6 +320,7 @@ export async function run(opts: BenchOptions): Promise<void> {
     subgraphUrls,
     hubPid: hub.proc.pid!,
     publisher,
+    liveListener,
   };
   const ours = await measure('our gateway', s, await startOurs(s));
   // BENCH_SKIP_HIVE=1: ours alone, for quicker iterations while tuning (the RESULT line then has no Hive figures).
@@ -321,6 +342,7 @@ export async function run(opts: BenchOptions): Promise<void> {
       subscribers: String(ours.clients),
       p50_ms: ms(ours.p50),
       p99_ms: ms(ours.p99),
+      ingest_p99_ms: ms(ours.liveP99),
       delivered_pct: ours.deliveredPct.toFixed(2),
       gateway_cpu_pct: ours.gatewayCpuPct.toFixed(0),
       gateway_rss_mib: ours.gatewayRssMaxMiB.toFixed(0),

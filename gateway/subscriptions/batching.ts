@@ -23,6 +23,7 @@ interface Batch {
 interface Cached {
   entity: unknown;
   at: number;
+  refreshing?: boolean;
 }
 
 /** Entities kept per cache key; beyond this the cache is cleared (the next events refill it). */
@@ -64,8 +65,25 @@ export class BatchingEntitiesDataSource implements GraphQLDataSource<GatewayCont
     if (this.cacheMs > 0) {
       const now = Date.now();
       const hits = repKeys.map((k) => this.cache.get(key + '\u0000' + k));
-      if (hits.every((h) => h && now - h.at < this.cacheMs)) return Promise.resolve({ data: { _entities: hits.map((h) => structuredClone(h!.entity)) } });
+      if (hits.every((h) => h && now - h.at < this.cacheMs)) {
+        // Refresh in the background from half the lifetime on: events keep being served from the cache instead of
+        // all waiting for the same refetch the moment the entries expire (a latency spike every cacheMs).
+        const old = hits.filter((h) => now - h!.at > this.cacheMs / 2 && !h!.refreshing);
+        if (old.length) {
+          for (const h of old) h!.refreshing = true;
+          const stale = reps.filter((_, i) => old.includes(hits[i]));
+          void this.enqueue(key, options, stale, stale.map((r) => JSON.stringify(r))).catch(() => {
+            for (const h of old) h!.refreshing = false;
+          });
+        }
+        return Promise.resolve({ data: { _entities: hits.map((h) => structuredClone(h!.entity)) } });
+      }
     }
+    return this.enqueue(key, options, reps, repKeys);
+  }
+
+  /** Adds representations to the open batch for `key` (opening one, flushed after the window). */
+  private enqueue(key: string, options: Process, reps: unknown[], repKeys: string[]): Promise<GatewayGraphQLResponse> {
     let batch = this.batches.get(key);
     if (!batch) {
       batch = { calls: [], representations: [], keys: [], index: new Map() };

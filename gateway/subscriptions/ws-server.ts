@@ -59,23 +59,33 @@ export function serveClientSubscriptions(opts: WsServerOptions): { close: () => 
     dropped: new Counter({ name: 'hub_subscription_clients_dropped_total', help: 'Clients dropped for not answering pings', registers: [opts.registry] }),
   };
   const connections = new Set<Connection>();
+  /** Connections with conflated events waiting. */
+  const slow = new Set<Connection>();
 
   wss.on('connection', (socket, req) => {
     if (socket.protocol !== PROTOCOL) return socket.close(...CLOSE.subprotocol);
-    const c = new Connection(socket, req, opts, highWater, m);
+    const c = new Connection(socket, req, opts, highWater, m, () => slow.add(c));
     connections.add(c);
     m.clients.set(connections.size);
     socket.once('close', () => {
       c.dispose();
       connections.delete(c);
+      slow.delete(c);
       m.clients.set(connections.size);
     });
   });
   wss.on('error', (err) => log.warn({ err: err.message }, 'websocket server error'));
 
-  // Dead clients: a socket that did not answer the previous ping is terminated; its subscriptions leave.
+  // Dead clients: a socket that did not answer its previous ping is terminated; its subscriptions leave. The
+  // pings are spread over the interval (a slice every 100 ms): pinging 10,000 sockets at once stalls the event
+  // loop, and every client's, for a few hundred milliseconds.
+  const pingEveryMs = opts.pingIntervalMs ?? 12_000;
+  let pingRound: Connection[] = [];
   const ping = setInterval(() => {
-    for (const c of connections) {
+    if (!pingRound.length) pingRound = [...connections];
+    const slice = pingRound.splice(0, Math.max(1, Math.ceil((connections.size * 100) / pingEveryMs)));
+    for (const c of slice) {
+      if (c.socket.readyState !== WebSocket.OPEN) continue;
       if (!c.alive) {
         m.dropped.inc();
         c.socket.terminate();
@@ -84,11 +94,11 @@ export function serveClientSubscriptions(opts: WsServerOptions): { close: () => 
       c.alive = false;
       c.socket.ping();
     }
-  }, opts.pingIntervalMs ?? 12_000);
+  }, 100);
   ping.unref();
-  // Conflated sockets are retried here, so a burst never queues more than one event per subscription.
+  // Sockets holding conflated events are retried here, so a burst never queues more than one event per subscription.
   const drain = setInterval(() => {
-    for (const c of connections) c.flushConflated();
+    for (const c of slow) if (c.flushConflated()) slow.delete(c);
   }, 20);
   drain.unref();
 
@@ -118,6 +128,7 @@ class Connection {
     private readonly opts: WsServerOptions,
     private readonly highWater: number,
     private readonly m: { conflated: Counter },
+    private readonly markSlow: () => void,
   ) {
     this.initTimer = setTimeout(() => this.context || socket.close(...CLOSE.initTimeout), opts.initTimeoutMs ?? 3000);
     socket.on('pong', () => (this.alive = true));
@@ -219,15 +230,19 @@ class Connection {
     if (this.socket.bufferedAmount > this.highWater || this.conflated.size) {
       if (this.conflated.has(id)) this.m.conflated.inc();
       this.conflated.set(id, frame);
+      this.markSlow();
       return;
     }
     this.send(frame);
   }
 
-  flushConflated(): void {
-    if (!this.conflated.size || this.socket.bufferedAmount > this.highWater / 2) return;
+  /** Sends the waiting newest events once the socket has drained; true when nothing waits any more. */
+  flushConflated(): boolean {
+    if (!this.conflated.size) return true;
+    if (this.socket.bufferedAmount > this.highWater / 2) return false;
     for (const frame of this.conflated.values()) this.send(frame);
     this.conflated.clear();
+    return true;
   }
 
   private sendError(id: string, errors: readonly GraphQLFormattedError[]): void {
