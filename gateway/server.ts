@@ -33,6 +33,8 @@ export interface GatewayOptions {
   upstreamGiveUpMs?: number;
   /** Unsent bytes on a client socket above which it gets only the newest event per subscription. */
   highWaterBytes?: number;
+  /** Every client is pinged once per interval; one that has not answered the previous ping is dropped (ms). */
+  pingIntervalMs?: number;
 }
 
 /**
@@ -98,7 +100,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Listening & { 
     planned = coreSupergraphSdl;
     engine.reload(new SubscriptionPlanner(coreSupergraphSdl));
   });
-  const ws = serveClientSubscriptions({ server: listening.server, path: '/graphql', engine, apollo: server, authenticate: context, registry: metrics.registry, highWaterBytes: opts.highWaterBytes });
+  const ws = serveClientSubscriptions({ server: listening.server, path: '/graphql', engine, apollo: server, authenticate: context, registry: metrics.registry, highWaterBytes: opts.highWaterBytes, pingIntervalMs: opts.pingIntervalMs });
   return {
     ...listening,
     gateway,

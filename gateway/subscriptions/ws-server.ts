@@ -81,9 +81,14 @@ export function serveClientSubscriptions(opts: WsServerOptions): { close: () => 
   // loop, and every client's, for a few hundred milliseconds.
   const pingEveryMs = opts.pingIntervalMs ?? 12_000;
   let pingRound: Connection[] = [];
+  let roundStarted = 0;
   const ping = setInterval(() => {
-    if (!pingRound.length) pingRound = [...connections];
-    const slice = pingRound.splice(0, Math.max(1, Math.ceil((connections.size * 100) / pingEveryMs)));
+    if (!pingRound.length) {
+      if (Date.now() - roundStarted < pingEveryMs) return;
+      roundStarted = Date.now();
+      pingRound = [...connections];
+    }
+    const slice = pingRound.splice(0, Math.max(1, Math.ceil((pingRound.length * 100) / Math.max(100, pingEveryMs - (Date.now() - roundStarted)))));
     for (const c of slice) {
       if (c.socket.readyState !== WebSocket.OPEN) continue;
       if (!c.alive) {

@@ -236,6 +236,31 @@ describe('groups, dedupe and lifecycle', () => {
     }
   });
 
+  it('drops a client that stops answering pings, and only that one', async () => {
+    const gw2 = await secondGateway({ pingIntervalMs: 300 });
+    try {
+      const healthy = wsClient(gw2.url, admin);
+      const ok = record(healthy, `subscription { sensorReadings(filter: { machineIds: ["M-202"] }) { value } }`);
+      const ws = new WebSocket(gw2.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+      const frames: any[] = [];
+      ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+      await new Promise((r) => ws.once('open', r));
+      ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${admin}` } }));
+      await until('ack', async () => frames.some((f) => f.type === 'connection_ack'), Boolean);
+      ws.send(JSON.stringify({ id: 'x', type: 'subscribe', payload: { query: `subscription { sensorReadings(filter: { machineIds: ["M-202"] }) { value } }` } }));
+      await until('two members', () => metric(gw2.url, 'hub_subscription_members'), (n) => n === 2);
+      // A frozen client: its socket is never read again, so pongs never come back.
+      (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      await until('dropped', () => metric(gw2.url, 'hub_subscription_clients_dropped_total'), (n) => n === 1);
+      await until('its subscription left', () => metric(gw2.url, 'hub_subscription_members'), (n) => n === 1);
+      const v = await publish('M-202-TEMP', 44.4);
+      await until('the healthy client still gets events', async () => ok.events.some((e) => e.data.sensorReadings.value === v), Boolean);
+      await healthy.dispose();
+    } finally {
+      await gw2.close();
+    }
+  });
+
   it('conflates for a slow client: it gets the newest events, never an unbounded queue', async () => {
     const gw2 = await secondGateway({ highWaterBytes: 4096 });
     try {
