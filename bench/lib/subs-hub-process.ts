@@ -4,12 +4,12 @@
  * pipeline → Postgres → live channel), with the default pipeline settings. Prints `READY {"production":url,...}`.
  *   BENCH_DB_URL=... BENCH_MQTT_URL=... node --import tsx bench/lib/subs-hub-process.ts
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Registry } from 'prom-client';
 import { SUBGRAPHS, type SubgraphName } from '../../lib/config/hub.ts';
 import { IotConfigSchema } from '../../lib/config/iot.ts';
 import { openDatabase, startSubgraph } from '../../lib/hub.ts';
 import { startIngest } from '../../lib/telemetry/ingest/service.ts';
+import { watchLoopDelay } from './loop-delay.ts';
 import { BENCH_INTERNAL_SECRET } from './env.ts';
 import { SUBS_TOPIC } from './subs-setup.ts';
 
@@ -30,18 +30,10 @@ const iot = IotConfigSchema.parse({
 const ingest = await startIngest({ db, databaseUrl: dbUrl, mqttUrl, iot, registry: new Registry() });
 closers.unshift(() => ingest.stop());
 
-const loop = monitorEventLoopDelay({ resolution: 5 });
-loop.enable();
-// Every 5 s, the last 5 s: stalls then show up at the time they happened (the log has timestamps).
-if (process.env.BENCH_LOOP_LOG === '1') {
-  setInterval(() => {
-    console.error(`${new Date().toISOString()} loop p99 ${(loop.percentile(99) / 1e6).toFixed(1)} max ${(loop.max / 1e6).toFixed(1)} ms`);
-    loop.reset();
-  }, 5000).unref();
-}
+const loopDelay = watchLoopDelay();
 
 async function shutdown(): Promise<void> {
-  console.error(`event-loop delay ms: p50 ${(loop.percentile(50) / 1e6).toFixed(1)} p99 ${(loop.percentile(99) / 1e6).toFixed(1)} max ${(loop.max / 1e6).toFixed(1)}`);
+  console.error(loopDelay());
   for (const close of closers) await close().catch(() => {});
   await db.destroy();
   process.exit(0);

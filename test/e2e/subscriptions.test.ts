@@ -106,6 +106,27 @@ function secondGateway(extra: Partial<Parameters<typeof startGateway>[0]> = {}) 
   });
 }
 
+/**
+ * A client speaking the protocol by hand on a raw socket, so a test can stop reading it (`pause`): a frozen
+ * dashboard, which the graphql-ws client library cannot play.
+ */
+async function rawClient(url: string, token: string) {
+  const ws = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+  const frames: any[] = [];
+  ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+  await new Promise((r) => ws.once('open', r));
+  ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
+  await until('ack', async () => frames.some((f) => f.type === 'connection_ack'), Boolean);
+  const socket = (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+  return {
+    ws,
+    frames,
+    subscribe: (id: string, query: string) => ws.send(JSON.stringify({ id, type: 'subscribe', payload: { query } })),
+    pause: () => socket.pause(),
+    resume: () => socket.resume(),
+  };
+}
+
 const upstreams = () => metric(hub.url, 'hub_subscription_upstreams');
 const liveSubs = () => metric(hub.subgraphUrls.iot, 'hub_live_subscriptions');
 
@@ -241,16 +262,11 @@ describe('groups, dedupe and lifecycle', () => {
     try {
       const healthy = wsClient(gw2.url, admin);
       const ok = record(healthy, `subscription { sensorReadings(filter: { machineIds: ["M-202"] }) { value } }`);
-      const ws = new WebSocket(gw2.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
-      const frames: any[] = [];
-      ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
-      await new Promise((r) => ws.once('open', r));
-      ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${admin}` } }));
-      await until('ack', async () => frames.some((f) => f.type === 'connection_ack'), Boolean);
-      ws.send(JSON.stringify({ id: 'x', type: 'subscribe', payload: { query: `subscription { sensorReadings(filter: { machineIds: ["M-202"] }) { value } }` } }));
+      const frozen = await rawClient(gw2.url, admin);
+      frozen.subscribe('x', `subscription { sensorReadings(filter: { machineIds: ["M-202"] }) { value } }`);
       await until('two members', () => metric(gw2.url, 'hub_subscription_members'), (n) => n === 2);
       // A frozen client: its socket is never read again, so pongs never come back.
-      (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      frozen.pause();
       await until('dropped', () => metric(gw2.url, 'hub_subscription_clients_dropped_total'), (n) => n === 1);
       await until('its subscription left', () => metric(gw2.url, 'hub_subscription_members'), (n) => n === 1);
       const v = await publish('M-202-TEMP', 44.4);
@@ -264,29 +280,24 @@ describe('groups, dedupe and lifecycle', () => {
   it('conflates for a slow client: it gets the newest events, never an unbounded queue', async () => {
     const gw2 = await secondGateway({ highWaterBytes: 4096 });
     try {
-      const ws = new WebSocket(gw2.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
-      const frames: any[] = [];
-      ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
-      await new Promise((r) => ws.once('open', r));
-      ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${admin}` } }));
-      await until('ack', async () => frames.some((f) => f.type === 'connection_ack'), Boolean);
+      const slow = await rawClient(gw2.url, admin);
       // ~10 KB per event (the time, 300 times over), so a paused reader fills the kernel's socket buffers fast.
       const big = `subscription { sensorReadings(filter: { machineIds: ["M-102"] }) { value machine { id } ${Array.from({ length: 300 }, (_, i) => `t${i}: ts`).join(' ')} } }`;
-      ws.send(JSON.stringify({ id: 'slow', type: 'subscribe', payload: { query: big } }));
+      slow.subscribe('slow', big);
       await until('upstream', () => metric(gw2.url, 'hub_subscription_upstreams'), (n) => n === 1);
       // Stop reading: the kernel buffers fill, then the gateway's socket buffer passes its high-water mark.
-      (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+      slow.pause();
       const N = 3000;
       for (let i = 0; i < N; i++) void publish('M-102-TEMP', i);
       await until('conflation', () => metric(gw2.url, 'hub_subscription_client_conflated_total'), (n) => n > 0, 60_000);
-      (ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      slow.resume();
       await new Promise((r) => setTimeout(r, 1000));
       const last = await publish('M-102-TEMP', 123456);
-      await until('the newest event after the backlog', async () => frames.some((f) => f.payload?.data?.sensorReadings?.value === last), Boolean, 30_000);
-      const events = frames.filter((f) => f.type === 'next');
+      await until('the newest event after the backlog', async () => slow.frames.some((f) => f.payload?.data?.sensorReadings?.value === last), Boolean, 30_000);
+      const events = slow.frames.filter((f) => f.type === 'next');
       expect(events.length).toBeLessThan(N);
       expect(events.every((f) => f.id === 'slow' && f.payload.data.sensorReadings.machine.id === 'M-102')).toBe(true);
-      ws.close();
+      slow.ws.close();
     } finally {
       await gw2.close();
     }
