@@ -11,6 +11,7 @@ import { readSupergraph } from '../../lib/schema.ts';
 import { startGateway } from '../../gateway/server.ts';
 import { SubscriptionPlanner } from '../../gateway/subscriptions/planner.ts';
 import WebSocket from 'ws';
+import { createClient } from 'graphql-ws';
 import { INTERNAL_SECRET, JWT_SECRET, startTestHub, type TestHub } from '../helpers/hub.ts';
 import { until } from '../helpers/until.ts';
 import { record, wsClient } from '../helpers/ws-client.ts';
@@ -184,6 +185,16 @@ describe('filters and scope', () => {
     await until('the result', async () => q.completed, Boolean);
     expect(q.events).toEqual([{ data: { lines: { nodes: [{ id: 'LINE-2' }] } } }]);
     await client.dispose();
+  });
+
+  it('has subgraphs refuse subscriptions that bypass the gateway', async () => {
+    for (const params of [{}, { internalToken: admin }, { authorization: `Bearer ${admin}` }]) {
+      const direct = createClient({ url: hub.subgraphUrls.iot!.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: params, retryAttempts: 0, lazy: true });
+      const sub = record(direct, `subscription { sensorReadings { value } }`);
+      await until('refused', async () => sub.errors, Boolean);
+      expect(sub.errors![0].code).toBe(4403);
+      await direct.dispose();
+    }
   });
 
   it('refuses a connection without a valid token (4403) before any subscription', async () => {
