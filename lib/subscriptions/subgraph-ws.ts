@@ -5,7 +5,7 @@ import { WebSocketServer } from 'ws';
 import { Scope } from '../auth/scope.ts';
 import type { Viewer } from '../auth/viewer.ts';
 import type { Db } from '../db/index.ts';
-import { formatError } from '../errors.ts';
+import { formatError, isClientError } from '../errors.ts';
 import { log } from '../log.ts';
 import type { SubgraphContext } from '../subgraph/context.ts';
 import type { LiveFeed } from './live-feed.ts';
@@ -52,6 +52,13 @@ export function serveSubscriptions<L>(opts: SubgraphWsOptions<L>): { close: () =
     return e;
   };
 
+  /** Unexpected errors are logged, then masked, as on the HTTP path; client errors pass with their code. */
+  const masked = (errors: readonly GraphQLError[]) =>
+    errors.map((e) => {
+      if (!isClientError(e.extensions?.code)) log.error({ err: e.originalError ?? e, service: opts.service, path: e.path }, 'unexpected subscription error');
+      return formatError(e.toJSON());
+    });
+
   const disposer = useServer<Record<string, unknown>, Extra>(
     {
       schema: opts.schema,
@@ -85,8 +92,8 @@ export function serveSubscriptions<L>(opts: SubgraphWsOptions<L>): { close: () =
           loaders: { get: () => loadersFor(viewer).loaders, enumerable: true },
         }) as SubgraphContext<L>;
       },
-      onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON())) } : undefined),
-      onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatError(e.toJSON())),
+      onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? { ...result, errors: masked(result.errors) } : undefined),
+      onError: (_ctx, _id, _payload, errors) => masked(errors),
       onComplete: (ctx, id) => void ctx.extra.subscribers?.delete(id),
     },
     wss,
