@@ -149,12 +149,16 @@ export const MesConfigSchema = z
             /** A FAILED scheduled sync is retried this often (pg-boss, exponential backoff from retryDelaySeconds). */
             retryLimit: z.number().int().min(0).max(50).default(3),
             retryDelaySeconds: z.number().int().min(1).default(60),
-            /** Order status reports: retried until the MES accepts, up to this many times, then FAILED. */
-            outboundRetryLimit: z.number().int().min(0).max(1000).default(50),
-            outboundRetryDelaySeconds: z.number().int().min(1).default(10),
+            /**
+             * Order status reports are retried until the MES accepts them (no limit: a report is never dropped), after
+             * outboundRetryDelaySeconds·2ⁿ⁻¹, at most outboundRetryMaxDelaySeconds apart. Only a refusal by the MES
+             * (4xx, SOAP Client fault, B2MML Rejected) ends one, as REJECTED.
+             */
+            outboundRetryDelaySeconds: z.number().min(0.1).default(10),
+            outboundRetryMaxDelaySeconds: z.number().min(0.1).default(600),
           })
           .strict()
-          .default({ scheduleSyncIntervalMinutes: 15, autoSyncEnabled: true, horizonDays: 7, lookBackHours: 24, bidirectionalUpdates: true, batchSize: 5_000, retryLimit: 3, retryDelaySeconds: 60, outboundRetryLimit: 50, outboundRetryDelaySeconds: 10 }),
+          .default({ scheduleSyncIntervalMinutes: 15, autoSyncEnabled: true, horizonDays: 7, lookBackHours: 24, bidirectionalUpdates: true, batchSize: 5_000, retryLimit: 3, retryDelaySeconds: 60, outboundRetryDelaySeconds: 10, outboundRetryMaxDelaySeconds: 600 }),
         /** The lines this MES serves; schedules sync for each of them. */
         lines: z.array(lineId).min(1),
         fieldMappings: FieldMappingsSchema.default(FieldMappingsSchema.parse({})),

@@ -10,14 +10,57 @@ export class UpstreamError extends HubError {
     code: 'UPSTREAM_UNAVAILABLE' | 'UPSTREAM_BAD_RESPONSE',
     readonly system: string,
     message: string,
-    readonly upstream: { status?: number; upstreamCode?: string; transactionId?: string; retryable?: boolean } = {},
+    readonly upstream: { status?: number; upstreamCode?: string; transactionId?: string; retryable?: boolean; rejected?: boolean } = {},
     cause?: unknown,
   ) {
-    super(code, `${system}: ${message}`, { system, ...stripUndefined(upstream) }, cause);
+    // Only a safe summary of the cause is kept: an axios error carries the request config, Authorization header included.
+    super(code, `${system}: ${message}`, { system, ...stripUndefined(upstream) }, cause === undefined ? undefined : safeCause(cause));
   }
 
   get retryable(): boolean {
     return this.upstream.retryable ?? this.code === 'UPSTREAM_UNAVAILABLE';
+  }
+
+  /**
+   * The upstream refused this request itself (a 4xx other than auth/timeout/rate limits, a SOAP Client fault, a
+   * B2MML Rejected acknowledgement): sending it again unchanged will not help. Everything else may pass.
+   */
+  get rejected(): boolean {
+    return this.upstream.rejected === true;
+  }
+}
+
+/** 4xx statuses that say something about the request itself, not about credentials, time or load. */
+export const isRefusalStatus = (status: number) => status >= 400 && status < 500 && ![401, 403, 407, 408, 425, 429].includes(status);
+
+/** What may be kept of an underlying error: code, status, message and the URL without credentials or query. */
+export class UpstreamCause extends Error {
+  override name = 'UpstreamCause';
+  constructor(
+    message: string,
+    readonly code?: string,
+    readonly status?: number,
+    readonly url?: string,
+  ) {
+    super(message);
+  }
+}
+
+export function safeCause(e: unknown): UpstreamCause {
+  const err = (e ?? {}) as { message?: unknown; code?: unknown; status?: unknown; response?: { status?: unknown }; config?: { url?: unknown; baseURL?: unknown } };
+  const status = typeof err.status === 'number' ? err.status : typeof err.response?.status === 'number' ? err.response.status : undefined;
+  const c = new UpstreamCause(String(err.message ?? e), typeof err.code === 'string' ? err.code : undefined, status, safeUrl(err.config?.url, err.config?.baseURL));
+  c.stack = `${c.name}: ${c.message}`; // the original stack may print the original error's fields
+  return c;
+}
+
+function safeUrl(url: unknown, base: unknown): string | undefined {
+  if (typeof url !== 'string') return undefined;
+  try {
+    const u = new URL(url, typeof base === 'string' ? base : 'http://unknown');
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return url.split('?')[0];
   }
 }
 
@@ -27,7 +70,7 @@ export const badResponse = (system: string, message: string, upstream: UpstreamE
   new UpstreamError('UPSTREAM_BAD_RESPONSE', system, message, { retryable: false, ...upstream }, cause);
 
 function stripUndefined(o: Record<string, unknown>) {
-  return Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'retryable'));
+  return Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'retryable' && k !== 'rejected'));
 }
 
 /**

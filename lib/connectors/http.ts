@@ -3,7 +3,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { log } from '../log.ts';
 import type { AuthConfig, ConnectionConfig } from './config.ts';
-import { badResponse, unavailable, UpstreamError } from './errors.ts';
+import { badResponse, isRefusalStatus, unavailable, UpstreamError } from './errors.ts';
 import { withRetry } from './retry.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -120,7 +120,8 @@ export class UpstreamClient {
       e.retryAfterMs = retryAfterMs(res.headers['retry-after']);
       throw e;
     }
-    throw badResponse(this.system, message, upstream);
+    // A SOAP Client fault (HTTP 500, describeError says final) and a refusal status reject the request itself.
+    throw badResponse(this.system, message, { ...upstream, rejected: isRefusalStatus(status) || described?.retryable === false });
   }
 
   private async authorise(headers: Record<string, string>, params: Record<string, string | number | undefined>) {

@@ -4,6 +4,7 @@ import * as m0001 from './migrations/0001_foundation.ts';
 import * as m0002 from './migrations/0002_ingest.ts';
 import * as m0003 from './migrations/0003_http_status.ts';
 import * as m0004 from './migrations/0004_mes_erp.ts';
+import * as m0005 from './migrations/0005_outbox_claims.ts';
 
 /** Migrations in order; a static list keeps them bundled with the code that needs them (no path lookups). */
 const MIGRATIONS: Record<string, Migration> = {
@@ -11,6 +12,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0002_ingest': m0002,
   '0003_http_status': m0003,
   '0004_mes_erp': m0004,
+  '0005_outbox_claims': m0005,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

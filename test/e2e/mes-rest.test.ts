@@ -39,7 +39,7 @@ beforeAll(async () => {
       clientSecret: \${TEST_MES_SECRET}
     timeoutSeconds: 1
     retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50 }
-  sync: { autoSyncEnabled: false, batchSize: 40, outboundRetryDelaySeconds: 1, outboundRetryLimit: 30 }
+  sync: { autoSyncEnabled: false, batchSize: 40, outboundRetryDelaySeconds: 0.1, outboundRetryMaxDelaySeconds: 0.2 }
   lines: [LINE-1, LINE-2, LINE-9]
   rest: { paging: { pageSize: 25 } }
 `,
@@ -184,7 +184,7 @@ describe('order status back to the MES', () => {
   const UPDATE = `mutation($id: ID!, $q: Int!, $key: String) { updateOrderStatus(workOrderId: $id, status: COMPLETED, actualQuantity: $q, idempotencyKey: $key) {
     id idempotencyKey state attempts workOrder { number status actualQuantity } } }`;
   const woId = async (number: string) => (await sql<{ id: string }>`select id from production.work_orders where number = ${number}`.execute(hub.db)).rows[0]!.id;
-  const outbound = (id: string) => hub.gql(eng, `{ outboundUpdates(state: [PENDING, SENT, FAILED], first: 100) { nodes { id state attempts lastError duplicate sentAt } } }`).then((r) => r.body.data.outboundUpdates.nodes.find((n: any) => n.id === id));
+  const outbound = (id: string) => hub.gql(eng, `{ outboundUpdates(state: [PENDING, SENT, REJECTED], first: 100) { nodes { id state attempts lastError duplicate sentAt } } }`).then((r) => r.body.data.outboundUpdates.nodes.find((n: any) => n.id === id));
 
   it('shows the report as PENDING while the MES is down, then sends it once', async () => {
     mes.setMode('500', 'status');
@@ -193,7 +193,7 @@ describe('order status back to the MES', () => {
     expect(r.body.errors).toBeUndefined();
     const u = r.body.data.updateOrderStatus;
     expect(u).toMatchObject({ state: 'PENDING', workOrder: { number: 'LINE-1-WO-000001', status: 'COMPLETED', actualQuantity: 95 } });
-    const pending = await until('a failed attempt', () => outbound(u.id), (n) => n?.attempts >= 1, 20_000);
+    const pending = await until('a failed attempt', () => outbound(u.id), (n) => !!n?.lastError, 20_000);
     expect(pending).toMatchObject({ state: 'PENDING' });
     expect(pending.lastError).toMatch(/500/);
     const listed = await hub.gql(eng, `{ outboundUpdates { nodes { id } } }`);
@@ -228,6 +228,138 @@ describe('order status back to the MES', () => {
     const first = audit.body.data.auditLog.nodes.filter((n: any) => n.target === 'LINE-1-WO-000001').map((n: any) => n.outcome);
     expect(first[0]).toBe('SUCCESS');
     expect(first.slice(1).every((o: string) => o === 'FAILURE') && first.length >= 2).toBe(true);
+  });
+
+  const woRow = async (number: string) =>
+    (await sql<{ status: string; actualQuantity: number; xmin: string }>`select status, actual_quantity, xmin::text as xmin from production.work_orders where number = ${number}`.execute(hub.db)).rows[0]!;
+  const reportsOf = async (number: string) =>
+    (await sql<{ n: number }>`select count(*)::int as n from production.outbound_updates where work_order_number = ${number}`.execute(hub.db)).rows[0]!.n;
+
+  it('replays a reused idempotency key with the same request: the same report, nothing changed, nothing sent again', async () => {
+    const id = await woId('LINE-1-WO-000010');
+    const first = await hub.gql(eng, UPDATE, { id, q: 40, key: 'reuse-same-000010' });
+    expect(first.body.errors).toBeUndefined();
+    await until('SENT', () => outbound(first.body.data.updateOrderStatus.id), (n) => n?.state === 'SENT', 20_000);
+    const before = await woRow('LINE-1-WO-000010');
+    const requests = mes.statusRequests;
+    const again = await hub.gql(eng, UPDATE, { id, q: 40, key: 'reuse-same-000010' });
+    expect(again.body.errors).toBeUndefined();
+    expect(again.body.data.updateOrderStatus).toMatchObject({ id: first.body.data.updateOrderStatus.id, state: 'SENT' });
+    expect(await woRow('LINE-1-WO-000010')).toEqual(before); // not even rewritten (same xmin)
+    expect(await reportsOf('LINE-1-WO-000010')).toBe(1);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(mes.statusRequests).toBe(requests);
+  });
+
+  it('refuses a reused key with other values for the same order: CONFLICT, the order unchanged, no report queued', async () => {
+    const id = await woId('LINE-1-WO-000011');
+    const first = await hub.gql(eng, UPDATE, { id, q: 41, key: 'reuse-diff-000011' });
+    expect(first.body.errors).toBeUndefined();
+    const before = await woRow('LINE-1-WO-000011');
+    const other = await hub.gql(eng, UPDATE, { id, q: 77, key: 'reuse-diff-000011' });
+    expect(other.body.errors[0].extensions).toMatchObject({ code: 'CONFLICT', argument: 'idempotencyKey' });
+    expect(await woRow('LINE-1-WO-000011')).toEqual(before);
+    expect(before.actualQuantity).toBe(41);
+    expect(await reportsOf('LINE-1-WO-000011')).toBe(1);
+  });
+
+  it('refuses a key already used for another work order: CONFLICT and that order is not touched', async () => {
+    const first = await hub.gql(eng, UPDATE, { id: await woId('LINE-1-WO-000012'), q: 42, key: 'reuse-order-000012' });
+    expect(first.body.errors).toBeUndefined();
+    const before = await woRow('LINE-1-WO-000013');
+    const r = await hub.gql(eng, UPDATE, { id: await woId('LINE-1-WO-000013'), q: 42, key: 'reuse-order-000012' });
+    expect(r.body.errors[0].extensions.code).toBe('CONFLICT');
+    expect(r.body.errors[0].message).toMatch(/another work order/);
+    expect(await woRow('LINE-1-WO-000013')).toEqual(before);
+    expect(before.status).not.toBe('COMPLETED');
+    expect(await reportsOf('LINE-1-WO-000013')).toBe(0);
+  });
+
+  it('holds no transaction or row lock while the MES call is in flight', async () => {
+    const hold = mes.holdStatus();
+    try {
+      const r = await hub.gql(eng, UPDATE, { id: await woId('LINE-1-WO-000014'), q: 14, key: 'in-flight-000014' });
+      const id = r.body.data.updateOrderStatus.id;
+      await hold.arrived;
+      // Another session locks and updates the row at once: the sender holds no lock on it during the call.
+      await hub.db.transaction().execute(async (tx) => {
+        const row = await sql<{ attempts: number; claimed: boolean }>`select attempts, claimed_until > now() as claimed from production.outbound_updates where id = ${id} for update nowait`.execute(tx);
+        expect(row.rows[0]).toEqual({ attempts: 1, claimed: true });
+        await sql`update production.outbound_updates set last_error = last_error where id = ${id}`.execute(tx);
+      });
+      // No session of the hub's database sits in an open transaction while it waits for the MES.
+      const idle = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where datname = current_database() and state like 'idle in transaction%'`.execute(hub.db);
+      expect(idle.rows[0]!.n).toBe(0);
+      hold.release();
+      await until('SENT', () => outbound(id), (n) => n?.state === 'SENT', 20_000);
+    } finally {
+      hold.release();
+    }
+  });
+
+  it('keeps a report PENDING through more failed attempts than any limit, then sends it once when the MES is back', async () => {
+    mes.setMode('500', 'status');
+    const r = await hub.gql(eng, UPDATE, { id: await woId('LINE-1-WO-000015'), q: 15, key: 'long-outage-000015' });
+    const id = r.body.data.updateOrderStatus.id;
+    const q = `query($id: ID!) { outboundUpdates(workOrderId: $id, state: [PENDING, SENT, REJECTED]) { nodes { id state attempts lastError lastAttemptAt nextAttemptAt } } }`;
+    const get = async () => (await hub.gql(eng, q, { id: await woId('LINE-1-WO-000015') })).body.data.outboundUpdates.nodes[0];
+    // The old outbox gave up (FAILED) after outboundRetryLimit (30 in this file, 50 by default) attempts.
+    const long = await until('51 failed attempts', get, (n) => n?.attempts >= 51, 60_000, 200);
+    expect(long).toMatchObject({ id, state: 'PENDING' });
+    expect(long.lastError).toMatch(/answered 500/);
+    expect(Date.parse(long.nextAttemptAt)).toBeGreaterThanOrEqual(Date.parse(long.lastAttemptAt));
+    expect(mes.applied.has('long-outage-000015')).toBe(false);
+    mes.setMode('ok');
+    const sent = await until('SENT', get, (n) => n?.state === 'SENT', 20_000);
+    expect(sent.nextAttemptAt).toBeNull();
+    expect(mes.applied.get('long-outage-000015')).toMatchObject({ order: 'LINE-1-WO-000015', count: 1 });
+  }, 90_000);
+
+  it('ends a report the MES refuses (4xx) as REJECTED with the reason; an engineer re-queues it and it is sent', async () => {
+    const order = mes.orders.get('LINE-1-WO-000016')!;
+    mes.orders.delete('LINE-1-WO-000016'); // the MES answers 404 "no such order"
+    const r = await hub.gql(eng, UPDATE, { id: await woId('LINE-1-WO-000016'), q: 16, key: 'refused-000016' });
+    const id = r.body.data.updateOrderStatus.id;
+    const rejected = await until('REJECTED', () => outbound(id), (n) => n?.state === 'REJECTED', 20_000);
+    expect(rejected.lastError).toMatch(/answered 404/);
+    await new Promise((res) => setTimeout(res, 800));
+    expect((await outbound(id)).attempts).toBe(1); // refused once, not retried
+    const listed = await hub.gql(eng, `{ outboundUpdates { nodes { id state } } }`);
+    expect(listed.body.data.outboundUpdates.nodes).toContainEqual({ id, state: 'REJECTED' });
+
+    const REQUEUE = `mutation($id: ID!) { requeueOutboundUpdate(id: $id) { id state } }`;
+    const op = await hub.token({ role: 'operator' });
+    expect((await hub.gql(op, REQUEUE, { id })).body.errors[0].extensions.code).toBe('FORBIDDEN');
+    const scoped = await hub.token({ role: 'engineer', lines: ['LINE-2'] });
+    expect((await hub.gql(scoped, REQUEUE, { id })).body.errors[0].extensions.code).toBe('FORBIDDEN');
+    mes.orders.set('LINE-1-WO-000016', order);
+    const rq = await hub.gql(eng, REQUEUE, { id });
+    expect(rq.body.errors).toBeUndefined();
+    expect(rq.body.data.requeueOutboundUpdate).toEqual({ id, state: 'PENDING' });
+    await until('SENT', () => outbound(id), (n) => n?.state === 'SENT', 20_000);
+    expect(mes.applied.get('refused-000016')).toMatchObject({ count: 1 });
+    // Only a REJECTED report can be re-queued.
+    expect((await hub.gql(eng, REQUEUE, { id })).body.errors[0].extensions.code).toBe('CONFLICT');
+    const admin = await hub.token({ role: 'admin' });
+    const audit = await hub.gql(admin, `{ auditLog(filter: { operation: "requeueOutboundUpdate" }, first: 10) { nodes { outcome actor target } } }`);
+    expect(audit.body.data.auditLog.nodes.filter((n: any) => n.target === id).map((n: any) => n.outcome).sort()).toEqual(['FAILURE', 'FAILURE', 'FAILURE', 'SUCCESS']);
+  });
+
+  it('sends again a report whose sender died mid-call once its claim expires (and not before)', async () => {
+    const ids = await Promise.all(['LINE-1-WO-000017', 'LINE-1-WO-000018'].map(woId));
+    // As a crashed sender leaves them: claimed, attempted once, never finished. One claim ran out, one has not.
+    const ins = (woIdx: number, key: string, claimedUntil: string) => sql<{ id: string }>`
+      insert into production.outbound_updates (idempotency_key, system, work_order_id, work_order_number, line_id, status, actual_quantity, requested_by, attempts, last_attempt_at, claimed_until, claim_token)
+      select ${key}, 'TEST-MES', id, number, line_id, 'ACTIVE', 3, 'test', 1, now(), ${claimedUntil}::timestamptz, gen_random_uuid() from production.work_orders where id = ${ids[woIdx]!}
+      returning id`.execute(hub.db);
+    const expired = (await ins(0, 'crashed-expired-17', new Date(Date.now() - 1000).toISOString())).rows[0]!.id;
+    const live = (await ins(1, 'crashed-live-18', new Date(Date.now() + 3_600_000).toISOString())).rows[0]!.id;
+    const sent = await until('the expired claim to be sent', () => outbound(expired), (n) => n?.state === 'SENT', 20_000);
+    expect(sent.attempts).toBe(2);
+    expect(mes.applied.get('crashed-expired-17')).toMatchObject({ order: 'LINE-1-WO-000017', count: 1 });
+    expect((await outbound(live)).state).toBe('PENDING');
+    expect(mes.applied.has('crashed-live-18')).toBe(false);
+    await sql`delete from production.outbound_updates where id = ${live}`.execute(hub.db);
   });
 
   it('needs at least operator and the work order in scope', async () => {

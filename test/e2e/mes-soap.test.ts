@@ -35,7 +35,7 @@ beforeAll(async () => {
       password: \${TEST_SOAP_PASSWORD}
     timeoutSeconds: 1
     retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50 }
-  sync: { autoSyncEnabled: false, batchSize: 16, outboundRetryDelaySeconds: 1, outboundRetryLimit: 30 }
+  sync: { autoSyncEnabled: false, batchSize: 16, outboundRetryDelaySeconds: 0.1, outboundRetryMaxDelaySeconds: 0.2 }
   lines: [LINE-1, LINE-2]
   soap:
     wsdl: ${mes.wsdlUrl}
@@ -143,7 +143,7 @@ describe('order status back to the SOAP MES as a ProductionPerformance', () => {
   const UPDATE = `mutation($id: ID!, $q: Int!, $key: String) { updateOrderStatus(workOrderId: $id, status: COMPLETED, actualQuantity: $q, idempotencyKey: $key) {
     id idempotencyKey state workOrder { number status actualQuantity } } }`;
   const woId = async (number: string) => (await sql<{ id: string }>`select id from production.work_orders where number = ${number}`.execute(hub.db)).rows[0]!.id;
-  const outbound = (id: string) => hub.gql(eng, `{ outboundUpdates(state: [PENDING, SENT, FAILED], first: 100) { nodes { id state attempts lastError } } }`).then((r) => r.body.data.outboundUpdates.nodes.find((n: any) => n.id === id));
+  const outbound = (id: string) => hub.gql(eng, `{ outboundUpdates(state: [PENDING, SENT, REJECTED], first: 100) { nodes { id state attempts lastError } } }`).then((r) => r.body.data.outboundUpdates.nodes.find((n: any) => n.id === id));
 
   it('is PENDING while the MES answers faults, then sent and applied once', async () => {
     mes.setMode('500', 'performance');
@@ -151,7 +151,7 @@ describe('order status back to the SOAP MES as a ProductionPerformance', () => {
     expect(r.body.errors).toBeUndefined();
     const u = r.body.data.updateOrderStatus;
     expect(u).toMatchObject({ state: 'PENDING', workOrder: { number: 'SOAP-WO-000001', status: 'COMPLETED', actualQuantity: 95 } });
-    const pending = await until('a failed attempt', () => outbound(u.id), (n) => n?.attempts >= 1, 20_000);
+    const pending = await until('a failed attempt', () => outbound(u.id), (n) => !!n?.lastError, 20_000);
     expect(pending.state).toBe('PENDING');
     expect(pending.lastError).toMatch(/soap:Server: MES database unavailable/);
     expect(mes.performances.size).toBe(0);
@@ -173,18 +173,21 @@ describe('order status back to the SOAP MES as a ProductionPerformance', () => {
     expect(mes.performances.get('soap-report-000002')).toMatchObject({ order: 'SOAP-WO-000002', quantity: 120, count: 1 });
   });
 
-  it('keeps a report PENDING with the reason when the MES rejects it or refuses it with a Client fault', async () => {
+  it('ends a report REJECTED with the reason when the MES rejects it (B2MML Rejected) or refuses it (Client fault); re-queued, it is sent', async () => {
+    const REQUEUE = `mutation($id: ID!) { requeueOutboundUpdate(id: $id) { state } }`;
     mes.setMode('reject', 'performance');
     const r = await hub.gql(eng, UPDATE, { id: await woId('SOAP-WO-000003'), q: 7, key: 'soap-report-000003' });
     const id = r.body.data.updateOrderStatus.id;
-    const rejected = await until('a rejected attempt', () => outbound(id), (n) => n?.attempts >= 1, 20_000);
-    expect(rejected).toMatchObject({ state: 'PENDING' });
+    const rejected = await until('REJECTED', () => outbound(id), (n) => n?.state === 'REJECTED', 20_000);
     expect(rejected.lastError).toMatch(/was rejected: order is locked by the quality department/);
+    expect(rejected.attempts).toBe(1);
     mes.setMode('soapFault', 'performance');
-    const refused = await until('a refused attempt', () => outbound(id), (n) => /soap:Client/.test(n?.lastError ?? ''), 20_000);
-    expect(refused.state).toBe('PENDING');
+    expect((await hub.gql(eng, REQUEUE, { id })).body.data.requeueOutboundUpdate.state).toBe('PENDING');
+    const refused = await until('refused by a Client fault', () => outbound(id), (n) => n?.state === 'REJECTED' && /soap:Client/.test(n.lastError ?? ''), 20_000);
+    expect(refused.attempts).toBe(2);
     expect(mes.performances.has('soap-report-000003')).toBe(false);
     mes.setMode('ok');
+    expect((await hub.gql(eng, REQUEUE, { id })).body.errors).toBeUndefined();
     await until('SENT', () => outbound(id), (n) => n?.state === 'SENT', 30_000);
     expect(mes.performances.get('soap-report-000003')).toMatchObject({ quantity: 7, count: 1 });
   });

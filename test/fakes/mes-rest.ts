@@ -37,6 +37,11 @@ export interface FakeRestMes {
   calls: number;
   /** `scope` 'status': only status reports fail; `seed` reseeds the flaky mode's PRNG. */
   setMode(mode: FaultMode, scope?: 'all' | 'status', seed?: number): void;
+  /**
+   * Holds every status report until `release()`: `arrived` resolves when the first one is waiting (a test looks at
+   * the database while the hub's call is in flight).
+   */
+  holdStatus(): { arrived: Promise<void>; release(): void };
   /** Invalidates every token issued so far: the next call with one gets 401. */
   revokeTokens(): void;
   close(): Promise<void>;
@@ -50,6 +55,7 @@ export async function startRestMes(opts: { seed?: number; clientId?: string; cli
   let mode: FaultMode = 'ok';
   let modeScope: 'all' | 'status' = 'all';
   let random = seeded(opts.seed ?? 7);
+  let hold: { gate: Promise<void>; arrived: () => void } | undefined;
 
   const fake: FakeRestMes = {
     url: '',
@@ -66,6 +72,20 @@ export async function startRestMes(opts: { seed?: number; clientId?: string; cli
       mode = m;
       modeScope = scope;
       random = seeded(seed ?? opts.seed ?? 7);
+    },
+    holdStatus: () => {
+      let release!: () => void;
+      let arrived!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const arrivedP = new Promise<void>((r) => (arrived = r));
+      hold = { gate, arrived };
+      return {
+        arrived: arrivedP,
+        release: () => {
+          hold = undefined;
+          release();
+        },
+      };
     },
     revokeTokens: () => tokens.clear(),
     close: async () => {
@@ -131,6 +151,10 @@ export async function startRestMes(opts: { seed?: number; clientId?: string; cli
     if (req.method === 'GET' && m) return json(res, 200, { items: fake.consumption.get(decodeURIComponent(m[1]!)) ?? [] });
     m = /^\/work-orders\/([^/]+)\/status$/.exec(url.pathname);
     if (req.method === 'POST' && m) {
+      if (hold) {
+        hold.arrived();
+        await hold.gate;
+      }
       fake.statusRequests++;
       const key = req.headers['idempotency-key'];
       if (typeof key !== 'string' || !key) return json(res, 400, { error: 'Idempotency-Key required' });

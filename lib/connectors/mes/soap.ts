@@ -64,7 +64,7 @@ export class SoapMesConnector implements MesConnector {
       // The soap package's own parse failed: a Fault sent with status 200 (not SOAP 1.1 over HTTP, but seen), or
       // a body that is not a SOAP envelope.
       const f = typeof (e as { body?: unknown })?.body === 'string' ? describeSoapFault((e as { body: string }).body) : undefined;
-      if (f) throw (f.retryable ? unavailable : badResponse)(this.system, `${op} answered ${f.message}`, { upstreamCode: f.upstreamCode }, e);
+      if (f) throw (f.retryable ? unavailable : badResponse)(this.system, `${op} answered ${f.message}`, { upstreamCode: f.upstreamCode, rejected: f.retryable === false }, e);
       throw badResponse(this.system, `${op} answered a body we cannot use: ${soapParseProblem(e).slice(0, 300)}`, {}, e);
     }
   }
@@ -144,7 +144,7 @@ export class SoapMesConnector implements MesConnector {
       if (e instanceof RecordProblem) throw badResponse(this.system, `AcknowledgeProductionPerformance: ${e.message}`);
       throw e;
     }
-    if (!ack.accepted) throw badResponse(this.system, `ProductionPerformance ${u.idempotencyKey} for ${u.workOrderNumber} was rejected: ${ack.reason}`);
+    if (!ack.accepted) throw badResponse(this.system, `ProductionPerformance ${u.idempotencyKey} for ${u.workOrderNumber} was rejected: ${ack.reason}`, { rejected: true });
     return { duplicate: false };
   }
 

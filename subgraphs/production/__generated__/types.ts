@@ -333,6 +333,8 @@ export type Mutation = {
   createWorkOrder: WorkOrder;
   /** Downloads a recipe from the MES as a version of the recipe with its code (a new version only when it changed) (engineer). */
   downloadRecipe: RecipeDownload;
+  /** Sends a report the MES refused (REJECTED) again, once the cause is fixed (engineer; audited). CONFLICT unless it is REJECTED. */
+  requeueOutboundUpdate: OutboundUpdate;
   /** Syncs labour bookings in [from, to) from the ERP (engineer). */
   syncLabourCosts: SyncRun;
   /** Fetches the material consumed by a work order from the MES or the ERP (engineer). */
@@ -346,7 +348,8 @@ export type Mutation = {
   /**
    * Sets a work order's status and actual quantity and reports it to the MES (operator). The report is queued and
    * sent at least once with one idempotency key (pass your own to make retries of this call safe): it shows as
-   * PENDING until the MES accepts it, and the MES applies it once.
+   * PENDING until the MES accepts it, and the MES applies it once. The same key with the same request returns the
+   * same report and changes nothing; the same key with another order or other values is a CONFLICT and changes nothing.
    */
   updateOrderStatus: OutboundUpdate;
   updateProduct: Product;
@@ -399,6 +402,11 @@ export type MutationCreateWorkOrderArgs = {
 export type MutationDownloadRecipeArgs = {
   lineId?: InputMaybe<Scalars['ID']['input']>;
   mesRecipeId: Scalars['String']['input'];
+};
+
+
+export type MutationRequeueOutboundUpdateArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -468,8 +476,11 @@ export type MutationUpdateWorkOrderArgs = {
 };
 
 export type OutboundState =
-  | 'FAILED'
+  /** Not yet accepted: sent again after nextAttemptAt, however long the MES is unavailable. */
   | 'PENDING'
+  /** Refused by the MES (4xx, SOAP Client fault, B2MML Rejected); lastError says why. Not sent again unless re-queued. */
+  | 'REJECTED'
+  /** Accepted by the MES. */
   | 'SENT';
 
 export type OutboundUpdate = {
@@ -485,6 +496,9 @@ export type OutboundUpdate = {
   idempotencyKey: Scalars['String']['output'];
   lastAttemptAt?: Maybe<Scalars['DateTime']['output']>;
   lastError?: Maybe<Scalars['String']['output']>;
+  /** When a PENDING report is sent next (capped exponential backoff after transient failures). */
+  nextAttemptAt?: Maybe<Scalars['DateTime']['output']>;
+  rejectedAt?: Maybe<Scalars['DateTime']['output']>;
   requestedBy: Scalars['String']['output'];
   sentAt?: Maybe<Scalars['DateTime']['output']>;
   state: OutboundState;
@@ -585,7 +599,7 @@ export type Query = {
   materialConsumption: MaterialConsumptionConnection;
   /** The ERP material master as last synced. */
   materials: MaterialConnection;
-  /** Order status reports to the MES, newest first (default: those not yet accepted). */
+  /** Order status reports to the MES, newest first (default: those not yet accepted: pending or refused). */
   outboundUpdates: OutboundUpdateConnection;
   product?: Maybe<Product>;
   /** Planned against actual quantity and time per work order. */
@@ -1511,6 +1525,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   createSite?: Resolver<ResolversTypes['Site'], ParentType, ContextType, RequireFields<MutationCreateSiteArgs, 'input'>>;
   createWorkOrder?: Resolver<ResolversTypes['WorkOrder'], ParentType, ContextType, RequireFields<MutationCreateWorkOrderArgs, 'input'>>;
   downloadRecipe?: Resolver<ResolversTypes['RecipeDownload'], ParentType, ContextType, RequireFields<MutationDownloadRecipeArgs, 'mesRecipeId'>>;
+  requeueOutboundUpdate?: Resolver<ResolversTypes['OutboundUpdate'], ParentType, ContextType, RequireFields<MutationRequeueOutboundUpdateArgs, 'id'>>;
   syncLabourCosts?: Resolver<ResolversTypes['SyncRun'], ParentType, ContextType, RequireFields<MutationSyncLabourCostsArgs, 'from' | 'to'>>;
   syncMaterialConsumption?: Resolver<ResolversTypes['SyncRun'], ParentType, ContextType, RequireFields<MutationSyncMaterialConsumptionArgs, 'system' | 'workOrderId'>>;
   syncMaterials?: Resolver<ResolversTypes['SyncRun'], ParentType, ContextType>;
@@ -1535,6 +1550,8 @@ export type OutboundUpdateResolvers<ContextType = Context, ParentType extends Re
   idempotencyKey?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   lastAttemptAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   lastError?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  nextAttemptAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  rejectedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   requestedBy?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   sentAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   state?: Resolver<ResolversTypes['OutboundState'], ParentType, ContextType>;

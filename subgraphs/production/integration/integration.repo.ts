@@ -270,61 +270,110 @@ export interface NewOutbound {
   requestedBy: string;
 }
 
-/** The local change and its report to the MES commit together: the report can never be lost, nor sent for a change that rolled back. */
-export async function recordStatusChange(db: Db, u: NewOutbound) {
+/** The fields of a report a caller chose; a replay of its key must carry the same ones. */
+export type StatusRequestMatch = (existing: OutboundUpdateRow) => boolean;
+
+/**
+ * The local change and its report to the MES commit together: the report can never be lost, nor sent for a
+ * change that rolled back. The key is checked first, under a transaction-scoped lock on it, so a reused key
+ * changes nothing: the same request again is a replay (the existing report, no write); anything else
+ * (another order, other values) is a conflict, returned before the work order is touched.
+ */
+export async function recordStatusChange(
+  db: Db,
+  u: NewOutbound,
+  sameRequest: StatusRequestMatch,
+): Promise<{ kind: 'created' | 'replay'; row: OutboundUpdateRow } | { kind: 'conflict'; row: OutboundUpdateRow }> {
   return db.transaction().execute(async (tx) => {
+    // Two concurrent first uses of one key wait for each other here; the second then sees the first's report.
+    await sql`select pg_advisory_xact_lock(hashtextextended(${'outbound-key:' + u.idempotencyKey}, 0))`.execute(tx);
+    const t = idb(tx as unknown as Db);
+    const existing = await t.selectFrom('production.outboundUpdates').selectAll().where('idempotencyKey', '=', u.idempotencyKey).executeTakeFirst();
+    if (existing) return { kind: sameRequest(existing) ? ('replay' as const) : ('conflict' as const), row: existing };
     await tx
       .updateTable('production.workOrders')
       .set({ status: u.status, actualQuantity: u.actualQuantity, actualStart: u.actualStart, actualEnd: u.actualEnd, updatedAt: new Date() })
       .where('id', '=', u.workOrderId)
       .execute();
-    return idb(tx as unknown as Db)
-      .insertInto('production.outboundUpdates')
-      .values(u)
-      .onConflict((oc) => oc.column('idempotencyKey').doNothing())
-      .returningAll()
-      .executeTakeFirst();
+    const row = await t.insertInto('production.outboundUpdates').values(u).returningAll().executeTakeFirstOrThrow();
+    return { kind: 'created' as const, row };
   });
 }
 
-export const outboundByKey = (db: Db, key: string) =>
-  idb(db).selectFrom('production.outboundUpdates').selectAll().where('idempotencyKey', '=', key).executeTakeFirst();
+export const outboundById = (db: Db, id: string) => idb(db).selectFrom('production.outboundUpdates').selectAll().where('id', '=', id).executeTakeFirst();
 
 /**
- * Sends one report while holding its row lock: two workers (or a retry racing a sweep) cannot send the same
- * report at once, and a report already SENT is skipped. `send` runs inside the transaction and says how the
- * row ends; the new state commits with the lock's release.
+ * Claims the next due report for `leaseSeconds` in one statement (its own short transaction): attempts + 1, a
+ * fresh claim token. Nothing stays locked while the MES is called; a claim whose sender died expires and the
+ * report is due again. A report waits while an earlier PENDING report of the same work order exists, so the MES
+ * sees one order's changes in the order they were made. `id` claims that report only (when it is due).
  */
-export async function withClaimedOutbound(
-  db: Db,
-  id: string,
-  send: (row: OutboundUpdateRow) => Promise<{ state: OutboundState; error?: string | null; duplicate?: boolean }>,
-): Promise<OutboundUpdateRow | undefined> {
-  return db.transaction().execute(async (tx) => {
-    const t = idb(tx as unknown as Db);
-    const row = await t.selectFrom('production.outboundUpdates').selectAll().where('id', '=', id).where('state', '<>', 'SENT').forUpdate().skipLocked().executeTakeFirst();
-    if (!row) return undefined;
-    const s = await send(row);
-    return markOutbound(tx as unknown as Db, id, { ...s, attempted: true });
-  });
+export async function claimDueOutbound(db: Db, leaseSeconds: number, id?: string): Promise<OutboundUpdateRow | undefined> {
+  const { rows } = await sql<OutboundUpdateRow>`
+    update production.outbound_updates o
+    set claimed_until = now() + make_interval(secs => ${leaseSeconds}), claim_token = gen_random_uuid(),
+        attempts = o.attempts + 1, last_attempt_at = now()
+    where o.id = (
+      select c.id from production.outbound_updates c
+      where c.state = 'PENDING' and c.next_attempt_at <= now() and (c.claimed_until is null or c.claimed_until < now())
+        ${id ? sql`and c.id = ${id}::uuid` : sql``}
+        and not exists (
+          select 1 from production.outbound_updates e
+          where e.work_order_id = c.work_order_id and e.state = 'PENDING' and (e.created_at, e.id) < (c.created_at, c.id))
+      order by c.next_attempt_at, c.created_at
+      limit 1
+      for update skip locked)
+    returning o.*`.execute(db);
+  return rows[0];
 }
 
-export const markOutbound = (db: Db, id: string, s: { state: OutboundState; error?: string | null; duplicate?: boolean; attempted: boolean }) =>
+export type OutboundOutcome =
+  | { state: 'SENT'; duplicate: boolean }
+  | { state: 'PENDING'; error: string; retryInSeconds: number }
+  | { state: 'REJECTED'; error: string };
+
+/**
+ * Records how a claimed attempt ended (a second short transaction). Acceptance always counts (the MES has the
+ * report, whoever sent it); a failure counts only while the claim is still this sender's, so a sender whose lease
+ * ran out cannot undo what a later attempt recorded. Undefined: the claim was no longer ours.
+ */
+export const finishOutbound = (db: Db, id: string, claimToken: string, o: OutboundOutcome) => {
+  let q = idb(db)
+    .updateTable('production.outboundUpdates')
+    .set({
+      claimedUntil: null,
+      claimToken: null,
+      ...(o.state === 'SENT'
+        ? { state: 'SENT', duplicate: o.duplicate, sentAt: new Date(), lastError: null }
+        : o.state === 'REJECTED'
+          ? { state: 'REJECTED', lastError: o.error, rejectedAt: new Date() }
+          : { lastError: o.error, nextAttemptAt: sql<Date>`now() + make_interval(secs => ${o.retryInSeconds})` }),
+    })
+    .where('id', '=', id)
+    .where('state', '=', 'PENDING');
+  if (o.state !== 'SENT') q = q.where('claimToken', '=', claimToken);
+  return q.returningAll().executeTakeFirst();
+};
+
+/** A REJECTED report back to PENDING, due now (an engineer fixed the cause). Undefined when it is not REJECTED. */
+export const requeueRejected = (db: Db, id: string) =>
   idb(db)
     .updateTable('production.outboundUpdates')
-    .set((eb) => ({
-      state: s.state,
-      lastError: s.error ?? null,
-      ...(s.duplicate !== undefined ? { duplicate: s.duplicate } : {}),
-      ...(s.attempted ? { attempts: eb('attempts', '+', 1), lastAttemptAt: new Date() } : {}),
-      ...(s.state === 'SENT' ? { sentAt: new Date() } : {}),
-    }))
+    .set({ state: 'PENDING', nextAttemptAt: new Date(), rejectedAt: null, claimedUntil: null, claimToken: null })
     .where('id', '=', id)
+    .where('state', '=', 'REJECTED')
     .returningAll()
     .executeTakeFirst();
 
-export const unsentOutboundIds = (db: Db) =>
-  idb(db).selectFrom('production.outboundUpdates').select('id').where('state', '=', 'PENDING').orderBy('createdAt').limit(1000).execute();
+/** When the next PENDING report falls due (null: none), so an idle sender sleeps until then. */
+export async function nextOutboundDue(db: Db): Promise<Date | null> {
+  const r = await idb(db)
+    .selectFrom('production.outboundUpdates')
+    .select((eb) => eb.fn.min(sql<Date>`greatest(next_attempt_at, coalesce(claimed_until, next_attempt_at))`).as('due'))
+    .where('state', '=', 'PENDING')
+    .executeTakeFirst();
+  return r?.due ? new Date(r.due) : null;
+}
 
 export function listOutbound(db: Db, f: { state?: OutboundState[] | null; workOrderId?: string | null }, scope: ScopeFilter, page: PageArgs) {
   let q = idb(db).selectFrom('production.outboundUpdates').selectAll();

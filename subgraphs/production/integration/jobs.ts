@@ -1,14 +1,11 @@
-import { writeAudit } from '../../../lib/audit.repo.ts';
 import { cronEvery } from '../../../lib/connectors/config.ts';
 import { queueName, startQueue, type PgBoss } from '../../../lib/jobs/queue.ts';
 import { log } from '../../../lib/log.ts';
-import { unsentOutboundIds, withClaimedOutbound } from './integration.repo.ts';
+import { OutboxSender } from './outbox.ts';
 import { SCHEDULER, type Integrations, type SystemKind } from './service.ts';
 
-export const OUTBOUND_QUEUE = 'mes-order-status';
 export const SCHEDULE_QUEUE = 'schedule-sync';
 export const MATERIAL_QUEUE = 'erp-material-sync';
-const OUTBOX: { sub: string } = { sub: 'system:outbox' };
 
 export interface JobRunner {
   boss: PgBoss;
@@ -18,7 +15,8 @@ export interface JobRunner {
 /**
  * Durable work on pg-boss: per line, a cron schedule that syncs its production schedule (one queue per line,
  * `stately`: never two queued or two running; the sync's advisory lock also keeps a manual sync and a scheduled
- * one apart); the ERP material master on its own cadence; and the outbox of order status reports. A FAILED
+ * one apart); the ERP material master on its own cadence; and the outbox sender of order status reports
+ * (outbox.ts: the outbox table is its own queue). A FAILED
  * scheduled sync throws, so pg-boss retries it with exponential backoff. Schedules live in Postgres, so a
  * restart changes nothing; lines no longer configured lose theirs.
  */
@@ -30,21 +28,14 @@ export async function startIntegrationJobs(svc: Integrations, opts: { pollingInt
     else await boss.createQueue(name, { name, ...o });
   };
 
-  // ---- order status reports
+  // ---- order status reports: the outbox table is their queue (claims, backoff); the sender starts with the
+  // reports already due, PENDING ones left by a stopped or crashed instance (expired claims) included.
   const mes = svc.mesConfig;
+  let outbox: OutboxSender | undefined;
   if (mes && svc.mes) {
-    const retry = { retryLimit: mes.sync.outboundRetryLimit, retryDelay: mes.sync.outboundRetryDelaySeconds, retryBackoff: true };
-    // `short`: at most one queued job per report, however often the sweep below runs.
-    await ensureQueue(OUTBOUND_QUEUE, { policy: 'short', ...retry });
-    svc.enqueueOutbound = async (id) => {
-      await boss.send(OUTBOUND_QUEUE, { id }, { singletonKey: id, ...retry });
-    };
-    await boss.work<{ id: string }>(OUTBOUND_QUEUE, { includeMetadata: true, batchSize: 1, pollingIntervalSeconds: polling }, async ([job]) => {
-      if (!job) return;
-      await sendOutbound(svc, job.data.id, job.retryCount >= job.retryLimit);
-    });
-    // Reports committed while no worker ran (or whose job was lost) get one now.
-    for (const { id } of await unsentOutboundIds(svc.db)) await svc.enqueueOutbound(id);
+    outbox = new OutboxSender(svc, { pollSeconds: polling });
+    svc.kickOutbound = () => outbox!.kick();
+    outbox.start();
   }
 
   // ---- scheduled syncs
@@ -75,11 +66,12 @@ export async function startIntegrationJobs(svc: Integrations, opts: { pollingInt
       await runScheduled(svc, name, job.data);
     });
   }
-  log.info({ schedules: [...wanted.keys()], outbound: !!svc.enqueueOutbound }, 'integration jobs started');
+  log.info({ schedules: [...wanted.keys()], outbound: !!outbox }, 'integration jobs started');
   return {
     boss,
     stop: async () => {
-      svc.enqueueOutbound = undefined;
+      svc.kickOutbound = undefined;
+      await outbox?.stop();
       await boss.stop({ graceful: true, wait: true, timeout: 10_000 });
     },
   };
@@ -104,42 +96,4 @@ export async function runScheduled(svc: Integrations, name: string, data: { line
   });
   if (run?.status === 'FAILED') throw new Error(`schedule sync ${run.id} of ${data.lineId} failed`);
   return run;
-}
-
-/**
- * Sends one report. Success (or the MES saying it has this key already) → SENT. A failure stays PENDING with
- * its error and is thrown for pg-boss to retry; on the last attempt it becomes FAILED. Every attempt is audited.
- */
-export async function sendOutbound(svc: Integrations, id: string, lastAttempt: boolean): Promise<void> {
-  let failure: Error | undefined;
-  const row = await withClaimedOutbound(svc.db, id, async (r) => {
-    try {
-      const res = await svc.mes!.updateOrderStatus({
-        idempotencyKey: r.idempotencyKey,
-        workOrderNumber: r.workOrderNumber,
-        lineId: r.lineId,
-        status: r.status,
-        actualQuantity: r.actualQuantity,
-        actualStart: r.actualStart,
-        actualEnd: r.actualEnd,
-        reportedAt: r.createdAt,
-      });
-      return { state: 'SENT', error: null, duplicate: res.duplicate };
-    } catch (e) {
-      failure = e as Error;
-      return { state: lastAttempt ? 'FAILED' : 'PENDING', error: (e as Error).message };
-    }
-  });
-  if (!row) return; // sent already, or another worker holds it
-  await writeAudit(svc.db, {
-    actor: OUTBOX.sub,
-    roles: [],
-    service: 'production',
-    operation: 'outbound.orderStatus',
-    target: row.workOrderNumber,
-    outcome: row.state === 'SENT' ? 'SUCCESS' : 'FAILURE',
-    errorCode: failure ? String((failure as { extensions?: { code?: string } }).extensions?.code ?? 'INTERNAL_SERVER_ERROR') : null,
-    details: { updateId: row.id, idempotencyKey: row.idempotencyKey, system: row.system, status: row.status, actualQuantity: row.actualQuantity, state: row.state, attempts: row.attempts, duplicate: row.duplicate },
-  }).catch((e) => log.error({ err: e, updateId: id }, 'audit write failed'));
-  if (failure) throw failure;
 }

@@ -55,6 +55,11 @@ export const integrationResolvers: Resolvers = {
         actor: actor(ctx),
       });
     }) as never,
+    requeueOutboundUpdate: guard({ role: 'engineer', audit: true, target: (a) => a.id }, async (a: { id: string }, ctx: Context) => {
+      const row = await repo.outboundById(ctx.db, a.id);
+      await requireVisible(ctx, 'OutboundUpdate', a.id, row, lineOf);
+      return svc(ctx).requeueOutbound(a.id);
+    }) as never,
   },
   SyncRun: {
     id: (r) => String(r.id),
@@ -97,6 +102,7 @@ export const integrationResolvers: Resolvers = {
     },
   },
   OutboundUpdate: {
+    nextAttemptAt: (r) => (r.state === 'PENDING' ? r.nextAttemptAt : null),
     workOrder: async (r, _, ctx) => (await ctx.loaders.workOrder.load(r.workOrderId)) ?? Promise.reject(notFound('WorkOrder', r.workOrderId)),
   },
 };

@@ -24,8 +24,8 @@ export const SCHEDULER: Actor = { sub: 'system:scheduler' };
  * and one from the queue take the same path, the same per-line lock and land in the same history.
  */
 export class Integrations {
-  /** Set by the job runner: where outbound reports are queued. Without it they wait in the outbox for one. */
-  enqueueOutbound?: (id: string) => Promise<void>;
+  /** Set by the job runner: wakes the outbox sender for a new or re-queued report. Without it they wait in the outbox. */
+  kickOutbound?: () => void;
 
   constructor(
     readonly db: Db,
@@ -170,7 +170,7 @@ export class Integrations {
 
   /**
    * Records a status change locally and queues its report to the MES (same transaction). The report is sent
-   * at least once by a job and carries the same idempotency key every time, so the MES applies it once.
+   * at least once by the outbox sender and carries the same idempotency key every time, so the MES applies it once.
    * A caller-supplied key makes the mutation itself safe to retry: the same key returns the same report.
    */
   async updateOrderStatus(a: { workOrder: WorkOrderRow; status: WorkOrderStatus; actualQuantity: number; actualStart?: Date | null; actualEnd?: Date | null; idempotencyKey?: string | null; actor: Actor }): Promise<OutboundUpdateRow> {
@@ -183,21 +183,35 @@ export class Integrations {
     if (actualStart && actualEnd && actualEnd < actualStart) throw badInput('actualEnd is before actualStart', { argument: 'actualEnd' });
     const key = a.idempotencyKey ?? randomUUID();
     if (!/^[\w.:-]{8,128}$/.test(key)) throw badInput('idempotencyKey must be 8–128 letters, digits or _ . : -', { argument: 'idempotencyKey' });
-    const inserted = await repo.recordStatusChange(this.db, {
-      idempotencyKey: key,
-      system: mes.system,
-      workOrderId: wo.id,
-      workOrderNumber: wo.number,
-      lineId: wo.lineId,
-      status: a.status,
-      actualQuantity: a.actualQuantity,
-      actualStart,
-      actualEnd,
-      requestedBy: a.actor.sub,
-    });
-    const row = inserted ?? (await repo.outboundByKey(this.db, key))!;
-    if (row.workOrderId !== wo.id) throw new HubError('CONFLICT', 'idempotencyKey was already used for another work order', { argument: 'idempotencyKey' });
-    if (inserted) await this.enqueueOutbound?.(row.id);
+    const result = await repo.recordStatusChange(
+      this.db,
+      { idempotencyKey: key, system: mes.system, workOrderId: wo.id, workOrderNumber: wo.number, lineId: wo.lineId, status: a.status, actualQuantity: a.actualQuantity, actualStart, actualEnd, requestedBy: a.actor.sub },
+      // A replay is the same request: same order, status and quantity, and the same times where the caller gave them
+      // (times it left out were derived from the order, which the first request already changed).
+      (r) =>
+        r.workOrderId === wo.id &&
+        r.status === a.status &&
+        r.actualQuantity === a.actualQuantity &&
+        (!a.actualStart || r.actualStart?.getTime() === a.actualStart.getTime()) &&
+        (!a.actualEnd || r.actualEnd?.getTime() === a.actualEnd.getTime()),
+    );
+    if (result.kind === 'conflict') {
+      const why = result.row.workOrderId !== wo.id ? 'another work order' : 'a different status, quantity or time';
+      throw new HubError('CONFLICT', `idempotencyKey was already used for ${why}; nothing was changed`, { argument: 'idempotencyKey', outboundUpdateId: result.row.id });
+    }
+    if (result.kind === 'created') this.kickOutbound?.();
+    return result.row;
+  }
+
+  /** A report the MES refused, sent again (an engineer fixed the cause, e.g. the order's lock in the MES). */
+  async requeueOutbound(id: string): Promise<OutboundUpdateRow> {
+    const row = await repo.requeueRejected(this.db, id);
+    if (!row) {
+      const cur = await repo.outboundById(this.db, id);
+      if (!cur) throw notFound('OutboundUpdate', id);
+      throw new HubError('CONFLICT', `the report is ${cur.state}; only a REJECTED report can be re-queued`, { state: cur.state });
+    }
+    this.kickOutbound?.();
     return row;
   }
 

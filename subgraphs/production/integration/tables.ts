@@ -10,7 +10,7 @@ type NumNull = ColumnType<string | null, number | string | null | undefined, num
 export type SyncStatus = 'RUNNING' | 'SUCCESS' | 'PARTIAL' | 'FAILED';
 export type SyncKind = 'SCHEDULES' | 'MATERIALS' | 'LABOUR' | 'CONSUMPTION';
 export type SystemKind = 'MES' | 'ERP';
-export type OutboundState = 'PENDING' | 'SENT' | 'FAILED';
+export type OutboundState = 'PENDING' | 'SENT' | 'REJECTED';
 
 export interface SyncRunsTable {
   id: ColumnType<string, never, never>; system: string; systemKind: SystemKind; kind: SyncKind; lineId: string | null; workOrderId: string | null;
@@ -42,6 +42,8 @@ export interface OutboundUpdatesTable {
   status: 'PLANNED' | 'ACTIVE' | 'COMPLETED' | 'CANCELLED'; actualQuantity: number; actualStart: TsNull; actualEnd: TsNull;
   state: Generated<OutboundState>; attempts: Generated<number>; lastError: string | null; lastAttemptAt: TsNull; duplicate: Generated<boolean>;
   requestedBy: string; createdAt: Stamp; sentAt: TsNull;
+  // 0005: claims, backoff, definitive refusals.
+  nextAttemptAt: Stamp; claimedUntil: TsNull; claimToken: string | null; rejectedAt: TsNull;
 }
 
 export type IntegrationTables = {
