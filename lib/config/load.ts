@@ -36,15 +36,36 @@ export function interpolate(value: unknown, env: NodeJS.ProcessEnv, file: string
   return value;
 }
 
+/** A key whose value may only be a whole `${VAR}` reference (no literal, no `:-default`), and the variable a message suggests. */
+export interface EnvOnlyKey {
+  path: string[];
+  example: string;
+}
+
+const WHOLE_ENV_REF = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
+
+/** Refuses a literal where only an environment reference may stand (secrets): checked before interpolation. */
+export function requireEnvRefs(raw: unknown, file: string, keys: EnvOnlyKey[]): void {
+  for (const k of keys) {
+    let v: any = raw;
+    for (const p of k.path) v = v && typeof v === 'object' ? v[p] : undefined;
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'string' || !WHOLE_ENV_REF.test(v.trim())) {
+      throw new ConfigError(file, k.path.join('.'), `must come from the environment, e.g. \${${k.example}} (a literal secret is refused)`);
+    }
+  }
+}
+
 /**
  * Reads one YAML file of the config directory, interpolates the environment and validates it.
- * A missing optional file yields the schema's defaults for `{}`.
+ * A missing optional file yields the schema's defaults for `{}`. `envOnly` keys must be `${VAR}` references.
  */
 export function loadYamlConfig<S extends z.ZodType>(
   dir: string | undefined,
   fileName: string,
   schema: S,
   env: NodeJS.ProcessEnv = process.env,
+  envOnly: EnvOnlyKey[] = [],
 ): z.output<S> {
   const file = dir ? join(dir, fileName) : fileName;
   let raw: unknown = {};
@@ -57,6 +78,7 @@ export function loadYamlConfig<S extends z.ZodType>(
     }
     raw = doc.toJS() ?? {};
   }
+  requireEnvRefs(raw, file, envOnly);
   const result = schema.safeParse(interpolate(raw, env, file));
   if (!result.success) {
     const issue = result.error.issues[0]!;

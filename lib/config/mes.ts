@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConnectionSchema, lineId, syncIntervalMinutes } from '../connectors/config.ts';
+import { authSecretKeys, ConnectionSchema, lineId, syncIntervalMinutes } from '../connectors/config.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -187,6 +187,6 @@ export const defaultRestConfig = (): MesRestConfig => restSchema.parse({});
 export function loadMesConfig(dir: string | undefined, env: NodeJS.ProcessEnv = process.env): MesConfig | undefined {
   // A switched-off example (enabled: false) needs none of its ${ENV} secrets set.
   if (dir && existsSync(join(dir, 'mes.yml')) && (parse(readFileSync(join(dir, 'mes.yml'), 'utf8')) as any)?.mes?.enabled === false) return undefined;
-  const cfg = loadYamlConfig(dir, 'mes.yml', MesConfigSchema, env).mes;
+  const cfg = loadYamlConfig(dir, 'mes.yml', MesConfigSchema, env, authSecretKeys('mes')).mes;
   return cfg?.enabled ? cfg : undefined;
 }

@@ -2,7 +2,8 @@ import { z } from 'zod';
 
 /**
  * What every external connection shares (mes.yml and erp.yml): where it is, how it authenticates, how long a
- * call may take and how often a transient failure is retried. Secrets are written as ${ENV} references in YAML.
+ * call may take and how often a transient failure is retried. Secrets must be ${ENV} references in YAML
+ * (authSecretKeys: a literal is refused when the file is loaded).
  */
 export const AuthSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('none') }).strict(),
@@ -67,3 +68,17 @@ export function cronEvery(minutes: number): string {
 
 /** Line ids as the hub knows them (same rule as the production.lines check). */
 export const lineId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, 'is not a valid line id');
+
+/**
+ * The secrets of a connection's auth (mes.yml / erp.yml): each must be a `${VAR}` reference, never a literal, so
+ * no secret sits in a file that is copied, committed or shown. `prefix` names the example variable (MES, ERP).
+ */
+export function authSecretKeys(root: 'mes' | 'erp'): { path: string[]; example: string }[] {
+  const P = root.toUpperCase();
+  const auth = [root, 'connection', 'auth'];
+  return [
+    { path: [...auth, 'clientSecret'], example: `${P}_CLIENT_SECRET` },
+    { path: [...auth, 'password'], example: `${P}_PASSWORD` },
+    { path: [...auth, 'key'], example: `${P}_API_KEY` },
+  ];
+}

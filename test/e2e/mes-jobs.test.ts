@@ -24,10 +24,11 @@ beforeAll(async () => {
       type: oauth2
       tokenUrl: ${mes.url}/oauth/token
       clientId: ${mes.clientId}
-      clientSecret: ${mes.clientSecret}
+      clientSecret: \${TEST_JOBS_MES_SECRET}
   sync: { scheduleSyncIntervalMinutes: 15, horizonDays: 3, lookBackHours: 1 }
   lines: [LINE-1, LINE-2]
 `);
+  process.env.TEST_JOBS_MES_SECRET = mes.clientSecret;
   process.env.HUB_CONFIG_DIR = dir;
   hub = await startTestHub({ seed: true });
   delete process.env.HUB_CONFIG_DIR;
