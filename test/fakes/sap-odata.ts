@@ -17,12 +17,16 @@ export interface FakeSap {
   orders: Map<string, Record<string, unknown>>;
   products: Map<string, Record<string, unknown>>;
   documents: Record<string, unknown>[];
+  /** Production order confirmations (ProdnOrdConf2 of API_PROD_ORDER_CONFIRMATION_2_SRV), by group/count. */
+  confirmations: Map<string, Record<string, unknown>>;
   /** Rows the server puts on one page at most (then __next). */
   serverPageCap: number;
   csrfFetches: number;
   posts: number;
   calls: number;
   setMode(mode: FaultMode, seed?: number): void;
+  /** Goods issues of these materials are refused with SAP's error body (HTTP 400), e.g. a stock deficit. */
+  refusedMaterials: Map<string, { code: string; message: string }>;
   /** The current CSRF token stops being valid (as when its session ends): the next POST gets 403 Required. */
   expireCsrf(): void;
   close(): Promise<void>;
@@ -31,6 +35,7 @@ export interface FakeSap {
 const ORDERS = '/sap/opu/odata/sap/API_PRODUCTION_ORDER_2_SRV';
 const PRODUCTS = '/sap/opu/odata/sap/API_PRODUCT_SRV';
 const MATDOC = '/sap/opu/odata/sap/API_MATERIAL_DOCUMENT_SRV';
+const CONF = '/sap/opu/odata/sap/API_PROD_ORDER_CONFIRMATION_2_SRV';
 
 const sapError = (code: string, message: string) => ({
   error: {
@@ -54,6 +59,8 @@ export async function startSap(opts: { user?: string; password?: string; serverP
     orders: new Map(),
     products: new Map(),
     documents: [],
+    confirmations: new Map(),
+    refusedMaterials: new Map(),
     serverPageCap: opts.serverPageCap ?? 5000,
     csrfFetches: 0,
     posts: 0,
@@ -110,6 +117,26 @@ export async function startSap(opts: { user?: string; password?: string; serverP
       const next = capped || mode === 'repeatPage' ? `${fake.url}${url.pathname}?$filter=${encodeURIComponent(filter)}&$top=${requested}&$skiptoken=${mode === 'repeatPage' ? skip + top : skip + page.length}` : undefined;
       return send(res, 200, { d: { results: page, __count: String(all.length), ...(next ? { __next: next } : {}) } });
     }
+    if (req.method === 'GET' && url.pathname === `${CONF}/ProdnOrdConf2`) {
+      // $filter on the execution start (datetime literals) and IsReversed; pages capped like the orders, with __next.
+      const filter = url.searchParams.get('$filter') ?? '';
+      const ge = /ConfirmedExecutionStartDate ge datetime'([^']*)'/.exec(filter)?.[1];
+      const lt = /ConfirmedExecutionStartDate lt datetime'([^']*)'/.exec(filter)?.[1];
+      const notReversed = /IsReversed eq false/.test(filter);
+      const ms = (v: unknown) => Number(/\/Date\((\d+)/.exec(String(v))?.[1]);
+      const all = [...fake.confirmations.values()]
+        .filter((c) => (!ge || ms(c.ConfirmedExecutionStartDate) >= Date.parse(ge + 'Z')) && (!lt || ms(c.ConfirmedExecutionStartDate) < Date.parse(lt + 'Z')) && (!notReversed || c.IsReversed === false))
+        .sort((a, b) => `${a.ConfirmationGroup}/${a.ConfirmationCount}`.localeCompare(`${b.ConfirmationGroup}/${b.ConfirmationCount}`));
+      const skip = Number(url.searchParams.get('$skiptoken') ?? url.searchParams.get('$skip') ?? 0);
+      const requested = Number(url.searchParams.get('$top') ?? 100);
+      const page = all.slice(skip, skip + Math.min(requested, fake.serverPageCap)).map((c) => {
+        const uri = `${fake.url}${CONF}/ProdnOrdConf2(ConfirmationGroup='${c.ConfirmationGroup}',ConfirmationCount='${c.ConfirmationCount}')`;
+        return { __metadata: { id: uri, uri, type: 'API_PROD_ORDER_CONFIRMATION_2_SRV.A_ProdnOrdConf2Type' }, ...c };
+      });
+      const more = requested > fake.serverPageCap && skip + page.length < all.length;
+      const next = more ? `${fake.url}${url.pathname}?$filter=${encodeURIComponent(filter)}&$top=${requested}&$skiptoken=${skip + page.length}` : undefined;
+      return send(res, 200, { d: { results: page, __count: String(all.length), ...(next ? { __next: next } : {}) } });
+    }
     if (req.method === 'GET' && url.pathname === `${PRODUCTS}/A_Product`) {
       const skip = Number(url.searchParams.get('$skip') ?? 0);
       const top = Number(url.searchParams.get('$top') ?? 100);
@@ -126,6 +153,8 @@ export async function startSap(opts: { user?: string; password?: string; serverP
         return send(res, 403, 'CSRF token validation failed', { 'x-csrf-token': 'Required', 'content-type': 'text/plain' });
       }
       const doc = JSON.parse(body) as { PostingDate: string; to_MaterialDocumentItem: { results: Record<string, unknown>[] } };
+      const refused = doc.to_MaterialDocumentItem.results.map((it) => fake.refusedMaterials.get(String(it.Material))).find(Boolean);
+      if (refused) return send(res, 400, sapError(refused.code, refused.message));
       const number = String(4900000000 + fake.documents.length);
       doc.to_MaterialDocumentItem.results.forEach((it, i) =>
         fake.documents.push({ MaterialDocumentYear: '2030', MaterialDocument: number, MaterialDocumentItem: String(i + 1), PostingDate: doc.PostingDate, ...it }),
@@ -166,5 +195,31 @@ export function makeSapOrders(lineValue: string, n: number, start: Date, materia
     OrderIsReleased: 'X',
     OrderIsConfirmed: '',
     to_ProductionOrderOperation: { __deferred: { uri: `https://s4.example${ORDERS}/A_ProductionOrder_2('${prefix + i}')/to_ProductionOrderOperation` } },
+  }));
+}
+
+/**
+ * `n` confirmations of operations at a work centre, one a day from `start` (a midnight), in ProdnOrdConf2's shape:
+ * keys and quantities as strings (Edm.String / Edm.Decimal), dates as /Date(ms)/, times as Edm.Time.
+ */
+export function makeConfirmations(workCenter: string, n: number, start: Date, opts: { group?: number; unit?: string; hours?: number; order?: string } = {}): Record<string, unknown>[] {
+  const group = opts.group ?? 50_000;
+  return Array.from({ length: n }, (_, i) => ({
+    ConfirmationGroup: String(group + i),
+    ConfirmationCount: '1',
+    OrderID: opts.order ?? String(1_000_000 + i),
+    Operation: '0010',
+    WorkCenter: workCenter,
+    Plant: '1710',
+    ConfirmedExecutionStartDate: `/Date(${start.getTime() + (i % 20) * DAY})/`,
+    ConfirmedExecutionStartTime: 'PT06H00M00S',
+    ConfirmedExecutionEndDate: `/Date(${start.getTime() + (i % 20) * DAY})/`,
+    ConfirmedExecutionEndTime: 'PT14H00M00S',
+    ConfirmationYieldQuantity: '480.000',
+    ConfirmationUnit: 'PC',
+    OpConfirmedWorkQuantity1: (opts.hours ?? 7.5).toFixed(3),
+    OpWorkQuantityUnit1: opts.unit ?? 'H',
+    IsReversed: false,
+    IsFinalConfirmation: false,
   }));
 }

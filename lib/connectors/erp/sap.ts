@@ -219,7 +219,7 @@ export class SapOdataConnector implements ErpConnector {
       const csrfRequired = String(res.headers['x-csrf-token'] ?? '').toLowerCase() === 'required';
       if (!csrfRequired || attempt >= 1) {
         const d = describeSapError(res.text);
-        throw badResponse(this.system, `POST ${url} answered 403${csrfRequired ? ' (CSRF token refused twice)' : ''}${d ? `: ${d.message}` : ''}`, { status: 403, upstreamCode: d?.upstreamCode });
+        throw badResponse(this.system, `POST ${url} answered 403${csrfRequired ? ' (CSRF token refused twice)' : ''}${d ? `: ${d.message}` : ''}`, { status: 403, upstreamCode: d?.upstreamCode, rejected: true });
       }
     }
   }

@@ -333,6 +333,14 @@ export type Mutation = {
   createWorkOrder: WorkOrder;
   /** Downloads a recipe from the MES as a version of the recipe with its code (a new version only when it changed) (engineer). */
   downloadRecipe: RecipeDownload;
+  /**
+   * Posts material consumed by a work order to the ERP as a goods issue (SAP: API_MATERIAL_DOCUMENT_SRV, movement
+   * type from erp.yml) and records it as the order's consumption (operator; audited). A goods issue is not idempotent
+   * in the ERP: pass an idempotencyKey to make retries of this call safe. The same key with the same request returns
+   * the recorded consumption and posts nothing; with another request, or while its outcome is unknown (a timeout), it
+   * is a CONFLICT. The ERP's refusal is UPSTREAM_BAD_RESPONSE with its code (upstreamCode) and transactionId.
+   */
+  reportMaterialConsumption: MaterialConsumption;
   /** Sends a report the MES refused (REJECTED) again, once the cause is fixed (engineer; audited). CONFLICT unless it is REJECTED. */
   requeueOutboundUpdate: OutboundUpdate;
   /** Syncs labour bookings in [from, to) from the ERP (engineer). */
@@ -402,6 +410,16 @@ export type MutationCreateWorkOrderArgs = {
 export type MutationDownloadRecipeArgs = {
   lineId?: InputMaybe<Scalars['ID']['input']>;
   mesRecipeId: Scalars['String']['input'];
+};
+
+
+export type MutationReportMaterialConsumptionArgs = {
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  lot?: InputMaybe<Scalars['String']['input']>;
+  materialId: Scalars['String']['input'];
+  quantity: Scalars['Float']['input'];
+  unit: Scalars['String']['input'];
+  workOrderId: Scalars['ID']['input'];
 };
 
 
@@ -1525,6 +1543,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   createSite?: Resolver<ResolversTypes['Site'], ParentType, ContextType, RequireFields<MutationCreateSiteArgs, 'input'>>;
   createWorkOrder?: Resolver<ResolversTypes['WorkOrder'], ParentType, ContextType, RequireFields<MutationCreateWorkOrderArgs, 'input'>>;
   downloadRecipe?: Resolver<ResolversTypes['RecipeDownload'], ParentType, ContextType, RequireFields<MutationDownloadRecipeArgs, 'mesRecipeId'>>;
+  reportMaterialConsumption?: Resolver<ResolversTypes['MaterialConsumption'], ParentType, ContextType, RequireFields<MutationReportMaterialConsumptionArgs, 'materialId' | 'quantity' | 'unit' | 'workOrderId'>>;
   requeueOutboundUpdate?: Resolver<ResolversTypes['OutboundUpdate'], ParentType, ContextType, RequireFields<MutationRequeueOutboundUpdateArgs, 'id'>>;
   syncLabourCosts?: Resolver<ResolversTypes['SyncRun'], ParentType, ContextType, RequireFields<MutationSyncLabourCostsArgs, 'from' | 'to'>>;
   syncMaterialConsumption?: Resolver<ResolversTypes['SyncRun'], ParentType, ContextType, RequireFields<MutationSyncMaterialConsumptionArgs, 'system' | 'workOrderId'>>;

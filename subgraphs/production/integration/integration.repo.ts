@@ -6,7 +6,7 @@ import type { ScopeFilter } from '../../../lib/auth/scope.ts';
 import type { PageArgs } from '../../../lib/pagination.ts';
 import type { ConsumptionRecord, ScheduleRecord } from '../../../lib/connectors/mes/types.ts';
 import type { LabourCostRecord, MaterialRecord } from '../../../lib/connectors/erp/types.ts';
-import { idb, type OutboundUpdateRow, type OutboundState, type SyncKind, type SyncStatus, type SystemKind, type VarianceRow } from './tables.ts';
+import { idb, type ErpPostingRow, type OutboundUpdateRow, type OutboundState, type SyncKind, type SyncStatus, type SystemKind, type VarianceRow } from './tables.ts';
 
 /**
  * The integration layer's SQL. Upserts compare before they write (`is distinct from`): an unchanged re-sync
@@ -203,6 +203,47 @@ export async function upsertConsumption(db: Db, workOrderId: string, rows: Consu
     returning (xmax = 0) as inserted`.execute(db);
   return { created: out.filter((x) => x.inserted).length, updated: out.filter((x) => !x.inserted).length };
 }
+
+// ---- goods issues posted through the hub
+export interface NewPosting {
+  idempotencyKey: string;
+  system: string;
+  workOrderId: string;
+  materialId: string;
+  quantity: number;
+  unit: string;
+  lot: string | null;
+  requestedBy: string;
+}
+
+/** Reserves a key for a goods issue (its own short transaction), or returns what the key already holds. */
+export async function reservePosting(db: Db, p: NewPosting): Promise<{ reserved: true } | { reserved: false; row: ErpPostingRow }> {
+  const inserted = await idb(db).insertInto('production.erpPostings').values(p).onConflict((oc) => oc.column('idempotencyKey').doNothing()).returning('idempotencyKey').executeTakeFirst();
+  if (inserted) return { reserved: true };
+  return { reserved: false, row: await idb(db).selectFrom('production.erpPostings').selectAll().where('idempotencyKey', '=', p.idempotencyKey).executeTakeFirstOrThrow() };
+}
+
+/** The ERP refused the goods issue (nothing was posted): the key is free again. */
+export const releasePosting = (db: Db, key: string) => idb(db).deleteFrom('production.erpPostings').where('idempotencyKey', '=', key).where('state', '=', 'POSTING').execute();
+
+export const markPostingUncertain = (db: Db, key: string, error: string) =>
+  idb(db).updateTable('production.erpPostings').set({ state: 'UNCERTAIN', lastError: error }).where('idempotencyKey', '=', key).execute();
+
+/** The posted goods issue as a consumption record of its order, and the key marked POSTED, together. */
+export async function recordPosting(db: Db, key: string, c: ConsumptionRecord & { workOrderId: string; system: string; documentId: string }) {
+  return db.transaction().execute(async (tx) => {
+    const t = idb(tx as unknown as Db);
+    const row = await t
+      .insertInto('production.materialConsumption')
+      .values({ sourceSystem: c.system, externalId: c.externalId, workOrderId: c.workOrderId, materialId: c.materialId, quantity: c.quantity, unit: c.unit, lot: c.lot, consumedAt: c.consumedAt })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await t.updateTable('production.erpPostings').set({ state: 'POSTED', documentId: c.documentId, consumptionId: row.id, lastError: null }).where('idempotencyKey', '=', key).execute();
+    return row;
+  });
+}
+
+export const consumptionById = (db: Db, id: string) => idb(db).selectFrom('production.materialConsumption').selectAll().where('id', '=', id).executeTakeFirst();
 
 export function listConsumption(db: Db, f: { workOrderId?: string | null; materialId?: string | null }, scope: ScopeFilter, page: PageArgs) {
   let q = idb(db)

@@ -4,6 +4,7 @@ import { requireInScope, requireVisible } from '../../../lib/subgraph/scope-chec
 import type { Context } from '../context.ts';
 import type { Resolvers } from '../__generated__/types.ts';
 import * as repo from './integration.repo.ts';
+import { reportMaterialConsumption } from './goods-issue.ts';
 import type { VarianceRow } from './tables.ts';
 
 const actor = (ctx: Context) => ({ sub: ctx.viewer.sub, requestId: ctx.requestId });
@@ -55,6 +56,9 @@ export const integrationResolvers: Resolvers = {
         actor: actor(ctx),
       });
     }) as never,
+    reportMaterialConsumption: guard({ role: 'operator', audit: true, target: (a) => a.workOrderId }, async (a: { workOrderId: string; materialId: string; quantity: number; unit: string; lot?: string | null; idempotencyKey?: string | null }, ctx: Context) =>
+      reportMaterialConsumption(svc(ctx), { ...a, workOrder: await workOrder(ctx, a.workOrderId), actor: actor(ctx) }),
+    ) as never,
     requeueOutboundUpdate: guard({ role: 'engineer', audit: true, target: (a) => a.id }, async (a: { id: string }, ctx: Context) => {
       const row = await repo.outboundById(ctx.db, a.id);
       await requireVisible(ctx, 'OutboundUpdate', a.id, row, lineOf);

@@ -220,7 +220,7 @@ export class Integrations {
     return this.mes;
   }
   /** The ERP, refusing up front (no FAILED run in the history) an operation its system has no equivalent for. */
-  private requireErp(op?: ErpOperation, what?: string): ErpConnector {
+  requireErp(op?: ErpOperation, what?: string): ErpConnector {
     if (!this.erp) throw badInput('no ERP is configured (erp.yml)');
     if (op && this.erp.unsupported?.has(op)) throw notSupported(this.erp.system, what ?? op, `${this.erpConfig?.systemType} connector`);
     return this.erp;

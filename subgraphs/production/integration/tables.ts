@@ -46,7 +46,14 @@ export interface OutboundUpdatesTable {
   nextAttemptAt: Stamp; claimedUntil: TsNull; claimToken: string | null; rejectedAt: TsNull;
 }
 
+export interface ErpPostingsTable {
+  idempotencyKey: string; system: string; workOrderId: string; materialId: string; quantity: Num; unit: string; lot: string | null;
+  state: Generated<'POSTING' | 'POSTED' | 'UNCERTAIN'>; documentId: string | null; consumptionId: string | null; lastError: string | null;
+  requestedBy: string; createdAt: Stamp;
+}
+
 export type IntegrationTables = {
+  'production.erpPostings': ErpPostingsTable;
   'production.syncRuns': SyncRunsTable;
   'production.recipeDownloads': RecipeDownloadsTable;
   'production.materials': MaterialsTable;
@@ -65,6 +72,7 @@ export type MaterialRow = Selectable<MaterialsTable>;
 export type LabourBookingRow = Selectable<LabourBookingsTable>;
 export type MaterialConsumptionRow = Selectable<MaterialConsumptionTable>;
 export type OutboundUpdateRow = Selectable<OutboundUpdatesTable>;
+export type ErpPostingRow = Selectable<ErpPostingsTable>;
 /** A work order with its planned and actual quantity and duration, as the variance query returns it. */
 export interface VarianceRow {
   workOrderId: string; number: string; lineId: string; status: string;
