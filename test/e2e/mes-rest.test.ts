@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TelemetryCaches } from '../../lib/telemetry/caches.ts';
+import { loadMesConfig } from '../../lib/config/mes.ts';
+import { createMesConnector } from '../../lib/connectors/index.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
 import { until } from '../helpers/until.ts';
 import { makeOrders, startRestMes, type FakeRestMes } from '../fakes/mes-rest.ts';
@@ -11,6 +13,7 @@ import { makeOrders, startRestMes, type FakeRestMes } from '../fakes/mes-rest.ts
 let hub: TestHub;
 let mes: FakeRestMes;
 let eng: string;
+let dir: string;
 const T0 = new Date(Date.UTC(2030, 0, 1));
 /** A seed whose first run meets a failure that outlasts the retries (the fake's PRNG is seeded: runs repeat). */
 const FLAKY_SEED = Number(process.env.FLAKY_SEED ?? 3);
@@ -24,7 +27,7 @@ const orderCount = async (prefix: string) =>
 
 beforeAll(async () => {
   mes = await startRestMes({ seed: 11 });
-  const dir = mkdtempSync(join(tmpdir(), 'hub-mes-'));
+  dir = mkdtempSync(join(tmpdir(), 'hub-mes-'));
   writeFileSync(
     join(dir, 'mes.yml'),
     `mes:
@@ -160,6 +163,39 @@ describe('REST MES schedule sync through the gateway', () => {
     const history = h.body.data.syncRuns.nodes.map((n: any) => n.status);
     expect(history[0]).toBe('SUCCESS');
     expect(history).toContain('PARTIAL');
+  });
+
+  it('refuses a range that ends before it starts or spans more than 366 days, before calling the MES', async () => {
+    const calls = mes.calls;
+    const q = (from: string, to: string) => hub.gql(eng, SYNC, { line: 'LINE-1', from, to });
+    for (const to of [RANGE.from, new Date(T0.getTime() - 1).toISOString()]) {
+      const r = await q(RANGE.from, to);
+      expect(r.body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'to' });
+      expect(r.body.errors[0].message).toBe('to must be after from');
+    }
+    const long = await q(RANGE.from, new Date(T0.getTime() + 367 * 86_400_000).toISOString());
+    expect(long.body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'to' });
+    expect(long.body.errors[0].message).toBe('the range may span at most 366 days');
+    expect(mes.calls).toBe(calls); // refused before any call
+    expect((await q(RANGE.from, new Date(T0.getTime() + 366 * 86_400_000).toISOString())).body.data.syncSchedules.status).toBe('SUCCESS');
+    const runs = await hub.gql(eng, `{ syncRuns(filter: { lineId: "LINE-1" }, first: 1) { nodes { to } } }`);
+    expect(Date.parse(runs.body.data.syncRuns.nodes[0].to)).toBe(T0.getTime() + 366 * 86_400_000);
+  });
+
+  it('reads one work order from the MES (connector workOrder), mapped; an unknown one is null', async () => {
+    const c = await createMesConnector(loadMesConfig(dir, { TEST_MES_SECRET: mes.clientSecret })!);
+    try {
+      const wo = await c.workOrder('LINE-1-WO-000007');
+      const raw = mes.orders.get('LINE-1-WO-000007')!;
+      expect(wo).toMatchObject({ number: 'LINE-1-WO-000007', lineId: 'LINE-1', productId: raw.MaterialNumber, plannedQuantity: Number(raw.TargetQuantity), status: 'PLANNED', priority: 7 });
+      expect(wo!.plannedEnd.getTime() - wo!.plannedStart.getTime()).toBe(3_600_000);
+      expect(await c.workOrder('NO-SUCH-ORDER')).toBeNull();
+      mes.orders.set('BROKEN-1', { ...mes.orders.get('LINE-1-WO-000007')!, OrderNumber: 'BROKEN-1', Status: 'WEIRD' });
+      await expect(c.workOrder('BROKEN-1')).rejects.toMatchObject({ extensions: { code: 'UPSTREAM_BAD_RESPONSE' } });
+      mes.orders.delete('BROKEN-1');
+    } finally {
+      await c.close();
+    }
   });
 
   it('refuses syncs to viewers and outside the token scope, and audits every sync', async () => {

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadMesConfig } from '../../lib/config/mes.ts';
+import { createMesConnector } from '../../lib/connectors/index.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
 import { until } from '../helpers/until.ts';
 import { makeB2mmlOrders, startSoapMes, type FakeSoapMes } from '../fakes/mes-soap.ts';
@@ -10,6 +12,7 @@ import { makeB2mmlOrders, startSoapMes, type FakeSoapMes } from '../fakes/mes-so
 let hub: TestHub;
 let mes: FakeSoapMes;
 let eng: string;
+let dir: string;
 const T0 = new Date(Date.UTC(2030, 5, 1));
 const RANGE = { from: T0.toISOString(), to: new Date(T0.getTime() + 30 * 86_400_000).toISOString() };
 const SYNC = `mutation($line: ID!, $from: DateTime!, $to: DateTime!) { syncSchedules(lineId: $line, from: $from, to: $to) {
@@ -20,7 +23,7 @@ const xmins = async (prefix: string) => (await sql<{ x: string }>`select string_
 
 beforeAll(async () => {
   mes = await startSoapMes();
-  const dir = mkdtempSync(join(tmpdir(), 'hub-soap-'));
+  dir = mkdtempSync(join(tmpdir(), 'hub-soap-'));
   // The WSDL is fetched from the MES with the connection's auth; calls go to its soap:address.
   writeFileSync(
     join(dir, 'mes.yml'),
@@ -136,6 +139,23 @@ describe('SOAP/B2MML MES schedule sync through the gateway', () => {
   it('refuses a recipe download: B2MML ProductionSchedule has no recipe operation (NOT_SUPPORTED)', async () => {
     const r = await hub.gql(eng, 'mutation { downloadRecipe(mesRecipeId: "RCP-1") { createdVersion } }');
     expect(r.body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'NOT_SUPPORTED', system: 'SOAP-MES' });
+  });
+});
+
+describe('one work order from the SOAP MES (connector workOrder)', () => {
+  it('asks GetProductionSchedule for the ProductionRequest ID alone and maps the answer; an unknown one is null', async () => {
+    const c = await createMesConnector(loadMesConfig(dir, { TEST_SOAP_PASSWORD: mes.password })!);
+    try {
+      const wo = await c.workOrder('SOAP-WO-000004');
+      expect(mes.lastSelection).toMatchObject({ requestId: 'SOAP-WO-000004', equipment: undefined, start: undefined, end: undefined });
+      expect(wo).toMatchObject({ number: 'SOAP-WO-000004', lineId: 'LINE-1', productId: 'P-SOAP-NEW', status: 'PLANNED' });
+      expect(wo!.plannedStart.toISOString()).toBe(new Date(T0.getTime() + 3 * 3_600_000).toISOString());
+      expect(await c.workOrder('SOAP-WO-999999')).toBeNull();
+      mes.setMode('soapFault');
+      await expect(c.workOrder('SOAP-WO-000004')).rejects.toMatchObject({ extensions: { code: 'UPSTREAM_BAD_RESPONSE', upstreamCode: 'soap:Client' } });
+    } finally {
+      await c.close();
+    }
   });
 });
 
