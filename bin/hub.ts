@@ -100,6 +100,9 @@ ${token ? `
     curl -s ${hub.url} -H 'content-type: application/json' -H "authorization: Bearer $TOKEN" \\
       -d '${body}'
 
+  Live (graphql-ws on ${hub.url.replace(/^http/, 'ws')}, connectionParams { authorization: "Bearer $TOKEN" }):
+    subscription { sensorReadings(filter: { lineIds: ["LINE-1"] }) { value ts sensor { id } machine { name } workOrder { number } } }
+
   Ctrl-C stops everything.
 `);
 }
