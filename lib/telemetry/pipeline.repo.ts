@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
 import type { AlertRow } from '../db/rows.ts';
 import type { StoredReading } from './writer.ts';
-import { writeReadings } from './writer.ts';
+import { isUniqueViolation, writeReadings } from './writer.ts';
 
 /** The pipeline's SQL: what it caches in memory, and the one transaction that commits a batch. */
 
@@ -63,8 +63,16 @@ export interface NewAlert {
  * sources may acknowledge) or none (and they redeliver).
  */
 export async function commitBatch(db: Db, readings: StoredReading[], deadLetters: NewDeadLetter[], alerts: NewAlert[]): Promise<AlertRow[]> {
+  // The cheap plain insert first; a batch holding a redelivered reading fails whole, and runs again idempotently.
+  return commitOnce(db, readings, deadLetters, alerts, false).catch((e) => {
+    if (!isUniqueViolation(e)) throw e;
+    return commitOnce(db, readings, deadLetters, alerts, true);
+  });
+}
+
+function commitOnce(db: Db, readings: StoredReading[], deadLetters: NewDeadLetter[], alerts: NewAlert[], idempotent: boolean): Promise<AlertRow[]> {
   return db.transaction().execute(async (trx) => {
-    await writeReadings(trx, readings);
+    await writeReadings(trx, readings, idempotent);
     if (deadLetters.length) await trx.insertInto('quality.deadLetters').values(deadLetters).execute();
     // The stored alerts (ids included) go to the live channel once committed; they are few per batch.
     return alerts.length ? trx.insertInto('quality.alerts').values(alerts).returningAll().execute() : [];
