@@ -1,7 +1,8 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { seeded, type FaultMode } from './fault.ts';
+import { listenLocal, readBody } from './http-util.ts';
 
 /**
  * An in-process JSON REST MES: OAuth2 client-credentials (POST /oauth/token, HTTP Basic client auth), schedules
@@ -181,18 +182,10 @@ export async function startRestMes(opts: { seed?: number; clientId?: string; cli
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  fake.url = await listenLocal(server);
   return fake;
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-  });
-}
 
 /** `n` orders on a line, one hour each from `start`, products cycling through `products`. */
 export function makeOrders(line: string, n: number, start: Date, products: string[], prefix = `${line}-WO`): MesOrder[] {

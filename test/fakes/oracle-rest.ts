@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { seeded, type FaultMode } from './fault.ts';
+import { listenLocal, readBody } from './http-util.ts';
 
 /**
  * An in-process Oracle Fusion Cloud SCM REST API (reference/protocols.md §3): GET
@@ -94,8 +94,7 @@ export async function startOracle(opts: { seed?: number } = {}): Promise<FakeOra
     const hasMore = mode === 'repeatPage' ? true : offset + items.length < all.length;
     return send(res, 200, { items, count: items.length, hasMore, limit, offset, links: [{ rel: 'self', href: `${fake.url}${PATH}`, name: 'workOrders', kind: 'collection' }] });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  fake.url = await listenLocal(server);
   return fake;
 }
 
@@ -124,13 +123,6 @@ function parseQ(q: string): ((r: Record<string, unknown>) => boolean) | undefine
   return (r) => tests.every((t) => t(r));
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-  });
-}
 
 /** `n` released work orders in organization M1 on a work area, 8 hours each from `start`. */
 export function makeOracleWorkOrders(workArea: string, n: number, start: Date, item = 'AS54888', firstId = 300100071643547): Record<string, unknown>[] {

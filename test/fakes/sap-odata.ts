@@ -1,7 +1,7 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { seeded, type FaultMode } from './fault.ts';
+import { listenLocal, readBody } from './http-util.ts';
 
 /**
  * An in-process SAP Gateway speaking OData V2 verbose JSON (reference/protocols.md §3): API_PRODUCTION_ORDER_2_SRV
@@ -163,18 +163,10 @@ export async function startSap(opts: { user?: string; password?: string; serverP
     }
     return send(res, 404, sapError('/IWBEP/CM_MGW_RT/020', `Resource not found for segment '${url.pathname}'`));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  fake.url = await listenLocal(server);
   return fake;
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-  });
-}
 
 const DAY = 86_400_000;
 /** `n` production orders for a line value, a day each from `start` (a midnight), in A_ProductionOrder_2's shape. */
