@@ -9,6 +9,7 @@ import { createUserTokenVerifier } from '../../lib/auth/tokens.ts';
 import { startGateway } from '../../gateway/server.ts';
 import { watchLoopDelay } from './loop-delay.ts';
 import { BENCH_INTERNAL_SECRET, BENCH_JWT_SECRET } from './env.ts';
+import { readyUntilSignal } from './child.ts';
 
 const subgraphUrls = JSON.parse(process.env.BENCH_SUBGRAPH_URLS ?? '') as Record<SubgraphName, string>;
 const gw = await startGateway({
@@ -22,12 +23,4 @@ const gw = await startGateway({
 
 const loopDelay = watchLoopDelay();
 
-async function shutdown(): Promise<void> {
-  console.error(loopDelay());
-  await gw.close().catch(() => {});
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-
-console.log(`READY ${JSON.stringify({ url: gw.url })}`);
+readyUntilSignal({ url: gw.url }, [() => gw.close()], () => console.error(loopDelay()));

@@ -11,6 +11,7 @@ import { createUserTokenVerifier, signUserToken } from '../../lib/auth/tokens.ts
 import { seedDemo } from '../../lib/demo/seed.ts';
 import { startGateway } from '../../gateway/server.ts';
 import { BENCH_INTERNAL_SECRET, BENCH_JWT_SECRET, createBenchDatabase } from './env.ts';
+import { readyUntilSignal } from './child.ts';
 
 const dbName = process.env.BENCH_DB;
 if (!dbName || !/^[a-z_][a-z0-9_]*$/.test(dbName)) throw new Error('BENCH_DB must name the bench database');
@@ -40,12 +41,4 @@ await seeder.close();
 // analyse now so every target runs against the same query plans.
 await sql`VACUUM ANALYZE`.execute(db);
 
-async function shutdown(): Promise<void> {
-  for (const close of closers) await close().catch(() => {});
-  await db.destroy();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-
-console.log(`READY ${JSON.stringify(urls)}`);
+readyUntilSignal(urls, [...closers, () => db.destroy()]);

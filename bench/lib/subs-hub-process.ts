@@ -12,6 +12,7 @@ import { startIngest } from '../../lib/telemetry/ingest/service.ts';
 import { watchLoopDelay } from './loop-delay.ts';
 import { BENCH_INTERNAL_SECRET } from './env.ts';
 import { SUBS_TOPIC } from './subs-setup.ts';
+import { readyUntilSignal } from './child.ts';
 
 const dbUrl = process.env.BENCH_DB_URL!;
 const mqttUrl = process.env.BENCH_MQTT_URL!;
@@ -32,13 +33,4 @@ closers.unshift(() => ingest.stop());
 
 const loopDelay = watchLoopDelay();
 
-async function shutdown(): Promise<void> {
-  console.error(loopDelay());
-  for (const close of closers) await close().catch(() => {});
-  await db.destroy();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-
-console.log(`READY ${JSON.stringify(urls)}`);
+readyUntilSignal(urls, [...closers, () => db.destroy()], () => console.error(loopDelay()));
