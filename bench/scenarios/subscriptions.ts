@@ -35,6 +35,7 @@ const say = (s = '') => console.log(s);
 /** Latencies at the histogram's top (10 s) are "at least 10 s": the client never caught up. */
 const lat = (v: number) => (v >= 10_000 ? '>10000' : ms(v));
 const sleep = (msec: number) => new Promise((r) => setTimeout(r, msec));
+const sumCpu = (pids: number[]) => pids.reduce((a, pid) => a + cpuSeconds(pid), 0);
 
 interface Setup {
   clients: number;
@@ -47,7 +48,8 @@ interface Setup {
   processes: number;
   userToken: string;
   subgraphUrls: Record<string, string>;
-  hubPid: number;
+  /** The subgraphs' and ingest's processes. */
+  hubPids: number[];
   publisher: mqtt.MqttClient;
   /** Subscribed to the live channel: how much of the latency is ingest's. */
   liveListener: mqtt.MqttClient;
@@ -179,7 +181,7 @@ async function measure(label: string, s: Setup, target: Target): Promise<Measure
   await publish(s, s.warmup);
   const t0 = Math.ceil(nowMs());
   for (const p of procs) await p.ask({ type: 'reset', t0 });
-  const cpu0 = { gw: cpuSeconds(target.pid), hub: cpuSeconds(s.hubPid), clients: procs.reduce((a, p) => a + cpuSeconds(p.proc.pid!), 0) };
+  const cpu0 = { gw: cpuSeconds(target.pid), hub: sumCpu(s.hubPids), clients: procs.reduce((a, p) => a + cpuSeconds(p.proc.pid!), 0) };
   const wall0 = nowMs();
   const rss: number[] = [];
   const sampler = setInterval(() => rss.push(rssMiB(target.pid)), 1000);
@@ -194,7 +196,7 @@ async function measure(label: string, s: Setup, target: Target): Promise<Measure
   s.liveListener.off('message', onLive);
   live.sort((a, b) => a - b);
   const wall = (nowMs() - wall0) / 1000;
-  const cpu = { gw: cpuSeconds(target.pid) - cpu0.gw, hub: cpuSeconds(s.hubPid) - cpu0.hub, clients: procs.reduce((a, p) => a + cpuSeconds(p.proc.pid!), 0) - cpu0.clients };
+  const cpu = { gw: cpuSeconds(target.pid) - cpu0.gw, hub: sumCpu(s.hubPids) - cpu0.hub, clients: procs.reduce((a, p) => a + cpuSeconds(p.proc.pid!), 0) - cpu0.clients };
   clearInterval(sampler);
   // Let what is in flight arrive (readings stamped inside the window still count).
   await sleep(s.drainMs);
@@ -286,7 +288,7 @@ function report(results: Record<string, Measured>): void {
   say('ingest:        publish → the live channel (MQTT, pipeline batch, commit, publish), measured by the bench on the');
   say('               broker in the same window: the part of the latency before any subgraph or gateway.');
   say('upstream subs: subscriptions the iot subgraph serves (ours: one per group of identical subscriptions).');
-  say('CPU:           share of one core over the measured window (200% = both cores); hub = subgraphs + ingest.');
+  say('CPU:           share of one core over the measured window (200% = both cores); hub = subgraphs + ingest (two processes).');
   for (const [k, m] of Object.entries(results)) if (m.firstError) say(`! ${k}: ${m.errors} errors, first: ${m.firstError}`);
 }
 
@@ -304,7 +306,9 @@ export async function run(opts: BenchOptions): Promise<void> {
   say('setting up the plant (fresh database)…');
   const dbUrl = await setupSubscriptionsDatabase(dbName, machines);
   const [node, args] = tsxArgs(fileURLToPath(new URL('../lib/subs-hub-process.ts', import.meta.url)));
-  const hub = await startChild('subs-hub', node, args, { cwd: ROOT, env: { BENCH_DB_URL: dbUrl, BENCH_MQTT_URL: broker.url, NODE_ENV: 'production', LOG_LEVEL: 'warn' } });
+  const env = { BENCH_DB_URL: dbUrl, BENCH_MQTT_URL: broker.url, NODE_ENV: 'production', LOG_LEVEL: 'warn' };
+  const hub = await startChild('subs-subgraphs', node, args, { cwd: ROOT, env: { ...env, BENCH_PART: 'subgraphs' } });
+  const ingest = await startChild('subs-ingest', node, args, { cwd: ROOT, env: { ...env, BENCH_PART: 'ingest' } });
   const subgraphUrls = hub.ready as Record<string, string>;
   await Promise.all(Object.values(subgraphUrls).map((u) => waitForHttp(u.replace(/\/graphql$/, '/healthz'), hub)));
   const publisher = await mqtt.connectAsync(broker.url, { clientId: `bench-subs-pub-${process.pid}` });
@@ -323,7 +327,7 @@ export async function run(opts: BenchOptions): Promise<void> {
     processes,
     userToken: await signUserToken(BENCH_JWT_SECRET, { sub: 'bench', role: 'viewer' }),
     subgraphUrls,
-    hubPid: hub.proc.pid!,
+    hubPids: [hub.proc.pid!, ingest.proc.pid!],
     publisher,
     liveListener,
   };
