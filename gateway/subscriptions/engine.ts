@@ -70,6 +70,7 @@ class Group {
       if (this.closed) return;
       const p = this.plan.primary;
       const variables = Object.fromEntries((p.variableUsages ?? []).filter((v) => v in this.variables).map((v) => [v, this.variables[v]]));
+      // A throw here (no such subgraph) must become a retry/give-up like a lost connection, not an unhandled rejection.
       this.unsubscribe = this.engine.upstreams.subscribe(
         p.serviceName,
         { query: p.operation, operationName: p.operationName, variables, extensions: { internalToken: ctx.internalToken, requestId: ctx.requestId } },
@@ -80,27 +81,35 @@ class Group {
         },
       );
       this.engine.m.upstreamSubscribes.inc();
-    }, (e) => this.onUpstreamLost(e));
+    }).catch((e) => this.onUpstreamLost(e));
   }
 
   private onUpstream(r: ExecutionResult<Record<string, unknown>>): void {
     if (this.closed) return;
     if (!r.data && r.errors?.length) {
-      // Refused at subscribe time (FORBIDDEN, NOT_FOUND...): the same answer for every member of this scope.
-      return this.end((r.errors as readonly GraphQLFormattedError[]).map((e) => formatError(e)));
+      const errors = (r.errors as readonly GraphQLFormattedError[]).map((e) => formatError(e));
+      // Before any event: refused at subscribe time (FORBIDDEN, NOT_FOUND...), the same answer for every member
+      // of this scope. Later: one event failed; members get it as an event with errors and the stream goes on.
+      if (!this.started) return this.end(errors);
+      return this.deliver(Promise.resolve({ data: null, errors }));
     }
     this.started = true;
     this.downSince = undefined;
     this.attempt = 0;
     this.engine.m.events.inc();
+    this.deliver(this.engine.completeEvent(this, r.data!));
+  }
+
+  /** Queues an event's result behind those before it (results are sent in arrival order). */
+  private deliver(result: Promise<unknown>): void {
     if (this.outbox.length >= MAX_IN_FLIGHT) {
       this.outbox.shift();
       this.engine.m.conflated.inc({ where: 'group' });
     }
     const slot: Pending = { settled: false };
     this.outbox.push(slot);
-    void this.engine.completeEvent(this, r.data!).then(
-      (result) => (slot.payload = JSON.stringify(result)),
+    void result.then(
+      (value) => (slot.payload = JSON.stringify(value)),
       (err) => {
         log.error({ err: (err as Error).message }, 'subscription event could not be completed');
         slot.payload = JSON.stringify({ data: null, errors: [{ message: 'Unexpected error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });

@@ -179,6 +179,25 @@ describe('filters and scope', () => {
     await client.dispose();
   });
 
+  it('delivers an event that failed upstream as an event with errors, and the stream goes on', async () => {
+    const client = wsClient(hub.url, admin);
+    const sub = record(client, `subscription { sensorReadings(filter: { machineIds: ["M-101"] }) { value sensor { id } } }`);
+    await until('upstream', liveSubs, (n) => n >= 1);
+    await publish('M-101-TEMP', 30.5);
+    await until('first', async () => sub.events.length, (n) => n === 1);
+    // A live message naming a sensor the hub does not know: its `sensor` cannot resolve (NOT_FOUND).
+    const ghost = { sensorId: 'GHOST', sensorType: 'temperature', machineId: 'M-101', ts: new Date().toISOString(), value: 1, quality: 100, source: 'MQTT', workOrderId: null, operatorId: null };
+    await publisher.publishAsync(`${prefix}/readings/LINE-1`, JSON.stringify([ghost]));
+    await until('the failed event', async () => sub.events.length, (n) => n === 2);
+    expect(sub.events[1].data).toBeNull();
+    expect(sub.events[1].errors[0].extensions.code).toBe('NOT_FOUND');
+    await publish('M-101-TEMP', 31.5);
+    await until('the next good one', async () => sub.events.length, (n) => n === 3);
+    expect(sub.events[2].data.sensorReadings).toEqual({ value: 31.5, sensor: { id: 'M-101-TEMP' } });
+    expect(sub.errors).toBeUndefined();
+    await client.dispose();
+  });
+
   it('runs queries over the same socket, through the same auth and executor as HTTP', async () => {
     const client = wsClient(hub.url, await hub.token({ role: 'viewer', lines: ['LINE-2'] }));
     const q = record(client, `query { lines { nodes { id } } }`);
