@@ -3,6 +3,7 @@ import type { ConnectionOptions } from 'node:tls';
 import mqttPacket from 'mqtt-packet';
 import type { IConnackPacket, IPubackPacket, IPublishPacket, ISubackPacket, Packet, Parser } from 'mqtt-packet';
 import type { InboundMessage } from './ingest-client.ts';
+import { PacketFramer, type FramedPublish } from './framer.ts';
 import { DISCONNECT_NORMAL, PINGREQ, encodePubacks, openSocket, reasonText, type BrokerAddress } from './wire.ts';
 
 const STOP_TIMEOUT_MS = 2000;
@@ -48,6 +49,7 @@ export class IngestConnection {
   readonly closed: Promise<void>;
   private error: Error | undefined; // first reason it ended
   private readonly parser: Parser;
+  private readonly framer: PacketFramer;
   /** QoS 1 messages in arrival order; [head, length) are not PUBACKed yet. */
   private unacked: Tracked[] = [];
   private head = 0;
@@ -65,6 +67,8 @@ export class IngestConnection {
     private readonly hooks: ConnectionHooks,
   ) {
     this.parser = mqttPacket.parser({ protocolVersion: settings.protocolVersion });
+    // Whole packets only reach the parser: PUBLISH is decoded by the framer, the rest by mqtt-packet.
+    this.framer = new PacketFramer(settings.protocolVersion === 5, (p) => this.onPublish(p), (packet) => this.parser.parse(packet));
     let markClosed!: () => void;
     this.closed = new Promise<void>((r) => (markClosed = r));
     this.socket = openSocket(settings.addr, settings.tls);
@@ -182,7 +186,11 @@ export class IngestConnection {
   private onData(chunk: Buffer): void {
     if (this.dead) return;
     this.lastRxAt = Date.now();
-    this.parser.parse(chunk); // emits 'packet' synchronously, filling this.batch
+    try {
+      this.framer.push(chunk); // decodes (or has mqtt-packet decode) synchronously, filling this.batch
+    } catch (err) {
+      return this.drop(new Error(`malformed packet from broker: ${(err as Error).message}`));
+    }
     const batch = this.batch;
     if (!batch) return;
     this.batch = undefined;
@@ -227,7 +235,7 @@ export class IngestConnection {
     }
   }
 
-  private onPublish(p: IPublishPacket): void {
+  private onPublish(p: IPublishPacket | FramedPublish): void {
     if (p.qos === 2) return this.drop(new Error(`QoS 2 PUBLISH on ${p.topic}: not supported`));
     const msg: Tracked = {
       topic: p.topic,
