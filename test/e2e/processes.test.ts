@@ -1,8 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import mqtt from 'mqtt';
 import { signUserToken } from '../../lib/auth/tokens.ts';
 import { freePort } from '../../lib/embedded/free-port.ts';
 import { createTestDatabase, INTERNAL_SECRET, JWT_SECRET } from '../helpers/hub.ts';
+import { until } from '../helpers/until.ts';
+import { record, wsClient } from '../helpers/ws-client.ts';
 
 /**
  * Each subgraph and the gateway as its own process, configured only through the environment, as
@@ -10,6 +13,9 @@ import { createTestDatabase, INTERNAL_SECRET, JWT_SECRET } from '../helpers/hub.
  */
 const children: ChildProcess[] = [];
 let gatewayUrl: string;
+let gatewayEnv: Record<string, string>;
+let gatewayChild: ChildProcess;
+let iotUrl: string;
 let drop: () => Promise<void>;
 
 async function waitHealthy(url: string, child: ChildProcess, log: () => string) {
@@ -48,7 +54,7 @@ beforeAll(async () => {
   await Promise.all(
     ['production', 'historian', 'iot', 'quality'].map(async (name) => {
       const port = await freePort();
-      const p = start(name, { DATABASE_URL: database.url, HUB_CONFIG_DIR: '', PORT: String(port) });
+      const p = start(name, { DATABASE_URL: database.url, HUB_CONFIG_DIR: '', PORT: String(port), MQTT_URL: inject('mqttUrl') });
       urls[name] = `http://127.0.0.1:${port}`;
       await waitHealthy(`${urls[name]}/healthz`, p.child, p.log);
     }),
@@ -56,7 +62,10 @@ beforeAll(async () => {
   const gwPort = await freePort();
   const env: Record<string, string> = { PORT: String(gwPort) };
   for (const [name, url] of Object.entries(urls)) env[`HUB_${name.toUpperCase()}_URL`] = `${url}/graphql`;
+  gatewayEnv = env;
+  iotUrl = urls.iot!;
   const gw = start('gateway', env);
+  gatewayChild = gw.child;
   gatewayUrl = `http://127.0.0.1:${gwPort}/graphql`;
   await waitHealthy(`http://127.0.0.1:${gwPort}/readyz`, gw.child, gw.log);
 }, 120_000);
@@ -79,8 +88,39 @@ describe('one process per role', () => {
     expect(q).toEqual({ data: { machine: { name: 'Press', line: { name: 'Line' }, sensors: [], tagMappings: [], openAlerts: [] } } });
   });
 
+  it('serves subscriptions from two gateway processes side by side, each with its own upstream', async () => {
+    const token = await signUserToken(JWT_SECRET, { sub: 'ops', role: 'admin' });
+    const created = await fetch(gatewayUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: 'mutation { createSensor(input: { id: "M-T", name: "Press temperature", type: "temperature", unit: "degC", machineId: "M", protocol: MQTT }) { id } }' }),
+    }).then((r) => r.json() as Promise<any>);
+    expect(created.errors).toBeUndefined();
+    const port = await freePort();
+    const second = start('gateway', { ...gatewayEnv, PORT: String(port) });
+    await waitHealthy(`http://127.0.0.1:${port}/readyz`, second.child, second.log);
+    const doc = `subscription { sensorReadings(filter: { machineIds: ["M"] }) { value sensor { id } machine { name line { name } } } }`;
+    const clients = [wsClient(gatewayUrl, token), wsClient(`http://127.0.0.1:${port}/graphql`, token)];
+    const subs = clients.map((c) => record(c, doc));
+    const liveSubs = async () => {
+      const text = await fetch(`${iotUrl}/metrics`).then((r) => r.text());
+      return Number(/^hub_live_subscriptions\{[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0);
+    };
+    await until('one upstream per gateway process', liveSubs, (n) => n === 2);
+    // What ingest publishes after a commit (lib/telemetry/live.ts), straight onto the live channel.
+    const pub = await mqtt.connectAsync(inject('mqttUrl'));
+    const reading = { sensorId: 'M-T', sensorType: 'temperature', machineId: 'M', ts: new Date().toISOString(), value: 71.5, quality: 100, source: 'MQTT', workOrderId: null, operatorId: null };
+    await pub.publishAsync('oee-hub/live/readings/L', JSON.stringify([reading]));
+    await until('both gateways deliver', async () => subs.every((s) => s.events.length === 1), Boolean);
+    for (const s of subs) expect(s.events[0]).toEqual({ data: { sensorReadings: { value: 71.5, sensor: { id: 'M-T' }, machine: { name: 'Press', line: { name: 'Line' } } } } });
+    await pub.endAsync();
+    for (const c of clients) await c.dispose();
+    second.child.kill('SIGTERM');
+    await new Promise((r) => second.child.on('exit', r));
+  });
+
   it('stops on SIGTERM', async () => {
-    const c = children.at(-1)!;
+    const c = gatewayChild;
     c.kill('SIGTERM');
     await new Promise((r) => c.on('exit', r));
     expect(c.exitCode).toBe(0);
