@@ -19,7 +19,22 @@ const CLOSE = {
   duplicateId: [4409, 'Subscriber for this id already exists'],
   tooManyInits: [4429, 'Too many initialisation requests'],
   goingAway: [1001, 'Going away'],
+  expired: [4403, 'Forbidden: the token expired'],
 } as const;
+
+/** Longest timer Node accepts (~24.8 days); a later expiry is checked again then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The `exp` (seconds) of a JWT that has just been verified, read from its payload; undefined if it has none. */
+function expiryOf(authorization: string): number | undefined {
+  const payload = authorization.replace(/^Bearer\s+/i, '').split('.')[1];
+  try {
+    const exp = payload ? (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp?: unknown }).exp : undefined;
+    return typeof exp === 'number' ? exp : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface WsServerOptions {
   server: Server;
@@ -126,6 +141,7 @@ class Connection {
   /** Per subscription id, the newest frame a slow socket has not taken yet. */
   private readonly conflated = new Map<string, Buffer>();
   private readonly initTimer: NodeJS.Timeout;
+  private expiryTimer?: NodeJS.Timeout;
 
   constructor(
     readonly socket: WebSocket,
@@ -186,7 +202,19 @@ class Connection {
       return this.socket.close(...CLOSE.forbidden);
     }
     clearTimeout(this.initTimer);
+    this.closeAtExpiry(expiryOf(headers.authorization));
     this.send('{"type":"connection_ack"}');
+  }
+
+  /**
+   * The token was checked once, at connection_init; a connection must not outlive it. At its `exp` the socket
+   * closes with 4403, and the client reconnects with a fresh token (every operation is authorised at the gateway).
+   */
+  private closeAtExpiry(exp: number | undefined): void {
+    if (exp === undefined) return;
+    const ms = exp * 1000 - Date.now();
+    this.expiryTimer = setTimeout(() => (ms > MAX_TIMER_MS ? this.closeAtExpiry(exp) : this.socket.close(...CLOSE.expired)), Math.max(0, Math.min(ms, MAX_TIMER_MS)));
+    this.expiryTimer.unref();
   }
 
   private async subscribe(id: string, payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null }): Promise<void> {
@@ -279,6 +307,7 @@ class Connection {
 
   dispose(): void {
     clearTimeout(this.initTimer);
+    clearTimeout(this.expiryTimer);
     for (const member of this.subs.values()) this.opts.engine.leave(member);
     this.subs.clear();
     this.conflated.clear();

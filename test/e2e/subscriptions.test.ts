@@ -216,6 +216,16 @@ describe('filters and scope', () => {
     }
   });
 
+  it('closes a connection when its token expires (4403), so the client must come back with a fresh one', async () => {
+    const { signUserToken } = await import('../../lib/auth/tokens.ts');
+    const shortLived = await signUserToken(JWT_SECRET, { sub: 'brief', role: 'viewer' }, '2s');
+    const client = wsClient(hub.url, shortLived);
+    const sub = record(client, `subscription { sensorReadings(filter: { machineIds: ["M-103"] }) { value } }`);
+    await until('closed at expiry', async () => sub.errors, Boolean, 10_000);
+    expect(sub.errors![0].code).toBe(4403);
+    await client.dispose();
+  });
+
   it('refuses a connection without a valid token (4403) before any subscription', async () => {
     const client = wsClient(hub.url, 'not-a-jwt');
     const sub = record(client, `subscription { sensorReadings { value } }`);
