@@ -1,9 +1,5 @@
 import { z } from 'zod';
-import { authSecretKeys, ConnectionSchema, lineId, syncIntervalMinutes } from '../connectors/config.ts';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse } from 'yaml';
-import { loadYamlConfig } from './load.ts';
+import { ConnectionSchema, lineId, loadSystemConfig, syncIntervalMinutes } from '../connectors/config.ts';
 
 const sapSchema = z
   .object({
@@ -78,8 +74,5 @@ export type OracleConfig = z.output<typeof oracleSchema>;
 
 /** Loads `erp.yml` from the config directory; no file (or `enabled: false`) means no ERP. */
 export function loadErpConfig(dir: string | undefined, env: NodeJS.ProcessEnv = process.env): ErpConfig | undefined {
-  // A switched-off example (enabled: false) needs none of its ${ENV} secrets set.
-  if (dir && existsSync(join(dir, 'erp.yml')) && (parse(readFileSync(join(dir, 'erp.yml'), 'utf8')) as any)?.erp?.enabled === false) return undefined;
-  const cfg = loadYamlConfig(dir, 'erp.yml', ErpConfigSchema, env, authSecretKeys('erp')).erp;
-  return cfg?.enabled ? cfg : undefined;
+  return loadSystemConfig(dir, 'erp', ErpConfigSchema, env);
 }

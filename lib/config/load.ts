@@ -59,14 +59,26 @@ export function requireEnvRefs(raw: unknown, file: string, keys: EnvOnlyKey[]): 
 /**
  * Reads one YAML file of the config directory, interpolates the environment and validates it.
  * A missing optional file yields the schema's defaults for `{}`. `envOnly` keys must be `${VAR}` references.
+ * `skip(raw)`, given the parsed document before interpolation, returns undefined without further checks when true
+ * (a switched-off section needs none of its `${VAR}`s set).
  */
+export function loadYamlConfig<S extends z.ZodType>(dir: string | undefined, fileName: string, schema: S, env?: NodeJS.ProcessEnv, envOnly?: EnvOnlyKey[]): z.output<S>;
+export function loadYamlConfig<S extends z.ZodType>(
+  dir: string | undefined,
+  fileName: string,
+  schema: S,
+  env: NodeJS.ProcessEnv | undefined,
+  envOnly: EnvOnlyKey[] | undefined,
+  skip: (raw: any) => boolean,
+): z.output<S> | undefined;
 export function loadYamlConfig<S extends z.ZodType>(
   dir: string | undefined,
   fileName: string,
   schema: S,
   env: NodeJS.ProcessEnv = process.env,
   envOnly: EnvOnlyKey[] = [],
-): z.output<S> {
+  skip?: (raw: any) => boolean,
+): z.output<S> | undefined {
   const file = dir ? join(dir, fileName) : fileName;
   let raw: unknown = {};
   if (dir && existsSync(file)) {
@@ -78,6 +90,7 @@ export function loadYamlConfig<S extends z.ZodType>(
     }
     raw = doc.toJS() ?? {};
   }
+  if (skip?.(raw)) return undefined;
   requireEnvRefs(raw, file, envOnly);
   const result = schema.safeParse(interpolate(raw, env, file));
   if (!result.success) {

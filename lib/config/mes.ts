@@ -1,9 +1,5 @@
 import { z } from 'zod';
-import { authSecretKeys, ConnectionSchema, lineId, syncIntervalMinutes } from '../connectors/config.ts';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse } from 'yaml';
-import { loadYamlConfig } from './load.ts';
+import { ConnectionSchema, lineId, loadSystemConfig, syncIntervalMinutes } from '../connectors/config.ts';
 
 const WORK_ORDER_STATUSES = ['PLANNED', 'ACTIVE', 'COMPLETED', 'CANCELLED'] as const;
 
@@ -185,8 +181,5 @@ export const defaultRestConfig = (): MesRestConfig => restSchema.parse({});
 
 /** Loads `mes.yml` from the config directory; no file (or `enabled: false`) means no MES. */
 export function loadMesConfig(dir: string | undefined, env: NodeJS.ProcessEnv = process.env): MesConfig | undefined {
-  // A switched-off example (enabled: false) needs none of its ${ENV} secrets set.
-  if (dir && existsSync(join(dir, 'mes.yml')) && (parse(readFileSync(join(dir, 'mes.yml'), 'utf8')) as any)?.mes?.enabled === false) return undefined;
-  const cfg = loadYamlConfig(dir, 'mes.yml', MesConfigSchema, env, authSecretKeys('mes')).mes;
-  return cfg?.enabled ? cfg : undefined;
+  return loadSystemConfig(dir, 'mes', MesConfigSchema, env);
 }

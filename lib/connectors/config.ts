@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { loadYamlConfig } from '../config/load.ts';
 
 /**
  * What every external connection shares (mes.yml and erp.yml): where it is, how it authenticates, how long a
@@ -81,4 +82,18 @@ export function authSecretKeys(root: 'mes' | 'erp'): { path: string[]; example: 
     { path: [...auth, 'password'], example: `${P}_PASSWORD` },
     { path: [...auth, 'key'], example: `${P}_API_KEY` },
   ];
+}
+
+/**
+ * Loads `mes.yml` / `erp.yml` from the config directory: no file (or `<root>.enabled: false`) means no such system.
+ * A switched-off example needs none of its ${ENV} secrets set.
+ */
+export function loadSystemConfig<R extends 'mes' | 'erp', T extends { enabled: boolean }>(
+  dir: string | undefined,
+  root: R,
+  schema: z.ZodType<{ [k in R]?: T }>,
+  env: NodeJS.ProcessEnv,
+): T | undefined {
+  const cfg = loadYamlConfig(dir, `${root}.yml`, schema, env, authSecretKeys(root), (raw) => raw?.[root]?.enabled === false)?.[root];
+  return cfg?.enabled ? cfg : undefined;
 }

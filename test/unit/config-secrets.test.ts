@@ -49,3 +49,17 @@ describe('secrets in mes.yml and erp.yml come only from the environment', () => 
     expect(e.connection.auth).toMatchObject({ username: 'hub', password: 'pw-from-env' });
   });
 });
+
+describe('mes.yml and erp.yml are read once', () => {
+  it('turns a malformed mes.yml into a ConfigError naming the file', () => {
+    const dir = dirWith('mes.yml', 'mes:\n  enabled: [false\n');
+    const msg = refusal(() => loadMesConfig(dir, {}));
+    expect(msg.startsWith(`${join(dir, 'mes.yml')}: `)).toBe(true);
+    expect(msg).toMatch(/: line \d+, column \d+: invalid YAML/);
+  });
+
+  it('skips a switched-off system without asking for its secrets', () => {
+    expect(loadMesConfig(dirWith('mes.yml', `${mes('{ type: basic, username: hub, password: "${MES_PW}" }')}  enabled: false\n`), {})).toBeUndefined();
+    expect(loadErpConfig(dirWith('erp.yml', `${erp('{ type: basic, username: hub, password: "${SAP_PW}" }')}  enabled: false\n`), {})).toBeUndefined();
+  });
+});
