@@ -260,14 +260,6 @@ export function listConsumption(db: Db, f: { workOrderId?: string | null; materi
 export const latestRecipe = (db: Db, code: string) =>
   db.selectFrom('production.recipes').selectAll().where('code', '=', code).orderBy('version', 'desc').limit(1).executeTakeFirst();
 
-/** A new version of a recipe code (the next number taken inside the insert, as createRecipe does). */
-export const insertRecipeVersion = (db: Db, r: { code: string; productId: string; lineId: string | null; targetCycleTimeSeconds: number; setupTimeSeconds: number; teardownTimeSeconds: number; parameters: Record<string, unknown> }) =>
-  db
-    .insertInto('production.recipes')
-    .values({ ...r, version: sql<number>`(select coalesce(max(version), 0) + 1 from production.recipes where code = ${r.code})`, parameters: JSON.stringify(r.parameters) })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-
 export const insertRecipeDownload = (db: Db, r: { system: string; mesRecipeId: string; mesVersion: string; recipeId: string; createdVersion: boolean; downloadedBy: string }) =>
   idb(db).insertInto('production.recipeDownloads').values(r).returningAll().executeTakeFirstOrThrow();
 

@@ -8,6 +8,7 @@ import { notSupported } from '../../../lib/connectors/errors.ts';
 import { badInput, HubError, notFound } from '../../../lib/errors.ts';
 import type { WorkOrderRow } from '../../../lib/db/rows.ts';
 import * as repo from './integration.repo.ts';
+import { insertRecipe } from '../production.repo.ts';
 import { recordSync, type SyncTally } from './sync-run.ts';
 import type { OutboundUpdateRow, RecipeDownloadRow, SyncRunRow } from './tables.ts';
 
@@ -164,7 +165,7 @@ export class Integrations {
       latest.setupTimeSeconds === wanted.setupTimeSeconds &&
       latest.teardownTimeSeconds === wanted.teardownTimeSeconds &&
       stableJson(latest.parameters) === stableJson(wanted.parameters);
-    const recipe = same ? latest : await repo.insertRecipeVersion(this.db, wanted);
+    const recipe = same ? latest : await insertRecipe(this.db, wanted);
     return repo.insertRecipeDownload(this.db, { system: mes.system, mesRecipeId: a.mesRecipeId, mesVersion: r.version, recipeId: recipe.id, createdVersion: !same, downloadedBy: a.actor.sub });
   }
 
