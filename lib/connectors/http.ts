@@ -4,6 +4,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { log } from '../log.ts';
 import type { AuthConfig, ConnectionConfig } from './config.ts';
 import { badResponse, isRefusalStatus, unavailable, UpstreamError } from './errors.ts';
+import { getter } from '../telemetry/json-mapping.ts';
 import { withRetry } from './retry.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -199,12 +200,5 @@ function retryAfterMs(h: unknown): number | undefined {
   return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
 }
 
-/** Reads a value at a dotted path ("a.b.c") of a parsed JSON document. */
-export function at(obj: unknown, path: string): unknown {
-  let v: any = obj;
-  for (const k of path.split('.')) {
-    if (v == null) return undefined;
-    v = v[k];
-  }
-  return v;
-}
+/** Reads a value at a dotted path ("a.b.c") of a parsed JSON document; an empty path (a mapping left blank) names nothing. */
+export const at = (obj: unknown, path: string): unknown => (path ? getter(path)(obj) : undefined);

@@ -51,8 +51,8 @@ export interface MappingContext {
 type Compiled = (doc: unknown) => unknown;
 const compiled = new Map<string, Compiled>();
 
-/** `a.b[0].c` → a getter; compiled once per path, since the same few paths run for every message. */
-function getter(path: string): Compiled {
+/** `a.b[0].c` (or `a.b.0.c`) → a getter; compiled once per path, since the same few paths run for every message. */
+export function getter(path: string): Compiled {
   let g = compiled.get(path);
   if (!g) {
     const keys = path.split(/\.|\[(\d+)\]/).filter((k) => k !== undefined && k !== '');
