@@ -1,4 +1,5 @@
 import type { Db } from './db/index.ts';
+import { log } from './log.ts';
 import { afterCursor, encodeCursor, readPage, toConnection, type PageArgs } from './pagination.ts';
 
 export interface AuditEntry {
@@ -18,6 +19,18 @@ export async function writeAudit(db: Db, e: AuditEntry): Promise<void> {
     .insertInto('audit.log')
     .values({ ...e, target: e.target ?? null, errorCode: e.errorCode ?? null, requestId: e.requestId ?? null, details: JSON.stringify(e.details ?? {}) })
     .execute();
+}
+
+/**
+ * Writes an audit entry after the change it records is committed: a failed write is logged loudly (with `logFields`)
+ * rather than failing the change.
+ */
+export async function writeAuditSafe(db: Db, e: AuditEntry, logFields: Record<string, unknown>): Promise<void> {
+  try {
+    await writeAudit(db, e);
+  } catch (err) {
+    log.error({ err, ...logFields }, 'audit write failed');
+  }
 }
 
 export interface AuditFilter {

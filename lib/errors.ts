@@ -39,6 +39,11 @@ export const forbidden = (message: string) => new HubError('FORBIDDEN', message)
 export const unauthenticated = (message = 'A valid bearer token is required') =>
   new HubError('UNAUTHENTICATED', message);
 
+/** The code an error shows a client (`extensions.code` of a GraphQLError such as HubError); anything else is INTERNAL_SERVER_ERROR. */
+export function errorCodeOf(err: unknown): string {
+  return err instanceof GraphQLError ? String(err.extensions.code ?? 'INTERNAL_SERVER_ERROR') : 'INTERNAL_SERVER_ERROR';
+}
+
 const CLIENT_CODES = new Set<string>(Object.keys(ErrorCodes));
 
 /** True for errors whose code is in our table, i.e. meant for the client as they are. */

@@ -1,7 +1,6 @@
-import { GraphQLError } from 'graphql';
-import { writeAudit } from '../audit.repo.ts';
+import { writeAuditSafe } from '../audit.repo.ts';
 import { requireRole, type Role } from '../auth/viewer.ts';
-import { log } from '../log.ts';
+import { errorCodeOf } from '../errors.ts';
 import type { SubgraphContext } from './context.ts';
 
 interface GuardSpec<A, R> {
@@ -21,22 +20,21 @@ export function guard<A, R, C extends SubgraphContext<any>>(spec: GuardSpec<A, R
   return async (_parent: unknown, args: A, ctx: C, info: { fieldName: string }): Promise<R> => {
     const audit = async (outcome: 'SUCCESS' | 'FAILURE', result?: R, err?: unknown) => {
       if (!spec.audit) return;
-      try {
-        await writeAudit(ctx.db, {
+      await writeAuditSafe(
+        ctx.db,
+        {
           actor: ctx.viewer.sub,
           roles: [ctx.viewer.role],
           service: ctx.service,
           operation: info.fieldName,
           target: spec.target?.(args, result) ?? null,
           outcome,
-          errorCode: err ? (err instanceof GraphQLError ? String(err.extensions.code ?? 'INTERNAL_SERVER_ERROR') : 'INTERNAL_SERVER_ERROR') : null,
+          errorCode: err ? errorCodeOf(err) : null,
           details: { args: args as Record<string, unknown> },
           requestId: ctx.requestId,
-        });
-      } catch (e) {
-        // The change itself is committed; a lost audit row is logged loudly rather than failing the call.
-        log.error({ err: e, requestId: ctx.requestId, operation: info.fieldName }, 'audit write failed');
-      }
+        },
+        { requestId: ctx.requestId, operation: info.fieldName },
+      );
     };
     try {
       requireRole(ctx.viewer, spec.role);

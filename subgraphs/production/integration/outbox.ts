@@ -1,4 +1,5 @@
-import { writeAudit } from '../../../lib/audit.repo.ts';
+import { writeAuditSafe } from '../../../lib/audit.repo.ts';
+import { errorCodeOf } from '../../../lib/errors.ts';
 import type { MesConfig } from '../../../lib/config/mes.ts';
 import { UpstreamError } from '../../../lib/connectors/errors.ts';
 import { log } from '../../../lib/log.ts';
@@ -118,24 +119,28 @@ export async function sendNextOutbound(svc: Integrations, id?: string): Promise<
 }
 
 function audit(svc: Integrations, row: OutboundUpdateRow, outcome: OutboundOutcome, failure: unknown) {
-  return writeAudit(svc.db, {
-    actor: ACTOR,
-    roles: [],
-    service: 'production',
-    operation: 'outbound.orderStatus',
-    target: row.workOrderNumber,
-    outcome: outcome.state === 'SENT' ? 'SUCCESS' : 'FAILURE',
-    errorCode: failure ? String((failure as { extensions?: { code?: string } }).extensions?.code ?? 'INTERNAL_SERVER_ERROR') : null,
-    details: {
-      updateId: row.id,
-      idempotencyKey: row.idempotencyKey,
-      system: row.system,
-      status: row.status,
-      actualQuantity: row.actualQuantity,
-      state: outcome.state,
-      attempts: row.attempts,
-      ...(outcome.state === 'SENT' ? { duplicate: outcome.duplicate } : { error: outcome.error }),
-      ...(outcome.state === 'PENDING' ? { retryInSeconds: outcome.retryInSeconds } : {}),
+  return writeAuditSafe(
+    svc.db,
+    {
+      actor: ACTOR,
+      roles: [],
+      service: 'production',
+      operation: 'outbound.orderStatus',
+      target: row.workOrderNumber,
+      outcome: outcome.state === 'SENT' ? 'SUCCESS' : 'FAILURE',
+      errorCode: failure ? errorCodeOf(failure) : null,
+      details: {
+        updateId: row.id,
+        idempotencyKey: row.idempotencyKey,
+        system: row.system,
+        status: row.status,
+        actualQuantity: row.actualQuantity,
+        state: outcome.state,
+        attempts: row.attempts,
+        ...(outcome.state === 'SENT' ? { duplicate: outcome.duplicate } : { error: outcome.error }),
+        ...(outcome.state === 'PENDING' ? { retryInSeconds: outcome.retryInSeconds } : {}),
+      },
     },
-  }).catch((e) => log.error({ err: e, updateId: row.id }, 'audit write failed'));
+    { updateId: row.id },
+  );
 }

@@ -1,4 +1,5 @@
-import { writeAudit } from '../../../lib/audit.repo.ts';
+import { writeAuditSafe } from '../../../lib/audit.repo.ts';
+import { errorCodeOf } from '../../../lib/errors.ts';
 import type { Db } from '../../../lib/db/index.ts';
 import { log } from '../../../lib/log.ts';
 import type { RecordError } from '../../../lib/connectors/mes/types.ts';
@@ -66,7 +67,7 @@ export async function recordSync(db: Db, meta: SyncMeta, body: (t: SyncTally) =>
     await body(t);
   } catch (e) {
     t.aborted = true;
-    errorCode = String((e as { extensions?: { code?: string } }).extensions?.code ?? 'INTERNAL_SERVER_ERROR');
+    errorCode = errorCodeOf(e);
     t.error(null, errorCode === 'INTERNAL_SERVER_ERROR' ? 'unexpected error (see the hub log)' : (e as Error).message);
     if (errorCode === 'INTERNAL_SERVER_ERROR') log.error({ err: e, runId: run.id, kind: meta.kind }, 'sync failed unexpectedly');
   }
@@ -83,17 +84,21 @@ export async function recordSync(db: Db, meta: SyncMeta, body: (t: SyncTally) =>
     errorCount: t.errorCount,
     durationMs: Math.round(performance.now() - started),
   });
-  await writeAudit(db, {
-    actor: meta.actor,
-    roles: [],
-    service: 'production',
-    operation: `sync.${meta.kind.toLowerCase()}`,
-    target: meta.lineId ?? meta.workOrderId ?? meta.system,
-    outcome: status === 'FAILED' ? 'FAILURE' : 'SUCCESS',
-    errorCode,
-    details: { runId: row.id, system: meta.system, trigger: meta.trigger, status, fetched: t.fetched, created: t.created, updated: t.updated, unchanged, rejected: t.rejected },
-    requestId: meta.requestId ?? null,
-  }).catch((e) => log.error({ err: e, runId: row.id }, 'audit write failed'));
+  await writeAuditSafe(
+    db,
+    {
+      actor: meta.actor,
+      roles: [],
+      service: 'production',
+      operation: `sync.${meta.kind.toLowerCase()}`,
+      target: meta.lineId ?? meta.workOrderId ?? meta.system,
+      outcome: status === 'FAILED' ? 'FAILURE' : 'SUCCESS',
+      errorCode,
+      details: { runId: row.id, system: meta.system, trigger: meta.trigger, status, fetched: t.fetched, created: t.created, updated: t.updated, unchanged, rejected: t.rejected },
+      requestId: meta.requestId ?? null,
+    },
+    { runId: row.id },
+  );
   log.info({ runId: row.id, system: meta.system, kind: meta.kind, line: meta.lineId, status, fetched: t.fetched, created: t.created, updated: t.updated, ms: row.durationMs }, 'sync finished');
   return row;
 }
