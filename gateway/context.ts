@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { signInternalToken } from '../lib/auth/tokens.ts';
+import { createInternalTokenCache } from '../lib/auth/tokens.ts';
 import type { Viewer } from '../lib/auth/viewer.ts';
 import { HubError } from '../lib/errors.ts';
 
@@ -15,7 +15,7 @@ export interface GatewayContext {
  * (refreshed a minute before it expires), so a busy dashboard does not pay a signature per request.
  */
 export function createContextFactory(verifyUser: (token: string) => Promise<Viewer>, internalSecret: string) {
-  const internal = new Map<string, { token: string; renewAt: number }>();
+  const internalToken = createInternalTokenCache(internalSecret);
   return async function context(req: IncomingMessage): Promise<GatewayContext> {
     const requestId = (req.headers['x-request-id'] as string | undefined)?.slice(0, 64) || randomUUID();
     const header = req.headers.authorization ?? '';
@@ -29,13 +29,6 @@ export function createContextFactory(verifyUser: (token: string) => Promise<View
     } catch (e) {
       throw new HubError('UNAUTHENTICATED', (e as Error).message, { http: { status: 401 } });
     }
-    const now = Date.now();
-    let entry = internal.get(m[1]!);
-    if (!entry || entry.renewAt < now) {
-      entry = { token: await signInternalToken(internalSecret, viewer), renewAt: now + 60_000 };
-      if (internal.size > 10_000) internal.clear();
-      internal.set(m[1]!, entry);
-    }
-    return { viewer, requestId, internalToken: entry.token };
+    return { viewer, requestId, internalToken: await internalToken(m[1]!, viewer) };
   };
 }

@@ -4,7 +4,7 @@ import { migrateToLatest } from './db/migrate.ts';
 import { listen, type Listening } from './http.ts';
 import { log } from './log.ts';
 import { readSupergraph } from './schema.ts';
-import { createSubgraphApp } from './subgraph/server.ts';
+import { createSubgraphApp, type LiveOptions } from './subgraph/server.ts';
 import { serveSubscriptions } from './subscriptions/subgraph-ws.ts';
 import { createUserTokenVerifier } from './auth/tokens.ts';
 import type { Secrets } from './secrets.ts';
@@ -30,12 +30,6 @@ export async function openDatabase(url: string, poolSize: number, migrate = true
   return db;
 }
 
-/** Where subgraphs that serve subscriptions read the live channel. */
-export interface LiveOptions {
-  mqttUrl?: string;
-  topicPrefix?: string;
-}
-
 export async function startSubgraph(name: SubgraphName, db: Db, internalSecret: string, host: string, port: number, live: LiveOptions = {}, integrations?: Integrations): Promise<Listening> {
   const def = DEFINITIONS[name];
   // Production's resolvers reach the MES/ERP service (connectors, job queue) through its loaders factory.
@@ -50,7 +44,7 @@ export async function startSubgraph(name: SubgraphName, db: Db, internalSecret: 
     live,
   });
   const l = await listen(app, host, port, '/graphql');
-  const ws = schema.getSubscriptionType() ? serveSubscriptions({ server: l.server, schema, service: name, db, live: feed, verifyInternal, loaders: def.loaders as never }) : undefined;
+  const ws = schema.getSubscriptionType() ? serveSubscriptions({ server: l.server, schema, service: name, db, live: feed, verifyInternal, loaders: loaders as never }) : undefined;
   log.info({ subgraph: name, url: l.url, subscriptions: Boolean(feed) }, 'subgraph listening');
   return {
     ...l,

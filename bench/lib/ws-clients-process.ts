@@ -26,7 +26,6 @@ let early = 0;
 let errors = 0;
 let firstError: string | undefined;
 let acked = 0;
-let closed = 0;
 const sockets: WebSocket[] = [];
 const loop = monitorEventLoopDelay({ resolution: 5 });
 loop.enable();
@@ -37,6 +36,13 @@ loop.enable();
  */
 const NEXT = Buffer.from('{"id":"1","type":"next","payload":{"data":{"sensorReadings":');
 const TS = Buffer.from('"ts":"');
+/** An event whose reading was stamped at `ts`, received `now`: counted (or set aside as before the window). */
+function record(ts: number, now: number): void {
+  if (ts < t0) return void early++;
+  events++;
+  hist[Math.min(BUCKETS - 1, Math.max(0, Math.round((now - ts) * 10)))]!++;
+}
+
 function onFrame(data: Buffer): void {
   const now = performance.timeOrigin + performance.now();
   frames++;
@@ -48,23 +54,14 @@ function onFrame(data: Buffer): void {
       firstError ??= data.toString().slice(0, 300);
       return;
     }
-    if (ts < t0) return void early++;
-    events++;
-    hist[Math.min(BUCKETS - 1, Math.max(0, Math.round((now - ts) * 10)))]!++;
-    return;
+    return record(ts, now);
   }
   const msg = JSON.parse(data.toString());
   if (msg.type === 'connection_ack') acked++;
   else if (msg.type === 'error' || msg.type === 'next') {
     // A `next` that is not a plain event (the prefix did not match): errors, or another gateway's key order.
     const r = msg.payload?.data?.sensorReadings;
-    if (msg.type === 'next' && r && !msg.payload.errors) {
-      const ts = Date.parse(r.ts);
-      if (ts < t0) return void early++;
-      events++;
-      hist[Math.min(BUCKETS - 1, Math.max(0, Math.round((now - ts) * 10)))]!++;
-      return;
-    }
+    if (msg.type === 'next' && r && !msg.payload.errors) return record(Date.parse(r.ts), now);
     errors++;
     firstError ??= JSON.stringify(msg.payload).slice(0, 300);
   }
@@ -88,7 +85,6 @@ function open(i: number): Promise<void> {
       }
     });
     ws.on('close', (code) => {
-      closed++;
       if (code !== 1000 && code !== 1001) firstError ??= `closed ${code}`;
       resolve();
     });
@@ -104,7 +100,7 @@ for (let i = 0; i < count; i += 100) {
 }
 
 process.on('message', (m: { type: string; t0?: number }) => {
-  if (m.type === 'status') process.send!({ type: 'status', acked, closed, events, errors, firstError });
+  if (m.type === 'status') process.send!({ type: 'status', acked, firstError });
   else if (m.type === 'reset') {
     t0 = m.t0!;
     hist = new Uint32Array(BUCKETS);
@@ -115,7 +111,7 @@ process.on('message', (m: { type: string; t0?: number }) => {
     // Sparse: [bucket, count] pairs only.
     const pairs: number[] = [];
     for (let b = 0; b < BUCKETS; b++) if (hist[b]) pairs.push(b, hist[b]!);
-    process.send!({ type: 'report', events, frames, early, errors, firstError, closed, pairs, rssMiB: process.memoryUsage().rss / 2 ** 20, loopP99Ms: loop.percentile(99) / 1e6, loopMaxMs: loop.max / 1e6 });
+    process.send!({ type: 'report', events, frames, early, errors, firstError, pairs, loopP99Ms: loop.percentile(99) / 1e6, loopMaxMs: loop.max / 1e6 });
   } else if (m.type === 'close') {
     for (const ws of sockets) ws.close(1000);
     setTimeout(() => process.exit(0), 500);

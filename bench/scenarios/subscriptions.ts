@@ -17,13 +17,15 @@ import { readSupergraph } from '../../lib/schema.ts';
 import { signInternalToken, signUserToken } from '../../lib/auth/tokens.ts';
 import { freePort } from '../../lib/embedded/free-port.ts';
 import { startBroker } from '../lib/broker.ts';
-import { cpuSeconds } from '../lib/cpu.ts';
+import { cpuMeter } from '../lib/cpu.ts';
 import { BENCH_INTERNAL_SECRET, BENCH_JWT_SECRET, dropBenchDatabase } from '../lib/env.ts';
 import { HIVE_BIN, withSubgraphUrls } from '../lib/hive.ts';
 import { ms, percentile } from '../lib/load.ts';
 import { onCleanup, startChild, tsxArgs, waitForHttp, type Child } from '../lib/proc.ts';
 import { rssMiB } from '../lib/proc-stats.ts';
 import { resultLine, table, writeResult } from '../lib/report.ts';
+import { metricValue } from '../lib/subgraph-metrics.ts';
+import { LIVE_PREFIX } from '../../lib/telemetry/live.ts';
 import { nowMs } from '../lib/mqtt-publisher.ts';
 import { setupSubscriptionsDatabase, subsMachineId, subsSensorId, SUBS_TOPIC } from '../lib/subs-setup.ts';
 
@@ -35,7 +37,6 @@ const say = (s = '') => console.log(s);
 /** Latencies at the histogram's top (10 s) are "at least 10 s": the client never caught up. */
 const lat = (v: number) => (v >= 10_000 ? '>10000' : ms(v));
 const sleep = (msec: number) => new Promise((r) => setTimeout(r, msec));
-const sumCpu = (pids: number[]) => pids.reduce((a, pid) => a + cpuSeconds(pid), 0);
 
 interface Setup {
   clients: number;
@@ -104,11 +105,6 @@ async function publish(s: Setup, seconds: number, counts?: number[]): Promise<nu
   return sent;
 }
 
-async function metric(url: string, name: string): Promise<number> {
-  const text = await fetch(url.replace(/\/graphql$/, '/metrics')).then((r) => r.text(), () => '');
-  const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
-  return line ? Number(line.split(' ').pop()) : 0;
-}
 
 /** One subscription must deliver an event with every subgraph's fields before a target is measured. */
 async function checkOnce(label: string, s: Setup, wsUrl: string): Promise<void> {
@@ -165,14 +161,14 @@ async function measure(label: string, s: Setup, target: Target): Promise<Measure
   await checkOnce(label, s, target.wsUrl);
   const connectStart = Date.now();
   const procs = await forkClients(s, target.wsUrl);
-  const status = await Promise.all(procs.map((p) => p.ask<{ acked: number; closed: number; firstError?: string }>({ type: 'status' }, 'status')));
+  const status = await Promise.all(procs.map((p) => p.ask<{ acked: number; firstError?: string }>({ type: 'status' }, 'status')));
   const acked = status.reduce((a, x) => a + x.acked, 0);
   if (acked < s.clients) throw new Error(`${label}: only ${acked} of ${s.clients} connections acknowledged; first error: ${status.find((x) => x.firstError)?.firstError}`);
   // Subscriptions are established upstream when the iot subgraph's count stops moving.
   let upstream = -1;
   for (let stable = 0, deadline = Date.now() + 120_000; stable < 3 && Date.now() < deadline; ) {
     await sleep(500);
-    const n = await metric(s.subgraphUrls.iot!, 'hub_live_subscriptions');
+    const n = await metricValue(s.subgraphUrls.iot!, 'hub_live_subscriptions');
     stable = n === upstream ? stable + 1 : 0;
     upstream = n;
   }
@@ -181,7 +177,7 @@ async function measure(label: string, s: Setup, target: Target): Promise<Measure
   await publish(s, s.warmup);
   const t0 = Math.ceil(nowMs());
   for (const p of procs) await p.ask({ type: 'reset', t0 });
-  const cpu0 = { gw: cpuSeconds(target.pid), hub: sumCpu(s.hubPids), clients: procs.reduce((a, p) => a + cpuSeconds(p.proc.pid!), 0) };
+  const meter = cpuMeter({ gw: [target.pid], hub: s.hubPids, clients: procs.map((p) => p.proc.pid!) });
   const wall0 = nowMs();
   const rss: number[] = [];
   const sampler = setInterval(() => rss.push(rssMiB(target.pid)), 1000);
@@ -196,7 +192,7 @@ async function measure(label: string, s: Setup, target: Target): Promise<Measure
   s.liveListener.off('message', onLive);
   live.sort((a, b) => a - b);
   const wall = (nowMs() - wall0) / 1000;
-  const cpu = { gw: cpuSeconds(target.pid) - cpu0.gw, hub: sumCpu(s.hubPids) - cpu0.hub, clients: procs.reduce((a, p) => a + cpuSeconds(p.proc.pid!), 0) - cpu0.clients };
+  const cpu = meter().seconds as Record<'gw' | 'hub' | 'clients', number>;
   clearInterval(sampler);
   // Let what is in flight arrive (readings stamped inside the window still count).
   await sleep(s.drainMs);
@@ -315,7 +311,7 @@ export async function run(opts: BenchOptions): Promise<void> {
   onCleanup(() => void publisher.end(true));
   const liveListener = await mqtt.connectAsync(broker.url, { clientId: `bench-subs-live-${process.pid}` });
   onCleanup(() => void liveListener.end(true));
-  await liveListener.subscribeAsync('oee-hub/live/readings/+', { qos: 0 });
+  await liveListener.subscribeAsync(`${LIVE_PREFIX}/readings/+`, { qos: 0 });
 
   const s: Setup = {
     clients,

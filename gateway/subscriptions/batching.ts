@@ -1,5 +1,6 @@
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
+import { scopeKey } from '../../lib/auth/viewer.ts';
 import type { GatewayContext } from '../context.ts';
 
 type Process = GraphQLDataSourceProcessOptions<GatewayContext>;
@@ -38,7 +39,6 @@ const MAX_CACHED = 50_000;
 export class BatchingEntitiesDataSource implements GraphQLDataSource<GatewayContext> {
   private readonly batches = new Map<string, Batch>();
   private readonly cache = new Map<string, Cached>();
-  requests = 0;
 
   /**
    * `cacheMs` > 0 keeps each entity an `_entities` call returned (without errors) for that long, per scope and
@@ -55,12 +55,11 @@ export class BatchingEntitiesDataSource implements GraphQLDataSource<GatewayCont
     const vars = options.request.variables ?? {};
     const reps = vars.representations;
     if (!Array.isArray(reps)) {
-      this.requests++;
       return this.inner.process(options);
     }
     const { representations: _r, ...others } = vars;
     const ctx = options.context as GatewayContext;
-    const key = `${scopeOf(ctx)}\u0000${options.request.query}\u0000${JSON.stringify(others)}`;
+    const key = `${scopeKey(ctx.viewer)}\u0000${options.request.query}\u0000${JSON.stringify(others)}`;
     const repKeys = reps.map((r) => JSON.stringify(r));
     if (this.cacheMs > 0) {
       const now = Date.now();
@@ -71,8 +70,8 @@ export class BatchingEntitiesDataSource implements GraphQLDataSource<GatewayCont
         const old = hits.filter((h) => now - h!.at > this.cacheMs / 2 && !h!.refreshing);
         if (old.length) {
           for (const h of old) h!.refreshing = true;
-          const stale = reps.filter((_, i) => old.includes(hits[i]));
-          void this.enqueue(key, options, stale, stale.map((r) => JSON.stringify(r))).catch(() => {
+          const stale = reps.map((_, i) => i).filter((i) => old.includes(hits[i]));
+          void this.enqueue(key, options, stale.map((i) => reps[i]), stale.map((i) => repKeys[i]!)).catch(() => {
             for (const h of old) h!.refreshing = false;
           });
         }
@@ -106,7 +105,6 @@ export class BatchingEntitiesDataSource implements GraphQLDataSource<GatewayCont
   private async flush(key: string, batch: Batch): Promise<void> {
     this.batches.delete(key);
     const first = batch.calls[0]!.options;
-    this.requests++;
     let res: GatewayGraphQLResponse;
     try {
       res = await this.inner.process({
@@ -145,10 +143,4 @@ export class BatchingEntitiesDataSource implements GraphQLDataSource<GatewayCont
       if (!bad.has(i) && entities[i] != null) this.cache.set(key + '\u0000' + k, { entity: entities[i], at });
     });
   }
-}
-
-/** Entities are cached per auth scope (the internal token changes every minute; the scope does not). */
-function scopeOf(ctx: GatewayContext): string {
-  const v = ctx.viewer;
-  return JSON.stringify([v.role, v.sites, v.lines]);
 }

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { ServiceMap } from '@apollo/gateway';
 import type { ExecutionResult, GraphQLFormattedError } from 'graphql';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { signInternalToken } from '../../lib/auth/tokens.ts';
-import type { Viewer } from '../../lib/auth/viewer.ts';
+import { createInternalTokenCache, signInternalToken } from '../../lib/auth/tokens.ts';
+import { scopeKey, type Viewer } from '../../lib/auth/viewer.ts';
 import { formatError } from '../../lib/errors.ts';
 import { log } from '../../lib/log.ts';
 import type { GatewayContext } from '../context.ts';
@@ -13,7 +13,6 @@ import { Upstreams } from './upstream.ts';
 
 /** Where a group's results go: one subscription of one client connection. */
 export interface Member {
-  readonly id: string;
   /**
    * `payload` is the serialised ExecutionResult, shared by every member of the group; `frames` is per event,
    * for members to share encoded frames (clients often use the same subscription id, e.g. "1").
@@ -36,9 +35,9 @@ export interface EngineOptions {
 /** Events of one group resolving at the same time; beyond this the oldest waiting one is dropped (conflated). */
 const MAX_IN_FLIGHT = 256;
 
+/** One event's place in a group's ordered outbox; it can be sent once its payload is there. */
 interface Pending {
   payload?: string;
-  settled: boolean;
 }
 
 /**
@@ -54,11 +53,14 @@ class Group {
   private attempt = 0;
   private retryTimer?: NodeJS.Timeout;
   private readonly outbox: Pending[] = [];
+  /** Subgraph logs of this group's upstream subscription and entity fetches carry it. */
+  readonly requestId = `sub-${randomUUID()}`;
   closed = false;
 
   constructor(
     private readonly engine: SubscriptionEngine,
     readonly key: string,
+    readonly scope: string,
     readonly plan: SubscriptionPlan,
     readonly query: string,
     readonly variables: Record<string, unknown>,
@@ -66,7 +68,7 @@ class Group {
   ) {}
 
   open(): void {
-    void this.engine.contextFor(this.viewer).then((ctx) => {
+    void this.engine.contextFor(this).then((ctx) => {
       if (this.closed) return;
       const p = this.plan.primary;
       const variables = Object.fromEntries((p.variableUsages ?? []).filter((v) => v in this.variables).map((v) => [v, this.variables[v]]));
@@ -106,25 +108,25 @@ class Group {
       this.outbox.shift();
       this.engine.m.conflated.inc({ where: 'group' });
     }
-    const slot: Pending = { settled: false };
+    const slot: Pending = {};
     this.outbox.push(slot);
-    void result.then(
-      (value) => (slot.payload = JSON.stringify(value)),
-      (err) => {
+    void result
+      .then((value) => JSON.stringify(value))
+      .catch((err) => {
         log.error({ err: (err as Error).message }, 'subscription event could not be completed');
-        slot.payload = JSON.stringify({ data: null, errors: [{ message: 'Unexpected error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
-      },
-    ).finally(() => {
-      slot.settled = true;
-      this.flush();
-    });
+        return JSON.stringify({ data: null, errors: [{ message: 'Unexpected error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+      })
+      .then((payload) => {
+        slot.payload = payload;
+        this.flush();
+      });
   }
 
   /** Sends completed events in the order they arrived, even though their entity fetches finish in any order. */
   private flush(): void {
-    while (this.outbox.length && this.outbox[0]!.settled) {
-      const { payload } = this.outbox.shift()!;
-      if (this.closed || payload === undefined) continue;
+    while (this.outbox.length && this.outbox[0]!.payload !== undefined) {
+      const payload = this.outbox.shift()!.payload!;
+      if (this.closed) continue;
       const frames = new Map<string, Buffer>();
       for (const m of this.members) m.next(payload, frames);
       this.engine.m.frames.inc(this.members.size);
@@ -171,7 +173,7 @@ class Group {
 export class SubscriptionEngine {
   private readonly groups = new Map<string, Group>();
   private readonly groupOf = new Map<Member, Group>();
-  private readonly tokens = new Map<string, { ctx: Promise<GatewayContext>; renewAt: number }>();
+  private readonly internalToken: (key: string, viewer: Viewer) => Promise<string>;
   readonly upstreams: Upstreams;
   readonly giveUpAfterMs: number;
   private completer: EventCompleter;
@@ -183,6 +185,7 @@ export class SubscriptionEngine {
   ) {
     this.giveUpAfterMs = opts.giveUpAfterMs ?? 30_000;
     this.completer = new EventCompleter(planner, opts.services);
+    this.internalToken = createInternalTokenCache(opts.internalSecret);
     const gateway: Viewer = { sub: 'gateway', role: 'viewer', lines: [] }; // sees nothing on its own
     this.upstreams = new Upstreams(opts.subgraphUrls, () => signInternalToken(opts.internalSecret, gateway));
     const r = [opts.registry];
@@ -198,10 +201,11 @@ export class SubscriptionEngine {
 
   /** Adds a client subscription to its group, opening the group's upstream stream if it is the first. */
   join(member: Member, plan: SubscriptionPlan, query: string, variables: Record<string, unknown>, viewer: Viewer): void {
-    const key = [query, plan.operationName ?? '', stableJson(variables), scopeKey(viewer)].join('\u0000');
+    const scope = scopeKey(viewer);
+    const key = [query, plan.operationName ?? '', stableJson(variables), scope].join('\u0000');
     let g = this.groups.get(key);
     if (!g) {
-      g = new Group(this, key, plan, query, variables, viewer);
+      g = new Group(this, key, scope, plan, query, variables, viewer);
       this.groups.set(key, g);
       g.open();
     }
@@ -227,20 +231,12 @@ export class SubscriptionEngine {
   }
 
   completeEvent(g: Group, data: Record<string, unknown>) {
-    return this.contextFor(g.viewer).then((ctx) => this.completer.complete(g.plan, g.query, g.variables, ctx, data));
+    return this.contextFor(g).then((ctx) => this.completer.complete(g.plan, g.query, g.variables, ctx, data));
   }
 
-  /** The internal token for a scope, re-signed a minute before it expires (groups live for hours). */
-  contextFor(viewer: Viewer): Promise<GatewayContext> {
-    const key = scopeKey(viewer);
-    const now = Date.now();
-    let e = this.tokens.get(key);
-    if (!e || e.renewAt < now) {
-      e = { ctx: signInternalToken(this.opts.internalSecret, viewer).then((internalToken) => ({ viewer, requestId: `sub-${randomUUID()}`, internalToken })), renewAt: now + 60_000 };
-      e.ctx.catch(() => this.tokens.delete(key));
-      this.tokens.set(key, e);
-    }
-    return e.ctx;
+  /** A group's context: its viewer and an internal token for its scope (re-signed as groups live for hours). */
+  async contextFor(g: Group): Promise<GatewayContext> {
+    return { viewer: g.viewer, requestId: g.requestId, internalToken: await this.internalToken(g.scope, g.viewer) };
   }
 
   /** A new supergraph: plans may differ, so every subscription ends with SUBSCRIPTION_SCHEMA_RELOAD (clients resubscribe). */
@@ -264,11 +260,6 @@ export class SubscriptionEngine {
     this.m.groups.set(this.groups.size);
     this.m.members.set(this.groupOf.size);
   }
-}
-
-/** Groups are shared by scope, not by user: the subgraphs filter by role and site/line claims only. */
-function scopeKey(v: Viewer): string {
-  return JSON.stringify([v.role, v.sites ? [...v.sites].sort() : null, v.lines ? [...v.lines].sort() : null]);
 }
 
 function stableJson(v: unknown): string {

@@ -15,7 +15,7 @@ export interface SubscriptionPlan {
 
 export type Prepared =
   | { kind: 'subscription'; plan: SubscriptionPlan }
-  | { kind: 'query' | 'mutation'; document: DocumentNode }
+  | { kind: 'query' | 'mutation' }
   | { kind: 'error'; errors: GraphQLError[] };
 
 const MAX_CACHED = 1000;
@@ -69,7 +69,7 @@ export class SubscriptionPlanner {
       const message = operationName ? `Unknown operation named "${operationName}"` : 'Several operations in the document: name one with operationName';
       return { kind: 'error', errors: [new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } })] };
     }
-    if (operation.operation !== 'subscription') return { kind: operation.operation, document };
+    if (operation.operation !== 'subscription') return { kind: operation.operation };
     try {
       const plan = this.planner.buildQueryPlan(operationFromDocument(this.apiSchema, document, { operationName }));
       const node = plan.node;

@@ -22,19 +22,13 @@ const CLOSE = {
   expired: [4403, 'Forbidden: the token expired'],
 } as const;
 
+/** Operations one connection may have open at once: a dashboard needs a handful; this bounds abuse. */
+const MAX_OPERATIONS = 200;
+/** A connection must send connection_init within this (ms), as graphql-ws's own server requires. */
+const INIT_TIMEOUT_MS = 3000;
 /** Longest timer Node accepts (~24.8 days); a later expiry is checked again then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** The `exp` (seconds) of a JWT that has just been verified, read from its payload; undefined if it has none. */
-function expiryOf(authorization: string): number | undefined {
-  const payload = authorization.replace(/^Bearer\s+/i, '').split('.')[1];
-  try {
-    const exp = payload ? (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp?: unknown }).exp : undefined;
-    return typeof exp === 'number' ? exp : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export interface WsServerOptions {
   server: Server;
@@ -47,10 +41,7 @@ export interface WsServerOptions {
   registry: Registry;
   /** A client whose socket holds more than this many bytes unsent gets only the newest event per subscription. */
   highWaterBytes?: number;
-  initTimeoutMs?: number;
   pingIntervalMs?: number;
-  /** Operations one connection may have open at once (a dashboard needs a handful; this bounds abuse). */
-  maxOperationsPerConnection?: number;
 }
 
 /**
@@ -60,7 +51,7 @@ export interface WsServerOptions {
  * concatenation, and a slow socket is conflated (newest event per subscription) instead of queued. The
  * graphql-ws client is the conformance test (test/e2e/subscriptions.test.ts).
  */
-export function serveClientSubscriptions(opts: WsServerOptions): { close: () => Promise<void>; clients: () => number } {
+export function serveClientSubscriptions(opts: WsServerOptions): { close: () => Promise<void> } {
   const highWater = opts.highWaterBytes ?? 256 * 1024;
   const wss = new WebSocketServer({
     server: opts.server,
@@ -123,7 +114,6 @@ export function serveClientSubscriptions(opts: WsServerOptions): { close: () => 
   drain.unref();
 
   return {
-    clients: () => connections.size,
     close: async () => {
       clearInterval(ping);
       clearInterval(drain);
@@ -151,7 +141,7 @@ class Connection {
     private readonly m: { conflated: Counter },
     private readonly markSlow: () => void,
   ) {
-    this.initTimer = setTimeout(() => this.context || socket.close(...CLOSE.initTimeout), opts.initTimeoutMs ?? 3000);
+    this.initTimer = setTimeout(() => this.context || socket.close(...CLOSE.initTimeout), INIT_TIMEOUT_MS);
     socket.on('pong', () => (this.alive = true));
     socket.on('message', (data, isBinary) => void this.onMessage(isBinary ? '' : data.toString()).catch((err) => {
       log.error({ err: (err as Error).message }, 'websocket message failed');
@@ -178,8 +168,8 @@ class Connection {
         if (typeof msg.id !== 'string' || !msg.id || typeof msg.payload?.query !== 'string') break;
         if (!this.context) return this.socket.close(...CLOSE.unauthorized);
         if (this.subs.has(msg.id)) return this.socket.close(CLOSE.duplicateId[0], `Subscriber for ${msg.id} already exists`);
-        if (this.subs.size >= (this.opts.maxOperationsPerConnection ?? 200)) {
-          return this.sendError(msg.id, [{ message: `At most ${this.opts.maxOperationsPerConnection ?? 200} operations per connection`, extensions: { code: 'BAD_USER_INPUT' } }]);
+        if (this.subs.size >= MAX_OPERATIONS) {
+          return this.sendError(msg.id, [{ message: `At most ${MAX_OPERATIONS} operations per connection`, extensions: { code: 'BAD_USER_INPUT' } }]);
         }
         return this.subscribe(msg.id, msg.payload);
       case 'complete':
@@ -202,7 +192,7 @@ class Connection {
       return this.socket.close(...CLOSE.forbidden);
     }
     clearTimeout(this.initTimer);
-    this.closeAtExpiry(expiryOf(headers.authorization));
+    this.closeAtExpiry(this.context.viewer.expiresAt);
     this.send('{"type":"connection_ack"}');
   }
 
@@ -241,7 +231,6 @@ class Connection {
     const idJson = JSON.stringify(id);
     const head = `{"id":${idJson},"type":"next","payload":`;
     return {
-      id,
       next: (payload, frames) => {
         let frame = frames.get(id);
         if (!frame) frames.set(id, (frame = Buffer.from(head + payload + '}')));

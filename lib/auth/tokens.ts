@@ -45,7 +45,7 @@ export function createUserTokenVerifier(opts: UserTokenOptions) {
     const role = roleFromClaims(payload);
     if (!payload.sub) throw unauthenticated('Token has no sub claim');
     if (!role) throw unauthenticated('Token carries no known role (viewer, operator, engineer, admin)');
-    const viewer: Viewer = { sub: payload.sub, role, sites: stringList(payload.sites), lines: stringList(payload.lines) };
+    const viewer: Viewer = { sub: payload.sub, role, sites: stringList(payload.sites), lines: stringList(payload.lines), expiresAt: payload.exp };
     if (cache.size > 10_000) cache.clear();
     cache.set(token, { viewer, exp: payload.exp ?? now + 60 });
     return viewer;
@@ -71,12 +71,32 @@ const INTERNAL_AUDIENCE = 'oee-hub-subgraph';
 
 /** The gateway's proof to a subgraph that a call came through it, carrying the verified viewer. */
 export function signInternalToken(secret: string, viewer: Viewer, ttlSeconds = 120): Promise<string> {
-  return new SignJWT({ v: viewer })
+  const { sub, role, sites, lines } = viewer;
+  return new SignJWT({ v: { sub, role, sites, lines } })
     .setProtectedHeader({ alg: 'HS256' })
     .setAudience(INTERNAL_AUDIENCE)
     .setIssuedAt()
     .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
     .sign(enc.encode(secret));
+}
+
+/**
+ * The gateway's internal tokens, cached under a key (a user's token, or a subscription group's scope) and signed
+ * again a minute before they expire, so a busy dashboard or a long-lived group does not pay a signature per call.
+ */
+export function createInternalTokenCache(secret: string) {
+  const cache = new Map<string, { token: Promise<string>; renewAt: number }>();
+  return function internalToken(key: string, viewer: Viewer): Promise<string> {
+    const now = Date.now();
+    let e = cache.get(key);
+    if (!e || e.renewAt < now) {
+      e = { token: signInternalToken(secret, viewer), renewAt: now + 60_000 };
+      e.token.catch(() => cache.delete(key));
+      if (cache.size > 10_000) cache.clear();
+      cache.set(key, e);
+    }
+    return e.token;
+  };
 }
 
 /** Subgraph side: accepts only tokens the gateway signed with the shared internal secret. */

@@ -10,6 +10,16 @@ export interface Viewer {
   role: Role;
   sites?: string[];
   lines?: string[];
+  /** When the user's token expires (epoch seconds): set by the gateway's verifier, never signed onward. */
+  expiresAt?: number;
+}
+
+/**
+ * What a viewer may see, as one string: role and site/line claims, not the user. Subscriptions that share it
+ * share one upstream stream, and cached entities and loaders are shared per scope.
+ */
+export function scopeKey(v: Viewer): string {
+  return JSON.stringify([v.role, v.sites ? [...v.sites].sort() : null, v.lines ? [...v.lines].sort() : null]);
 }
 
 export function roleRank(role: Role): number {

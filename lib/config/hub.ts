@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { loadYamlConfig } from './load.ts';
+import { LIVE_PREFIX } from '../telemetry/live.ts';
 
 export const SUBGRAPHS = ['production', 'historian', 'iot', 'quality'] as const;
 export type SubgraphName = (typeof SUBGRAPHS)[number];
@@ -21,10 +22,10 @@ export const HubConfigSchema = z
       .object({
         url: z.string().optional(),
         /** Where ingest publishes committed readings and alerts (iot.yml live.topicPrefix); subscriptions read it. */
-        liveTopicPrefix: z.string().regex(/^[^+#]+$/).default('oee-hub/live'),
+        liveTopicPrefix: z.string().regex(/^[^+#]+$/).default(LIVE_PREFIX),
       })
       .strict()
-      .default({ liveTopicPrefix: 'oee-hub/live' }),
+      .default({ liveTopicPrefix: LIVE_PREFIX }),
     auth: z
       .object({
         jwt: z

@@ -3,6 +3,7 @@ import { JsonMappingSchema } from '../telemetry/json-mapping.ts';
 import { HttpPollingConfigSchema } from '../telemetry/http/config.ts';
 import { compileTopicFilter } from '../telemetry/topic-filter.ts';
 import { loadYamlConfig } from './load.ts';
+import { LIVE_PREFIX } from '../telemetry/live.ts';
 
 const topicFilter = z.string().min(1).superRefine((f, ctx) => {
   try {
@@ -48,9 +49,9 @@ export const IotConfigSchema = z
     http: HttpPollingConfigSchema.default({ enabled: false, endpoints: [] }),
     /** Committed readings and new alerts are published here (one message per line per batch) for live views. */
     live: z
-      .object({ enabled: z.boolean().default(true), topicPrefix: z.string().regex(/^[^+#]+$/).default('oee-hub/live') })
+      .object({ enabled: z.boolean().default(true), topicPrefix: z.string().regex(/^[^+#]+$/).default(LIVE_PREFIX) })
       .strict()
-      .default({ enabled: true, topicPrefix: 'oee-hub/live' }),
+      .default({ enabled: true, topicPrefix: LIVE_PREFIX }),
     pipeline: z
       .object({
         batchMaxRows: z.number().int().min(1).max(50_000).default(10_000),

@@ -26,8 +26,13 @@ export interface SubgraphOptions<L> {
   internalSecret: string;
   /** Per-request DataLoaders. */
   loaders: (db: Db, scope: Scope) => L;
-  /** Where the live channel is, for subgraphs that serve subscriptions. */
-  live?: { mqttUrl?: string; topicPrefix?: string };
+  live?: LiveOptions;
+}
+
+/** Where subgraphs that serve subscriptions read the live channel. */
+export interface LiveOptions {
+  mqttUrl?: string;
+  topicPrefix?: string;
 }
 
 /**

@@ -3,7 +3,7 @@ import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { Scope } from '../auth/scope.ts';
-import type { Viewer } from '../auth/viewer.ts';
+import { scopeKey, type Viewer } from '../auth/viewer.ts';
 import type { Db } from '../db/index.ts';
 import { formatError, isClientError } from '../errors.ts';
 import { log } from '../log.ts';
@@ -40,8 +40,7 @@ type Extra = {
 export function serveSubscriptions<L>(opts: SubgraphWsOptions<L>): { close: () => Promise<void> } {
   const wss = new WebSocketServer({ server: opts.server, path: '/graphql' });
   const shared = new Map<string, { scope: Scope; loaders: L; at: number }>();
-  const loadersFor = (viewer: Viewer) => {
-    const key = JSON.stringify([viewer.role, viewer.sites, viewer.lines]);
+  const loadersFor = (viewer: Viewer, key: string) => {
     let e = shared.get(key);
     if (!e || Date.now() - e.at > LOADER_TTL_MS) {
       const scope = new Scope(opts.db, viewer);
@@ -87,9 +86,10 @@ export function serveSubscriptions<L>(opts: SubgraphWsOptions<L>): { close: () =
         const requestId = typeof payload.extensions?.requestId === 'string' ? payload.extensions.requestId : '';
         const base = { db: opts.db, viewer, requestId, service: opts.service, live: opts.live };
         // Getters: each event's execution picks up the current (at most a second old) loaders.
+        const key = scopeKey(viewer);
         return Object.defineProperties(base, {
-          scope: { get: () => loadersFor(viewer).scope, enumerable: true },
-          loaders: { get: () => loadersFor(viewer).loaders, enumerable: true },
+          scope: { get: () => loadersFor(viewer, key).scope, enumerable: true },
+          loaders: { get: () => loadersFor(viewer, key).loaders, enumerable: true },
         }) as SubgraphContext<L>;
       },
       onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? { ...result, errors: masked(result.errors) } : undefined),

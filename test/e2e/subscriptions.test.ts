@@ -4,7 +4,7 @@ import mqtt from 'mqtt';
 import { Registry } from 'prom-client';
 import { IotConfigSchema } from '../../lib/config/iot.ts';
 import { startIngest, type RunningIngest } from '../../lib/telemetry/ingest/service.ts';
-import { createUserTokenVerifier } from '../../lib/auth/tokens.ts';
+import { createUserTokenVerifier, signUserToken } from '../../lib/auth/tokens.ts';
 import { freePort } from '../../lib/embedded/free-port.ts';
 import { startSubgraph } from '../../lib/hub.ts';
 import { readSupergraph } from '../../lib/schema.ts';
@@ -217,7 +217,6 @@ describe('filters and scope', () => {
   });
 
   it('closes a connection when its token expires (4403), so the client must come back with a fresh one', async () => {
-    const { signUserToken } = await import('../../lib/auth/tokens.ts');
     const shortLived = await signUserToken(JWT_SECRET, { sub: 'brief', role: 'viewer' }, '2s');
     const client = wsClient(hub.url, shortLived);
     const sub = record(client, `subscription { sensorReadings(filter: { machineIds: ["M-103"] }) { value } }`);
