@@ -49,8 +49,6 @@ export class UpstreamClient {
   private readonly http: AxiosInstance;
   private token?: { value: string; expiresAt: number };
   private tokenInFlight?: Promise<string>;
-  /** Calls made, per attempt (tests and the benchmark read it). */
-  calls = 0;
 
   constructor(
     readonly system: string,
@@ -89,7 +87,6 @@ export class UpstreamClient {
       headers['content-type'] ??= 'application/json';
     }
     let res: AxiosResponse<string>;
-    this.calls++;
     try {
       res = await this.http.request<string>({
         method,
@@ -144,7 +141,6 @@ export class UpstreamClient {
   private async fetchToken(a: Extract<AuthConfig, { type: 'oauth2' }>): Promise<string> {
     const body = new URLSearchParams({ grant_type: 'client_credentials', ...(a.scope ? { scope: a.scope } : {}) }).toString();
     let res: AxiosResponse<string>;
-    this.calls++;
     try {
       res = await axios.post<string>(a.tokenUrl, body, {
         headers: {

@@ -8,11 +8,11 @@ import { SapOdataConnector } from './erp/sap.ts';
 import { OracleRestConnector } from './erp/oracle.ts';
 
 /** The connector a mes.yml describes. The SOAP connector reads its WSDL on first use (a MES that is down does not stop the start). */
-export async function createMesConnector(cfg: MesConfig): Promise<MesConnector> {
+export function createMesConnector(cfg: MesConfig): MesConnector {
   return cfg.systemType === 'soap' ? new SoapMesConnector(cfg) : new RestMesConnector(cfg);
 }
 
 /** The connector an erp.yml describes. */
-export async function createErpConnector(cfg: ErpConfig): Promise<ErpConnector> {
+export function createErpConnector(cfg: ErpConfig): ErpConnector {
   return cfg.systemType === 'oracle_rest' ? new OracleRestConnector(cfg) : new SapOdataConnector(cfg);
 }

@@ -183,7 +183,7 @@ describe('REST MES schedule sync through the gateway', () => {
   });
 
   it('reads one work order from the MES (connector workOrder), mapped; an unknown one is null', async () => {
-    const c = await createMesConnector(loadMesConfig(dir, { TEST_MES_SECRET: mes.clientSecret })!);
+    const c = createMesConnector(loadMesConfig(dir, { TEST_MES_SECRET: mes.clientSecret })!);
     try {
       const wo = await c.workOrder('LINE-1-WO-000007');
       const raw = mes.orders.get('LINE-1-WO-000007')!;

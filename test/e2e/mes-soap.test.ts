@@ -144,7 +144,7 @@ describe('SOAP/B2MML MES schedule sync through the gateway', () => {
 
 describe('one work order from the SOAP MES (connector workOrder)', () => {
   it('asks GetProductionSchedule for the ProductionRequest ID alone and maps the answer; an unknown one is null', async () => {
-    const c = await createMesConnector(loadMesConfig(dir, { TEST_SOAP_PASSWORD: mes.password })!);
+    const c = createMesConnector(loadMesConfig(dir, { TEST_SOAP_PASSWORD: mes.password })!);
     try {
       const wo = await c.workOrder('SOAP-WO-000004');
       expect(mes.lastSelection).toMatchObject({ requestId: 'SOAP-WO-000004', equipment: undefined, start: undefined, end: undefined });

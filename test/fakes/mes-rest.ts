@@ -1,5 +1,4 @@
 import { createServer, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { seeded, type FaultMode } from './fault.ts';
 import { listenLocal, readBody } from './http-util.ts';
@@ -52,7 +51,6 @@ export async function startRestMes(opts: { seed?: number; clientId?: string; cli
   const clientId = opts.clientId ?? 'hub-client';
   const clientSecret = opts.clientSecret ?? 'hub-secret-value';
   const tokens = new Set<string>();
-  const sockets = new Set<Socket>();
   let mode: FaultMode = 'ok';
   let modeScope: 'all' | 'status' = 'all';
   let random = seeded(opts.seed ?? 7);
@@ -177,10 +175,6 @@ export async function startRestMes(opts: { seed?: number; clientId?: string; cli
       return json(res, 200, { applied: true });
     }
     return json(res, 404, { error: 'no such resource' });
-  });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
   });
   fake.url = await listenLocal(server);
   return fake;

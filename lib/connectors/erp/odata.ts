@@ -8,16 +8,14 @@ import { RecordProblem } from '../values.ts';
 export interface ODataPage<T> {
   results: T[];
   next?: string;
-  count?: number;
 }
 
 export function readCollection<T>(system: string, body: unknown): ODataPage<T> {
-  const d = (body as { d?: { results?: unknown; __next?: unknown; __count?: unknown } } | null)?.d;
+  const d = (body as { d?: { results?: unknown; __next?: unknown } } | null)?.d;
   if (!d || !Array.isArray(d.results)) throw badResponse(system, 'OData answer has no d.results array');
   return {
     results: d.results as T[],
     next: typeof d.__next === 'string' && d.__next ? d.__next : undefined,
-    count: d.__count === undefined ? undefined : Number(d.__count),
   };
 }
 

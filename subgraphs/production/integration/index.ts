@@ -27,8 +27,8 @@ export interface RunningIntegrations {
 
 /** Connectors from the configuration, the service over them and, when there is anything to run, the job queue. */
 export async function startIntegrations(db: Db, setup: IntegrationSetup): Promise<RunningIntegrations> {
-  const mes = setup.mes ? await createMesConnector(setup.mes) : undefined;
-  const erp = setup.erp ? await createErpConnector(setup.erp) : undefined;
+  const mes = setup.mes ? createMesConnector(setup.mes) : undefined;
+  const erp = setup.erp ? createErpConnector(setup.erp) : undefined;
   const integrations = new Integrations(db, setup.mes, setup.erp, mes, erp);
   const jobs = (mes || erp) && setup.jobs !== false ? await startIntegrationJobs(integrations, { pollingIntervalSeconds: setup.pollingIntervalSeconds }) : undefined;
   if (mes || erp) log.info({ mes: mes?.system, erp: erp?.system, jobs: !!jobs }, 'MES/ERP integration ready');

@@ -124,9 +124,6 @@ export async function upsertWorkOrders(db: Db, rows: ScheduleRecord[], source: s
   return out[0]!;
 }
 
-export const workOrderByNumber = (db: Db, number: string) =>
-  db.selectFrom('production.workOrders').selectAll().where('number', '=', number).executeTakeFirst();
-
 // ---- materials
 export async function upsertMaterials(db: Db, rows: MaterialRecord[], system: string): Promise<Counts> {
   if (!rows.length) return { created: 0, updated: 0 };
@@ -339,9 +336,9 @@ export const outboundById = (db: Db, id: string) => idb(db).selectFrom('producti
  * Claims the next due report for `leaseSeconds` in one statement (its own short transaction): attempts + 1, a
  * fresh claim token. Nothing stays locked while the MES is called; a claim whose sender died expires and the
  * report is due again. A report waits while an earlier PENDING report of the same work order exists, so the MES
- * sees one order's changes in the order they were made. `id` claims that report only (when it is due).
+ * sees one order's changes in the order they were made.
  */
-export async function claimDueOutbound(db: Db, leaseSeconds: number, id?: string): Promise<OutboundUpdateRow | undefined> {
+export async function claimDueOutbound(db: Db, leaseSeconds: number): Promise<OutboundUpdateRow | undefined> {
   const { rows } = await sql<OutboundUpdateRow>`
     update production.outbound_updates o
     set claimed_until = now() + make_interval(secs => ${leaseSeconds}), claim_token = gen_random_uuid(),
@@ -349,7 +346,6 @@ export async function claimDueOutbound(db: Db, leaseSeconds: number, id?: string
     where o.id = (
       select c.id from production.outbound_updates c
       where c.state = 'PENDING' and c.next_attempt_at <= now() and (c.claimed_until is null or c.claimed_until < now())
-        ${id ? sql`and c.id = ${id}::uuid` : sql``}
         and not exists (
           select 1 from production.outbound_updates e
           where e.work_order_id = c.work_order_id and e.state = 'PENDING' and (e.created_at, e.id) < (c.created_at, c.id))

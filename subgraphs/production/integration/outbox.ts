@@ -90,9 +90,9 @@ export class OutboxSender {
 }
 
 /** Claims and sends one due report; false when none is due. Exported for tests that drive the outbox by hand. */
-export async function sendNextOutbound(svc: Integrations, id?: string): Promise<boolean> {
+export async function sendNextOutbound(svc: Integrations): Promise<boolean> {
   const mes = svc.mesConfig!;
-  const row = await claimDueOutbound(svc.db, claimLeaseSeconds(mes), id);
+  const row = await claimDueOutbound(svc.db, claimLeaseSeconds(mes));
   if (!row) return false;
   let outcome: OutboundOutcome;
   let failure: unknown;
