@@ -142,17 +142,14 @@ export class UpstreamClient {
     const body = new URLSearchParams({ grant_type: 'client_credentials', ...(a.scope ? { scope: a.scope } : {}) }).toString();
     let res: AxiosResponse<string>;
     try {
-      res = await axios.post<string>(a.tokenUrl, body, {
+      // The instance's options (timeout, raw text, any status, no redirects) and keep-alive agents; tokenUrl is absolute.
+      res = await this.http.post<string>(a.tokenUrl, body, {
         headers: {
           'content-type': 'application/x-www-form-urlencoded',
           accept: 'application/json',
           authorization: `Basic ${Buffer.from(`${encodeURIComponent(a.clientId)}:${encodeURIComponent(a.clientSecret)}`).toString('base64')}`,
         },
-        timeout: this.conn.timeoutSeconds * 1000,
         signal: AbortSignal.timeout(this.conn.timeoutSeconds * 1000),
-        responseType: 'text',
-        transformResponse: [(d) => d],
-        validateStatus: () => true,
       });
     } catch (e) {
       throw unavailable(this.system, `token request failed: ${(e as Error).message}`, {}, e);
