@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { loadYamlConfig } from '../config/load.ts';
+import { HUB_ID } from './values.ts';
 
 /**
  * What every external connection shares (mes.yml and erp.yml): where it is, how it authenticates, how long a
@@ -68,7 +69,7 @@ export function cronEvery(minutes: number): string {
 }
 
 /** Line ids as the hub knows them (same rule as the production.lines check). */
-export const lineId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, 'is not a valid line id');
+export const lineId = z.string().regex(HUB_ID, 'is not a valid line id');
 
 /**
  * The secrets of a connection's auth (mes.yml / erp.yml): each must be a `${VAR}` reference, never a literal, so

@@ -53,10 +53,10 @@ export function optionalText(v: unknown): string | null {
   return typeof v === 'string' && v.trim() ? v.trim() : null;
 }
 
-/** Ids the hub stores (products, lines) must pass the same check as the tables. */
-const ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+/** Ids the hub stores (products, lines, materials) must pass the same check as the tables. */
+export const HUB_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 export function hubId(v: unknown, field: string): string {
   const s = text(v, field);
-  if (!ID.test(s)) throw new RecordProblem(`${field} ${JSON.stringify(s)} is not a valid id`);
+  if (!HUB_ID.test(s)) throw new RecordProblem(`${field} ${JSON.stringify(s)} is not a valid id`);
   return s;
 }

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { UpstreamError } from '../../../lib/connectors/errors.ts';
+import { HUB_ID } from '../../../lib/connectors/values.ts';
 import type { WorkOrderRow } from '../../../lib/db/rows.ts';
 import { badInput, HubError } from '../../../lib/errors.ts';
 import * as repo from './integration.repo.ts';
-import type { Actor, Integrations } from './service.ts';
+import { IDEMPOTENCY_KEY, type Actor, type Integrations } from './service.ts';
 import type { MaterialConsumptionRow } from './tables.ts';
 
 export interface GoodsIssueRequest {
@@ -27,10 +28,10 @@ export interface GoodsIssueRequest {
 export async function reportMaterialConsumption(svc: Integrations, a: GoodsIssueRequest): Promise<MaterialConsumptionRow> {
   const erp = svc.requireErp('postConsumption', 'posting goods issues');
   if (!(Number.isFinite(a.quantity) && a.quantity > 0)) throw badInput('quantity must be greater than 0', { argument: 'quantity' });
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/.test(a.materialId)) throw badInput('materialId is not a valid material number', { argument: 'materialId' });
+  if (!HUB_ID.test(a.materialId)) throw badInput('materialId is not a valid material number', { argument: 'materialId' });
   if (!/^[A-Za-z0-9]{1,6}$/.test(a.unit)) throw badInput('unit must be 1–6 letters or digits (e.g. PC, KG)', { argument: 'unit' });
   const key = a.idempotencyKey ?? randomUUID();
-  if (!/^[\w.:-]{8,128}$/.test(key)) throw badInput('idempotencyKey must be 8–128 letters, digits or _ . : -', { argument: 'idempotencyKey' });
+  if (!IDEMPOTENCY_KEY.test(key)) throw badInput('idempotencyKey must be 8–128 letters, digits or _ . : -', { argument: 'idempotencyKey' });
   const wo = a.workOrder;
   const lot = a.lot ?? null;
   const r = await repo.reservePosting(svc.db, { idempotencyKey: key, system: erp.system, workOrderId: wo.id, materialId: a.materialId, quantity: a.quantity, unit: a.unit, lot, requestedBy: a.actor.sub });

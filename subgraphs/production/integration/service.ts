@@ -18,6 +18,8 @@ export interface Actor {
   requestId?: string | null;
 }
 export const SCHEDULER: Actor = { sub: 'system:scheduler' };
+/** A caller-supplied idempotency key (order status reports, goods issues): 8–128 letters, digits or _ . : - */
+export const IDEMPOTENCY_KEY = /^[\w.:-]{8,128}$/;
 
 /**
  * The hub's side of MES/ERP integration: syncs (schedules, materials, labour, consumption), recipe downloads
@@ -183,7 +185,7 @@ export class Integrations {
     const actualEnd = a.actualEnd ?? wo.actualEnd ?? (a.status === 'COMPLETED' ? new Date() : null);
     if (actualStart && actualEnd && actualEnd < actualStart) throw badInput('actualEnd is before actualStart', { argument: 'actualEnd' });
     const key = a.idempotencyKey ?? randomUUID();
-    if (!/^[\w.:-]{8,128}$/.test(key)) throw badInput('idempotencyKey must be 8–128 letters, digits or _ . : -', { argument: 'idempotencyKey' });
+    if (!IDEMPOTENCY_KEY.test(key)) throw badInput('idempotencyKey must be 8–128 letters, digits or _ . : -', { argument: 'idempotencyKey' });
     const result = await repo.recordStatusChange(
       this.db,
       { idempotencyKey: key, system: mes.system, workOrderId: wo.id, workOrderNumber: wo.number, lineId: wo.lineId, status: a.status, actualQuantity: a.actualQuantity, actualStart, actualEnd, requestedBy: a.actor.sub },
