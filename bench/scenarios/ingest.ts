@@ -459,6 +459,34 @@ function latencyStats(latencies: number[]) {
   return { samples: arr.length, p50: percentile(arr, 50), p90: percentile(arr, 90), p99: percentile(arr, 99), max: arr[arr.length - 1] ?? NaN };
 }
 
+/** The figures both live consumers report the same way: rate, tail, latency percentiles, and rows lost or doubled. */
+function liveFigures(
+  m: { published: { seconds: number; sent: number; maxBehindMs: number }; timeline: { t: number; n: number }[]; warmAt: number; pubEnd: number; tailAt: number },
+  counted: { rows: number; distinct: number },
+  latencies: number[],
+  rate: number,
+  capacity: Capacity | undefined,
+) {
+  const committed = countAt(m.timeline, m.pubEnd) - countAt(m.timeline, m.warmAt);
+  return {
+    committed,
+    figures: {
+      offeredRate: capacity ? NaN : rate,
+      ahead: capacity?.ahead,
+      seconds: m.published.seconds,
+      sent: m.published.sent,
+      publisherMaxBehindMs: m.published.maxBehindMs,
+      committedPerSecond: committed / ((m.pubEnd - m.warmAt) / 1000),
+      tailSeconds: (m.tailAt - m.pubEnd) / 1000,
+      ...latencyStats(latencies),
+      rows: counted.rows,
+      distinct: counted.distinct,
+      lost: m.published.sent - counted.distinct,
+      duplicated: counted.rows - counted.distinct,
+    },
+  };
+}
+
 const warmupSeconds = (o: BenchOptions) => (o.given.warmup ? o.warmup : o.quick ? 2 : 5);
 
 /**
@@ -581,22 +609,11 @@ async function liveHub(ctx: Ctx, broker: Broker, ingest: Ingest, rate: number, s
     const at = seen.get(i);
     if (at !== undefined && msgs.sampleSentMs[i]! >= warmAt) latencies.push(at - msgs.sampleSentMs[i]!);
   }
-  const committed = countAt(timeline, pubEnd) - countAt(timeline, warmAt);
+  const { committed, figures } = liveFigures({ published, timeline, warmAt, pubEnd, tailAt }, counted, latencies, rate, capacity);
   const result: LiveResult = {
     consumer: 'hub ingest',
-    offeredRate: capacity ? NaN : rate,
-    ahead: capacity?.ahead,
-    seconds: published.seconds,
-    sent: published.sent,
-    publisherMaxBehindMs: published.maxBehindMs,
-    committedPerSecond: committed / ((pubEnd - warmAt) / 1000),
-    tailSeconds: (tailAt - pubEnd) / 1000,
+    ...figures,
     latencyMethod: capacity ? 'none (capacity)' : `every ${sampleEvery}th message looked up by (series_id, ts) every ${SAMPLE_POLL_MS} ms (mean lookup ${f1(pollMsTotal / (polls || 1))} ms); latency = first lookup that sees it - publish time`,
-    ...latencyStats(latencies),
-    rows: counted.rows,
-    distinct: counted.distinct,
-    lost: published.sent - counted.distinct,
-    duplicated: counted.rows - counted.distinct,
     redelivered: (final?.stored ?? 0) - c0.stored - published.sent,
     deadLetters: (final?.deadLetters ?? 0) - c0.deadLetters,
     rss: { first: rss[0]!, last: rss[rss.length - 1]!, max: Math.max(...rss.filter(Number.isFinite)) },
@@ -701,22 +718,11 @@ async function liveBaseline(ctx: Ctx, broker: Broker, rate: number, seconds: num
     if (j === timeline.length) break;
     if (msgs.sampleSentMs[i]! >= warmAt) latencies.push(timeline[j]!.t - msgs.sampleSentMs[i]!);
   }
-  const committed = countAt(timeline, pubEnd) - countAt(timeline, warmAt);
+  const { committed, figures } = liveFigures({ published, timeline, warmAt, pubEnd, tailAt }, counted, latencies, rate, capacity);
   const result: LiveResult = {
     consumer: 'mosquitto_sub | psql',
-    offeredRate: capacity ? NaN : rate,
-    ahead: capacity?.ahead,
-    seconds: published.seconds,
-    sent: published.sent,
-    publisherMaxBehindMs: published.maxBehindMs,
-    committedPerSecond: committed / ((pubEnd - warmAt) / 1000),
-    tailSeconds: (tailAt - pubEnd) / 1000,
+    ...figures,
     latencyMethod: capacity ? 'none (capacity)' : `COPY progress (tuples_processed) polled every ${SAMPLE_POLL_MS} ms; latency of every ${sampleEvery}th message = first poll at which COPY had written it - publish time (written, NOT committed: the COPY commits only when mosquitto_sub ends)`,
-    ...latencyStats(latencies),
-    rows: counted.rows,
-    distinct: counted.distinct,
-    lost: published.sent - counted.distinct,
-    duplicated: counted.rows - counted.distinct,
     cpu: cpuShare(cpu, committed || 1),
   };
   if (capacity) say(`  written by COPY ${int(result.committedPerSecond)} rows/s (commits when mosquitto_sub ends), tail ${f1(result.tailSeconds)} s, lost ${result.lost}, duplicated ${result.duplicated}`);
