@@ -71,6 +71,11 @@ export function cronEvery(minutes: number): string {
 /** Line ids as the hub knows them (same rule as the production.lines check). */
 export const lineId = z.string().regex(HUB_ID, 'is not a valid line id');
 
+/** The upstream values a lineMap (upstream value → our line id) maps to `lineId`. */
+export function valuesMappedTo(lineMap: Record<string, string>, lineId: string): string[] {
+  return Object.entries(lineMap).filter(([, l]) => l === lineId).map(([v]) => v);
+}
+
 /**
  * The secrets of a connection's auth (mes.yml / erp.yml): each must be a `${VAR}` reference, never a literal, so
  * no secret sits in a file that is copied, committed or shown. `prefix` names the example variable (MES, ERP).

@@ -1,4 +1,5 @@
 import type { ErpConfig, OracleConfig } from '../../config/erp.ts';
+import { valuesMappedTo } from '../config.ts';
 import { badResponse, notSupported } from '../errors.ts';
 import { at, UpstreamClient } from '../http.ts';
 import type { ConsumptionRecord, RecordPage, ScheduleRecord } from '../mes/types.ts';
@@ -31,12 +32,8 @@ export class OracleRestConnector implements ErpConnector {
     return `/fscmRestApi/resources/${this.oracle.version}`;
   }
 
-  private linesOf(lineId: string): string[] {
-    return Object.entries(this.cfg.lineMap).filter(([, l]) => l === lineId).map(([v]) => v);
-  }
-
   async *productionOrders(lineId: string, from: Date, to: Date): AsyncIterable<RecordPage<ScheduleRecord>> {
-    const values = this.linesOf(lineId);
+    const values = valuesMappedTo(this.cfg.lineMap, lineId);
     if (!values.length) throw badResponse(this.system, `no ${this.oracle.lineField} value maps to line ${lineId} (erp.yml lineMap)`);
     const f = this.oracle.lineField;
     const q = [

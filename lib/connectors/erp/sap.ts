@@ -1,4 +1,5 @@
 import type { ErpConfig, SapConfig } from '../../config/erp.ts';
+import { valuesMappedTo } from '../config.ts';
 import { badResponse } from '../errors.ts';
 import { UpstreamClient, type UpstreamRequest, type UpstreamResponse } from '../http.ts';
 import type { ConsumptionRecord, RecordError, RecordPage, ScheduleRecord } from '../mes/types.ts';
@@ -58,12 +59,8 @@ export class SapOdataConnector implements ErpConnector {
     }
   }
 
-  private linesOf(lineId: string): string[] {
-    return Object.entries(this.cfg.lineMap).filter(([, l]) => l === lineId).map(([v]) => v);
-  }
-
   async *productionOrders(lineId: string, from: Date, to: Date): AsyncIterable<RecordPage<ScheduleRecord>> {
-    const values = this.linesOf(lineId);
+    const values = valuesMappedTo(this.cfg.lineMap, lineId);
     if (!values.length) throw badResponse(this.system, `no ${this.sap.lineField} value maps to line ${lineId} (erp.yml lineMap)`);
     // Dates are whole days in SAP: filter by day, then keep the orders whose exact window overlaps [from, to).
     const dayFrom = new Date(Math.floor(from.getTime() / DAY) * DAY);

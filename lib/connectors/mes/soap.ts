@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as soap from 'soap';
 import type { MesConfig, MesSoapConfig } from '../../config/mes.ts';
+import { valuesMappedTo } from '../config.ts';
 import { badResponse, notSupported, unavailable, UpstreamError } from '../errors.ts';
 import { UpstreamClient } from '../http.ts';
 import { RecordProblem } from '../values.ts';
@@ -71,7 +72,7 @@ export class SoapMesConnector implements MesConnector {
 
   /** Our line id → the MES equipment ids that map to it (soap.lineMap), or the id itself. */
   private lineValues(lineId: string): string[] {
-    const v = Object.entries(this.soapCfg.lineMap).filter(([, l]) => l === lineId).map(([k]) => k);
+    const v = valuesMappedTo(this.soapCfg.lineMap, lineId);
     return v.length ? v : [lineId];
   }
 

@@ -10,7 +10,7 @@ import type { WorkOrderRow } from '../../../lib/db/rows.ts';
 import * as repo from './integration.repo.ts';
 import { insertRecipe } from '../production.repo.ts';
 import { recordSync, type SyncTally } from './sync-run.ts';
-import type { OutboundUpdateRow, RecipeDownloadRow, SyncRunRow } from './tables.ts';
+import type { OutboundUpdateRow, RecipeDownloadRow, SyncKind, SyncRunRow } from './tables.ts';
 
 export type SystemKind = 'MES' | 'ERP';
 export interface Actor {
@@ -74,9 +74,7 @@ export class Integrations {
       if (!batch.length) return;
       const products = batch.map((r) => r.productId).filter((p): p is string => p !== null);
       await repo.ensureProducts(this.db, products);
-      const c = await repo.upsertWorkOrders(this.db, batch, system);
-      t.created += c.created;
-      t.updated += c.updated;
+      t.add(await repo.upsertWorkOrders(this.db, batch, system));
       batch = [];
     };
     try {
@@ -101,27 +99,28 @@ export class Integrations {
 
   async syncMaterials(a: { trigger: 'MANUAL' | 'SCHEDULED'; actor: Actor }): Promise<SyncRunRow> {
     const erp = this.requireErp('materials', 'the material master');
-    return recordSync(this.db, { system: erp.system, systemKind: 'ERP', kind: 'MATERIALS', lineId: null, trigger: a.trigger, actor: a.actor.sub, requestId: a.actor.requestId }, async (t) => {
-      for await (const page of erp.materials()) {
-        t.fetched += page.records.length + page.errors.length;
-        t.recordErrors(page.errors);
-        const c = await repo.upsertMaterials(this.db, page.records, erp.system);
-        t.created += c.created;
-        t.updated += c.updated;
-      }
-    });
+    return this.syncErpPages(erp, { kind: 'MATERIALS', trigger: a.trigger, actor: a.actor }, () => erp.materials(), repo.upsertMaterials);
   }
 
   async syncLabour(a: { from: Date; to: Date; trigger: 'MANUAL' | 'SCHEDULED'; actor: Actor }): Promise<SyncRunRow> {
     const erp = this.requireErp('labour', 'labour costs');
     if (!(a.to > a.from)) throw badInput('to must be after from', { argument: 'to' });
-    return recordSync(this.db, { system: erp.system, systemKind: 'ERP', kind: 'LABOUR', lineId: null, rangeFrom: a.from, rangeTo: a.to, trigger: a.trigger, actor: a.actor.sub, requestId: a.actor.requestId }, async (t) => {
-      for await (const page of erp.labourCosts(a.from, a.to)) {
+    return this.syncErpPages(erp, { kind: 'LABOUR', rangeFrom: a.from, rangeTo: a.to, trigger: a.trigger, actor: a.actor }, () => erp.labourCosts(a.from, a.to), repo.upsertLabour);
+  }
+
+  /** An ERP sync not tied to a line (materials, labour): each page's records are written as it arrives. */
+  private syncErpPages<R>(
+    erp: ErpConnector,
+    run: { kind: SyncKind; rangeFrom?: Date; rangeTo?: Date; trigger: 'MANUAL' | 'SCHEDULED'; actor: Actor },
+    pages: () => AsyncIterable<RecordPage<R>>,
+    upsert: (db: Db, rows: R[], system: string) => Promise<repo.Counts>,
+  ): Promise<SyncRunRow> {
+    const { actor, ...meta } = run;
+    return recordSync(this.db, { ...meta, system: erp.system, systemKind: 'ERP', lineId: null, actor: actor.sub, requestId: actor.requestId }, async (t) => {
+      for await (const page of pages()) {
         t.fetched += page.records.length + page.errors.length;
         t.recordErrors(page.errors);
-        const c = await repo.upsertLabour(this.db, page.records, erp.system);
-        t.created += c.created;
-        t.updated += c.updated;
+        t.add(await upsert(this.db, page.records, erp.system));
       }
     });
   }
@@ -133,9 +132,7 @@ export class Integrations {
     return recordSync(this.db, { system: conn.system, systemKind: a.system, kind: 'CONSUMPTION', lineId: wo.lineId, workOrderId: wo.id, trigger: 'MANUAL', actor: a.actor.sub, requestId: a.actor.requestId }, async (t) => {
       const rows = a.system === 'MES' ? await this.mes!.materialConsumption(wo.number) : await this.erp!.inventoryConsumption(wo.number);
       t.fetched += rows.length;
-      const c = await repo.upsertConsumption(this.db, wo.id, rows, conn.system);
-      t.created += c.created;
-      t.updated += c.updated;
+      t.add(await repo.upsertConsumption(this.db, wo.id, rows, conn.system));
     });
   }
 

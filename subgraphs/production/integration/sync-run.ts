@@ -32,6 +32,12 @@ export class SyncTally {
   /** The read stopped early (an upstream failure after retries): what was read is kept, the run is PARTIAL or FAILED. */
   aborted = false;
 
+  /** Counts what one upsert wrote. */
+  add(c: { created: number; updated: number }) {
+    this.created += c.created;
+    this.updated += c.updated;
+  }
+
   recordErrors(errs: RecordError[]) {
     this.rejected += errs.length;
     for (const e of errs) this.error(e.key, e.message);
