@@ -8,7 +8,8 @@ export interface StreamFilter {
   lineIds?: readonly string[] | null;
 }
 
-const setOf = (xs: readonly string[] | null | undefined) => (xs && xs.length ? new Set(xs) : undefined);
+/** A filter list as a set; an absent or empty list means "no restriction". */
+export const setOf = (xs: readonly string[] | null | undefined) => (xs && xs.length ? new Set(xs) : undefined);
 
 /**
  * The events of `kind` matching `interest`, from this subgraph's live feed (a clear error when the hub runs
@@ -45,5 +46,3 @@ export async function scopedInterest<K extends LiveKind>(
       extra(e),
   };
 }
-
-export { setOf };
