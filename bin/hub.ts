@@ -121,6 +121,7 @@ async function runGateway(cfg: HubConfig) {
     verifyUser: createUserTokenVerifier({ secret: secrets.jwtSecret, jwksUrl: secrets.jwksUrl, issuer: cfg.auth.jwt.issuer, audience: cfg.auth.jwt.audience }),
     internalSecret: secrets.internalSecret,
     host: cfg.gateway.host,
+    ...cfg.gateway.subscriptions,
     port: envPort() ?? cfg.gateway.port,
   });
   stoppers.push(gw.close);

@@ -83,6 +83,7 @@ export async function startAll(cfg: HubConfig, db: Db, secrets: Secrets, integra
     verifyUser: createUserTokenVerifier({ secret: secrets.jwtSecret, jwksUrl: secrets.jwksUrl, issuer: cfg.auth.jwt.issuer, audience: cfg.auth.jwt.audience }),
     internalSecret: secrets.internalSecret,
     host: cfg.gateway.host,
+    ...cfg.gateway.subscriptions,
     port: cfg.gateway.port,
   });
   log.info({ url: gw.url }, 'gateway listening');

@@ -7,6 +7,24 @@ export type SubgraphName = (typeof SUBGRAPHS)[number];
 
 const port = z.coerce.number().int().min(0).max(65535);
 const secret = z.string().min(32, 'must be at least 32 characters');
+/** `${VAR:-}` of an unset variable is an empty string: for an optional setting that means "not set". */
+const unsetIfEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+
+const SUBSCRIPTION_DEFAULTS = { entityBatchWindowMs: 5, entityCacheMs: 1000, upstreamGiveUpMs: 30_000, highWaterBytes: 256 * 1024, pingIntervalMs: 12_000 };
+const subscriptionsSchema = z
+  .object({
+    /** How long `_entities` calls of events wait to be batched together (ms). */
+    entityBatchWindowMs: z.coerce.number().int().min(0).max(1000).default(SUBSCRIPTION_DEFAULTS.entityBatchWindowMs),
+    /** How long other subgraphs' fields fetched for events are reused (ms); 0 fetches them for every event. */
+    entityCacheMs: z.coerce.number().int().min(0).default(SUBSCRIPTION_DEFAULTS.entityCacheMs),
+    /** How long a lost upstream subscription is retried before its clients get UPSTREAM_UNAVAILABLE (ms). */
+    upstreamGiveUpMs: z.coerce.number().int().min(0).default(SUBSCRIPTION_DEFAULTS.upstreamGiveUpMs),
+    /** Unsent bytes on a client socket above which it gets only the newest event per subscription. */
+    highWaterBytes: z.coerce.number().int().min(1024).default(SUBSCRIPTION_DEFAULTS.highWaterBytes),
+    /** Each client is pinged once per interval; one that has not answered the previous ping is dropped (ms). */
+    pingIntervalMs: z.coerce.number().int().min(100).default(SUBSCRIPTION_DEFAULTS.pingIntervalMs),
+  })
+  .strict();
 
 const subgraphSchema = z.object({ host: z.string().default('127.0.0.1'), port: port.default(0) }).strict();
 
@@ -30,15 +48,15 @@ export const HubConfigSchema = z
       .object({
         jwt: z
           .object({
-            secret: secret.optional(),
-            jwksUrl: z.url().optional(),
-            issuer: z.string().optional(),
-            audience: z.string().optional(),
+            secret: unsetIfEmpty(secret),
+            jwksUrl: unsetIfEmpty(z.url()),
+            issuer: unsetIfEmpty(z.string()),
+            audience: unsetIfEmpty(z.string()),
           })
           .strict()
           .default({}),
         /** Signs the gateway's calls to subgraphs; subgraphs refuse anything not signed with it. */
-        internalSecret: secret.optional(),
+        internalSecret: unsetIfEmpty(secret),
         /** Issue a development token at start (embedded mode only). */
         devTokens: z.boolean().default(false),
       })
@@ -51,9 +69,11 @@ export const HubConfigSchema = z
         /** Subgraph URLs when they run as separate processes; default: the in-process ones. */
         subgraphUrls: z.partialRecord(z.enum(SUBGRAPHS), z.url()).default({}),
         maxQueryDepth: z.coerce.number().int().min(1).default(12),
+        /** graphql-ws subscriptions (README "Live dashboards"). */
+        subscriptions: subscriptionsSchema.default(SUBSCRIPTION_DEFAULTS),
       })
       .strict()
-      .default({ host: '0.0.0.0', port: 4000, subgraphUrls: {}, maxQueryDepth: 12 }),
+      .default({ host: '0.0.0.0', port: 4000, subgraphUrls: {}, maxQueryDepth: 12, subscriptions: SUBSCRIPTION_DEFAULTS }),
     subgraphs: z
       .object(Object.fromEntries(SUBGRAPHS.map((s) => [s, subgraphSchema.default({ host: '127.0.0.1', port: 0 })])) as Record<
         SubgraphName,
@@ -61,7 +81,8 @@ export const HubConfigSchema = z
       >)
       .strict()
       .default(Object.fromEntries(SUBGRAPHS.map((s) => [s, { host: '127.0.0.1', port: 0 }])) as never),
-    demo: z.object({ seed: z.boolean().default(false) }).strict().default({ seed: false }),
+    // `${HUB_DEMO_SEED:-false}` arrives as text.
+    demo: z.object({ seed: z.union([z.boolean(), z.stringbool()]).default(false) }).strict().default({ seed: false }),
   })
   .strict();
 

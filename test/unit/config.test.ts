@@ -31,6 +31,15 @@ describe('hub.yml', () => {
     expect(cfg.auth.internalSecret).toBe('s'.repeat(40));
   });
 
+  it('loads the documented example (config/hub.yml, as docker-compose uses it) with only the required variables', () => {
+    const env = { DATABASE_URL: 'postgres://hub@db/hub', HUB_JWT_SECRET: 'j'.repeat(40), HUB_INTERNAL_SECRET: 'i'.repeat(40) };
+    const cfg = loadHubConfig(env, 'config');
+    expect(cfg.auth.jwt).toMatchObject({ secret: 'j'.repeat(40), jwksUrl: undefined });
+    expect(cfg.demo.seed).toBe(false);
+    expect(cfg.gateway.subscriptions).toEqual({ entityBatchWindowMs: 5, entityCacheMs: 1000, upstreamGiveUpMs: 30000, highWaterBytes: 262144, pingIntervalMs: 12000 });
+    expect(loadHubConfig({ ...env, HUB_DEMO_SEED: 'true' }, 'config').demo.seed).toBe(true);
+  });
+
   it('names the file, the key and the problem', () => {
     expect(fails('gateway:\n  port: seventy\n')).toMatch(/^<dir>\/hub\.yml: gateway\.port: .*number/i);
     expect(fails('auth:\n  jwt:\n    secret: short\n')).toBe('<dir>/hub.yml: auth.jwt.secret: must be at least 32 characters');
