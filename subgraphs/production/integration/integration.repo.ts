@@ -342,7 +342,10 @@ export async function claimDueOutbound(db: Db, leaseSeconds: number): Promise<Ou
   const { rows } = await sql<OutboundUpdateRow>`
     update production.outbound_updates o
     set claimed_until = now() + make_interval(secs => ${leaseSeconds}), claim_token = gen_random_uuid(),
-        attempts = o.attempts + 1, last_attempt_at = now()
+        attempts = o.attempts + 1, last_attempt_at = now(),
+        -- Until the outcome is recorded, the next attempt is when this claim lapses (a sender that died mid-call);
+        -- so nextAttemptAt is never earlier than lastAttemptAt, even read while an attempt is in flight.
+        next_attempt_at = now() + make_interval(secs => ${leaseSeconds})
     where o.id = (
       select c.id from production.outbound_updates c
       where c.state = 'PENDING' and c.next_attempt_at <= now() and (c.claimed_until is null or c.claimed_until < now())
