@@ -121,6 +121,8 @@ interface Ctx {
 async function startIngest(ctx: Ctx, name: string, broker: Broker): Promise<Ingest> {
   const port = await freePort();
   const [node, args] = tsxArgs(`${HUB_DIR}bin/hub.ts`, 'ingest');
+  // BENCH_INGEST_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": to profile the ingest under this load.
+  args.unshift(...(process.env.BENCH_INGEST_NODE_ARGS?.split(' ').filter(Boolean) ?? []));
   const child = await startChild(name, node, args, {
     cwd: HUB_DIR,
     readyLine: false,

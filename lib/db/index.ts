@@ -23,7 +23,7 @@ export function createDb(url: string, poolSize = 10, onQuery?: (sql: string) => 
   // An idle connection can die (server restart, failover); pg then emits 'error' on the pool, which would
   // crash the process if unhandled. The pool replaces the connection; the next query reports any real outage.
   pool.on('error', (err) => log.warn({ err: err.message }, 'idle database connection lost'));
-  return new Kysely<Database>({
+  const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),
     plugins: [new CamelCasePlugin()],
     log: onQuery
@@ -32,6 +32,40 @@ export function createDb(url: string, poolSize = 10, onQuery?: (sql: string) => 
         }
       : undefined,
   });
+  pools.set(db, pool);
+  return db;
+}
+
+const pools = new WeakMap<Db, pg.Pool>();
+const onClient = new WeakMap<pg.PoolClient, Db>();
+
+/**
+ * Lends one pooled connection both raw (for what Kysely cannot send: COPY) and as a Kysely bound to it, so both
+ * can share one transaction. `fn` must end any transaction it opens. A connection that failed other than with a
+ * SQL error (it may be broken) is discarded, not returned to the pool.
+ */
+export async function withPgClient<T>(db: Db, fn: (client: pg.PoolClient, db: Db) => Promise<T>): Promise<T> {
+  const pool = pools.get(db);
+  if (!pool) throw new Error('withPgClient needs a Db made by createDb (not a transaction)');
+  const client = await pool.connect();
+  let bound = onClient.get(client);
+  if (!bound) {
+    // Kysely "borrows" and "releases" this one client; the real release is ours, below.
+    const lent = { query: client.query.bind(client), release: () => {} };
+    bound = new Kysely<Database>({
+      dialect: new PostgresDialect({ pool: { connect: async () => lent as unknown as pg.PoolClient, end: async () => {} } }),
+      plugins: [new CamelCasePlugin()],
+    });
+    onClient.set(client, bound);
+  }
+  try {
+    const result = await fn(client, bound);
+    client.release();
+    return result;
+  } catch (err) {
+    client.release(err instanceof pg.DatabaseError ? undefined : (err as Error));
+    throw err;
+  }
 }
 
 /**

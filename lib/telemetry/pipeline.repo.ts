@@ -1,8 +1,9 @@
 import { sql } from 'kysely';
-import type { Db } from '../db/index.ts';
+import { withPgClient, type Db } from '../db/index.ts';
 import type { AlertRow } from '../db/rows.ts';
 import type { StoredReading } from './writer.ts';
-import { isUniqueViolation, writeReadings } from './writer.ts';
+import { copyReadings } from './readings-copy.ts';
+import { isUniqueViolation, writeReadings, writeRollups } from './writer.ts';
 
 /** The pipeline's SQL: what it caches in memory, and the one transaction that commits a batch. */
 
@@ -63,20 +64,31 @@ export interface NewAlert {
  * sources may acknowledge) or none (and they redeliver).
  */
 export async function commitBatch(db: Db, readings: StoredReading[], deadLetters: NewDeadLetter[], alerts: NewAlert[]): Promise<AlertRow[]> {
-  // The cheap plain insert first; a batch holding a redelivered reading fails whole, and runs again idempotently.
-  return commitOnce(db, readings, deadLetters, alerts, false).catch((e) => {
+  // The cheap way first: COPY, with rollups aggregated in memory. A batch holding a redelivered reading fails
+  // whole (unique violation) and is written again with the idempotent insert; redeliveries are rare.
+  try {
+    return await withPgClient(db, (client, onClient) =>
+      onClient.transaction().execute(async (trx) => {
+        if (readings.length) {
+          await copyReadings(client, readings);
+          await writeRollups(trx, readings);
+        }
+        return writeRest(trx, deadLetters, alerts);
+      }),
+    );
+  } catch (e) {
     if (!isUniqueViolation(e)) throw e;
-    return commitOnce(db, readings, deadLetters, alerts, true);
-  });
+    return db.transaction().execute(async (trx) => {
+      await writeReadings(trx, readings);
+      return writeRest(trx, deadLetters, alerts);
+    });
+  }
 }
 
-function commitOnce(db: Db, readings: StoredReading[], deadLetters: NewDeadLetter[], alerts: NewAlert[], idempotent: boolean): Promise<AlertRow[]> {
-  return db.transaction().execute(async (trx) => {
-    await writeReadings(trx, readings, idempotent);
-    if (deadLetters.length) await trx.insertInto('quality.deadLetters').values(deadLetters).execute();
-    // The stored alerts (ids included) go to the live channel once committed; they are few per batch.
-    return alerts.length ? trx.insertInto('quality.alerts').values(alerts).returningAll().execute() : [];
-  });
+async function writeRest(trx: Db, deadLetters: NewDeadLetter[], alerts: NewAlert[]): Promise<AlertRow[]> {
+  if (deadLetters.length) await trx.insertInto('quality.deadLetters').values(deadLetters).execute();
+  // The stored alerts (ids included) go to the live channel once committed; they are few per batch.
+  return alerts.length ? trx.insertInto('quality.alerts').values(alerts).returningAll().execute() : [];
 }
 
 export const insertLossEvent = (db: Db, e: { source: number; kind: string; detail: string; expected?: number; got?: number; stream?: string }) =>

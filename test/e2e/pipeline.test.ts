@@ -131,6 +131,56 @@ describe('the telemetry pipeline', () => {
     expect(rows).toEqual(odd.map((operatorId, i) => ({ ts: new Date(ts.getTime() + i), value: [0.1, -1e-300, 1e21][i], operatorId, workOrderId: null })));
   });
 
+  it('stores the same rows, rollups and latest values through the COPY path as through the idempotent insert', async () => {
+    const { writeReadings } = await import('../../lib/telemetry/writer.ts');
+    const { commitBatch } = await import('../../lib/telemetry/pipeline.repo.ts');
+    const eng = await hub.token({ role: 'engineer' });
+    for (const id of ['M-201-COPY', 'M-201-INSERT']) {
+      const s = await hub.gql(eng, `mutation($id: ID!) { createSensor(input: { id: $id, name: "probe", type: "probe", unit: "u", machineId: "M-201", protocol: MQTT }) { id } }`, { id });
+      expect(s.body.errors).toBeUndefined();
+    }
+    const ids = await hub.db.selectFrom('telemetry.series').select(['id', 'sensorId']).where('sensorId', 'in', ['M-201-COPY', 'M-201-INSERT']).orderBy('sensorId').execute();
+    const [viaCopy, viaInsert] = ids.map((s) => s.id);
+    const wo = '0b8f3c1e-8d5a-4c1e-9f00-1234567890ab', shift = 'f0e1d2c3-b4a5-4697-8899-aabbccddeeff';
+    // Across minutes and hours, before 2000 (negative binary timestamps), with NULLs, uuids and awkward text.
+    const times = [Date.UTC(1999, 11, 31, 23, 59, 59, 999), Date.UTC(2000, 0, 1), Date.UTC(2025, 5, 1, 12, 59, 30, 1), Date.UTC(2025, 5, 1, 12, 59, 45), Date.UTC(2025, 5, 1, 13, 0, 0, 500)];
+    const values = [-1e-300, 1e21, 0.1, 42.125, -7];
+    const operators = ['we"ird\\,{x}', null, 'NULL', 'Zoë 運転', ''];
+    const rows = (seriesId: number) => times.map((t, i) => ({
+      seriesId, ts: new Date(t), value: values[i]!, quality: [0, 50, 77, 100, 100][i]!, source: 1,
+      workOrderId: i % 2 ? wo : null, shiftId: i === 2 ? shift : null, recipeId: null, operatorId: operators[i],
+    }));
+    expect(await commitBatch(hub.db, rows(viaCopy!), [], [])).toEqual([]);
+    expect(await writeReadings(hub.db, rows(viaInsert!))).toBe(times.length);
+
+    const stored = (seriesId: number) => hub.db.selectFrom('telemetry.readings').select(['ts', 'value', 'quality', 'source', 'workOrderId', 'shiftId', 'recipeId', 'operatorId'])
+      .where('seriesId', '=', seriesId).orderBy('ts').execute();
+    const expected = rows(0).map(({ seriesId: _, ...r }) => r);
+    expect(await stored(viaCopy!)).toEqual(expected);
+    expect(await stored(viaInsert!)).toEqual(expected);
+
+    for (const table of ['telemetry.rollup_1m', 'telemetry.rollup_1h'] as const) {
+      const rollups = (seriesId: number) => hub.db.selectFrom(table).select(['bucket', 'n', 'sum', 'min', 'max']).where('seriesId', '=', seriesId).orderBy('bucket').execute();
+      const [a, b] = [await rollups(viaCopy!), await rollups(viaInsert!)];
+      expect(a.length).toBe(4); // 23:59, 00:00, 12:59, 13:00 (and hours 23, 0, 12, 13)
+      expect(a).toEqual(b);
+    }
+    const latest = await hub.db.selectFrom('telemetry.latest').select(['seriesId', 'ts', 'value', 'quality']).where('seriesId', 'in', [viaCopy!, viaInsert!]).orderBy('seriesId').execute();
+    expect(latest.map(({ seriesId: _, ...l }) => l)).toEqual([0, 1].map(() => ({ ts: new Date(times[4]!), value: -7, quality: 100 })));
+  });
+
+  it('writes a batch that holds a reading stored before idempotently: the new rows once, the rollups counted once', async () => {
+    const { commitBatch } = await import('../../lib/telemetry/pipeline.repo.ts');
+    const [series] = await hub.db.selectFrom('telemetry.series').select('id').where('sensorId', '=', 'M-203-TEMP').execute();
+    const at = (s: number) => ({ seriesId: series!.id, ts: new Date(Date.UTC(2025, 7, 1, 8, 0, s)), value: s, quality: 100, source: 1 });
+    await commitBatch(hub.db, [at(1)], [], []);
+    await commitBatch(hub.db, [at(1), at(2)], [], []); // COPY fails on at(1); the fallback stores at(2) alone
+    const n = await hub.db.selectFrom('telemetry.readings').select((e) => e.fn.countAll<string>().as('n')).where('seriesId', '=', series!.id).where('ts', '>=', at(0).ts).where('ts', '<', at(3).ts).executeTakeFirstOrThrow();
+    expect(Number(n.n)).toBe(2);
+    const r = await hub.db.selectFrom('telemetry.rollup_1m').select(['n', 'sum']).where('seriesId', '=', series!.id).where('bucket', '=', at(0).ts).executeTakeFirstOrThrow();
+    expect(r).toEqual({ n: 2, sum: 3 });
+  });
+
   it('follows production changes at once: a new sensor and a new work order apply to the next reading', async () => {
     const eng = await hub.token({ role: 'engineer' });
     // An urgent order started on LINE-2 beside the running one: ACTIVE with a higher priority wins.
