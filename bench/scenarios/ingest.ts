@@ -12,7 +12,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
 import pg from 'pg';
+import { LIVE_PREFIX, listenerPayload, listenerTopic } from '../../lib/telemetry/live.ts';
 import type { BenchOptions } from '../run.ts';
 import { freePort } from '../../lib/embedded/free-port.ts';
 import { startBroker, type Broker } from '../lib/broker.ts';
@@ -60,6 +62,25 @@ pipeline: { batchMaxRows: 10000, batchMaxDelayMs: 20 }
 `;
 
 const say = (s = '') => console.log(s);
+
+/**
+ * BENCH_LIVE_LISTENER=1: a live-channel consumer announced on the hub's broker for all three measures, as an open
+ * dashboard would be; without one the ingest publishes nothing live (lib/telemetry/live.ts). It counts what
+ * arrives without parsing it (its CPU shows under "bench").
+ */
+async function liveListener(broker: Broker) {
+  const announcement = listenerTopic(LIVE_PREFIX, `bench-ingest-live-${process.pid}`);
+  const client = await mqtt.connectAsync(broker.url, { clientId: `bench-ingest-live-${process.pid}`, will: { topic: announcement, payload: Buffer.alloc(0), qos: 1, retain: true } });
+  onCleanup(() => void client.end(true));
+  const counts = { client, messages: 0, bytes: 0 };
+  client.on('message', (_topic, payload) => {
+    counts.messages++;
+    counts.bytes += payload.length;
+  });
+  await client.subscribeAsync(`${LIVE_PREFIX}/readings/+`, { qos: 0 });
+  await client.publishAsync(announcement, listenerPayload(['readings']), { qos: 1, retain: true });
+  return counts;
+}
 /** Read-only git queries, for the record of what was measured. */
 const git = (...args: string[]) => {
   try {
@@ -857,6 +878,7 @@ export async function run(opts: BenchOptions): Promise<void> {
 
   // Hub: drain, capacity, then live, all on the same (by then warm) ingest process and its own broker.
   let hubBroker = await startBroker('mosquitto-hub');
+  const listener = process.env.BENCH_LIVE_LISTENER ? await liveListener(hubBroker) : undefined;
   let { result: hubDrain, ingest } = await drainHub(ctx, hubBroker, n, drainBase);
   // A stalled ingest never moves again: the next measure gets a fresh broker and a fresh ingest (new session).
   const recover = async (what: string) => {
@@ -874,6 +896,8 @@ export async function run(opts: BenchOptions): Promise<void> {
   const liveBase = range(Math.ceil(rate * liveSeconds * 1.01) + 10_000);
   const hubLive = await liveHub(ctx, hubBroker, ingest, rate, liveSeconds, liveBase);
   await ingest.child.stop();
+  if (listener) say(`  live listener: ${int(listener.messages)} live-channel messages, ${f1(listener.bytes / 2 ** 20)} MiB`);
+  await listener?.client.endAsync(true);
   await hubBroker.stop();
 
   // Baseline: the same on a fresh broker (else the hub's offline session would queue a copy of everything).

@@ -49,9 +49,14 @@ export const IotConfigSchema = z
     http: HttpPollingConfigSchema.default({ enabled: false, endpoints: [] }),
     /** Committed readings and new alerts are published here (one message per line per batch) for live views. */
     live: z
-      .object({ enabled: z.boolean().default(true), topicPrefix: z.string().regex(/^[^+#]+$/).default(LIVE_PREFIX) })
+      .object({
+        enabled: z.boolean().default(true),
+        topicPrefix: z.string().regex(/^[^+#]+$/).default(LIVE_PREFIX),
+        /** `listened`: only while a consumer has announced itself (see lib/telemetry/live.ts); `always`: regardless. */
+        publish: z.enum(['listened', 'always']).default('listened'),
+      })
       .strict()
-      .default({ enabled: true, topicPrefix: LIVE_PREFIX }),
+      .default({ enabled: true, topicPrefix: LIVE_PREFIX, publish: 'listened' }),
     pipeline: z
       .object({
         batchMaxRows: z.number().int().min(1).max(50_000).default(10_000),

@@ -1,10 +1,10 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { log } from '../log.ts';
-import type { LiveAlert, LiveReading } from '../telemetry/live.ts';
+import { listenerPayload, listenerTopic, type LiveAlert, type LiveKind, type LiveReading } from '../telemetry/live.ts';
 import { PushQueue } from './push-queue.ts';
 
-export type LiveKind = 'readings' | 'alerts';
+export type { LiveKind };
 export type LiveEvent<K extends LiveKind> = (K extends 'readings' ? LiveReading : LiveAlert) & { lineId: string };
 
 /** What one subscription wants: `machineIds` narrows the dispatch (an index), `match` decides the rest. */
@@ -23,8 +23,9 @@ const MAX_QUEUED = 10_000;
 /**
  * A subgraph's view of the live channel (`<prefix>/readings/<line>`, `<prefix>/alerts/<line>`, one JSON array
  * per committed batch; see lib/telemetry/live.ts). Subscriptions register an interest and get an async
- * iterator; the broker topic is subscribed while at least one interest of its kind exists. QoS 0: the rows in
- * Postgres are the record, a live message is a screen update.
+ * iterator; the broker topic is subscribed, and this feed announced as a listener (the ingest publishes only
+ * while someone listens), while at least one interest of its kind exists. QoS 0: the rows in Postgres are the
+ * record, a live message is a screen update.
  */
 export class LiveFeed {
   private client?: Promise<MqttClient>;
@@ -63,12 +64,14 @@ export class LiveFeed {
   }
 
   private connect(): Promise<MqttClient> {
+    // Should this connection die, the broker clears our announcement (the ingest stops publishing for us).
+    const will = { topic: listenerTopic(this.prefix, this.clientId), payload: Buffer.alloc(0), qos: 1 as const, retain: true };
     this.client ??= mqtt
-      .connectAsync(this.url, { clientId: this.clientId, clean: true, connectTimeout: 10_000, reconnectPeriod: 1000 })
+      .connectAsync(this.url, { clientId: this.clientId, clean: true, connectTimeout: 10_000, reconnectPeriod: 1000, will })
       .then((c) => {
         c.on('message', (topic, payload) => this.dispatch(topic, payload));
         c.on('error', (err) => log.warn({ err: err.message }, 'live channel error'));
-        // clean session: after a reconnect the broker has forgotten our subscriptions.
+        // clean session: after a reconnect the broker has forgotten our subscriptions (and may have sent our will).
         c.on('connect', () => {
           for (const kind of ['readings', 'alerts'] as const) if (this.listeners[kind].size) void this.subscribeTopic(kind);
         });
@@ -83,7 +86,11 @@ export class LiveFeed {
 
   private async subscribeTopic(kind: LiveKind): Promise<void> {
     try {
-      await (await this.connect()).subscribeAsync(`${this.prefix}/${kind}/+`, { qos: 0 });
+      const c = await this.connect();
+      // Announce first: the broker handles our packets in order, so the ingest learns of us before any reading
+      // published after our SUBACK reaches it.
+      await this.announce(c);
+      await c.subscribeAsync(`${this.prefix}/${kind}/+`, { qos: 0 });
     } catch (err) {
       log.error({ err: (err as Error).message, kind }, 'live channel subscribe failed; retrying');
       setTimeout(() => this.listeners[kind].size && void this.subscribeTopic(kind), 2000).unref();
@@ -93,6 +100,13 @@ export class LiveFeed {
   private async unsubscribeTopic(kind: LiveKind): Promise<void> {
     const c = await this.client?.catch(() => undefined);
     await c?.unsubscribeAsync(`${this.prefix}/${kind}/+`).catch(() => {});
+    if (c) await this.announce(c).catch((err) => log.warn({ err: (err as Error).message }, 'live channel announcement failed'));
+  }
+
+  /** Tells the ingest (retained) which kinds this feed reads now; none clears the announcement. */
+  private announce(c: MqttClient): Promise<unknown> {
+    const kinds = (['readings', 'alerts'] as const).filter((k) => this.listeners[k].size > 0);
+    return c.publishAsync(listenerTopic(this.prefix, this.clientId), listenerPayload(kinds), { qos: 1, retain: true });
   }
 
   private dispatch(topic: string, payload: Buffer): void {
@@ -122,6 +136,7 @@ export class LiveFeed {
   async close(): Promise<void> {
     for (const set of Object.values(this.listeners)) set.closeAll();
     const c = await this.client?.catch(() => undefined);
+    if (c?.connected) await this.announce(c).catch(() => {}); // no listeners left: clears the announcement
     await c?.endAsync(true).catch(() => {});
   }
 }

@@ -3,6 +3,12 @@
  * dashboards. One message per line per batch, not per reading, so a 10,000-reading batch costs a handful of
  * publishes; consumers (the gateway's subscription engine) filter by sensor and machine. Best effort: the
  * rows in Postgres are the record, a missed live message is only a missed screen update.
+ *
+ * Only while somebody listens: a consumer announces itself with a retained message on
+ * `<prefix>/listeners/<its id>` naming the kinds it reads ("readings", "alerts" or "readings,alerts"), sets the
+ * same topic with an empty payload as its MQTT will, and clears it when it stops. Encoding and sending every
+ * reading a second time cost the ingest ~30% of its CPU (bench/README.md, "ingest"), for nobody when no
+ * dashboard is open, as during a backfill or a drain after an outage. iot.yml `live.publish: always` turns this off.
  */
 export interface LiveReading {
   sensorId: string;
@@ -55,4 +61,42 @@ export function publishLive(
   };
   for (const [line, list] of group(readings, (x) => x.reading)) sink.publish(`${prefix}/readings/${line}`, Buffer.from(JSON.stringify(list)));
   for (const [line, list] of group(alerts, (x) => x.alert)) sink.publish(`${prefix}/alerts/${line}`, Buffer.from(JSON.stringify(list)));
+}
+
+export type LiveKind = 'readings' | 'alerts';
+const KINDS: readonly LiveKind[] = ['readings', 'alerts'];
+
+/** Where a live-channel consumer announces itself (retained; empty payload = gone). */
+export const listenerTopic = (prefix: string, listenerId: string): string => `${prefix}/listeners/${listenerId}`;
+/** What a consumer announces: the kinds it reads, comma-separated; empty when it reads none. */
+export const listenerPayload = (kinds: Iterable<LiveKind>): Buffer => Buffer.from([...kinds].join(','));
+
+/** Who listens to the live channel, as the ingest learns it from the retained announcements. */
+export class LiveAudience {
+  private readonly listeners = new Map<string, ReadonlySet<LiveKind>>();
+  private readonly counts: Record<LiveKind, number> = { readings: 0, alerts: 0 };
+
+  constructor(private readonly prefix: string) {}
+
+  /** The filter the ingest subscribes to (QoS 0, never shared: every worker must know every listener). */
+  get filter(): string {
+    return listenerTopic(this.prefix, '+');
+  }
+
+  /** Takes an announcement; false if the topic is not one. Unknown kinds are ignored (newer consumers). */
+  update(topic: string, payload: Buffer): boolean {
+    const head = listenerTopic(this.prefix, '');
+    if (!topic.startsWith(head) || topic.length === head.length) return false;
+    const id = topic.slice(head.length);
+    for (const k of this.listeners.get(id) ?? []) this.counts[k]--;
+    const kinds = new Set(payload.toString('utf8').split(',').map((k) => k.trim()).filter((k): k is LiveKind => (KINDS as string[]).includes(k)));
+    if (kinds.size) this.listeners.set(id, kinds);
+    else this.listeners.delete(id);
+    for (const k of kinds) this.counts[k]++;
+    return true;
+  }
+
+  wants(kind: LiveKind): boolean {
+    return this.counts[kind] > 0;
+  }
 }

@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Db } from '../db/index.ts';
 import { log } from '../log.ts';
 import type { SeriesInfo, TelemetryCaches } from './caches.ts';
-import { publishLive, type LiveAlert, type LiveSink } from './live.ts';
+import { publishLive, type LiveAlert, type LiveKind, type LiveSink } from './live.ts';
 import type { AlertRow } from '../db/rows.ts';
 import { commitBatch, insertLossEvent, insertStaleAlerts, type NewAlert, type NewDeadLetter } from './pipeline.repo.ts';
 import { SOURCE_CODES, sourceName, type SourceName } from './sources.ts';
@@ -43,10 +43,17 @@ export const DEFAULT_PIPELINE: PipelineOptions = {
  */
 export class TelemetryPipeline implements TelemetrySink {
   private queue: SourceBatch[] = [];
+  /** Rows accepted and not yet committed (backpressure), and those of them not yet taken into a batch. */
   private queuedRows = 0;
+  private pendingRows = 0;
   private waiters: (() => void)[] = [];
   private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
+  /** The batch being resolved, validated and enriched (one at a time, in arrival order), and the commits running. */
+  private preparing?: Promise<void>;
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Take a partial batch at once: always once stop() was called; once when a reading waited batchMaxDelayMs. */
+  private flushing = false;
+  private due = false;
   private stopped = false;
   /** Series currently outside their range: an alert is raised when a series enters violation, not per reading. */
   private violating = new Set<number>();
@@ -55,7 +62,7 @@ export class TelemetryPipeline implements TelemetrySink {
   /** When a batch last committed (for readiness: work in hand but no commit for long = stalled). */
   lastCommitAt = Date.now();
   /** Where committed readings and new alerts go live (set by the ingest service when the broker is up). */
-  live?: { sink: LiveSink; prefix: string };
+  live?: { sink: LiveSink; prefix: string; wants: (kind: LiveKind) => boolean };
 
   constructor(
     private readonly db: Db,
@@ -78,54 +85,79 @@ export class TelemetryPipeline implements TelemetrySink {
       return Promise.resolve();
     }
     this.queue.push(batch);
-    this.queuedRows += batch.readings.length + batch.deadLetters.length;
+    const n = size(batch);
+    this.pendingRows += n;
+    this.queuedRows += n;
     this.m.queued.set(this.queuedRows);
     this.schedule();
     if (this.queuedRows <= this.opts.maxQueuedRows) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
+  /**
+   * Starts the next batch when one may start: no batch being prepared, fewer than `commitConcurrency` committing,
+   * and either a full batch queued (or a flush asked for), or the first queued reading waited `batchMaxDelayMs`.
+   * Runs again whenever a reading arrives and whenever a batch is prepared or committed, so the next batch is
+   * prepared while the last ones commit: with a bounded MQTT window (receiveMaximum), waiting for every commit
+   * before preparing more would leave Postgres and the broker idle in turn.
+   */
   private schedule(): void {
-    if (this.running) return;
-    if (this.queuedRows >= this.opts.batchMaxRows) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      this.running = this.drain();
-    } else {
+    if (this.queue.length === 0) return;
+    if (this.pendingRows < this.opts.batchMaxRows && !this.flushing && !this.due) {
       this.timer ??= setTimeout(() => {
         this.timer = undefined;
-        if (!this.running) this.running = this.drain();
+        this.due = true;
+        this.schedule();
       }, this.opts.batchMaxDelayMs);
+      return;
     }
+    if (this.preparing || this.inFlight.size >= this.opts.commitConcurrency) return;
+    // A partial batch waits for the commits in flight (group commit): they free the MQTT window and bring more
+    // readings, and every batch costs ~3 rollup upserts per series however few rows it has.
+    const full = this.pendingRows >= this.opts.batchMaxRows || this.flushing;
+    if (!full && this.inFlight.size > 0) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.due = false;
+    this.preparing = this.nextBatch().finally(() => {
+      this.preparing = undefined;
+      this.schedule();
+    });
   }
 
-  private async drain(): Promise<void> {
-    const inFlight = new Set<Promise<void>>();
-    try {
-      while (this.queue.length) {
-        const take: SourceBatch[] = [];
-        let rows = 0;
-        while (this.queue.length && (rows === 0 || rows + size(this.queue[0]!) <= this.opts.batchMaxRows)) {
-          const b = this.queue.shift()!;
-          rows += size(b);
-          take.push(b);
-        }
-        // Validation and enrichment stay in order; only commits overlap (the MQTT client keeps PUBACKs in order).
-        const prepared = await this.prepare(take);
-        const committed: Promise<void> = this.finish(take, prepared).finally(() => {
-          inFlight.delete(committed);
-          this.queuedRows -= rows;
-          this.m.queued.set(this.queuedRows);
-          while (this.waiters.length && this.queuedRows <= this.opts.maxQueuedRows) this.waiters.shift()!();
-        });
-        inFlight.add(committed);
-        if (inFlight.size >= this.opts.commitConcurrency) await Promise.race(inFlight);
-      }
-      await Promise.all(inFlight);
-    } finally {
-      this.running = undefined;
-      if (this.queue.length) this.schedule();
+  /** Takes up to batchMaxRows from the queue, prepares them (in arrival order) and starts their commit. */
+  private async nextBatch(): Promise<void> {
+    const take: SourceBatch[] = [];
+    let rows = 0;
+    while (this.queue.length && (rows === 0 || rows + size(this.queue[0]!) <= this.opts.batchMaxRows)) {
+      const b = this.queue.shift()!;
+      rows += size(b);
+      take.push(b);
     }
+    this.pendingRows -= rows;
+    const done = () => {
+      this.queuedRows -= rows;
+      this.m.queued.set(this.queuedRows);
+      while (this.waiters.length && this.queuedRows <= this.opts.maxQueuedRows) this.waiters.shift()!();
+    };
+    let prepared: Awaited<ReturnType<TelemetryPipeline['prepare']>>;
+    try {
+      prepared = await this.prepare(take);
+    } catch (err) {
+      // The caches could not be refreshed (the database is away): the sources redeliver these later.
+      log.warn({ err: (err as Error).message, rows }, 'telemetry batch not prepared');
+      for (const b of take) b.fail?.(err as Error);
+      done();
+      return;
+    }
+    const committed: Promise<void> = this.finish(take, prepared)
+      .catch((err) => log.error({ err: (err as Error).message, rows }, 'telemetry batch not finished'))
+      .finally(() => {
+        this.inFlight.delete(committed);
+        done();
+        this.schedule();
+      });
+    this.inFlight.add(committed);
   }
 
   /** Resolve, validate and enrich: everything but the commit, in arrival order. */
@@ -212,18 +244,23 @@ export class TelemetryPipeline implements TelemetrySink {
   }
 
   private goLive(rows: StoredReading[], placed: SeriesInfo[], alerts: AlertRow[], source: string): void {
+    const live = this.live!;
+    // Nobody listening (no announced consumer): not encoding every reading again is most of the saving.
+    const readings = live.wants('readings') ? rows : [];
+    const newAlerts = live.wants('alerts') ? alerts : [];
+    if (!readings.length && !newAlerts.length) return;
     try {
       publishLive(
-        this.live!.sink,
-        this.live!.prefix,
-        rows.map((r, i) => {
+        live.sink,
+        live.prefix,
+        readings.map((r, i) => {
           const s = placed[i]!;
           return {
             lineId: s.lineId,
             reading: { sensorId: s.sensorId, sensorType: s.signal, machineId: s.machineId, ts: r.ts.toISOString(), value: r.value, quality: r.quality, source: sourceName(r.source), workOrderId: r.workOrderId ?? null, operatorId: r.operatorId ?? null },
           };
         }),
-        this.liveAlerts(alerts),
+        this.liveAlerts(newAlerts),
       );
     } catch (err) {
       log.warn({ err: (err as Error).message, source }, 'live publish failed');
@@ -265,7 +302,7 @@ export class TelemetryPipeline implements TelemetrySink {
   markStale(prefix: string, reason: string, at: Date): void {
     const sensors = this.caches.byPrefix(prefix);
     void insertStaleAlerts(this.db, sensors, reason, at)
-      .then((stored) => this.live && publishLive(this.live.sink, this.live.prefix, [], this.liveAlerts(stored)))
+      .then((stored) => this.live?.wants('alerts') && publishLive(this.live.sink, this.live.prefix, [], this.liveAlerts(stored)))
       .catch((err) => log.error({ err: err.message }, 'stale alerts not raised'));
   }
 
@@ -273,9 +310,11 @@ export class TelemetryPipeline implements TelemetrySink {
   async stop(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    while (this.running || this.queue.length) {
-      if (!this.running) this.running = this.drain();
-      await this.running;
+    this.flushing = true;
+    this.schedule();
+    while (this.preparing || this.inFlight.size || this.queue.length) {
+      await (this.preparing ?? Promise.race(this.inFlight));
+      this.schedule();
     }
     this.stopped = true;
     for (const w of this.waiters.splice(0)) w();

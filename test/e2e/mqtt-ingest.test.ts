@@ -4,6 +4,7 @@ import mqtt from 'mqtt';
 import { sql } from 'kysely';
 import { Registry } from 'prom-client';
 import { IotConfigSchema } from '../../lib/config/iot.ts';
+import { LIVE_PREFIX, listenerTopic } from '../../lib/telemetry/live.ts';
 import { startIngest, type RunningIngest } from '../../lib/telemetry/ingest/service.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
 import { until } from '../helpers/until.ts';
@@ -14,6 +15,7 @@ let hub: TestHub;
 let ingest: RunningIngest;
 let publisher: mqtt.MqttClient;
 let admin: string;
+const registry = new Registry();
 
 beforeAll(async () => {
   hub = await startTestHub({ seed: true });
@@ -34,7 +36,7 @@ beforeAll(async () => {
     },
     pipeline: { batchMaxDelayMs: 10 },
   });
-  ingest = await startIngest({ db: hub.db, databaseUrl: hub.databaseUrl, mqttUrl: inject('mqttUrl'), iot, registry: new Registry() });
+  ingest = await startIngest({ db: hub.db, databaseUrl: hub.databaseUrl, mqttUrl: inject('mqttUrl'), iot, registry });
   publisher = await mqtt.connectAsync(inject('mqttUrl'), { clientId: `pub-${run}` });
 });
 
@@ -69,18 +71,39 @@ describe('MQTT JSON ingest through the one pipeline', () => {
     expect(latency).toBeLessThan(10_000);
   });
 
-  it('publishes committed readings to the live channel, one message per line per batch, enriched', async () => {
-    const live = await mqtt.connectAsync(inject('mqttUrl'), { clientId: `live-${run}` });
+  it('publishes committed readings to the live channel, one message per line per batch, enriched, while a listener has announced itself', async () => {
+    const announcement = listenerTopic(LIVE_PREFIX, `test-${run}`);
+    const live = await mqtt.connectAsync(inject('mqttUrl'), { clientId: `live-${run}`, will: { topic: announcement, payload: Buffer.alloc(0), qos: 1, retain: true } });
     const seen: any[] = [];
     live.on('message', (topic, payload) => {
       if (topic === 'oee-hub/live/readings/LINE-2') seen.push(...JSON.parse(payload.toString()));
     });
     await live.subscribeAsync('oee-hub/live/readings/+');
-    const ts = new Date(Math.floor(Date.now() / 1000) * 1000 - 3 * 3_600_000 + 123);
-    await publisher.publishAsync(`t/${run}/s/M-203-VIBR`, JSON.stringify({ value: 7.5, ts: ts.toISOString() }), { qos: 1 });
-    const mine = await until('the live reading', async () => seen.filter((r) => r.sensorId === 'M-203-VIBR' && r.ts === ts.toISOString()), (m) => m.length > 0);
-    expect(mine[0]).toMatchObject({ machineId: 'M-203', value: 7.5, quality: 100, source: 'MQTT' });
-    expect(mine[0].workOrderId).toMatch(/^[0-9a-f-]{36}$/);
+    const base = Math.floor(Date.now() / 1000) * 1000 - 3 * 3_600_000;
+    const stored = async () => ((await registry.getSingleMetric('hub_ingest_readings_total')!.get()).values.find((v) => v.labels.outcome === 'stored' && v.labels.source === 'MQTT')?.value ?? 0);
+    /** Publishes one reading and waits until the ingest has committed it and done its live publishing. */
+    const publish = async (i: number) => {
+      const before = await stored();
+      await publisher.publishAsync(`t/${run}/s/M-203-VIBR`, JSON.stringify({ value: 7 + i / 10, ts: new Date(base + i).toISOString() }), { qos: 1 });
+      await until(`reading ${i} stored`, stored, (n) => n > before);
+    };
+    const mine = (i: number) => seen.filter((r) => r.sensorId === 'M-203-VIBR' && r.ts === new Date(base + i).toISOString());
+    const announce = (kinds: string) => live.publishAsync(announcement, kinds, { qos: 1, retain: true });
+
+    await publish(0); // nobody has announced: not published
+    await announce('readings');
+    await publish(1);
+    await until('the live reading', async () => mine(1), (m) => m.length > 0);
+    expect(mine(1)[0]).toMatchObject({ machineId: 'M-203', value: 7.1, quality: 100, source: 'MQTT' });
+    expect(mine(1)[0].workOrderId).toMatch(/^[0-9a-f-]{36}$/);
+    await announce(''); // gone again
+    await publish(2);
+    await announce('alerts,readings');
+    await publish(3);
+    await until('the next live reading', async () => mine(3), (m) => m.length > 0);
+    // One connection from the ingest delivers in order: had 0 or 2 been published, they would be here before 3.
+    expect([mine(0), mine(2)]).toEqual([[], []]);
+    await announce('');
     await live.endAsync();
   });
 

@@ -6,6 +6,7 @@ import { TelemetryCaches } from '../caches.ts';
 import { MqttIngestClient, type InboundMessage } from '../mqtt/ingest-client.ts';
 import { TelemetryPipeline } from '../pipeline.ts';
 import type { DeadLetter, IncomingReading } from '../types.ts';
+import { LiveAudience } from '../live.ts';
 import { createJsonDecoder } from './mqtt-json.ts';
 import { createSparkplugDecoder } from './sparkplug.ts';
 import { saveEndpointStatus } from './http-status.repo.ts';
@@ -58,9 +59,12 @@ export async function startIngest(o: IngestOptions): Promise<RunningIngest> {
   if (m?.enabled && url && (m.topics.length || sp)) {
     const decodeJson = createJsonDecoder(m.topics, { maxPayloadBytes: m.maxPayloadBytes, maxFutureMs: p.maxFutureSeconds * 1000 });
     const share = (f: string) => (m.sharedGroup ? `$share/${m.sharedGroup}/${f}` : f);
-    const subscriptions = m.topics.map((t) => ({ filter: share(t.pattern), qos: 1 as const }));
+    const subscriptions: { filter: string; qos: 0 | 1 }[] = m.topics.map((t) => ({ filter: share(t.pattern), qos: 1 }));
     // Never shared: one worker must see every message of an edge node to follow its births, aliases and seq.
     if (sp) for (const g of m.sparkplug.groups) subscriptions.push({ filter: `spBv1.0/${g}/#`, qos: 1 });
+    // Who reads the live channel (retained announcements, sent again at every SUBSCRIBE, so after a restart too).
+    const audience = o.iot.live.enabled && o.iot.live.publish === 'listened' ? new LiveAudience(o.iot.live.topicPrefix) : undefined;
+    if (audience) subscriptions.push({ filter: audience.filter, qos: 0 });
     const client: MqttIngestClient = new MqttIngestClient(
       { url, clientId: m.clientId, username: m.username, password: m.password, subscriptions, sessionExpirySeconds: m.sessionExpirySeconds, receiveMaximum: m.receiveMaximum },
       (msgs: InboundMessage[]) => {
@@ -71,8 +75,12 @@ export async function startIngest(o: IngestOptions): Promise<RunningIngest> {
         const json = { readings: [] as IncomingReading[], deadLetters: [] as DeadLetter[] };
         const spark = { readings: [] as IncomingReading[], deadLetters: [] as DeadLetter[] };
         for (const msg of msgs) {
-          // The hub's own live channel is output, never input (a '#' pattern would otherwise loop it back).
-          if (msg.topic.startsWith(livePrefix)) continue;
+          // The hub's own live channel is output, never input (a '#' pattern would otherwise loop it back);
+          // only the listeners' announcements there are for us.
+          if (msg.topic.startsWith(livePrefix)) {
+            audience?.update(msg.topic, msg.payload);
+            continue;
+          }
           if (sp && msg.topic.startsWith('spBv1.0/')) onSparkplug(sp.decode(msg.topic, msg.payload, receivedAt, spark), receivedAt);
           else decodeJson(msg.topic, msg.payload, receivedAt, json);
         }
@@ -108,7 +116,11 @@ export async function startIngest(o: IngestOptions): Promise<RunningIngest> {
     const { sessionPresent } = await client.start();
     if (o.iot.live.enabled) {
       // QoS 0 on the ingest connection: a dropped live message is a missed screen update, never lost data.
-      pipeline.live = { prefix: o.iot.live.topicPrefix, sink: { publish: (topic, payload) => void client.publish(topic, payload, { qos: 0 }).catch(() => {}) } };
+      pipeline.live = {
+        prefix: o.iot.live.topicPrefix,
+        sink: { publish: (topic, payload) => void client.publish(topic, payload, { qos: 0 }).catch(() => {}) },
+        wants: audience ? (kind) => audience.wants(kind) : () => true,
+      };
     }
     log.info({ url, clientId: m.clientId, sessionPresent, subscriptions: subscriptions.map((x) => x.filter) }, 'mqtt ingest connected');
     mqtt = client;
