@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { CamelCasePlugin, Kysely, PostgresDialect } from 'kysely';
+import { CamelCasePlugin, Kysely, PostgresDialect, type Logger } from 'kysely';
 import type { Database } from './types.ts';
 import { log } from '../log.ts';
 
@@ -23,20 +23,17 @@ export function createDb(url: string, poolSize = 10, onQuery?: (sql: string) => 
   // An idle connection can die (server restart, failover); pg then emits 'error' on the pool, which would
   // crash the process if unhandled. The pool replaces the connection; the next query reports any real outage.
   pool.on('error', (err) => log.warn({ err: err.message }, 'idle database connection lost'));
-  const db = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool }),
-    plugins: [new CamelCasePlugin()],
-    log: onQuery
-      ? (e) => {
-          if (e.level === 'query') onQuery(e.query.sql);
-        }
-      : undefined,
-  });
-  pools.set(db, pool);
+  const logQuery: Logger | undefined = onQuery
+    ? (e) => {
+        if (e.level === 'query') onQuery(e.query.sql);
+      }
+    : undefined;
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()], log: logQuery });
+  pools.set(db, { pool, log: logQuery });
   return db;
 }
 
-const pools = new WeakMap<Db, pg.Pool>();
+const pools = new WeakMap<Db, { pool: pg.Pool; log?: Logger }>();
 const onClient = new WeakMap<pg.PoolClient, Db>();
 
 /**
@@ -45,9 +42,9 @@ const onClient = new WeakMap<pg.PoolClient, Db>();
  * SQL error (it may be broken) is discarded, not returned to the pool.
  */
 export async function withPgClient<T>(db: Db, fn: (client: pg.PoolClient, db: Db) => Promise<T>): Promise<T> {
-  const pool = pools.get(db);
-  if (!pool) throw new Error('withPgClient needs a Db made by createDb (not a transaction)');
-  const client = await pool.connect();
+  const made = pools.get(db);
+  if (!made) throw new Error('withPgClient needs a Db made by createDb (not a transaction)');
+  const client = await made.pool.connect();
   let bound = onClient.get(client);
   if (!bound) {
     // Kysely "borrows" and "releases" this one client; the real release is ours, below.
@@ -55,6 +52,7 @@ export async function withPgClient<T>(db: Db, fn: (client: pg.PoolClient, db: Db
     bound = new Kysely<Database>({
       dialect: new PostgresDialect({ pool: { connect: async () => lent as unknown as pg.PoolClient, end: async () => {} } }),
       plugins: [new CamelCasePlugin()],
+      log: made.log,
     });
     onClient.set(client, bound);
   }

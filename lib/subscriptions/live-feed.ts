@@ -17,6 +17,9 @@ interface Listener<K extends LiveKind> extends LiveInterest<K> {
   queue: PushQueue<LiveEvent<K>>;
 }
 
+/** How long the broker keeps our retained announcement unless renewed (every third of it). */
+const ANNOUNCEMENT_TTL_S = 3600;
+
 /** Events a subscription may hold while its consumer (the gateway) is slower than the feed; beyond: oldest dropped. */
 const MAX_QUEUED = 10_000;
 
@@ -30,6 +33,10 @@ const MAX_QUEUED = 10_000;
 export class LiveFeed {
   private client?: Promise<MqttClient>;
   private readonly listeners = { readings: new Listeners<'readings'>(), alerts: new Listeners<'alerts'>() };
+  /** The live topics this connection is subscribed to, and the (un)subscribing in progress: see sync(). */
+  private readonly subscribed = { readings: false, alerts: false };
+  private syncing: Promise<void> = Promise.resolve();
+  private closed = false;
   private readonly m;
 
   constructor(
@@ -54,27 +61,43 @@ export class LiveFeed {
       queue: new PushQueue<LiveEvent<K>>(MAX_QUEUED, () => this.m.dropped.inc({ kind }), () => {
         set.remove(listener);
         this.m.active.set({ kind }, set.size);
-        if (set.size === 0) void this.unsubscribeTopic(kind);
+        if (set.size === 0) this.sync();
       }),
     };
     set.add(listener);
-    this.m.active.set({ kind }, set.size);
-    if (set.size === 1) void this.subscribeTopic(kind);
+    if (set.size === 1) this.sync();
+    // Counted once the feed is announced and subscribed (hub_live_subscriptions): readings published from then
+    // on reach the ingest after our announcement (the broker keeps order), so they reach this subscription.
+    void this.syncing.then(() => this.m.active.set({ kind }, set.size));
     return listener.queue;
   }
 
   private connect(): Promise<MqttClient> {
     // Should this connection die, the broker clears our announcement (the ingest stops publishing for us).
-    const will = { topic: listenerTopic(this.prefix, this.clientId), payload: Buffer.alloc(0), qos: 1 as const, retain: true };
+    const announcement = listenerTopic(this.prefix, this.clientId);
+    const will = { topic: announcement, payload: Buffer.alloc(0), qos: 1 as const, retain: true };
     this.client ??= mqtt
-      .connectAsync(this.url, { clientId: this.clientId, clean: true, connectTimeout: 10_000, reconnectPeriod: 1000, will })
+      .connectAsync(this.url, { clientId: this.clientId, protocolVersion: 5, clean: true, connectTimeout: 10_000, reconnectPeriod: 1000, will })
       .then((c) => {
-        c.on('message', (topic, payload) => this.dispatch(topic, payload));
+        c.on('message', (topic, payload) => {
+          // Our own will, sent late for an old connection, must not silence us while we still have listeners.
+          if (topic === announcement) return void (payload.length === 0 && this.hasListeners() && this.announce(c).catch(() => {}));
+          this.dispatch(topic, payload);
+        });
         c.on('error', (err) => log.warn({ err: err.message }, 'live channel error'));
         // clean session: after a reconnect the broker has forgotten our subscriptions (and may have sent our will).
+        const watch = () => void c.subscribeAsync(announcement, { qos: 1 }).catch((err) => log.warn({ err: err.message }, 'live channel: own announcement not watched'));
         c.on('connect', () => {
-          for (const kind of ['readings', 'alerts'] as const) if (this.listeners[kind].size) void this.subscribeTopic(kind);
+          watch();
+          this.subscribed.readings = this.subscribed.alerts = false;
+          this.sync();
         });
+        watch();
+        // Announcements expire (a will the broker lost must not leave the ingest publishing for nobody forever),
+        // so they are renewed while we listen.
+        const renew = setInterval(() => this.hasListeners() && void this.announce(c).catch(() => {}), (ANNOUNCEMENT_TTL_S * 1000) / 3);
+        renew.unref();
+        c.on('end', () => clearInterval(renew));
         return c;
       })
       .catch((err) => {
@@ -84,29 +107,43 @@ export class LiveFeed {
     return this.client;
   }
 
-  private async subscribeTopic(kind: LiveKind): Promise<void> {
-    try {
-      const c = await this.connect();
-      // Announce first: the broker handles our packets in order, so the ingest learns of us before any reading
-      // published after our SUBACK reaches it.
-      await this.announce(c);
-      await c.subscribeAsync(`${this.prefix}/${kind}/+`, { qos: 0 });
-    } catch (err) {
-      log.error({ err: (err as Error).message, kind }, 'live channel subscribe failed; retrying');
-      setTimeout(() => this.listeners[kind].size && void this.subscribeTopic(kind), 2000).unref();
-    }
+  /**
+   * Brings the broker in line with the interests: the announcement, then the topic subscriptions. One run at a
+   * time, each from the state at that moment, so a subscription that ends while another starts cannot leave the
+   * topic unsubscribed or the announcement empty with a listener present.
+   */
+  private sync(): void {
+    if (this.closed) return;
+    this.syncing = this.syncing.then(() => this.reconcile()).catch((err) => {
+      log.error({ err: (err as Error).message }, 'live channel subscribe failed; retrying');
+      if (!this.closed) setTimeout(() => this.sync(), 2000).unref();
+    });
   }
 
-  private async unsubscribeTopic(kind: LiveKind): Promise<void> {
-    const c = await this.client?.catch(() => undefined);
-    await c?.unsubscribeAsync(`${this.prefix}/${kind}/+`).catch(() => {});
-    if (c) await this.announce(c).catch((err) => log.warn({ err: (err as Error).message }, 'live channel announcement failed'));
+  private async reconcile(): Promise<void> {
+    if (this.closed || (!this.hasListeners() && !this.client)) return;
+    const c = await this.connect();
+    // Announce first. The ingest learns of us through the broker, a moment later; readings of a commit that
+    // happens meanwhile are not published for us (the first batch or so): a live view starts "from about now".
+    await this.announce(c);
+    for (const kind of ['readings', 'alerts'] as const) {
+      const want = this.listeners[kind].size > 0;
+      if (want === this.subscribed[kind]) continue;
+      if (want) await c.subscribeAsync(`${this.prefix}/${kind}/+`, { qos: 0 });
+      else await c.unsubscribeAsync(`${this.prefix}/${kind}/+`);
+      this.subscribed[kind] = want;
+    }
   }
 
   /** Tells the ingest (retained) which kinds this feed reads now; none clears the announcement. */
   private announce(c: MqttClient): Promise<unknown> {
     const kinds = (['readings', 'alerts'] as const).filter((k) => this.listeners[k].size > 0);
-    return c.publishAsync(listenerTopic(this.prefix, this.clientId), listenerPayload(kinds), { qos: 1, retain: true });
+    const properties = kinds.length ? { messageExpiryInterval: ANNOUNCEMENT_TTL_S } : undefined;
+    return c.publishAsync(listenerTopic(this.prefix, this.clientId), listenerPayload(kinds), { qos: 1, retain: true, properties });
+  }
+
+  private hasListeners(): boolean {
+    return this.listeners.readings.size + this.listeners.alerts.size > 0;
   }
 
   private dispatch(topic: string, payload: Buffer): void {
@@ -135,6 +172,8 @@ export class LiveFeed {
 
   async close(): Promise<void> {
     for (const set of Object.values(this.listeners)) set.closeAll();
+    this.closed = true;
+    await this.syncing;
     const c = await this.client?.catch(() => undefined);
     if (c?.connected) await this.announce(c).catch(() => {}); // no listeners left: clears the announcement
     await c?.endAsync(true).catch(() => {});

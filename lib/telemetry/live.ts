@@ -96,6 +96,17 @@ export class LiveAudience {
     return true;
   }
 
+  /** Forgets every listener (the ingest reconnected; the retained announcements come again). */
+  clear(): void {
+    this.listeners.clear();
+    this.counts.readings = this.counts.alerts = 0;
+  }
+
+  /** Announced listeners (hub_live_listeners). */
+  get size(): number {
+    return this.listeners.size;
+  }
+
   wants(kind: LiveKind): boolean {
     return this.counts[kind] > 0;
   }

@@ -2,8 +2,8 @@ import { sql } from 'kysely';
 import { withPgClient, type Db } from '../db/index.ts';
 import type { AlertRow } from '../db/rows.ts';
 import type { StoredReading } from './writer.ts';
-import { copyReadings } from './readings-copy.ts';
-import { isUniqueViolation, writeReadings, writeRollups } from './writer.ts';
+import { copyReadings, encodeReadings } from './readings-copy.ts';
+import { isUniqueViolation, rollupsOf, writeReadings } from './writer.ts';
 
 /** The pipeline's SQL: what it caches in memory, and the one transaction that commits a batch. */
 
@@ -66,12 +66,14 @@ export interface NewAlert {
 export async function commitBatch(db: Db, readings: StoredReading[], deadLetters: NewDeadLetter[], alerts: NewAlert[]): Promise<AlertRow[]> {
   // The cheap way first: COPY, with rollups aggregated in memory. A batch holding a redelivered reading fails
   // whole (unique violation) and is written again with the idempotent insert; redeliveries are rare.
+  // Encoded and aggregated before a connection is taken: the transaction then only waits for Postgres.
+  const copy = readings.length ? { data: encodeReadings(readings), rollups: rollupsOf(readings) } : undefined;
   try {
     return await withPgClient(db, (client, onClient) =>
       onClient.transaction().execute(async (trx) => {
-        if (readings.length) {
-          await copyReadings(client, readings);
-          await writeRollups(trx, readings);
+        if (copy) {
+          await copyReadings(client, copy.data);
+          await copy.rollups.execute(trx);
         }
         return writeRest(trx, deadLetters, alerts);
       }),

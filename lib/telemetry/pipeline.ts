@@ -96,7 +96,8 @@ export class TelemetryPipeline implements TelemetrySink {
 
   /**
    * Starts the next batch when one may start: no batch being prepared, fewer than `commitConcurrency` committing,
-   * and either a full batch queued (or a flush asked for), or the first queued reading waited `batchMaxDelayMs`.
+   * and either a full batch queued (or a flush asked for), or the first queued reading waited `batchMaxDelayMs`
+   * and no commit is in flight (then the batch waits for that commit, and takes what arrived meanwhile).
    * Runs again whenever a reading arrives and whenever a batch is prepared or committed, so the next batch is
    * prepared while the last ones commit: with a bounded MQTT window (receiveMaximum), waiting for every commit
    * before preparing more would leave Postgres and the broker idle in turn.
@@ -150,7 +151,11 @@ export class TelemetryPipeline implements TelemetrySink {
       done();
       return;
     }
-    const committed: Promise<void> = this.finish(take, prepared)
+    // Only the acknowledgements are kept past this point: the readings (and the raw payloads they point into)
+    // can be collected while the commit runs, instead of surviving into the old generation.
+    const sources = take.map(({ source, ack, fail }) => ({ source, ack, fail }));
+    take.length = 0;
+    const committed: Promise<void> = this.finish(sources, prepared)
       .catch((err) => log.error({ err: (err as Error).message, rows }, 'telemetry batch not finished'))
       .finally(() => {
         this.inFlight.delete(committed);
@@ -228,7 +233,7 @@ export class TelemetryPipeline implements TelemetrySink {
   }
 
   /** Commit, then acknowledge the sources, publish live and count. */
-  private async finish(batches: SourceBatch[], p: Awaited<ReturnType<TelemetryPipeline['prepare']>>): Promise<void> {
+  private async finish(batches: Pick<SourceBatch, 'source' | 'ack' | 'fail'>[], p: Awaited<ReturnType<TelemetryPipeline['prepare']>>): Promise<void> {
     const { rows, placed, dead, alerts, counts } = p;
     const stored = await this.commit(rows, dead, alerts);
     for (const b of batches) {

@@ -8,9 +8,9 @@ import type { StoredReading } from './writer.ts';
  * 2-core machine: ~3.4 µs of Postgres CPU per row against ~5.9 for INSERT … SELECT FROM unnest (see
  * bench/README.md, "ingest"). COPY knows no ON CONFLICT: a batch holding an already stored (series, ts) fails whole
  * with a unique violation, and the caller writes it again idempotently (commitBatch in pipeline.repo.ts).
+ * `data` is encodeReadings' output.
  */
-export function copyReadings(client: pg.PoolClient, rows: readonly StoredReading[]): Promise<void> {
-  const data = encodeReadings(rows);
+export function copyReadings(client: pg.PoolClient, data: Buffer): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const stream = client.query(copyFrom(`copy telemetry.readings (${COLUMNS}) from stdin (format binary)`));
     stream.on('error', reject);

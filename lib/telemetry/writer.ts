@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../db/index.ts';
 
 /** One reading as the pipeline's last stage hands it to storage. */
@@ -17,7 +17,7 @@ export interface StoredReading {
 /**
  * Writes a batch in ONE statement, idempotently: a redelivered (series, ts) is a no-op (ON CONFLICT DO NOTHING),
  * and the 1-minute and 1-hour rollups and the latest value per series are updated from only the rows that were
- * really inserted, so a redelivery never counts twice. The live pipeline's fast path (COPY, then writeRollups)
+ * really inserted, so a redelivery never counts twice. The live pipeline's fast path (COPY, then rollupsOf)
  * falls back to this when a batch meets a stored reading; backfills and the demo seed use it directly.
  */
 export async function writeReadings(db: Db, batch: readonly StoredReading[]): Promise<number> {
@@ -38,7 +38,7 @@ export async function writeReadings(db: Db, batch: readonly StoredReading[]): Pr
     op[i] = r.operatorId == null ? 'NULL' : quoteElement(r.operatorId);
   }
   // Rollup rows are touched in key order to keep concurrent batches from deadlocking; buckets are UTC (date_bin
-  // from the epoch), as the queries that read them and writeRollups bucket them.
+  // from the epoch), as the queries that read them and rollupsOf bucket them.
   const { rows } = await sql<{ inserted: number }>`
     with input as (
       select series_id, timestamptz 'epoch' + ms * interval '1 millisecond' as ts, value, quality, source, work_order_id, shift_id, recipe_id, operator_id
@@ -80,9 +80,9 @@ export async function writeReadings(db: Db, batch: readonly StoredReading[]): Pr
  * The rollups and latest values of a batch whose readings were ALL just inserted (the COPY path), aggregated here
  * rather than by Postgres: the same rows and buckets writeReadings produces, for ~3 upserts per series instead
  * of a pass over the batch in SQL. In key order, like writeReadings, so concurrent batches cannot deadlock.
+ * Built (aggregated) when called, executed when the caller's transaction is ready for it.
  */
-export async function writeRollups(db: Db, batch: readonly StoredReading[]): Promise<void> {
-  if (batch.length === 0) return;
+export function rollupsOf(batch: readonly StoredReading[]): RawBuilder<unknown> {
   const m1 = aggregate(batch, 60_000), h1 = aggregate(batch, 3_600_000);
   const latest = new Map<number, StoredReading>();
   for (const r of batch) {
@@ -96,25 +96,27 @@ export async function writeRollups(db: Db, batch: readonly StoredReading[]): Pro
       from unnest(${lit(a.series)}::int[], ${lit(a.bucket)}::int8[], ${lit(a.n)}::int[], ${lit(a.sum)}::float8[], ${lit(a.min)}::float8[], ${lit(a.max)}::float8[]) as u(s, b, n, su, mi, ma)
       on conflict (series_id, bucket) do update
         set n = r.n + excluded.n, sum = r.sum + excluded.sum, min = least(r.min, excluded.min), max = greatest(r.max, excluded.max)`;
-  await sql`
+  return sql`
     with r1m as (${upsert('rollup_1m', m1)}), r1h as (${upsert('rollup_1h', h1)})
     insert into telemetry.latest as l (series_id, ts, value, quality)
     select s, timestamptz 'epoch' + ms * interval '1 millisecond', v, q
     from unnest(${lit(last.map((r) => r.seriesId))}::int[], ${lit(last.map((r) => r.ts.getTime()))}::int8[], ${lit(last.map((r) => r.value))}::float8[], ${lit(last.map((r) => r.quality))}::int2[]) as u(s, ms, v, q)
     on conflict (series_id) do update set ts = excluded.ts, value = excluded.value, quality = excluded.quality
       where excluded.ts > l.ts
-  `.execute(db);
+  `;
 }
 
 /** Count, sum, min and max per (series, UTC bucket of `width` ms), sorted by series then bucket. */
 function aggregate(batch: readonly StoredReading[], width: number) {
-  const by = new Map<number, { series: number; bucket: number; n: number; sum: number; min: number; max: number }>();
+  type Agg = { series: number; bucket: number; n: number; sum: number; min: number; max: number };
+  // Per series, its few buckets (a batch spans seconds: one or two each), searched linearly.
+  const bySeries = new Map<number, Agg[]>();
   for (const r of batch) {
     const bucket = Math.floor(r.ts.getTime() / width) * width;
-    // One number per (series, bucket): bucket / width stays below 1e8 minutes (until 2160), series ids below 9e7.
-    const key = r.seriesId * 1e8 + bucket / width;
-    const a = by.get(key);
-    if (!a) by.set(key, { series: r.seriesId, bucket, n: 1, sum: r.value, min: r.value, max: r.value });
+    let list = bySeries.get(r.seriesId);
+    if (!list) bySeries.set(r.seriesId, (list = []));
+    const a = list.find((x) => x.bucket === bucket);
+    if (!a) list.push({ series: r.seriesId, bucket, n: 1, sum: r.value, min: r.value, max: r.value });
     else {
       a.n++;
       a.sum += r.value;
@@ -122,7 +124,7 @@ function aggregate(batch: readonly StoredReading[], width: number) {
       if (r.value > a.max) a.max = r.value;
     }
   }
-  const rows = [...by.values()].sort((x, y) => x.series - y.series || x.bucket - y.bucket);
+  const rows = [...bySeries.values()].flat().sort((x, y) => x.series - y.series || x.bucket - y.bucket);
   return {
     series: rows.map((x) => x.series),
     bucket: rows.map((x) => x.bucket),

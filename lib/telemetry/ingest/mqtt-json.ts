@@ -8,6 +8,7 @@ export interface TopicMapping {
   mapping: JsonMapping;
 }
 
+const TOPIC_CACHE_SIZE = 50_000;
 
 /**
  * Decodes MQTT JSON messages with the configured topic mappings (first matching pattern wins). A message that
@@ -15,15 +16,21 @@ export interface TopicMapping {
  */
 export function createJsonDecoder(topics: TopicMapping[], opts: { maxPayloadBytes: number; maxFutureMs: number }) {
   const compiled = topics.map((t) => ({ match: compileTopicFilter(t.pattern), mapping: t.mapping }));
-  return function decode(topic: string, payload: Buffer, receivedAt: Date, out: { readings: IncomingReading[]; deadLetters: DeadLetter[] }): void {
-    const levels = topic.split('/');
-    let mapping: JsonMapping | undefined;
-    for (const c of compiled) {
-      if (c.match(topic, levels)) {
-        mapping = c.mapping;
-        break;
-      }
+  // A plant's topics are a fixed set, each seen again and again: split and match each once. Bounded, so a flood
+  // of distinct topics (a misconfigured device) costs a cache refill, never unbounded memory.
+  const byTopic = new Map<string, { levels: string[]; mapping: JsonMapping | undefined }>();
+  const route = (topic: string) => {
+    let r = byTopic.get(topic);
+    if (!r) {
+      const levels = topic.split('/');
+      r = { levels, mapping: compiled.find((c) => c.match(topic, levels))?.mapping };
+      if (byTopic.size >= TOPIC_CACHE_SIZE) byTopic.clear();
+      byTopic.set(topic, r);
     }
+    return r;
+  };
+  return function decode(topic: string, payload: Buffer, receivedAt: Date, out: { readings: IncomingReading[]; deadLetters: DeadLetter[] }): void {
+    const { levels, mapping } = route(topic);
     let reason: DeadLetter['reason'] | undefined;
     let detail = '';
     let doc: unknown;

@@ -1,4 +1,4 @@
-import type { Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import type { IotConfig } from '../../config/iot.ts';
 import type { Db } from '../../db/index.ts';
 import { log } from '../../log.ts';
@@ -64,7 +64,11 @@ export async function startIngest(o: IngestOptions): Promise<RunningIngest> {
     if (sp) for (const g of m.sparkplug.groups) subscriptions.push({ filter: `spBv1.0/${g}/#`, qos: 1 });
     // Who reads the live channel (retained announcements, sent again at every SUBSCRIBE, so after a restart too).
     const audience = o.iot.live.enabled && o.iot.live.publish === 'listened' ? new LiveAudience(o.iot.live.topicPrefix) : undefined;
-    if (audience) subscriptions.push({ filter: audience.filter, qos: 0 });
+    if (audience) {
+      subscriptions.push({ filter: audience.filter, qos: 0 });
+      // 0 while a dashboard is open means its consumer does not announce itself (see lib/telemetry/live.ts).
+      new Gauge({ name: 'hub_live_listeners', help: 'Live-channel consumers announced to this ingest (0: live publishing is off)', registers: [o.registry], collect() { this.set(audience.size); } });
+    }
     const client: MqttIngestClient = new MqttIngestClient(
       { url, clientId: m.clientId, username: m.username, password: m.password, subscriptions, sessionExpirySeconds: m.sessionExpirySeconds, receiveMaximum: m.receiveMaximum },
       (msgs: InboundMessage[]) => {
@@ -84,16 +88,18 @@ export async function startIngest(o: IngestOptions): Promise<RunningIngest> {
           if (sp && msg.topic.startsWith('spBv1.0/')) onSparkplug(sp.decode(msg.topic, msg.payload, receivedAt, spark), receivedAt);
           else decodeJson(msg.topic, msg.payload, receivedAt, json);
         }
-        // The PUBACKs of the whole chunk go with its last batch: pipeline order keeps them in arrival order.
-        const ack = () => client.ack(msgs);
+        const hasSpark = spark.readings.length > 0 || spark.deadLetters.length > 0;
+        const hasJson = json.readings.length > 0 || json.deadLetters.length > 0 || !hasSpark;
+        // The chunk's PUBACKs go out once every batch made of it has committed: the two may land in different
+        // pipeline batches, which commit concurrently and may finish in either order. (The client sends PUBACKs in
+        // arrival order whatever the order of these calls.)
+        let uncommitted = Number(hasJson) + Number(hasSpark);
+        const ack = () => --uncommitted === 0 && client.ack(msgs);
         // Not committed: drop the connection so the broker redelivers everything unacknowledged.
         const fail = (err: Error) => client.reconnect(`commit failed: ${err.message}`);
-        const last = spark.readings.length || spark.deadLetters.length ? 'SPARKPLUG' : 'MQTT';
         // The broker's in-flight limit (receiveMaximum) is the backpressure here, so submit's wait is not needed.
-        if (json.readings.length || json.deadLetters.length || last === 'MQTT') {
-          void pipeline.submit({ source: 'MQTT', ...json, ack: last === 'MQTT' ? ack : () => {}, fail });
-        }
-        if (last === 'SPARKPLUG') void pipeline.submit({ source: 'SPARKPLUG', ...spark, ack, fail });
+        if (hasJson) void pipeline.submit({ source: 'MQTT', ...json, ack, fail });
+        if (hasSpark) void pipeline.submit({ source: 'SPARKPLUG', ...spark, ack, fail });
       },
     );
     const onSparkplug = (e: ReturnType<NonNullable<typeof sp>['decode']>, at: Date) => {
@@ -112,7 +118,12 @@ export async function startIngest(o: IngestOptions): Promise<RunningIngest> {
       online = false;
       log.warn({ err: err?.message }, 'mqtt ingest offline; reconnecting');
     });
-    client.on('connect', () => (online = true));
+    client.on('connect', () => {
+      online = true;
+      // Announcements and wills sent while we were away (QoS 0) never reach us: start again from the retained
+      // ones, which the broker sends after the SUBSCRIBE that follows every CONNACK.
+      audience?.clear();
+    });
     const { sessionPresent } = await client.start();
     if (o.iot.live.enabled) {
       // QoS 0 on the ingest connection: a dropped live message is a missed screen update, never lost data.
