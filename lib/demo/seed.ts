@@ -1,5 +1,5 @@
 import type { Db } from '../db/index.ts';
-import { writeReadings, type StoredReading } from '../telemetry/writer.ts';
+import { writeReadings, type StoredReading } from '../telemetry/readings.repo.ts';
 import { seriesIdsBySensor } from '../telemetry/series.repo.ts';
 import { SOURCE_CODES } from '../telemetry/sources.ts';
 import { graphqlClient } from './client.ts';

@@ -1,9 +1,8 @@
 import { sql } from 'kysely';
 import { withPgClient, type Db } from '../db/index.ts';
 import type { AlertRow } from '../db/rows.ts';
-import type { StoredReading } from './writer.ts';
-import { copyReadings, encodeReadings } from './readings-copy.ts';
-import { isUniqueViolation, rollupsOf, writeReadings } from './writer.ts';
+import { encodeReadings } from './readings-binary.ts';
+import { copyReadings, isUniqueViolation, rollupsOf, writeReadings, type StoredReading } from './readings.repo.ts';
 
 /** The pipeline's SQL: what it caches in memory, and the one transaction that commits a batch. */
 

@@ -2,12 +2,12 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Db } from '../db/index.ts';
 import { log } from '../log.ts';
 import type { SeriesInfo, TelemetryCaches } from './caches.ts';
-import { publishLive, type LiveAlert, type LiveKind, type LiveSink } from './live.ts';
+import { LiveReadingEncoder, publishLive, type LiveAlert, type LiveKind, type LiveSink } from './live.ts';
 import type { AlertRow } from '../db/rows.ts';
 import { commitBatch, insertLossEvent, insertStaleAlerts, type NewAlert, type NewDeadLetter } from './pipeline.repo.ts';
 import { SOURCE_CODES, sourceName, type SourceName } from './sources.ts';
 import type { IncomingReading, SourceBatch, TelemetrySink } from './types.ts';
-import type { StoredReading } from './writer.ts';
+import type { StoredReading } from './readings.repo.ts';
 
 export interface PipelineOptions {
   /** Readings per commit (one statement). */
@@ -59,6 +59,7 @@ export class TelemetryPipeline implements TelemetrySink {
   private violating = new Set<number>();
   private last = new Map<number, { ts: number; value: number }>();
   private readonly m;
+  private readonly liveEncoder = new LiveReadingEncoder();
   /** When a batch last committed (for readiness: work in hand but no commit for long = stalled). */
   lastCommitAt = Date.now();
   /** Where committed readings and new alerts go live (set by the ingest service when the broker is up). */
@@ -262,7 +263,7 @@ export class TelemetryPipeline implements TelemetrySink {
           const s = placed[i]!;
           return {
             lineId: s.lineId,
-            reading: { sensorId: s.sensorId, sensorType: s.signal, machineId: s.machineId, ts: r.ts.toISOString(), value: r.value, quality: r.quality, source: sourceName(r.source), workOrderId: r.workOrderId ?? null, operatorId: r.operatorId ?? null },
+            json: this.liveEncoder.encode({ sensorId: s.sensorId, sensorType: s.signal, machineId: s.machineId, ts: r.ts.toISOString(), value: r.value, quality: r.quality, source: sourceName(r.source), workOrderId: r.workOrderId ?? null, operatorId: r.operatorId ?? null }),
           };
         }),
         this.liveAlerts(newAlerts),

@@ -121,7 +121,7 @@ describe('the telemetry pipeline', () => {
   });
 
   it('writes awkward text and float values exactly (the writer builds its own array literals)', async () => {
-    const { writeReadings } = await import('../../lib/telemetry/writer.ts');
+    const { writeReadings } = await import('../../lib/telemetry/readings.repo.ts');
     const [series] = await hub.db.selectFrom('telemetry.series').select('id').where('sensorId', '=', 'M-103-TEMP').execute();
     const ts = new Date(Date.UTC(2025, 5, 1, 12, 0, 0, 123));
     const odd = ['we"ird\\,{x}', 'NULL', ''];
@@ -132,7 +132,7 @@ describe('the telemetry pipeline', () => {
   });
 
   it('stores the same rows, rollups and latest values through the COPY path as through the idempotent insert', async () => {
-    const { writeReadings } = await import('../../lib/telemetry/writer.ts');
+    const { writeReadings } = await import('../../lib/telemetry/readings.repo.ts');
     const { commitBatch } = await import('../../lib/telemetry/pipeline.repo.ts');
     const eng = await hub.token({ role: 'engineer' });
     for (const id of ['M-201-COPY', 'M-201-INSERT']) {

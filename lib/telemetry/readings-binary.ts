@@ -1,25 +1,7 @@
-import type pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
-import type { StoredReading } from './writer.ts';
+import type { StoredReading } from './readings.repo.ts';
 
-/**
- * Readings into `telemetry.readings` with binary COPY: the cheapest way in for Postgres (no SQL to parse, no
- * text to convert, multi-row heap inserts with one WAL record per page instead of per row). Measured on the
- * 2-core machine: ~3.4 µs of Postgres CPU per row against ~5.9 for INSERT … SELECT FROM unnest (see
- * bench/README.md, "ingest"). COPY knows no ON CONFLICT: a batch holding an already stored (series, ts) fails whole
- * with a unique violation, and the caller writes it again idempotently (commitBatch in pipeline.repo.ts).
- * `data` is encodeReadings' output.
- */
-export function copyReadings(client: pg.PoolClient, data: Buffer): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const stream = client.query(copyFrom(`copy telemetry.readings (${COLUMNS}) from stdin (format binary)`));
-    stream.on('error', reject);
-    stream.on('finish', () => resolve());
-    stream.end(data);
-  });
-}
-
-const COLUMNS = 'series_id, ts, value, quality, source, work_order_id, shift_id, recipe_id, operator_id';
+/** The columns encodeReadings writes, in its order (the COPY's column list). */
+export const COPY_COLUMNS = 'series_id, ts, value, quality, source, work_order_id, shift_id, recipe_id, operator_id';
 const FIELDS = 9;
 /** Postgres' binary timestamps count microseconds from 2000-01-01 UTC. */
 const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
