@@ -17,6 +17,8 @@ interface Listener<K extends LiveKind> extends LiveInterest<K> {
   queue: PushQueue<LiveEvent<K>>;
 }
 
+/** How long close() waits for a sync in progress or a connection being made. */
+const CLOSE_WAIT_MS = 2000;
 /** How long the broker keeps our retained announcement unless renewed (every third of it). */
 const ANNOUNCEMENT_TTL_S = 3600;
 
@@ -36,6 +38,7 @@ export class LiveFeed {
   /** The live topics this connection is subscribed to, and the (un)subscribing in progress: see sync(). */
   private readonly subscribed = { readings: false, alerts: false };
   private syncing: Promise<void> = Promise.resolve();
+  private retry?: NodeJS.Timeout;
   private closed = false;
   private readonly m;
 
@@ -76,8 +79,14 @@ export class LiveFeed {
     // Should this connection die, the broker clears our announcement (the ingest stops publishing for us).
     const announcement = listenerTopic(this.prefix, this.clientId);
     const will = { topic: announcement, payload: Buffer.alloc(0), qos: 1 as const, retain: true };
+    const options = { clientId: this.clientId, clean: true, connectTimeout: 10_000, reconnectPeriod: 1000, will };
+    // MQTT 5 for the announcement's expiry; 3.1.1 where the broker refuses 5 (the embedded aedes broker does).
     this.client ??= mqtt
-      .connectAsync(this.url, { clientId: this.clientId, protocolVersion: 5, clean: true, connectTimeout: 10_000, reconnectPeriod: 1000, will })
+      .connectAsync(this.url, { ...options, protocolVersion: 5 })
+      .catch((err: { code?: number }) => {
+        if (err.code !== 1 && err.code !== 0x84) throw err;
+        return mqtt.connectAsync(this.url, { ...options, protocolVersion: 4 });
+      })
       .then((c) => {
         c.on('message', (topic, payload) => {
           // Our own will, sent late for an old connection, must not silence us while we still have listeners.
@@ -116,7 +125,14 @@ export class LiveFeed {
     if (this.closed) return;
     this.syncing = this.syncing.then(() => this.reconcile()).catch((err) => {
       log.error({ err: (err as Error).message }, 'live channel subscribe failed; retrying');
-      if (!this.closed) setTimeout(() => this.sync(), 2000).unref();
+      // One retry pending at a time, however many changes failed meanwhile: it reconciles them all.
+      if (!this.closed && !this.retry) {
+        this.retry = setTimeout(() => {
+          this.retry = undefined;
+          this.sync();
+        }, 2000);
+        this.retry.unref();
+      }
     });
   }
 
@@ -138,7 +154,7 @@ export class LiveFeed {
   /** Tells the ingest (retained) which kinds this feed reads now; none clears the announcement. */
   private announce(c: MqttClient): Promise<unknown> {
     const kinds = (['readings', 'alerts'] as const).filter((k) => this.listeners[k].size > 0);
-    const properties = kinds.length ? { messageExpiryInterval: ANNOUNCEMENT_TTL_S } : undefined;
+    const properties = kinds.length && c.options.protocolVersion === 5 ? { messageExpiryInterval: ANNOUNCEMENT_TTL_S } : undefined;
     return c.publishAsync(listenerTopic(this.prefix, this.clientId), listenerPayload(kinds), { qos: 1, retain: true, properties });
   }
 
@@ -173,9 +189,12 @@ export class LiveFeed {
   async close(): Promise<void> {
     for (const set of Object.values(this.listeners)) set.closeAll();
     this.closed = true;
-    await this.syncing;
-    const c = await this.client?.catch(() => undefined);
-    if (c?.connected) await this.announce(c).catch(() => {}); // no listeners left: clears the announcement
+    clearTimeout(this.retry);
+    // A sync stuck on an unreachable broker (a QoS 1 publish waits for a reconnect) must not hold up shutdown.
+    const orGiveUp = <T>(p: Promise<T> | undefined) => Promise.race([p, new Promise<undefined>((r) => void setTimeout(() => r(undefined), CLOSE_WAIT_MS).unref())]);
+    await orGiveUp(this.syncing);
+    const c = await orGiveUp(this.client?.catch(() => undefined));
+    if (c?.connected) await orGiveUp(this.announce(c).catch(() => {})); // no listeners left: clears the announcement
     await c?.endAsync(true).catch(() => {});
   }
 }

@@ -198,6 +198,13 @@ export class TelemetryPipeline implements TelemetrySink {
           count('UNKNOWN_UNIT');
           continue;
         }
+        // Sources check their own values, but not all can (a Sparkplug double may be NaN): one guard for all, as
+        // a NaN would poison the rollups and the live channel's JSON.
+        if (!Number.isFinite(r.value)) {
+          dead.push({ source, reason: 'INVALID_VALUE', detail: `value ${r.value} is not a finite number`, sensorId: s.sensorId, machineId: s.machineId, ...origin(r) });
+          count('INVALID_VALUE');
+          continue;
+        }
         const ts = r.ts.getTime();
         let quality = r.sourceQuality ?? 100;
         const rule = s.rule;

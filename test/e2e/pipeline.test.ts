@@ -120,6 +120,18 @@ describe('the telemetry pipeline', () => {
     expect(body.data.deadLetters.nodes).toEqual([{ sensor: { id: 'M-101-TEMP' }, detail: 'unit "degF" is not the sensor\'s unit "degC"' }]);
   });
 
+  it('refuses values that are not finite numbers (a Sparkplug double may be NaN) as INVALID_VALUE, and stores the rest', async () => {
+    const ts = minuteAgo();
+    await send([{ sensorId: 'M-102-VIBR', ts, value: NaN }, { sensorId: 'M-102-VIBR', ts: new Date(ts.getTime() + 1), value: Infinity }, { sensorId: 'M-102-VIBR', ts: new Date(ts.getTime() + 2), value: 3.5 }]);
+    const { body } = await hub.gql(admin, '{ deadLetters(filter: { reason: [INVALID_VALUE] }) { nodes { sensor { id } detail } } }');
+    expect(body.data.deadLetters.nodes).toEqual(expect.arrayContaining([
+      { sensor: { id: 'M-102-VIBR' }, detail: 'value NaN is not a finite number' },
+      { sensor: { id: 'M-102-VIBR' }, detail: 'value Infinity is not a finite number' },
+    ]));
+    const stored = await sql<{ n: number }>`select count(*)::int as n from telemetry.readings r join telemetry.series s on s.id = r.series_id where s.sensor_id = 'M-102-VIBR' and r.ts >= ${ts} and r.ts < ${new Date(ts.getTime() + 3)}`.execute(hub.db);
+    expect(stored.rows[0]!.n).toBe(1);
+  });
+
   it('writes awkward text and float values exactly (the writer builds its own array literals)', async () => {
     const { writeReadings } = await import('../../lib/telemetry/readings.repo.ts');
     const [series] = await hub.db.selectFrom('telemetry.series').select('id').where('sensorId', '=', 'M-103-TEMP').execute();

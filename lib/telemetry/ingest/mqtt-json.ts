@@ -8,7 +8,7 @@ export interface TopicMapping {
   mapping: JsonMapping;
 }
 
-const TOPIC_CACHE_SIZE = 50_000;
+const TOPIC_CACHE_SIZE = 20_000;
 
 /**
  * Decodes MQTT JSON messages with the configured topic mappings (first matching pattern wins). A message that
@@ -24,8 +24,11 @@ export function createJsonDecoder(topics: TopicMapping[], opts: { maxPayloadByte
     if (!r) {
       const levels = topic.split('/');
       r = { levels, mapping: compiled.find((c) => c.match(topic, levels))?.mapping };
-      if (byTopic.size >= TOPIC_CACHE_SIZE) byTopic.clear();
-      byTopic.set(topic, r);
+      // Only routable topics of plausible length: a flood of junk topics must not fill the cache with itself.
+      if (r.mapping && topic.length <= 256) {
+        if (byTopic.size >= TOPIC_CACHE_SIZE) byTopic.clear();
+        byTopic.set(topic, r);
+      }
     }
     return r;
   };
