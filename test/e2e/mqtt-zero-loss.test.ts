@@ -159,13 +159,12 @@ describe('no lost messages', () => {
       const probe = await mqtt.connectAsync(broker.url);
       for (let i = 0; i < 20; i++) await probe.publishAsync('zls/M-101-TEMP', JSON.stringify({ v: -1, t: BASE + 7 * 86_400_000 + i }), { qos: 1 });
       await probe.endAsync();
-      return (await storedBy(bPort)) > 0 && (await countDay(7)).n >= 20;
+      // Each takes part: the broker shares the group's messages between both (counted by each worker itself).
+      return (await storedBy(aPort)) > 0 && (await storedBy(bPort)) > 0 && (await countDay(7)).n >= 20;
     }, Boolean, 60_000, 200);
     let bAtKill = 0;
-    let aAtKill = 0;
     await publishAll('zls', 3, N, async (i) => {
       if (i === Math.floor(N / 3)) {
-        aAtKill = await storedBy(aPort);
         a.kill('SIGKILL');
         await new Promise((r) => a.on('exit', r));
         bAtKill = await storedBy(bPort);
@@ -179,9 +178,8 @@ describe('no lost messages', () => {
     await until(`${N} rows`, async () => (await countDay(3)).n >= N, Boolean, 90_000, 50);
     await new Promise((r) => setTimeout(r, 500));
     expect(await countDay(3)).toEqual({ n: N, distinct: N });
-    // Both took part before the kill.
-    expect(aAtKill).toBeGreaterThan(0);
-    expect(bAtKill).toBeGreaterThan(0);
+    // (Whether A had committed any of these before the kill is a matter of timing: on a busy CI machine it may
+    // not have, and its share then waits in its session for the restart, as above.)
     for (const c of [a, b]) c.kill('SIGTERM');
   }, 180_000);
 });
