@@ -17,6 +17,8 @@ interface Listener<K extends LiveKind> extends LiveInterest<K> {
   queue: PushQueue<LiveEvent<K>>;
 }
 
+/** How long a kind stays announced and subscribed after its last subscription ended. */
+const LINGER_MS = 5000;
 /** How long close() waits for a sync in progress or a connection being made. */
 const CLOSE_WAIT_MS = 2000;
 /** How long the broker keeps our retained announcement unless renewed (every third of it). */
@@ -39,6 +41,7 @@ export class LiveFeed {
   private readonly subscribed = { readings: false, alerts: false };
   private syncing: Promise<void> = Promise.resolve();
   private retry?: NodeJS.Timeout;
+  private readonly emptiedAt = { readings: 0, alerts: 0 };
   private closed = false;
   private readonly m;
 
@@ -64,7 +67,12 @@ export class LiveFeed {
       queue: new PushQueue<LiveEvent<K>>(MAX_QUEUED, () => this.m.dropped.inc({ kind }), () => {
         set.remove(listener);
         this.m.active.set({ kind }, set.size);
-        if (set.size === 0) this.sync();
+        if (set.size === 0) {
+          // Kept announced and subscribed a little longer: a dashboard reloading (or a test starting its next
+          // subscription) would otherwise miss what the ingest commits while the announcement goes and comes.
+          this.emptiedAt[kind] = Date.now();
+          setTimeout(() => this.sync(), LINGER_MS + 10).unref();
+        }
       }),
     };
     set.add(listener);
@@ -143,7 +151,7 @@ export class LiveFeed {
     // happens meanwhile are not published for us (the first batch or so): a live view starts "from about now".
     await this.announce(c);
     for (const kind of ['readings', 'alerts'] as const) {
-      const want = this.listeners[kind].size > 0;
+      const want = this.wanted(kind);
       if (want === this.subscribed[kind]) continue;
       if (want) await c.subscribeAsync(`${this.prefix}/${kind}/+`, { qos: 0 });
       else await c.unsubscribeAsync(`${this.prefix}/${kind}/+`);
@@ -152,10 +160,14 @@ export class LiveFeed {
   }
 
   /** Tells the ingest (retained) which kinds this feed reads now; none clears the announcement. */
-  private announce(c: MqttClient): Promise<unknown> {
-    const kinds = (['readings', 'alerts'] as const).filter((k) => this.listeners[k].size > 0);
+  private announce(c: MqttClient, kinds = (['readings', 'alerts'] as const).filter((k) => this.wanted(k))): Promise<unknown> {
     const properties = kinds.length && c.options.protocolVersion === 5 ? { messageExpiryInterval: ANNOUNCEMENT_TTL_S } : undefined;
     return c.publishAsync(listenerTopic(this.prefix, this.clientId), listenerPayload(kinds), { qos: 1, retain: true, properties });
+  }
+
+  /** A kind is wanted while it has listeners, and for LINGER_MS after its last one left. */
+  private wanted(kind: LiveKind): boolean {
+    return this.listeners[kind].size > 0 || Date.now() - this.emptiedAt[kind] < LINGER_MS;
   }
 
   private hasListeners(): boolean {
@@ -194,7 +206,7 @@ export class LiveFeed {
     const orGiveUp = <T>(p: Promise<T> | undefined) => Promise.race([p, new Promise<undefined>((r) => void setTimeout(() => r(undefined), CLOSE_WAIT_MS).unref())]);
     await orGiveUp(this.syncing);
     const c = await orGiveUp(this.client?.catch(() => undefined));
-    if (c?.connected) await orGiveUp(this.announce(c).catch(() => {})); // no listeners left: clears the announcement
+    if (c?.connected) await orGiveUp(this.announce(c, []).catch(() => {})); // clears the announcement
     await c?.endAsync(true).catch(() => {});
   }
 }
