@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import pg from 'pg';
-import { LIVE_PREFIX, listenerPayload, listenerTopic } from '../../lib/telemetry/live.ts';
+import { LIVE_PREFIX, listenerPayload, listenerTopic, listenerWill } from '../../lib/telemetry/live.ts';
 import type { BenchOptions } from '../run.ts';
 import { freePort } from '../../lib/embedded/free-port.ts';
 import { startBroker, type Broker } from '../lib/broker.ts';
@@ -69,8 +69,9 @@ const say = (s = '') => console.log(s);
  * arrives without parsing it (its CPU shows under "bench").
  */
 async function liveListener(broker: Broker) {
-  const announcement = listenerTopic(LIVE_PREFIX, `bench-ingest-live-${process.pid}`);
-  const client = await mqtt.connectAsync(broker.url, { clientId: `bench-ingest-live-${process.pid}`, will: { topic: announcement, payload: Buffer.alloc(0), qos: 1, retain: true } });
+  const id = `bench-ingest-live-${process.pid}`;
+  const announcement = listenerTopic(LIVE_PREFIX, id);
+  const client = await mqtt.connectAsync(broker.url, { clientId: id, will: listenerWill(LIVE_PREFIX, id) });
   onCleanup(() => void client.end(true));
   const counts = { client, messages: 0, bytes: 0 };
   client.on('message', (_topic, payload) => {

@@ -25,7 +25,7 @@ import { onCleanup, startChild, tsxArgs, waitForHttp, type Child } from '../lib/
 import { rssMiB } from '../lib/proc-stats.ts';
 import { resultLine, table, writeResult } from '../lib/report.ts';
 import { metricValue } from '../lib/subgraph-metrics.ts';
-import { LIVE_PREFIX, listenerPayload, listenerTopic } from '../../lib/telemetry/live.ts';
+import { LIVE_PREFIX, listenerPayload, listenerTopic, listenerWill } from '../../lib/telemetry/live.ts';
 import { nowMs } from '../lib/mqtt-publisher.ts';
 import { setupSubscriptionsDatabase, subsMachineId, subsSensorId, SUBS_TOPIC } from '../lib/subs-setup.ts';
 
@@ -310,8 +310,9 @@ export async function run(opts: BenchOptions): Promise<void> {
   const publisher = await mqtt.connectAsync(broker.url, { clientId: `bench-subs-pub-${process.pid}` });
   onCleanup(() => void publisher.end(true));
   // A live-channel consumer like the subgraphs: it announces itself, or the ingest would publish nothing for it.
-  const announcement = listenerTopic(LIVE_PREFIX, `bench-subs-live-${process.pid}`);
-  const liveListener = await mqtt.connectAsync(broker.url, { clientId: `bench-subs-live-${process.pid}`, will: { topic: announcement, payload: Buffer.alloc(0), qos: 1, retain: true } });
+  const listenerId = `bench-subs-live-${process.pid}`;
+  const announcement = listenerTopic(LIVE_PREFIX, listenerId);
+  const liveListener = await mqtt.connectAsync(broker.url, { clientId: listenerId, will: listenerWill(LIVE_PREFIX, listenerId) });
   onCleanup(() => void liveListener.publishAsync(announcement, '', { qos: 1, retain: true }).finally(() => liveListener.end(true)));
   await liveListener.publishAsync(announcement, listenerPayload(['readings']), { qos: 1, retain: true });
   await liveListener.subscribeAsync(`${LIVE_PREFIX}/readings/+`, { qos: 0 });

@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { log } from '../log.ts';
-import { listenerPayload, listenerTopic, type LiveAlert, type LiveKind, type LiveReading } from '../telemetry/live.ts';
+import { LIVE_KINDS, listenerPayload, listenerTopic, listenerWill, type LiveAlert, type LiveKind, type LiveReading } from '../telemetry/live.ts';
 import { PushQueue } from './push-queue.ts';
 
 export type { LiveKind };
@@ -86,8 +86,7 @@ export class LiveFeed {
   private connect(): Promise<MqttClient> {
     // Should this connection die, the broker clears our announcement (the ingest stops publishing for us).
     const announcement = listenerTopic(this.prefix, this.clientId);
-    const will = { topic: announcement, payload: Buffer.alloc(0), qos: 1 as const, retain: true };
-    const options = { clientId: this.clientId, clean: true, connectTimeout: 10_000, reconnectPeriod: 1000, will };
+    const options = { clientId: this.clientId, clean: true, connectTimeout: 10_000, reconnectPeriod: 1000, will: listenerWill(this.prefix, this.clientId) };
     // MQTT 5 for the announcement's expiry; 3.1.1 where the broker refuses 5 (the embedded aedes broker does).
     this.client ??= mqtt
       .connectAsync(this.url, { ...options, protocolVersion: 5 })
@@ -150,7 +149,7 @@ export class LiveFeed {
     // Announce first. The ingest learns of us through the broker, a moment later; readings of a commit that
     // happens meanwhile are not published for us (the first batch or so): a live view starts "from about now".
     await this.announce(c);
-    for (const kind of ['readings', 'alerts'] as const) {
+    for (const kind of LIVE_KINDS) {
       const want = this.wanted(kind);
       if (want === this.subscribed[kind]) continue;
       if (want) await c.subscribeAsync(`${this.prefix}/${kind}/+`, { qos: 0 });
@@ -160,7 +159,7 @@ export class LiveFeed {
   }
 
   /** Tells the ingest (retained) which kinds this feed reads now; none clears the announcement. */
-  private announce(c: MqttClient, kinds = (['readings', 'alerts'] as const).filter((k) => this.wanted(k))): Promise<unknown> {
+  private announce(c: MqttClient, kinds = LIVE_KINDS.filter((k) => this.wanted(k))): Promise<unknown> {
     const properties = kinds.length && c.options.protocolVersion === 5 ? { messageExpiryInterval: ANNOUNCEMENT_TTL_S } : undefined;
     return c.publishAsync(listenerTopic(this.prefix, this.clientId), listenerPayload(kinds), { qos: 1, retain: true, properties });
   }

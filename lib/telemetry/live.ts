@@ -86,17 +86,18 @@ export class LiveReadingEncoder {
 }
 
 export type LiveKind = 'readings' | 'alerts';
-const KINDS: readonly LiveKind[] = ['readings', 'alerts'];
+export const LIVE_KINDS: readonly LiveKind[] = ['readings', 'alerts'];
 
 /** Where a live-channel consumer announces itself (retained; empty payload = gone). */
 export const listenerTopic = (prefix: string, listenerId: string): string => `${prefix}/listeners/${listenerId}`;
 /** What a consumer announces: the kinds it reads, comma-separated; empty when it reads none. */
 export const listenerPayload = (kinds: Iterable<LiveKind>): Buffer => Buffer.from([...kinds].join(','));
+/** A consumer's MQTT will: should its connection die, the broker clears its announcement. */
+export const listenerWill = (prefix: string, listenerId: string) => ({ topic: listenerTopic(prefix, listenerId), payload: Buffer.alloc(0), qos: 1 as const, retain: true });
 
 /** Who listens to the live channel, as the ingest learns it from the retained announcements. */
 export class LiveAudience {
   private readonly listeners = new Map<string, ReadonlySet<LiveKind>>();
-  private readonly counts: Record<LiveKind, number> = { readings: 0, alerts: 0 };
 
   constructor(private readonly prefix: string) {}
 
@@ -110,18 +111,15 @@ export class LiveAudience {
     const head = listenerTopic(this.prefix, '');
     if (!topic.startsWith(head) || topic.length === head.length) return false;
     const id = topic.slice(head.length);
-    for (const k of this.listeners.get(id) ?? []) this.counts[k]--;
-    const kinds = new Set(payload.toString('utf8').split(',').map((k) => k.trim()).filter((k): k is LiveKind => (KINDS as string[]).includes(k)));
+    const kinds = new Set(payload.toString('utf8').split(',').map((k) => k.trim()).filter((k): k is LiveKind => (LIVE_KINDS as string[]).includes(k)));
     if (kinds.size) this.listeners.set(id, kinds);
     else this.listeners.delete(id);
-    for (const k of kinds) this.counts[k]++;
     return true;
   }
 
   /** Forgets every listener (the ingest reconnected; the retained announcements come again). */
   clear(): void {
     this.listeners.clear();
-    this.counts.readings = this.counts.alerts = 0;
   }
 
   /** Announced listeners (hub_live_listeners). */
@@ -129,7 +127,9 @@ export class LiveAudience {
     return this.listeners.size;
   }
 
+  /** Asked once per committed batch; a plant has a handful of listeners. */
   wants(kind: LiveKind): boolean {
-    return this.counts[kind] > 0;
+    for (const kinds of this.listeners.values()) if (kinds.has(kind)) return true;
+    return false;
   }
 }

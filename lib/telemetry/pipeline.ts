@@ -105,7 +105,8 @@ export class TelemetryPipeline implements TelemetrySink {
    */
   private schedule(): void {
     if (this.queue.length === 0) return;
-    if (this.pendingRows < this.opts.batchMaxRows && !this.flushing && !this.due) {
+    const full = this.pendingRows >= this.opts.batchMaxRows || this.flushing;
+    if (!full && !this.due) {
       this.timer ??= setTimeout(() => {
         this.timer = undefined;
         this.due = true;
@@ -116,7 +117,6 @@ export class TelemetryPipeline implements TelemetrySink {
     if (this.preparing || this.inFlight.size >= this.opts.commitConcurrency) return;
     // A partial batch waits for the commits in flight (group commit): they free the MQTT window and bring more
     // readings, and every batch costs ~3 rollup upserts per series however few rows it has.
-    const full = this.pendingRows >= this.opts.batchMaxRows || this.flushing;
     if (!full && this.inFlight.size > 0) return;
     clearTimeout(this.timer);
     this.timer = undefined;

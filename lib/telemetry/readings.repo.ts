@@ -17,6 +17,12 @@ export interface StoredReading {
   operatorId?: string | null;
 }
 
+/** Both write paths merge a batch's rollup rows (alias r) and latest values (alias l) alike. */
+const ADD_TO_ROLLUP = sql`on conflict (series_id, bucket) do update
+  set n = r.n + excluded.n, sum = r.sum + excluded.sum, min = least(r.min, excluded.min), max = greatest(r.max, excluded.max)`;
+const NEWER_LATEST = sql`on conflict (series_id) do update set ts = excluded.ts, value = excluded.value, quality = excluded.quality
+  where excluded.ts > l.ts`;
+
 /**
  * Writes a batch in ONE statement, idempotently: a redelivered (series, ts) is a no-op (ON CONFLICT DO NOTHING),
  * and the 1-minute and 1-hour rollups and the latest value per series are updated from only the rows that were
@@ -59,20 +65,17 @@ export async function writeReadings(db: Db, batch: readonly StoredReading[]): Pr
     r1m as (
       insert into telemetry.rollup_1m as r (series_id, bucket, n, sum, min, max)
       select series_id, date_bin('1 minute', ts, timestamptz 'epoch'), count(*), sum(value), min(value), max(value) from ins group by 1, 2 order by 1, 2
-      on conflict (series_id, bucket) do update
-        set n = r.n + excluded.n, sum = r.sum + excluded.sum, min = least(r.min, excluded.min), max = greatest(r.max, excluded.max)
+      ${ADD_TO_ROLLUP}
     ),
     r1h as (
       insert into telemetry.rollup_1h as r (series_id, bucket, n, sum, min, max)
       select series_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*), sum(value), min(value), max(value) from ins group by 1, 2 order by 1, 2
-      on conflict (series_id, bucket) do update
-        set n = r.n + excluded.n, sum = r.sum + excluded.sum, min = least(r.min, excluded.min), max = greatest(r.max, excluded.max)
+      ${ADD_TO_ROLLUP}
     ),
     lat as (
       insert into telemetry.latest as l (series_id, ts, value, quality)
       select distinct on (series_id) series_id, ts, value, quality from ins order by series_id, ts desc
-      on conflict (series_id) do update set ts = excluded.ts, value = excluded.value, quality = excluded.quality
-        where excluded.ts > l.ts
+      ${NEWER_LATEST}
     )
     select count(*)::int as inserted from ins
   `.execute(db);
@@ -97,15 +100,13 @@ export function rollupsOf(batch: readonly StoredReading[]): RawBuilder<unknown> 
       insert into ${sql.table(`telemetry.${table}`)} as r (series_id, bucket, n, sum, min, max)
       select s, timestamptz 'epoch' + b * interval '1 millisecond', n, su, mi, ma
       from unnest(${lit(a.series)}::int[], ${lit(a.bucket)}::int8[], ${lit(a.n)}::int[], ${lit(a.sum)}::float8[], ${lit(a.min)}::float8[], ${lit(a.max)}::float8[]) as u(s, b, n, su, mi, ma)
-      on conflict (series_id, bucket) do update
-        set n = r.n + excluded.n, sum = r.sum + excluded.sum, min = least(r.min, excluded.min), max = greatest(r.max, excluded.max)`;
+      ${ADD_TO_ROLLUP}`;
   return sql`
     with r1m as (${upsert('rollup_1m', m1)}), r1h as (${upsert('rollup_1h', h1)})
     insert into telemetry.latest as l (series_id, ts, value, quality)
     select s, timestamptz 'epoch' + ms * interval '1 millisecond', v, q
     from unnest(${lit(last.map((r) => r.seriesId))}::int[], ${lit(last.map((r) => r.ts.getTime()))}::int8[], ${lit(last.map((r) => r.value))}::float8[], ${lit(last.map((r) => r.quality))}::int2[]) as u(s, ms, v, q)
-    on conflict (series_id) do update set ts = excluded.ts, value = excluded.value, quality = excluded.quality
-      where excluded.ts > l.ts
+    ${NEWER_LATEST}
   `;
 }
 

@@ -4,7 +4,7 @@ import mqtt from 'mqtt';
 import { sql } from 'kysely';
 import { Registry } from 'prom-client';
 import { IotConfigSchema } from '../../lib/config/iot.ts';
-import { LIVE_PREFIX, listenerTopic } from '../../lib/telemetry/live.ts';
+import { LIVE_PREFIX, listenerTopic, listenerWill } from '../../lib/telemetry/live.ts';
 import { startIngest, type RunningIngest } from '../../lib/telemetry/ingest/service.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
 import { until } from '../helpers/until.ts';
@@ -73,7 +73,7 @@ describe('MQTT JSON ingest through the one pipeline', () => {
 
   it('publishes committed readings to the live channel, one message per line per batch, enriched, while a listener has announced itself', async () => {
     const announcement = listenerTopic(LIVE_PREFIX, `test-${run}`);
-    const live = await mqtt.connectAsync(inject('mqttUrl'), { clientId: `live-${run}`, will: { topic: announcement, payload: Buffer.alloc(0), qos: 1, retain: true } });
+    const live = await mqtt.connectAsync(inject('mqttUrl'), { clientId: `live-${run}`, will: listenerWill(LIVE_PREFIX, `test-${run}`) });
     const seen: any[] = [];
     live.on('message', (topic, payload) => {
       if (topic === 'oee-hub/live/readings/LINE-2') seen.push(...JSON.parse(payload.toString()));
