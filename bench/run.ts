@@ -30,7 +30,9 @@ export interface BenchOptions {
 }
 
 const scenariosDir = fileURLToPath(new URL('./scenarios/', import.meta.url));
-const available = readdirSync(scenariosDir).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3));
+const available = readdirSync(scenariosDir)
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => f.slice(0, -3));
 
 function usage(msg?: string): never {
   if (msg) console.error(msg);

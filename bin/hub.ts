@@ -46,7 +46,8 @@ function envPort(): number | undefined {
   const p = process.env.PORT;
   if (!p) return undefined;
   const n = Number(p);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError('environment', 'PORT', `"${p}" is not a port number`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new ConfigError('environment', 'PORT', `"${p}" is not a port number`);
   return n;
 }
 
@@ -71,31 +72,48 @@ async function runAll(cfg: HubConfig) {
   const hub = await startAll(cfg, db, secrets);
   stoppers.push(hub.stop);
 
-  const token = secrets.jwtSecret ? await signUserToken(secrets.jwtSecret, { sub: 'dev-admin', role: 'admin' }) : undefined;
+  const token = secrets.jwtSecret
+    ? await signUserToken(secrets.jwtSecret, { sub: 'dev-admin', role: 'admin' })
+    : undefined;
   const demo = embedded || cfg.demo.seed;
   if (demo && token && !(await isSeeded(db))) {
     log.info('seeding the demo plant');
     await seedDemo(db, hub.url, token);
   }
   // Without a config directory the demo's iot.yml applies, and simulated sensors publish to the broker.
-  const iot = process.env.HUB_CONFIG_DIR ? loadIotConfig(process.env.HUB_CONFIG_DIR) : demo ? DEMO_IOT : loadIotConfig(undefined);
-  const ingest = await startIngest({ db, databaseUrl: cfg.database.url!, mqttUrl: cfg.mqtt.url, iot, registry: createMetrics('ingest').registry });
+  const iot = process.env.HUB_CONFIG_DIR
+    ? loadIotConfig(process.env.HUB_CONFIG_DIR)
+    : demo
+      ? DEMO_IOT
+      : loadIotConfig(undefined);
+  const ingest = await startIngest({
+    db,
+    databaseUrl: cfg.database.url!,
+    mqttUrl: cfg.mqtt.url,
+    iot,
+    registry: createMetrics('ingest').registry,
+  });
   stoppers.push(ingest.stop);
   if (demo && !process.env.HUB_CONFIG_DIR) {
     const sim = await startDemoSimulator(cfg.mqtt.url!, DEMO_SENSORS);
     stoppers.push(sim.stop);
   }
-  const example = '{ line(id: "LINE-1") { name currentWorkOrder { number product { name } } machines { name sensors { id unit } latestReadings { sensor { id } value ts } openAlerts { type message } } } }';
+  const example =
+    '{ line(id: "LINE-1") { name currentWorkOrder { number product { name } } machines { name sensors { id unit } latestReadings { sensor { id } value ts } openAlerts { type message } } } }';
   const body = JSON.stringify({ query: example }).replace(/'/g, "'\\''");
   console.log(`
   OEE data hub is running
     GraphQL:   ${hub.url}
     Postgres:  ${embedded ? `embedded, data kept in ${cfg.dataDir}/` : 'DATABASE_URL'}
     MQTT:      ${cfg.mqtt.url}${embedded ? ' (embedded broker; demo sensors publish to plant/<line>/<sensor>)' : ''}
-${token ? `
+${
+  token
+    ? `
   A development token (admin, valid 12 h; more with: npm run hub -- token --role viewer --lines LINE-1):
     export TOKEN=${token}
-` : ''}
+`
+    : ''
+}
   Try:
     curl -s ${hub.url} -H 'content-type: application/json' -H "authorization: Bearer $TOKEN" \\
       -d '${body}'
@@ -112,13 +130,23 @@ async function runGateway(cfg: HubConfig) {
   const urls = {} as Record<SubgraphName, string>;
   for (const name of SUBGRAPHS) {
     const url = cfg.gateway.subgraphUrls[name] ?? process.env[`HUB_${name.toUpperCase()}_URL`];
-    if (!url) throw new ConfigError('hub.yml', `gateway.subgraphUrls.${name}`, `is required (or HUB_${name.toUpperCase()}_URL)`);
+    if (!url)
+      throw new ConfigError(
+        'hub.yml',
+        `gateway.subgraphUrls.${name}`,
+        `is required (or HUB_${name.toUpperCase()}_URL)`,
+      );
     urls[name] = url;
   }
   const gw = await startGateway({
     supergraphSdl: readSupergraph(),
     subgraphUrls: urls,
-    verifyUser: createUserTokenVerifier({ secret: secrets.jwtSecret, jwksUrl: secrets.jwksUrl, issuer: cfg.auth.jwt.issuer, audience: cfg.auth.jwt.audience }),
+    verifyUser: createUserTokenVerifier({
+      secret: secrets.jwtSecret,
+      jwksUrl: secrets.jwksUrl,
+      issuer: cfg.auth.jwt.issuer,
+      audience: cfg.auth.jwt.audience,
+    }),
     internalSecret: secrets.internalSecret,
     host: cfg.gateway.host,
     ...cfg.gateway.subscriptions,
@@ -129,16 +157,28 @@ async function runGateway(cfg: HubConfig) {
 }
 
 async function runSubgraph(cfg: HubConfig, name: SubgraphName) {
-  if (!cfg.database.url) throw new ConfigError('hub.yml', 'database.url', 'is required (or DATABASE_URL) when a subgraph runs alone');
+  if (!cfg.database.url)
+    throw new ConfigError('hub.yml', 'database.url', 'is required (or DATABASE_URL) when a subgraph runs alone');
   const secrets = resolveSecrets(cfg, false, false);
   const db = await openDatabase(cfg.database.url, cfg.database.poolSize);
   stoppers.push(() => db.destroy());
   const s = cfg.subgraphs[name];
   const port = envPort() ?? (s.port || DEFAULT_SUBGRAPH_PORTS[name]);
   // The production role also runs the MES/ERP connectors and their job workers (mes.yml / erp.yml).
-  const mesErp = name === 'production' ? await startIntegrations(db, loadIntegrationConfig(process.env.HUB_CONFIG_DIR || undefined)) : undefined;
+  const mesErp =
+    name === 'production'
+      ? await startIntegrations(db, loadIntegrationConfig(process.env.HUB_CONFIG_DIR || undefined))
+      : undefined;
   if (mesErp) stoppers.push(mesErp.stop);
-  const l = await startSubgraph(name, db, secrets.internalSecret, s.port ? s.host : '0.0.0.0', port, { mqttUrl: cfg.mqtt.url, topicPrefix: cfg.mqtt.liveTopicPrefix }, mesErp?.integrations);
+  const l = await startSubgraph(
+    name,
+    db,
+    secrets.internalSecret,
+    s.port ? s.host : '0.0.0.0',
+    port,
+    { mqttUrl: cfg.mqtt.url, topicPrefix: cfg.mqtt.liveTopicPrefix },
+    mesErp?.integrations,
+  );
   stoppers.push(l.close);
 }
 
@@ -149,7 +189,13 @@ async function runIngest(cfg: HubConfig) {
   const db = await openDatabase(cfg.database.url, cfg.database.poolSize);
   stoppers.push(() => db.destroy());
   const metrics = createMetrics('ingest');
-  const ingest = await startIngest({ db, databaseUrl: cfg.database.url, mqttUrl: cfg.mqtt.url, iot, registry: metrics.registry });
+  const ingest = await startIngest({
+    db,
+    databaseUrl: cfg.database.url,
+    mqttUrl: cfg.mqtt.url,
+    iot,
+    registry: metrics.registry,
+  });
   stoppers.push(ingest.stop);
   const app = express();
   mountOps(app, metrics.registry, async () => ingest.ready());
@@ -175,11 +221,37 @@ async function main() {
     return;
   }
   if (role === 'token') {
-    const { values } = parseArgs({ args: rest, options: { role: { type: 'string', default: 'viewer' }, sub: { type: 'string', default: 'cli-user' }, lines: { type: 'string' }, sites: { type: 'string' }, ttl: { type: 'string', default: '12h' } } });
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        role: { type: 'string', default: 'viewer' },
+        sub: { type: 'string', default: 'cli-user' },
+        lines: { type: 'string' },
+        sites: { type: 'string' },
+        ttl: { type: 'string', default: '12h' },
+      },
+    });
     const secrets = resolveSecrets(cfg, !process.env.HUB_JWT_SECRET);
-    if (!secrets.jwtSecret) throw new ConfigError('hub.yml', 'auth.jwt.secret', 'tokens can only be issued with a shared secret, not a JWKS URL');
-    const split = (v?: string) => (v ? v.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
-    console.log(await signUserToken(secrets.jwtSecret, { sub: values.sub!, role: values.role!, lines: split(values.lines), sites: split(values.sites) }, values.ttl));
+    if (!secrets.jwtSecret)
+      throw new ConfigError(
+        'hub.yml',
+        'auth.jwt.secret',
+        'tokens can only be issued with a shared secret, not a JWKS URL',
+      );
+    const split = (v?: string) =>
+      v
+        ? v
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean)
+        : undefined;
+    console.log(
+      await signUserToken(
+        secrets.jwtSecret,
+        { sub: values.sub!, role: values.role!, lines: split(values.lines), sites: split(values.sites) },
+        values.ttl,
+      ),
+    );
     return;
   }
   throw new Error(`unknown role "${role}": use all, gateway, ${SUBGRAPHS.join(', ')}, ingest, migrate or token`);

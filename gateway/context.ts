@@ -21,7 +21,9 @@ export function createContextFactory(verifyUser: (token: string) => Promise<View
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(.+)$/i.exec(header);
     if (!m) {
-      throw new HubError('UNAUTHENTICATED', 'Send a bearer token: Authorization: Bearer <jwt>', { http: { status: 401 } });
+      throw new HubError('UNAUTHENTICATED', 'Send a bearer token: Authorization: Bearer <jwt>', {
+        http: { status: 401 },
+      });
     }
     let viewer: Viewer;
     try {

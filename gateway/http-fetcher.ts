@@ -20,26 +20,33 @@ interface LeanResponse {
 export function createHttpFetcher(opts: { timeoutMs?: number; maxSockets?: number } = {}) {
   const agent = new Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 64 });
   const timeoutMs = opts.timeoutMs ?? 30_000;
-  return function fetcher(url: string, init: { method?: string; headers?: Record<string, string>; body?: string }): Promise<LeanResponse> {
+  return function fetcher(
+    url: string,
+    init: { method?: string; headers?: Record<string, string>; body?: string },
+  ): Promise<LeanResponse> {
     return new Promise((resolve, reject) => {
-      const req = request(url, { method: init.method ?? 'POST', headers: init.headers, agent, timeout: timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          const status = res.statusCode ?? 0;
-          resolve({
-            ok: status >= 200 && status < 300,
-            status,
-            statusText: res.statusMessage ?? '',
-            url,
-            headers: { get: (name) => (res.headers[name.toLowerCase()] as string | undefined) ?? null },
-            text: async () => text,
-            json: async () => JSON.parse(text),
+      const req = request(
+        url,
+        { method: init.method ?? 'POST', headers: init.headers, agent, timeout: timeoutMs },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const status = res.statusCode ?? 0;
+            resolve({
+              ok: status >= 200 && status < 300,
+              status,
+              statusText: res.statusMessage ?? '',
+              url,
+              headers: { get: (name) => (res.headers[name.toLowerCase()] as string | undefined) ?? null },
+              text: async () => text,
+              json: async () => JSON.parse(text),
+            });
           });
-        });
-      });
+        },
+      );
       req.on('timeout', () => req.destroy(new Error(`ETIMEDOUT: subgraph did not answer within ${timeoutMs} ms`)));
       req.on('error', reject);
       req.end(init.body);

@@ -56,7 +56,9 @@ function classifyErrors(errors: readonly GraphQLError[], ctx: GatewayContext): v
 }
 
 /** The one public endpoint: @apollo/gateway over the committed supergraph, auth first, /graphql on `port`. */
-export async function startGateway(opts: GatewayOptions): Promise<Listening & { gateway: ApolloGateway; engine: SubscriptionEngine }> {
+export async function startGateway(
+  opts: GatewayOptions,
+): Promise<Listening & { gateway: ApolloGateway; engine: SubscriptionEngine }> {
   const metrics = createMetrics('gateway');
   const fetcher = createHttpFetcher();
   const dataSource = (name: string, url?: string) =>
@@ -66,7 +68,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Listening & { 
       // Subgraphs set no cache-control; parsing it on every fetch buys nothing.
       honorSubgraphCacheControlHeader: false,
     });
-  const gateway = new ApolloGateway({ supergraphSdl: opts.supergraphSdl, buildService: ({ name, url }) => dataSource(name, url) });
+  const gateway = new ApolloGateway({
+    supergraphSdl: opts.supergraphSdl,
+    buildService: ({ name, url }) => dataSource(name, url),
+  });
   const server = new ApolloServer<GatewayContext>({
     gateway,
     formatError,
@@ -82,14 +87,23 @@ export async function startGateway(opts: GatewayOptions): Promise<Listening & { 
   const app = express();
   app.disable('x-powered-by');
   mountOps(app, metrics.registry, async () => true);
-  app.use('/graphql', express.json({ limit: '2mb' }), expressMiddleware(server, { context: ({ req }) => context(req) }));
+  app.use(
+    '/graphql',
+    express.json({ limit: '2mb' }),
+    expressMiddleware(server, { context: ({ req }) => context(req) }),
+  );
   const listening = await listen(app, opts.host, opts.port, '/graphql');
 
   // Subscriptions: graphql-ws on the same path, planned with the same query planner, entities batched.
   const engine = new SubscriptionEngine(new SubscriptionPlanner(opts.supergraphSdl), {
     internalSecret: opts.internalSecret,
     subgraphUrls: opts.subgraphUrls,
-    services: Object.fromEntries(Object.keys(opts.subgraphUrls).map((n) => [n, new BatchingEntitiesDataSource(dataSource(n), opts.entityBatchWindowMs ?? 5, opts.entityCacheMs ?? 1000)])),
+    services: Object.fromEntries(
+      Object.keys(opts.subgraphUrls).map((n) => [
+        n,
+        new BatchingEntitiesDataSource(dataSource(n), opts.entityBatchWindowMs ?? 5, opts.entityCacheMs ?? 1000),
+      ]),
+    ),
     registry: metrics.registry,
     giveUpAfterMs: opts.upstreamGiveUpMs,
   });
@@ -100,7 +114,16 @@ export async function startGateway(opts: GatewayOptions): Promise<Listening & { 
     planned = coreSupergraphSdl;
     engine.reload(new SubscriptionPlanner(coreSupergraphSdl));
   });
-  const ws = serveClientSubscriptions({ server: listening.server, path: '/graphql', engine, apollo: server, authenticate: context, registry: metrics.registry, highWaterBytes: opts.highWaterBytes, pingIntervalMs: opts.pingIntervalMs });
+  const ws = serveClientSubscriptions({
+    server: listening.server,
+    path: '/graphql',
+    engine,
+    apollo: server,
+    authenticate: context,
+    registry: metrics.registry,
+    highWaterBytes: opts.highWaterBytes,
+    pingIntervalMs: opts.pingIntervalMs,
+  });
   return {
     ...listening,
     gateway,

@@ -17,7 +17,13 @@ export interface AuditEntry {
 export async function writeAudit(db: Db, e: AuditEntry): Promise<void> {
   await db
     .insertInto('audit.log')
-    .values({ ...e, target: e.target ?? null, errorCode: e.errorCode ?? null, requestId: e.requestId ?? null, details: JSON.stringify(e.details ?? {}) })
+    .values({
+      ...e,
+      target: e.target ?? null,
+      errorCode: e.errorCode ?? null,
+      requestId: e.requestId ?? null,
+      details: JSON.stringify(e.details ?? {}),
+    })
     .execute();
 }
 
@@ -49,9 +55,18 @@ export async function listAudit(db: Db, filter: AuditFilter, args: PageArgs) {
   if (filter.outcome) q = q.where('outcome', '=', filter.outcome);
   if (filter.from) q = q.where('at', '>=', filter.from);
   if (filter.to) q = q.where('at', '<', filter.to);
-  const count = () => q.clearSelect().select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow().then((r) => Number(r.n));
+  const count = () =>
+    q
+      .clearSelect()
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow()
+      .then((r) => Number(r.n));
   let pq = q;
-  if (page.after) pq = pq.where(afterCursor({ ...page, after: [Number(page.after[0]), Number(page.after[1])] }, 'id', 'id', true));
-  const rows = await pq.orderBy('id', 'desc').limit(page.limit + 1).execute();
+  if (page.after)
+    pq = pq.where(afterCursor({ ...page, after: [Number(page.after[0]), Number(page.after[1])] }, 'id', 'id', true));
+  const rows = await pq
+    .orderBy('id', 'desc')
+    .limit(page.limit + 1)
+    .execute();
   return toConnection(rows, page, (r) => encodeCursor(r.id, r.id), count);
 }

@@ -71,7 +71,8 @@ export function formatError(formatted: GraphQLFormattedError): GraphQLFormattedE
 export function fromPgError(err: unknown, what: string): never {
   const e = err as { code?: string; detail?: string; constraint?: string };
   if (e?.code === '23505') throw new HubError('CONFLICT', `${what} already exists`, { constraint: e.constraint });
-  if (e?.code === '23503') throw badInput(`${what} refers to something that does not exist`, { constraint: e.constraint });
+  if (e?.code === '23503')
+    throw badInput(`${what} refers to something that does not exist`, { constraint: e.constraint });
   if (e?.code === '23514' || e?.code === '22P02' || e?.code === '22003' || e?.code === '22007') {
     throw badInput(`${what} has an invalid value`, { constraint: e.constraint });
   }

@@ -32,7 +32,10 @@ export function resolveSecrets(cfg: HubConfig, allowGenerate: boolean, needsUser
   let stored: { jwtSecret: string; internalSecret: string };
   if (existsSync(file)) stored = JSON.parse(readFileSync(file, 'utf8'));
   else {
-    stored = { jwtSecret: randomBytes(32).toString('base64url'), internalSecret: randomBytes(32).toString('base64url') };
+    stored = {
+      jwtSecret: randomBytes(32).toString('base64url'),
+      internalSecret: randomBytes(32).toString('base64url'),
+    };
     mkdirSync(cfg.dataDir, { recursive: true });
     writeFileSync(file, JSON.stringify(stored), { mode: 0o600 });
   }

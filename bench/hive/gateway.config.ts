@@ -25,6 +25,7 @@ export const gatewayConfig = defineConfig({
   propagateHeaders: {
     fromClientToSubgraphs: ({ request }) => ({ 'x-hub-internal': request.headers.get('x-hub-internal') }),
   },
-  transportEntries: process.env.BENCH_HIVE_DEDUP === '1' ? {} : { '*': { options: { deduplicateInflightRequests: false } } },
+  transportEntries:
+    process.env.BENCH_HIVE_DEDUP === '1' ? {} : { '*': { options: { deduplicateInflightRequests: false } } },
   logging: 'warn',
 });

@@ -6,7 +6,12 @@
  * `_entities` fetches; it signs nothing itself. In-flight dedupe stays at Hive's default here: it only
  * concerns concurrent identical HTTP fetches, and entity fetches per event differ by representation.
  */
-import { createInlineSigningKeyProvider, defineConfig, extractFromConnectionParams, extractFromHeader } from '@graphql-hive/gateway';
+import {
+  createInlineSigningKeyProvider,
+  defineConfig,
+  extractFromConnectionParams,
+  extractFromHeader,
+} from '@graphql-hive/gateway';
 
 const secret = process.env.BENCH_JWT_SECRET;
 const internal = process.env.BENCH_INTERNAL_TOKEN;
@@ -17,7 +22,10 @@ const ws = { kind: 'ws', location: '/graphql', options: { connectionParams: { in
 export const gatewayConfig = defineConfig({
   jwt: {
     signingKeyProviders: [createInlineSigningKeyProvider(secret)],
-    tokenLookupLocations: [extractFromConnectionParams({ name: 'token' }), extractFromHeader({ name: 'authorization', prefix: 'Bearer' })],
+    tokenLookupLocations: [
+      extractFromConnectionParams({ name: 'token' }),
+      extractFromHeader({ name: 'authorization', prefix: 'Bearer' }),
+    ],
     tokenVerification: { algorithms: ['HS256'] },
     reject: { missingToken: true, invalidToken: true },
     forward: { payload: false, token: false },

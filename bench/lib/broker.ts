@@ -52,7 +52,14 @@ export async function startBroker(name: string): Promise<Broker> {
       log = existsSync(child.logFile) ? readFileSync(child.logFile, 'utf8') : '';
       // This run's log only: a previous run's file is truncated asynchronously, so ask for our port too.
       if (log.includes(`listen socket on port ${port}.`) && /mosquitto version \S+ running/.test(log)) {
-        return { host: '127.0.0.1', port, url: `mqtt://127.0.0.1:${port}`, pid: child.proc.pid!, child, stop: child.stop };
+        return {
+          host: '127.0.0.1',
+          port,
+          url: `mqtt://127.0.0.1:${port}`,
+          pid: child.proc.pid!,
+          child,
+          stop: child.stop,
+        };
       }
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -22,7 +22,11 @@ export function cpuSeconds(pid: number): number {
 /** Busy CPU seconds of the whole machine (all CPUs), from the first line of /proc/stat. */
 function machineBusySeconds(): number {
   try {
-    const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
+    const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]!
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
   } catch {
     return NaN;

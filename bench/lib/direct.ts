@@ -36,7 +36,11 @@ export function directRequest(
     await Promise.all(
       entityFetches.map(async (f) => {
         const representations = objects.map((o) => Object.fromEntries(f.requires.map((k) => [k, o[k]])));
-        const res = await postGraphQL(f.url, headers, JSON.stringify({ query: f.operation, variables: { representations } }));
+        const res = await postGraphQL(
+          f.url,
+          headers,
+          JSON.stringify({ query: f.operation, variables: { representations } }),
+        );
         (res.data._entities as object[]).forEach((e, i) => Object.assign(objects[i], e));
       }),
     );

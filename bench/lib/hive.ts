@@ -5,7 +5,9 @@ import { supergraphFile } from '../../lib/schema.ts';
 
 const HIVE_PKG = fileURLToPath(new URL('../../node_modules/@graphql-hive/gateway/', import.meta.url));
 // Run the package's bin with node directly: no npx wrapper process in between.
-export const HIVE_BIN = HIVE_PKG + (JSON.parse(readFileSync(`${HIVE_PKG}package.json`, 'utf8')) as { bin: Record<string, string> }).bin['hive-gateway'];
+export const HIVE_BIN =
+  HIVE_PKG +
+  (JSON.parse(readFileSync(`${HIVE_PKG}package.json`, 'utf8')) as { bin: Record<string, string> }).bin['hive-gateway'];
 
 /** Our committed supergraph with its placeholder routing URLs (http://<name>.invalid/graphql) made real. */
 export function withSubgraphUrls(sdl: string, subgraphUrls: Record<string, string>): string {

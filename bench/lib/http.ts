@@ -16,7 +16,11 @@ export function postGraphQL(url: URL, headers: Record<string, string>, body: str
   return new Promise((resolve, reject) => {
     const req = http.request(
       url,
-      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } },
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -29,7 +33,9 @@ export function postGraphQL(url: URL, headers: Record<string, string>, body: str
             return reject(new Error(`${url} answered ${res.statusCode} with a non-JSON body: ${text.slice(0, 200)}`));
           }
           if (res.statusCode !== 200 || json.errors?.length) {
-            return reject(new Error(`${url} answered ${res.statusCode}: ${JSON.stringify(json.errors ?? json).slice(0, 300)}`));
+            return reject(
+              new Error(`${url} answered ${res.statusCode}: ${JSON.stringify(json.errors ?? json).slice(0, 300)}`),
+            );
           }
           resolve(json);
         });

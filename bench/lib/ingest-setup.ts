@@ -24,7 +24,8 @@ export async function setupIngestDatabase(name: string, sensors: number, machine
   const db = await openDatabase(url, 10);
   await insertSite(db, { id: 'BENCH-SITE', name: 'Bench site' });
   await insertLine(db, { id: 'BENCH-LINE', siteId: 'BENCH-SITE', name: 'Bench line' });
-  for (let m = 0; m < machines; m++) await insertMachine(db, { id: `BENCH-M${m + 1}`, lineId: 'BENCH-LINE', name: `Bench machine ${m + 1}` });
+  for (let m = 0; m < machines; m++)
+    await insertMachine(db, { id: `BENCH-M${m + 1}`, lineId: 'BENCH-LINE', name: `Bench machine ${m + 1}` });
   // One transaction per sensor (what the API does); ten at a time to keep setup short.
   for (let i = 0; i < sensors; i += 10) {
     await Promise.all(
@@ -44,7 +45,11 @@ export async function setupIngestDatabase(name: string, sensors: number, machine
   }
   // The baseline's table, as a DBA would make it: no key, no index.
   await sql`create table public.raw_json (doc jsonb)`.execute(db);
-  const rows = await db.selectFrom('telemetry.series').select(['id', 'sensorId']).where('sensorId', 'is not', null).execute();
+  const rows = await db
+    .selectFrom('telemetry.series')
+    .select(['id', 'sensorId'])
+    .where('sensorId', 'is not', null)
+    .execute();
   const bySensor = new Map(rows.map((r) => [r.sensorId!, r.id]));
   const seriesIds = Array.from({ length: sensors }, (_, i) => {
     const id = bySensor.get(sensorId(i));

@@ -17,5 +17,6 @@ export function watchLoopDelay(): () => string {
       loop.reset();
     }, 5000).unref();
   }
-  return () => `event-loop delay ms: p50 ${ms(total.percentile(50))} p99 ${ms(total.percentile(99))} max ${ms(total.max)}`;
+  return () =>
+    `event-loop delay ms: p50 ${ms(total.percentile(50))} p99 ${ms(total.percentile(99))} max ${ms(total.max)}`;
 }

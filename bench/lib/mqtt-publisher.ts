@@ -56,7 +56,13 @@ export class Publisher {
   ) {}
 
   /** `connections` sockets, each CONNACKed, with at most `window` unacked PUBLISHes each. */
-  static async connect(host: string, port: number, connections: number, factory: MessageFactory, opts: { window?: number; clientIdPrefix?: string } = {}): Promise<Publisher> {
+  static async connect(
+    host: string,
+    port: number,
+    connections: number,
+    factory: MessageFactory,
+    opts: { window?: number; clientIdPrefix?: string } = {},
+  ): Promise<Publisher> {
     const p = new Publisher(factory, opts.window ?? 5000);
     const prefix = opts.clientIdPrefix ?? `bench-pub-${process.pid}`;
     p.conns = await Promise.all(Array.from({ length: connections }, (_, i) => p.open(host, port, `${prefix}-${i}`)));
@@ -233,7 +239,8 @@ export class Publisher {
       this.check();
       await new Promise((r) => setTimeout(r, 5));
     }
-    if (this.inflight > 0) throw new Error(`publisher: ${this.inflight} messages still without PUBACK 30 s after the last was sent`);
+    if (this.inflight > 0)
+      throw new Error(`publisher: ${this.inflight} messages still without PUBACK 30 s after the last was sent`);
     return { seconds: elapsed, sent: this.seq - seq0, maxBehindMs: maxBehind };
   }
 

@@ -21,7 +21,9 @@ export interface TwoStepPlan {
 const fetchOf = (n: FetchNode): Fetch => ({
   service: n.serviceName,
   operation: n.operation,
-  requires: (n.requires ?? []).flatMap((s) => (s.kind === 'InlineFragment' ? s.selections.flatMap((f) => (f.kind === 'Field' ? [f.name] : [])) : [])),
+  requires: (n.requires ?? []).flatMap((s) =>
+    s.kind === 'InlineFragment' ? s.selections.flatMap((f) => (f.kind === 'Field' ? [f.name] : [])) : [],
+  ),
 });
 
 /**
@@ -35,7 +37,8 @@ export function planQuery(supergraphSdl: string, query: string): TwoStepPlan {
   const fail = (why: string) => new Error(`the direct baseline cannot replay this plan (${why}):\n${pretty}`);
 
   const seq = plan.node;
-  if (seq?.kind !== 'Sequence' || seq.nodes.length !== 2 || seq.nodes[0]!.kind !== 'Fetch') throw fail('expected Sequence[Fetch, ...]');
+  if (seq?.kind !== 'Sequence' || seq.nodes.length !== 2 || seq.nodes[0]!.kind !== 'Fetch')
+    throw fail('expected Sequence[Fetch, ...]');
   const second: PlanNode = seq.nodes[1]!;
   const flattens = second.kind === 'Parallel' ? second.nodes : [second];
   const entities: Fetch[] = [];

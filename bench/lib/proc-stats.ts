@@ -14,8 +14,15 @@ const CLOCK_TICKS = 100;
 /** Busy CPU seconds of the whole machine, and the part spent in interrupts (loopback TCP is mostly softirq work,
  * charged to no process). */
 function machineSeconds(): { busy: number; irq: number } {
-  const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
-  return { busy: (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS, irq: (irq! + softirq!) / CLOCK_TICKS };
+  const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
+    .split('\n')[0]!
+    .trim()
+    .split(/\s+/)
+    .map(Number);
+  return {
+    busy: (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS,
+    irq: (irq! + softirq!) / CLOCK_TICKS,
+  };
 }
 
 /** VmRSS of a process in MiB (NaN once it is gone). */
@@ -56,18 +63,29 @@ export function processName(pid: number): string {
  * Postgres server processes: the client backends connected to `db` (minus the bench's own, which set
  * application_name 'oee-bench'), and the shared background processes that write WAL and pages.
  */
-export async function postgresPids(db: string): Promise<{ backends: number[]; bench: number[]; background: number[]; byApp: Record<string, number[]> }> {
+export async function postgresPids(
+  db: string,
+): Promise<{ backends: number[]; bench: number[]; background: number[]; byApp: Record<string, number[]> }> {
   const client = new pg.Client({ connectionString: PG_ADMIN_URL, application_name: 'oee-bench' });
   await client.connect();
   try {
-    const { rows } = await client.query<{ pid: number; datname: string | null; backend_type: string; application_name: string }>(
-      'select pid, datname, backend_type, application_name from pg_stat_activity where pid <> pg_backend_pid()',
-    );
+    const { rows } = await client.query<{
+      pid: number;
+      datname: string | null;
+      backend_type: string;
+      application_name: string;
+    }>('select pid, datname, backend_type, application_name from pg_stat_activity where pid <> pg_backend_pid()');
     return {
-      backends: rows.filter((r) => r.datname === db && r.backend_type === 'client backend' && r.application_name !== 'oee-bench').map((r) => r.pid),
+      backends: rows
+        .filter((r) => r.datname === db && r.backend_type === 'client backend' && r.application_name !== 'oee-bench')
+        .map((r) => r.pid),
       bench: rows.filter((r) => r.datname === db && r.application_name === 'oee-bench').map((r) => r.pid),
-      background: rows.filter((r) => ['walwriter', 'checkpointer', 'background writer'].includes(r.backend_type)).map((r) => r.pid),
-      byApp: rows.filter((r) => r.datname === db).reduce<Record<string, number[]>>((m, r) => ((m[r.application_name] ??= []).push(r.pid), m), {}),
+      background: rows
+        .filter((r) => ['walwriter', 'checkpointer', 'background writer'].includes(r.backend_type))
+        .map((r) => r.pid),
+      byApp: rows
+        .filter((r) => r.datname === db)
+        .reduce<Record<string, number[]>>((m, r) => ((m[r.application_name] ??= []).push(r.pid), m), {}),
     };
   } finally {
     await client.end();
@@ -141,7 +159,12 @@ export async function cpuWindow(groups: () => Promise<Record<string, number[]>>)
       for (const [pid, c] of latest) add(owner.get(pid)!, pid, c); // gone since the start
       const ours = Object.values(seconds).reduce((a, b) => a + b, 0);
       const capacity = wallSeconds * cpus().length;
-      return { wallSeconds, seconds, otherShare: Math.max(0, (busy - irq - ours) / capacity), irqShare: irq / capacity };
+      return {
+        wallSeconds,
+        seconds,
+        otherShare: Math.max(0, (busy - irq - ours) / capacity),
+        irqShare: irq / capacity,
+      };
     },
   };
 }

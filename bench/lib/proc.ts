@@ -40,7 +40,8 @@ let cleaning: Promise<void> | undefined;
 export function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     await Promise.all([...children].map((p) => stopProcess(p)));
-    for (const fn of cleanups.splice(0).reverse()) await Promise.resolve(fn()).catch((e) => console.error('cleanup:', e.message));
+    for (const fn of cleanups.splice(0).reverse())
+      await Promise.resolve(fn()).catch((e) => console.error('cleanup:', e.message));
   })();
   return cleaning;
 }
@@ -108,7 +109,10 @@ export async function startChild(
   const stop = () => stopProcess(proc);
 
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within ${opts.timeoutMs ?? 120_000} ms; see ${logFile}`)), opts.timeoutMs ?? 120_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${name} did not start within ${opts.timeoutMs ?? 120_000} ms; see ${logFile}`)),
+      opts.timeoutMs ?? 120_000,
+    );
     if (opts.readyLine === false) {
       clearTimeout(timer);
       resolve({});
@@ -129,7 +133,8 @@ export async function startChild(
   });
   proc.on('exit', (code, signal) => {
     children.delete(proc);
-    if (!stopping.has(proc) && code !== 0) console.error(`! ${name} exited unexpectedly (${signal ?? code}); see ${logFile}`);
+    if (!stopping.has(proc) && code !== 0)
+      console.error(`! ${name} exited unexpectedly (${signal ?? code}); see ${logFile}`);
   });
   return { name, proc, ready, logFile, stop };
 }
@@ -138,7 +143,8 @@ export async function startChild(
 export async function waitForHttp(url: string, child?: Child, timeoutMs = 60_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    if (child && child.proc.exitCode !== null) throw new Error(`${child.name} exited (${child.proc.exitCode}); see ${child.logFile}`);
+    if (child && child.proc.exitCode !== null)
+      throw new Error(`${child.name} exited (${child.proc.exitCode}); see ${child.logFile}`);
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
       if (res.ok) return;

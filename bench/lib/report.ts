@@ -21,5 +21,7 @@ export function writeResult(scenario: string, data: unknown): string {
 
 /** The one machine-readable line a scenario ends with: `RESULT <scenario> key=value ...`. */
 export function resultLine(scenario: string, values: Record<string, string>): string {
-  return `RESULT ${scenario} ${Object.entries(values).map(([k, v]) => `${k}=${v}`).join(' ')}`;
+  return `RESULT ${scenario} ${Object.entries(values)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')}`;
 }

@@ -16,7 +16,10 @@ export async function subgraphOperations(subgraphUrls: Record<string, string>): 
 
 /** One metric of a service (the first sample of `name`, labelled or not), from its /metrics; 0 when absent or down. */
 export async function metricValue(graphqlUrl: string, name: string): Promise<number> {
-  const text = await fetch(graphqlUrl.replace(/\/graphql$/, '/metrics')).then((r) => r.text(), () => '');
+  const text = await fetch(graphqlUrl.replace(/\/graphql$/, '/metrics')).then(
+    (r) => r.text(),
+    () => '',
+  );
   const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
   return line ? Number(line.split(' ').pop()) : 0;
 }

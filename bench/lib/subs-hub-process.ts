@@ -24,8 +24,18 @@ const loopDelay = watchLoopDelay();
 
 if (process.env.BENCH_PART === 'ingest') {
   const iot = IotConfigSchema.parse({
-    pipeline: process.env.BENCH_BATCH_DELAY_MS ? { batchMaxDelayMs: Number(process.env.BENCH_BATCH_DELAY_MS) } : undefined,
-    mqtt: { clientId: `bench-subs-ingest-${process.pid}`, topics: [{ pattern: `${SUBS_TOPIC}/+`, mapping: { sensorId: { topicSegment: 1 }, values: [{ path: 'value' }], timestamp: { path: 'ts' } } }] },
+    pipeline: process.env.BENCH_BATCH_DELAY_MS
+      ? { batchMaxDelayMs: Number(process.env.BENCH_BATCH_DELAY_MS) }
+      : undefined,
+    mqtt: {
+      clientId: `bench-subs-ingest-${process.pid}`,
+      topics: [
+        {
+          pattern: `${SUBS_TOPIC}/+`,
+          mapping: { sensorId: { topicSegment: 1 }, values: [{ path: 'value' }], timestamp: { path: 'ts' } },
+        },
+      ],
+    },
   });
   const ingest = await startIngest({ db, databaseUrl: dbUrl, mqttUrl, iot, registry: new Registry() });
   readyUntilSignal({}, [() => ingest.stop(), () => db.destroy()], () => console.error(loopDelay()));

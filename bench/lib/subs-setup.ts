@@ -37,8 +37,20 @@ export async function setupSubscriptionsDatabase(name: string, machines: number,
     await Promise.all(
       Array.from({ length: Math.min(20, machines - i) }, async (_, k) => {
         const n = i + k;
-        await prod.insertMachine(db, { id: subsMachineId(n), lineId: `SUBS-L${(n % lines) + 1}`, name: `Bench machine ${n + 1}` });
-        await insertSensor(db, { id: subsSensorId(n), name: `Bench sensor ${n + 1}`, type: 'temperature', unit: 'degC', machineId: subsMachineId(n), protocol: 'MQTT', topic: `${SUBS_TOPIC}/${subsSensorId(n)}` });
+        await prod.insertMachine(db, {
+          id: subsMachineId(n),
+          lineId: `SUBS-L${(n % lines) + 1}`,
+          name: `Bench machine ${n + 1}`,
+        });
+        await insertSensor(db, {
+          id: subsSensorId(n),
+          name: `Bench sensor ${n + 1}`,
+          type: 'temperature',
+          unit: 'degC',
+          machineId: subsMachineId(n),
+          protocol: 'MQTT',
+          topic: `${SUBS_TOPIC}/${subsSensorId(n)}`,
+        });
       }),
     );
   }

@@ -80,7 +80,13 @@ function open(i: number): Promise<void> {
       const wasAcked = acked;
       onFrame(d as Buffer);
       if (acked > wasAcked) {
-        ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query, variables: { f: { machineIds: [subsMachineId((offset + i) % machines)] } } } }));
+        ws.send(
+          JSON.stringify({
+            id: '1',
+            type: 'subscribe',
+            payload: { query, variables: { f: { machineIds: [subsMachineId((offset + i) % machines)] } } },
+          }),
+        );
         resolve();
       }
     });
@@ -111,7 +117,17 @@ process.on('message', (m: { type: string; t0?: number }) => {
     // Sparse: [bucket, count] pairs only.
     const pairs: number[] = [];
     for (let b = 0; b < BUCKETS; b++) if (hist[b]) pairs.push(b, hist[b]!);
-    process.send!({ type: 'report', events, frames, early, errors, firstError, pairs, loopP99Ms: loop.percentile(99) / 1e6, loopMaxMs: loop.max / 1e6 });
+    process.send!({
+      type: 'report',
+      events,
+      frames,
+      early,
+      errors,
+      firstError,
+      pairs,
+      loopP99Ms: loop.percentile(99) / 1e6,
+      loopMaxMs: loop.max / 1e6,
+    });
   } else if (m.type === 'close') {
     for (const ws of sockets) ws.close(1000);
     setTimeout(() => process.exit(0), 500);

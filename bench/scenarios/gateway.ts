@@ -68,13 +68,17 @@ function normalise(v: unknown): unknown {
   return v;
 }
 
-
 /** One request must answer 200 with exactly the reference data (what the subgraphs hold), or we abort. */
 async function checkOnce(label: string, t: HttpTarget, reference: unknown): Promise<void> {
-  const res = await fetch(t.url, { method: 'POST', headers: { 'content-type': 'application/json', ...t.headers }, body: t.body });
+  const res = await fetch(t.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...t.headers },
+    body: t.body,
+  });
   const text = await res.text();
   const body = JSON.parse(text) as { data?: unknown; errors?: unknown[] };
-  if (res.status !== 200 || body.errors?.length) throw new Error(`${label} pre-run check failed: HTTP ${res.status} ${text.slice(0, 500)}`);
+  if (res.status !== 200 || body.errors?.length)
+    throw new Error(`${label} pre-run check failed: HTTP ${res.status} ${text.slice(0, 500)}`);
   if (!isDeepStrictEqual(normalise(body.data), normalise(reference))) {
     throw new Error(`${label} answered different data than the subgraphs hold:\n${text.slice(0, 800)}`);
   }
@@ -84,10 +88,17 @@ async function checkOnce(label: string, t: HttpTarget, reference: unknown): Prom
  * Warm-up doubles as the short pre-run: every response is checked, one failure aborts the bench. Around the
  * measured part we read the subgraphs' operation counters (fetches per request) and every process's CPU time.
  */
-async function warmThenMeasure(label: string, load: (seconds: number) => Promise<Sample>, opts: BenchOptions, env: Env, gatewayPid?: number): Promise<Measured> {
+async function warmThenMeasure(
+  label: string,
+  load: (seconds: number) => Promise<Sample>,
+  opts: BenchOptions,
+  env: Env,
+  gatewayPid?: number,
+): Promise<Measured> {
   say(`- ${label}: warm-up ${opts.warmup}s, then ${opts.duration}s × ${opts.connections} connections`);
   const warm = await load(opts.warmup);
-  if (warm.errors) throw new Error(`${label}: ${warm.errors} failed requests during warm-up, first: ${warm.firstError}`);
+  if (warm.errors)
+    throw new Error(`${label}: ${warm.errors} failed requests during warm-up, first: ${warm.firstError}`);
   const opsBefore = await subgraphOperations(env.subgraphUrls);
   const cpu = cpuMeter({
     gateway: gatewayPid ? [gatewayPid] : [],
@@ -103,7 +114,12 @@ async function warmThenMeasure(label: string, load: (seconds: number) => Promise
   return {
     ...s,
     subgraphFetchesPerRequest: fetches / (s.requests + s.errors),
-    cpuMsPerRequest: { gateway: perRequest('gateway'), subgraphs: perRequest('subgraphs'), postgres: perRequest('postgres'), client: perRequest('client') },
+    cpuMsPerRequest: {
+      gateway: perRequest('gateway'),
+      subgraphs: perRequest('subgraphs'),
+      postgres: perRequest('postgres'),
+      client: perRequest('client'),
+    },
     otherCpuShare: used.otherShare,
   };
 }
@@ -111,31 +127,59 @@ async function warmThenMeasure(label: string, load: (seconds: number) => Promise
 /** 2nd child: our gateway, started for its measurement and stopped after it. */
 async function measureOurs(env: Env, opts: BenchOptions): Promise<Measured> {
   const [node, args] = tsxArgs(fileURLToPath(new URL('../lib/gateway-process.ts', import.meta.url)));
-  const gw = await startChild('gateway', node, args, { cwd: ROOT, env: { BENCH_SUBGRAPH_URLS: JSON.stringify(env.subgraphUrls), NODE_ENV: 'production' } });
+  const gw = await startChild('gateway', node, args, {
+    cwd: ROOT,
+    env: { BENCH_SUBGRAPH_URLS: JSON.stringify(env.subgraphUrls), NODE_ENV: 'production' },
+  });
   await waitForHttp(healthz(gw.ready.url as string), gw);
-  const target: HttpTarget = { url: gw.ready.url as string, headers: { authorization: `Bearer ${env.userToken}` }, body: env.body };
+  const target: HttpTarget = {
+    url: gw.ready.url as string,
+    headers: { authorization: `Bearer ${env.userToken}` },
+    body: env.body,
+  };
   await checkOnce('our gateway', target, env.reference);
-  const m = await warmThenMeasure('our gateway', (s) => autocannonRun(target, opts.connections, s), opts, env, gw.proc.pid);
+  const m = await warmThenMeasure(
+    'our gateway',
+    (s) => autocannonRun(target, opts.connections, s),
+    opts,
+    env,
+    gw.proc.pid,
+  );
   await gw.stop();
   return m;
 }
 
 /** 3rd child: Hive Gateway on `supergraph`; checked (also that it refuses a forged JWT), measured, stopped. */
-async function measureHive(label: string, dedup: boolean, supergraph: string, env: Env, opts: BenchOptions): Promise<Measured> {
+async function measureHive(
+  label: string,
+  dedup: boolean,
+  supergraph: string,
+  env: Env,
+  opts: BenchOptions,
+): Promise<Measured> {
   const port = await freePort();
   const hive = await startChild(
     dedup ? 'hive-defaults' : 'hive',
     process.execPath,
     [HIVE_BIN, 'supergraph', supergraph, '--host', '127.0.0.1', '--port', String(port), '-c', HIVE_CONFIG],
-    { cwd: ROOT, env: { BENCH_JWT_SECRET, BENCH_HIVE_DEDUP: dedup ? '1' : '0', NODE_ENV: 'production' }, readyLine: false },
+    {
+      cwd: ROOT,
+      env: { BENCH_JWT_SECRET, BENCH_HIVE_DEDUP: dedup ? '1' : '0', NODE_ENV: 'production' },
+      readyLine: false,
+    },
   );
   await waitForHttp(`http://127.0.0.1:${port}/readiness`, hive);
   const headers = { authorization: `Bearer ${env.userToken}`, 'x-hub-internal': env.internalToken };
   const target: HttpTarget = { url: `http://127.0.0.1:${port}/graphql`, headers, body: env.body };
   await checkOnce(label, target, env.reference);
   // Hive must do its share of auth work: a tampered user JWT has to be refused.
-  const forged = await fetch(target.url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers, authorization: `Bearer ${env.userToken}x` }, body: env.body });
-  if (forged.status < 400 && !(await forged.text()).includes('"errors"')) throw new Error(`${label} accepted a forged JWT: its JWT plugin is not active`);
+  const forged = await fetch(target.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers, authorization: `Bearer ${env.userToken}x` },
+    body: env.body,
+  });
+  if (forged.status < 400 && !(await forged.text()).includes('"errors"'))
+    throw new Error(`${label} accepted a forged JWT: its JWT plugin is not active`);
   const m = await warmThenMeasure(label, (s) => autocannonRun(target, opts.connections, s), opts, env, hive.proc.pid);
   await hive.stop();
   return m;
@@ -143,34 +187,70 @@ async function measureHive(label: string, dedup: boolean, supergraph: string, en
 
 function report(results: Record<'gateway' | 'direct' | 'hive', Measured> & { hiveDefaults?: Measured }): void {
   const { gateway: g, direct: d, hive: h, hiveDefaults: hd } = results;
-  const cpu = (s: Measured) => (['gateway', 'subgraphs', 'postgres', 'client'] as const).map((k) => s.cpuMsPerRequest[k].toFixed(2)).join(' / ');
+  const cpu = (s: Measured) =>
+    (['gateway', 'subgraphs', 'postgres', 'client'] as const).map((k) => s.cpuMsPerRequest[k].toFixed(2)).join(' / ');
   const row = (name: string, s: Measured) => [
-    name, s.rps.toFixed(1), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.mean), ms(s.max), s.requests, s.errors,
-    s.subgraphFetchesPerRequest.toFixed(2), cpu(s), `${(s.otherCpuShare * 100).toFixed(0)}%`,
+    name,
+    s.rps.toFixed(1),
+    ms(s.p50),
+    ms(s.p90),
+    ms(s.p99),
+    ms(s.mean),
+    ms(s.max),
+    s.requests,
+    s.errors,
+    s.subgraphFetchesPerRequest.toFixed(2),
+    cpu(s),
+    `${(s.otherCpuShare * 100).toFixed(0)}%`,
   ];
   say('');
   say(
     table(
-      ['target', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'mean ms', 'max ms', 'requests', 'errors', 'fetches/req', 'CPU ms/req: gw / subgraphs / pg / client', 'other CPU'],
-      [row('our gateway', g), row('direct (no gateway)', d), row('Hive Gateway', h), ...(hd ? [row('Hive Gateway, defaults *', hd)] : [])],
+      [
+        'target',
+        'req/s',
+        'p50 ms',
+        'p90 ms',
+        'p99 ms',
+        'mean ms',
+        'max ms',
+        'requests',
+        'errors',
+        'fetches/req',
+        'CPU ms/req: gw / subgraphs / pg / client',
+        'other CPU',
+      ],
+      [
+        row('our gateway', g),
+        row('direct (no gateway)', d),
+        row('Hive Gateway', h),
+        ...(hd ? [row('Hive Gateway, defaults *', hd)] : []),
+      ],
     ),
   );
   say('');
-  say(`p50 overhead vs direct: ours ${ms(g.p50 - d.p50)} ms, Hive ${ms(h.p50 - d.p50)} ms${hd ? ` (Hive with defaults ${ms(hd.p50 - d.p50)} ms)` : ''}`);
+  say(
+    `p50 overhead vs direct: ours ${ms(g.p50 - d.p50)} ms, Hive ${ms(h.p50 - d.p50)} ms${hd ? ` (Hive with defaults ${ms(hd.p50 - d.p50)} ms)` : ''}`,
+  );
   say(`gateway CPU per request: ours ${ms(g.cpuMsPerRequest.gateway)} ms, Hive ${ms(h.cpuMsPerRequest.gateway)} ms`);
   say('auth:        ours verifies the user JWT and signs the internal token, both cached per user token. Hive');
   say('             verified the user JWT with its built-in JWT plugin (HS256, every request) and forwarded the');
   say('             x-hub-internal header the bench client pre-signed: it signed nothing itself.');
   say("*            Hive's default in-flight deduplication shares identical concurrent subgraph fetches (all bench");
-  say('             clients send the same query and token). The "Hive Gateway" row (RESULT hive_*) has it off, like ours.');
-  if (!hd) say('             (the row with Hive\'s defaults is skipped in --quick)');
+  say(
+    '             clients send the same query and token). The "Hive Gateway" row (RESULT hive_*) has it off, like ours.',
+  );
+  if (!hd) say("             (the row with Hive's defaults is skipped in --quick)");
   say('fetches/req: subgraph operations served per request. CPU: per process from /proc while measuring;');
   say('             "other CPU" = share of the machine used by unrelated processes meanwhile (noise).');
   say('load:        every target shares 2 CPUs with the load generator and is saturated at this concurrency (CPU,');
   say("             and the subgraphs' 10-connection Postgres pool), so p50 is mostly queueing: p50 overhead reflects");
   say('             CPU per request more than the latency one request gains at low load (try --connections 1).');
   const noisy = Object.entries(results).filter(([, r]) => r.otherCpuShare > NOISY_SHARE);
-  if (noisy.length) say(`! other processes used >${NOISY_SHARE * 100}% of the CPUs while measuring ${noisy.map(([k]) => k).join(', ')}: figures are disturbed, rerun on a quiet machine`);
+  if (noisy.length)
+    say(
+      `! other processes used >${NOISY_SHARE * 100}% of the CPUs while measuring ${noisy.map(([k]) => k).join(', ')}: figures are disturbed, rerun on a quiet machine`,
+    );
   const failed = Object.entries(results).filter(([, r]) => r.errors);
   if (failed.length) say(`! failed requests while measuring: ${failed.map(([k, r]) => `${k} ${r.errors}`).join(', ')}`);
 }
@@ -178,15 +258,22 @@ function report(results: Record<'gateway' | 'direct' | 'hive', Measured> & { hiv
 export async function run(opts: BenchOptions): Promise<void> {
   const started = Date.now();
   const plan = planQuery(readSupergraph(), QUERY);
-  say(`gateway bench: ${opts.duration}s per target after ${opts.warmup}s warm-up, ${opts.connections} connections, ${cpus().length} CPUs, node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`);
-  say(`query: ${QUERY}\nvariables: ${JSON.stringify(VARIABLES)}\n\nquery plan (@apollo/query-planner, as our gateway runs it):\n${plan.pretty}\n`);
+  say(
+    `gateway bench: ${opts.duration}s per target after ${opts.warmup}s warm-up, ${opts.connections} connections, ${cpus().length} CPUs, node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`,
+  );
+  say(
+    `query: ${QUERY}\nvariables: ${JSON.stringify(VARIABLES)}\n\nquery plan (@apollo/query-planner, as our gateway runs it):\n${plan.pretty}\n`,
+  );
 
   // 1st child: the subgraphs over a fresh, seeded database.
   const dbName = `oee_bench_${process.pid}`;
   onCleanup(() => dropBenchDatabase(dbName));
   say('starting subgraphs (fresh database, demo seed)…');
   const [node, args] = tsxArgs(fileURLToPath(new URL('../lib/subgraphs-process.ts', import.meta.url)));
-  const subgraphs = await startChild('subgraphs', node, args, { cwd: ROOT, env: { BENCH_DB: dbName, NODE_ENV: 'production' } });
+  const subgraphs = await startChild('subgraphs', node, args, {
+    cwd: ROOT,
+    env: { BENCH_DB: dbName, NODE_ENV: 'production' },
+  });
   const subgraphUrls = subgraphs.ready as Record<string, string>;
   await Promise.all(Object.values(subgraphUrls).map((u) => waitForHttp(healthz(u), subgraphs)));
 
@@ -199,23 +286,40 @@ export async function run(opts: BenchOptions): Promise<void> {
   const direct = directRequest(plan, subgraphUrls, { 'x-hub-internal': internalToken }, VARIABLES);
   const reference = await direct();
   const machines = (reference as { line?: { machines?: unknown[] } }).line?.machines?.length ?? 0;
-  if (!machines) throw new Error(`the seeded database has no machines on ${VARIABLES.id}: ${JSON.stringify(reference)}`);
+  if (!machines)
+    throw new Error(`the seeded database has no machines on ${VARIABLES.id}: ${JSON.stringify(reference)}`);
   say(`reference answer: ${machines} machines, ${JSON.stringify(reference).length} bytes`);
-  const env: Env = { dbName, subgraphUrls, subgraphsPid: subgraphs.proc.pid!, userToken, internalToken, body: JSON.stringify({ query: QUERY, variables: VARIABLES }), reference };
+  const env: Env = {
+    dbName,
+    subgraphUrls,
+    subgraphsPid: subgraphs.proc.pid!,
+    userToken,
+    internalToken,
+    body: JSON.stringify({ query: QUERY, variables: VARIABLES }),
+    reference,
+  };
 
   // Warm the shared subgraphs first, or the first target measured pays for their JIT warm-up.
   say(`warming the subgraphs for ${subgraphWarmup(opts)}s…\n`);
   const warm = await closedLoop(opts.connections, subgraphWarmup(opts), direct);
-  if (warm.errors) throw new Error(`subgraphs failed ${warm.errors} requests while warming up, first: ${warm.firstError}`);
+  if (warm.errors)
+    throw new Error(`subgraphs failed ${warm.errors} requests while warming up, first: ${warm.firstError}`);
 
   const gateway = await measureOurs(env, opts);
-  const directResult = await warmThenMeasure(`direct (${1 + plan.entities.length} subgraph fetches per request)`, (s) => closedLoop(opts.connections, s, direct), opts, env);
+  const directResult = await warmThenMeasure(
+    `direct (${1 + plan.entities.length} subgraph fetches per request)`,
+    (s) => closedLoop(opts.connections, s, direct),
+    opts,
+    env,
+  );
   const tmp = mkdtempSync(`${tmpdir()}/oee-bench-`);
   onCleanup(() => rmSync(tmp, { recursive: true, force: true }));
   writeFileSync(`${tmp}/supergraph.graphql`, withSubgraphUrls(readSupergraph(), subgraphUrls));
   const hive = await measureHive('Hive Gateway', false, `${tmp}/supergraph.graphql`, env, opts);
   // Hive's defaults only for context, and not in --quick (which must stay under a minute).
-  const hiveDefaults = opts.quick ? undefined : await measureHive('Hive Gateway (defaults: in-flight dedup on)', true, `${tmp}/supergraph.graphql`, env, opts);
+  const hiveDefaults = opts.quick
+    ? undefined
+    : await measureHive('Hive Gateway (defaults: in-flight dedup on)', true, `${tmp}/supergraph.graphql`, env, opts);
   const results = { gateway, direct: directResult, hive, ...(hiveDefaults ? { hiveDefaults } : {}) };
 
   report(results);
@@ -228,7 +332,11 @@ export async function run(opts: BenchOptions): Promise<void> {
     variables: VARIABLES,
     plan: plan.pretty,
     results,
-    overheadP50Ms: { gateway: g.p50 - d.p50, hive: h.p50 - d.p50, hiveDefaults: hiveDefaults && hiveDefaults.p50 - d.p50 },
+    overheadP50Ms: {
+      gateway: g.p50 - d.p50,
+      hive: h.p50 - d.p50,
+      hiveDefaults: hiveDefaults && hiveDefaults.p50 - d.p50,
+    },
     hive: {
       auth: 'built-in JWT plugin verifies the user JWT (HS256); x-hub-internal is pre-signed by the bench client and forwarded',
       hive: 'deduplicateInflightRequests off (like our gateway)',

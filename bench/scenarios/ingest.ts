@@ -23,7 +23,15 @@ import { sensorId, setupIngestDatabase, TOPIC_PREFIX, type BenchPlant } from '..
 import { percentile } from '../lib/load.ts';
 import { Publisher, nowMs, type MessageFactory } from '../lib/mqtt-publisher.ts';
 import { onCleanup, startChild, tsxArgs, waitForHttp, type Child } from '../lib/proc.ts';
-import { childPids, cpuWindow, postgresPids, processName, rssMiB, type CpuMeter, type CpuWindow } from '../lib/proc-stats.ts';
+import {
+  childPids,
+  cpuWindow,
+  postgresPids,
+  processName,
+  rssMiB,
+  type CpuMeter,
+  type CpuWindow,
+} from '../lib/proc-stats.ts';
 import { resultLine, table, writeResult } from '../lib/report.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -173,8 +181,10 @@ async function ingestCounters(ops: string): Promise<IngestCounters | undefined> 
     let stored = 0;
     let deadLetters = 0;
     for (const line of text.split('\n')) {
-      if (line.startsWith('hub_ingest_readings_total{') && line.includes('outcome="stored"')) stored += Number(line.slice(line.lastIndexOf(' ') + 1));
-      else if (line.startsWith('hub_ingest_dead_letters_total{')) deadLetters += Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (line.startsWith('hub_ingest_readings_total{') && line.includes('outcome="stored"'))
+        stored += Number(line.slice(line.lastIndexOf(' ') + 1));
+      else if (line.startsWith('hub_ingest_dead_letters_total{'))
+        deadLetters += Number(line.slice(line.lastIndexOf(' ') + 1));
     }
     return { stored, deadLetters };
   } catch {
@@ -205,10 +215,16 @@ async function startPrimedIngest(ctx: Ctx, name: string, broker: Broker): Promis
   const ingest = await startIngest(ctx, name, broker);
   await waitForHttp(`${ingest.ops}/readyz`, ingest.child, 60_000);
   const probeBase = Date.now() - 30 * 86_400_000;
-  const pub = await Publisher.connect(broker.host, broker.port, 1, {
-    topic: () => TOPICS[0]!,
-    payload: () => `{"v":0,"t":${probeBase + probeSeq++},"probe":true}`,
-  }, { clientIdPrefix: `bench-probe-${process.pid}` });
+  const pub = await Publisher.connect(
+    broker.host,
+    broker.port,
+    1,
+    {
+      topic: () => TOPICS[0]!,
+      payload: () => `{"v":0,"t":${probeBase + probeSeq++},"probe":true}`,
+    },
+    { clientIdPrefix: `bench-probe-${process.pid}` },
+  );
   try {
     const until = Date.now() + 30_000;
     for (;;) {
@@ -217,7 +233,8 @@ async function startPrimedIngest(ctx: Ctx, name: string, broker: Broker): Promis
         if (((await ingestCounters(ingest.ops))?.stored ?? 0) >= 1) return ingest;
         await sleep(50);
       }
-      if (Date.now() > until) throw new Error(`${name} stored no probe message within 30 s; see ${ingest.child.logFile}`);
+      if (Date.now() > until)
+        throw new Error(`${name} stored no probe message within 30 s; see ${ingest.child.logFile}`);
     }
   } finally {
     await pub.close();
@@ -246,13 +263,25 @@ async function countBaselineRows(ctx: Ctx, base: number, n: number): Promise<{ r
 
 async function hubGroups(ctx: Ctx, broker: Broker, ingest: Ingest): Promise<Record<string, number[]>> {
   const p = await postgresPids(ctx.dbName);
-  return { consumer: [ingest.pid], broker: [broker.pid], postgres: p.backends, 'pg background': p.background, bench: [process.pid] };
+  return {
+    consumer: [ingest.pid],
+    broker: [broker.pid],
+    postgres: p.backends,
+    'pg background': p.background,
+    bench: [process.pid],
+  };
 }
 
 async function baselineGroups(ctx: Ctx, broker: Broker, pipeline: Child): Promise<Record<string, number[]>> {
   const p = await postgresPids(ctx.dbName);
   // sh itself does nothing after the fork; its two children are the pipeline.
-  return { consumer: [pipeline.proc.pid!, ...childPids(pipeline.proc.pid!)], broker: [broker.pid], postgres: p.backends, 'pg background': p.background, bench: [process.pid] };
+  return {
+    consumer: [pipeline.proc.pid!, ...childPids(pipeline.proc.pid!)],
+    broker: [broker.pid],
+    postgres: p.backends,
+    'pg background': p.background,
+    bench: [process.pid],
+  };
 }
 
 interface CpuShare {
@@ -305,12 +334,19 @@ async function queueBacklog(ctx: Ctx, broker: Broker, msgs: Messages, n: number)
   return s;
 }
 
-async function drainHub(ctx: Ctx, broker: Broker, n: number, base: number): Promise<{ result: DrainResult; ingest: Ingest }> {
+async function drainHub(
+  ctx: Ctx,
+  broker: Broker,
+  n: number,
+  base: number,
+): Promise<{ result: DrainResult; ingest: Ingest }> {
   say(`- hub drain: priming the persistent session (ingest start, probe message stored, SIGTERM)`);
   const prime = await startPrimedIngest(ctx, 'ingest-prime', broker);
   await prime.child.stop();
   const publishSeconds = await queueBacklog(ctx, broker, new Messages(base), n);
-  say(`  queued ${int(n)} QoS 1 messages in ${publishSeconds.toFixed(1)} s (${int(n / publishSeconds)} msgs/s, all PUBACKed)`);
+  say(
+    `  queued ${int(n)} QoS 1 messages in ${publishSeconds.toFixed(1)} s (${int(n / publishSeconds)} msgs/s, all PUBACKed)`,
+  );
 
   const spawnedAt = Date.now();
   const ingest = await startIngest(ctx, 'ingest', broker);
@@ -324,13 +360,18 @@ async function drainHub(ctx: Ctx, broker: Broker, n: number, base: number): Prom
   let lastProgress = Date.now();
   let counters: IngestCounters | undefined;
   while (doneAt === undefined) {
-    if (ingest.child.proc.exitCode !== null) throw new Error(`ingest exited during the drain; see ${ingest.child.logFile}`);
+    if (ingest.child.proc.exitCode !== null)
+      throw new Error(`ingest exited during the drain; see ${ingest.child.logFile}`);
     const t = Date.now();
     counters = await ingestCounters(ingest.ops);
     if (counters) {
       meter ??= await cpuWindow(() => hubGroups(ctx, broker, ingest));
       if (!prev || counters.stored > prev.stored) lastProgress = t;
-      if (counters.stored >= n) doneAt = prev && counters.stored > prev.stored ? prev.t + ((n - prev.stored) / (counters.stored - prev.stored)) * (t - prev.t) : t;
+      if (counters.stored >= n)
+        doneAt =
+          prev && counters.stored > prev.stored
+            ? prev.t + ((n - prev.stored) / (counters.stored - prev.stored)) * (t - prev.t)
+            : t;
       prev = { t, stored: counters.stored };
     }
     if (Date.now() - lastProgress > STALL_MS || Date.now() > until) break;
@@ -373,10 +414,14 @@ async function drainHub(ctx: Ctx, broker: Broker, n: number, base: number): Prom
     cpu: cpuShare(cpu, n),
   };
   if (stalled) {
-    say(`  ! STALLED: no commit for ${STALL_MS / 1000} s with ${int(counted.distinct)} of ${int(n)} rows stored (receiveMaximum ${ctx.receiveMaximum}; see bench/README.md)`);
+    say(
+      `  ! STALLED: no commit for ${STALL_MS / 1000} s with ${int(counted.distinct)} of ${int(n)} rows stored (receiveMaximum ${ctx.receiveMaximum}; see bench/README.md)`,
+    );
     return { result, ingest };
   }
-  say(`  drained in ${f1(seconds)} s from CONNACK (${f1(result.secondsWithStart)} s from process start): ${int(result.msgsPerSecond)} msgs/s, lost ${result.lost}, duplicated ${result.duplicated}`);
+  say(
+    `  drained in ${f1(seconds)} s from CONNACK (${f1(result.secondsWithStart)} s from process start): ${int(result.msgsPerSecond)} msgs/s, lost ${result.lost}, duplicated ${result.duplicated}`,
+  );
   return { result, ingest };
 }
 
@@ -389,16 +434,37 @@ function baselineCommand(broker: Broker, dbName: string, count?: number): string
 
 async function drainBaseline(ctx: Ctx, broker: Broker, n: number, base: number): Promise<DrainResult> {
   say(`- baseline drain: priming the persistent session (mosquitto_sub -c -E)`);
-  const prime = spawnSync('mosquitto_sub', ['-h', broker.host, '-p', String(broker.port), '-q', '1', '-c', '-i', BASELINE_CLIENT_ID, '-t', `${TOPIC_PREFIX}/#`, '-E'], { timeout: 10_000 });
+  const prime = spawnSync(
+    'mosquitto_sub',
+    [
+      '-h',
+      broker.host,
+      '-p',
+      String(broker.port),
+      '-q',
+      '1',
+      '-c',
+      '-i',
+      BASELINE_CLIENT_ID,
+      '-t',
+      `${TOPIC_PREFIX}/#`,
+      '-E',
+    ],
+    { timeout: 10_000 },
+  );
   if (prime.status !== 0) throw new Error(`mosquitto_sub -E failed: ${prime.stderr?.toString()}`);
   const publishSeconds = await queueBacklog(ctx, broker, new Messages(base), n);
-  say(`  queued ${int(n)} QoS 1 messages in ${publishSeconds.toFixed(1)} s (${int(n / publishSeconds)} msgs/s, all PUBACKed)`);
+  say(
+    `  queued ${int(n)} QoS 1 messages in ${publishSeconds.toFixed(1)} s (${int(n / publishSeconds)} msgs/s, all PUBACKed)`,
+  );
 
   const cmd = baselineCommand(broker, ctx.dbName, n);
   say(`  $ ${cmd}`);
   const t0 = nowMs();
   const pipeline = await startChild('baseline-drain', 'sh', ['-c', cmd], { readyLine: false });
-  const exited = new Promise<number | null>((r) => (pipeline.proc.exitCode !== null ? r(pipeline.proc.exitCode) : pipeline.proc.once('exit', (code) => r(code))));
+  const exited = new Promise<number | null>((r) =>
+    pipeline.proc.exitCode !== null ? r(pipeline.proc.exitCode) : pipeline.proc.once('exit', (code) => r(code)),
+  );
   // For the CPU accounting: sh's two children and psql's backend, up within a few ms. They are gone when
   // the pipeline ends, so their CPU time is re-read every 20 ms (the last reading counts).
   while (pipeline.proc.exitCode === null && nowMs() - t0 < 5000) {
@@ -428,7 +494,9 @@ async function drainBaseline(ctx: Ctx, broker: Broker, n: number, base: number):
     duplicated: counted.rows - counted.distinct,
     cpu: cpuShare(w, n),
   };
-  say(`  drained and committed in ${f1(seconds)} s: ${int(result.msgsPerSecond)} msgs/s, lost ${result.lost}, duplicated ${result.duplicated}`);
+  say(
+    `  drained and committed in ${f1(seconds)} s: ${int(result.msgsPerSecond)} msgs/s, lost ${result.lost}, duplicated ${result.duplicated}`,
+  );
   return result;
 }
 
@@ -480,12 +548,24 @@ function countAt(timeline: { t: number; n: number }[], t: number): number {
 
 function latencyStats(latencies: number[]) {
   const arr = Array.from(Float64Array.from(latencies).sort());
-  return { samples: arr.length, p50: percentile(arr, 50), p90: percentile(arr, 90), p99: percentile(arr, 99), max: arr[arr.length - 1] ?? NaN };
+  return {
+    samples: arr.length,
+    p50: percentile(arr, 50),
+    p90: percentile(arr, 90),
+    p99: percentile(arr, 99),
+    max: arr[arr.length - 1] ?? NaN,
+  };
 }
 
 /** The figures both live consumers report the same way: rate, tail, latency percentiles, and rows lost or doubled. */
 function liveFigures(
-  m: { published: { seconds: number; sent: number; maxBehindMs: number }; timeline: { t: number; n: number }[]; warmAt: number; pubEnd: number; tailAt: number },
+  m: {
+    published: { seconds: number; sent: number; maxBehindMs: number };
+    timeline: { t: number; n: number }[];
+    warmAt: number;
+    pubEnd: number;
+    tailAt: number;
+  },
   counted: { rows: number; distinct: number },
   latencies: number[],
   rate: number,
@@ -526,7 +606,15 @@ const LIVE_SHARE = 0.7;
 /** Messages the publishers keep beyond the consumer in the capacity measure. */
 const CAPACITY_AHEAD = 50_000;
 
-async function liveHub(ctx: Ctx, broker: Broker, ingest: Ingest, rate: number, seconds: number, base: number, capacity?: Capacity): Promise<LiveResult> {
+async function liveHub(
+  ctx: Ctx,
+  broker: Broker,
+  ingest: Ingest,
+  rate: number,
+  seconds: number,
+  base: number,
+  capacity?: Capacity,
+): Promise<LiveResult> {
   const sampleEvery = capacity ? 0 : Math.max(1, Math.round(rate / SAMPLES_PER_SECOND));
   const msgs = new Messages(base, sampleEvery);
   const pub = await Publisher.connect(broker.host, broker.port, ctx.publishers, msgs, { window: 5000 });
@@ -576,11 +664,14 @@ async function liveHub(ctx: Ctx, broker: Broker, ingest: Ingest, rate: number, s
   // The committed-rows timeline from the stored counter, and the ingest's memory.
   const timeline: { t: number; n: number }[] = [{ t: nowMs(), n: 0 }];
   const rss: number[] = [rssMiB(ingest.pid)];
-  const counterPoller = setInterval(() => {
-    const t = nowMs();
-    void ingestCounters(ingest.ops).then((c) => c && timeline.push({ t, n: c.stored - c0.stored }));
-    rss.push(rssMiB(ingest.pid));
-  }, capacity ? 100 : 250);
+  const counterPoller = setInterval(
+    () => {
+      const t = nowMs();
+      void ingestCounters(ingest.ops).then((c) => c && timeline.push({ t, n: c.stored - c0.stored }));
+      rss.push(rssMiB(ingest.pid));
+    },
+    capacity ? 100 : 250,
+  );
 
   let meter: Promise<CpuMeter> | undefined;
   let warmAt = 0;
@@ -633,24 +724,48 @@ async function liveHub(ctx: Ctx, broker: Broker, ingest: Ingest, rate: number, s
     const at = seen.get(i);
     if (at !== undefined && msgs.sampleSentMs[i]! >= warmAt) latencies.push(at - msgs.sampleSentMs[i]!);
   }
-  const { committed, figures } = liveFigures({ published, timeline, warmAt, pubEnd, tailAt }, counted, latencies, rate, capacity);
+  const { committed, figures } = liveFigures(
+    { published, timeline, warmAt, pubEnd, tailAt },
+    counted,
+    latencies,
+    rate,
+    capacity,
+  );
   const result: LiveResult = {
     consumer: 'hub ingest',
     ...figures,
-    latencyMethod: capacity ? 'none (capacity)' : `every ${sampleEvery}th message looked up by (series_id, ts) every ${SAMPLE_POLL_MS} ms (mean lookup ${f1(pollMsTotal / (polls || 1))} ms); latency = first lookup that sees it - publish time`,
+    latencyMethod: capacity
+      ? 'none (capacity)'
+      : `every ${sampleEvery}th message looked up by (series_id, ts) every ${SAMPLE_POLL_MS} ms (mean lookup ${f1(pollMsTotal / (polls || 1))} ms); latency = first lookup that sees it - publish time`,
     redelivered: (final?.stored ?? 0) - c0.stored - published.sent,
     deadLetters: (final?.deadLetters ?? 0) - c0.deadLetters,
     rss: { first: rss[0]!, last: rss[rss.length - 1]!, max: Math.max(...rss.filter(Number.isFinite)) },
     stalled,
     cpu: cpuShare(cpu, committed || 1),
   };
-  if (stalled) say(`  ! STALLED: no commit for ${STALL_MS / 1000} s with ${int(counted.distinct)} of ${int(published.sent)} rows stored`);
-  if (capacity) say(`  committed ${int(result.committedPerSecond)} rows/s, tail ${f1(result.tailSeconds)} s, lost ${result.lost}, duplicated ${result.duplicated}`);
-  else say(`  committed ${int(result.committedPerSecond)} rows/s, p50 ${f1(result.p50)} ms, p99 ${f1(result.p99)} ms, tail ${f1(result.tailSeconds)} s, lost ${result.lost}, duplicated ${result.duplicated}`);
+  if (stalled)
+    say(
+      `  ! STALLED: no commit for ${STALL_MS / 1000} s with ${int(counted.distinct)} of ${int(published.sent)} rows stored`,
+    );
+  if (capacity)
+    say(
+      `  committed ${int(result.committedPerSecond)} rows/s, tail ${f1(result.tailSeconds)} s, lost ${result.lost}, duplicated ${result.duplicated}`,
+    );
+  else
+    say(
+      `  committed ${int(result.committedPerSecond)} rows/s, p50 ${f1(result.p50)} ms, p99 ${f1(result.p99)} ms, tail ${f1(result.tailSeconds)} s, lost ${result.lost}, duplicated ${result.duplicated}`,
+    );
   return result;
 }
 
-async function liveBaseline(ctx: Ctx, broker: Broker, rate: number, seconds: number, base: number, capacity?: Capacity): Promise<LiveResult> {
+async function liveBaseline(
+  ctx: Ctx,
+  broker: Broker,
+  rate: number,
+  seconds: number,
+  base: number,
+  capacity?: Capacity,
+): Promise<LiveResult> {
   const sampleEvery = capacity ? 0 : Math.max(1, Math.round(rate / SAMPLES_PER_SECOND));
   const msgs = new Messages(base, sampleEvery);
   const warm = warmupSeconds(ctx.opts);
@@ -662,16 +777,22 @@ async function liveBaseline(ctx: Ctx, broker: Broker, rate: number, seconds: num
       : `- baseline live: ${int(rate)} msgs/s for ${seconds} s over ${ctx.publishers} connections (first ${warm} s not counted)`,
   );
   say(`  $ ${cmd}`);
-  const pipeline = await startChild(capacity ? 'baseline-capacity' : 'baseline-live', 'sh', ['-c', cmd], { readyLine: false });
+  const pipeline = await startChild(capacity ? 'baseline-capacity' : 'baseline-live', 'sh', ['-c', cmd], {
+    readyLine: false,
+  });
   const exited = new Promise<number | null>((r) => pipeline.proc.once('exit', (code) => r(code)));
   // Wait for psql's COPY to be running (its progress row), i.e. both ends of the pipe are up.
   const progress = async () => {
-    const { rows } = await ctx.pgc.query<{ n: string }>('select tuples_processed as n from pg_stat_progress_copy p join pg_database d on d.oid = p.datid where d.datname = $1', [ctx.dbName]);
+    const { rows } = await ctx.pgc.query<{ n: string }>(
+      'select tuples_processed as n from pg_stat_progress_copy p join pg_database d on d.oid = p.datid where d.datname = $1',
+      [ctx.dbName],
+    );
     return rows[0] ? Number(rows[0].n) : undefined;
   };
   const until = Date.now() + 10_000;
   while ((await progress()) === undefined) {
-    if (Date.now() > until || pipeline.proc.exitCode !== null) throw new Error(`the baseline's COPY did not start; see ${pipeline.logFile}`);
+    if (Date.now() > until || pipeline.proc.exitCode !== null)
+      throw new Error(`the baseline's COPY did not start; see ${pipeline.logFile}`);
     await sleep(20);
   }
   const subPid = childPids(pipeline.proc.pid!).find((p) => processName(p) === 'mosquitto_sub');
@@ -742,15 +863,29 @@ async function liveBaseline(ctx: Ctx, broker: Broker, rate: number, seconds: num
     if (j === timeline.length) break;
     if (msgs.sampleSentMs[i]! >= warmAt) latencies.push(timeline[j]!.t - msgs.sampleSentMs[i]!);
   }
-  const { committed, figures } = liveFigures({ published, timeline, warmAt, pubEnd, tailAt }, counted, latencies, rate, capacity);
+  const { committed, figures } = liveFigures(
+    { published, timeline, warmAt, pubEnd, tailAt },
+    counted,
+    latencies,
+    rate,
+    capacity,
+  );
   const result: LiveResult = {
     consumer: 'mosquitto_sub | psql',
     ...figures,
-    latencyMethod: capacity ? 'none (capacity)' : `COPY progress (tuples_processed) polled every ${SAMPLE_POLL_MS} ms; latency of every ${sampleEvery}th message = first poll at which COPY had written it - publish time (written, NOT committed: the COPY commits only when mosquitto_sub ends)`,
+    latencyMethod: capacity
+      ? 'none (capacity)'
+      : `COPY progress (tuples_processed) polled every ${SAMPLE_POLL_MS} ms; latency of every ${sampleEvery}th message = first poll at which COPY had written it - publish time (written, NOT committed: the COPY commits only when mosquitto_sub ends)`,
     cpu: cpuShare(cpu, committed || 1),
   };
-  if (capacity) say(`  written by COPY ${int(result.committedPerSecond)} rows/s (commits when mosquitto_sub ends), tail ${f1(result.tailSeconds)} s, lost ${result.lost}, duplicated ${result.duplicated}`);
-  else say(`  written by COPY ${int(result.committedPerSecond)} rows/s, p50 ${f1(result.p50)} ms, p99 ${f1(result.p99)} ms (uncommitted), tail ${f1(result.tailSeconds)} s, lost ${result.lost}, duplicated ${result.duplicated}`);
+  if (capacity)
+    say(
+      `  written by COPY ${int(result.committedPerSecond)} rows/s (commits when mosquitto_sub ends), tail ${f1(result.tailSeconds)} s, lost ${result.lost}, duplicated ${result.duplicated}`,
+    );
+  else
+    say(
+      `  written by COPY ${int(result.committedPerSecond)} rows/s, p50 ${f1(result.p50)} ms, p99 ${f1(result.p99)} ms (uncommitted), tail ${f1(result.tailSeconds)} s, lost ${result.lost}, duplicated ${result.duplicated}`,
+    );
   return result;
 }
 
@@ -782,7 +917,11 @@ async function soak(ctx: Ctx, minutes: number, rate: number, base: number): Prom
   const samples: SoakResult['rssMiB'] = [];
   const sample = async () => {
     const c = await ingestCounters(ingest.ops);
-    const s = { atSeconds: Math.round((nowMs() - t0) / 1000), rss: rssMiB(ingest.pid), committed: c ? c.stored - c0.stored : NaN };
+    const s = {
+      atSeconds: Math.round((nowMs() - t0) / 1000),
+      rss: rssMiB(ingest.pid),
+      committed: c ? c.stored - c0.stored : NaN,
+    };
     samples.push(s);
     say(`  ${String(s.atSeconds).padStart(5)} s  RSS ${f1(s.rss)} MiB  committed ${int(s.committed)}`);
   };
@@ -792,7 +931,8 @@ async function soak(ctx: Ctx, minutes: number, rate: number, base: number): Prom
   clearInterval(timer);
   await pub.close();
   const until = Date.now() + 120_000;
-  while (((await ingestCounters(ingest.ops))?.stored ?? 0) - c0.stored < published.sent && Date.now() < until) await sleep(100);
+  while (((await ingestCounters(ingest.ops))?.stored ?? 0) - c0.stored < published.sent && Date.now() < until)
+    await sleep(100);
   await sample();
   const counted = await countHubRows(ctx, base, published.sent);
   await ingest.child.stop();
@@ -866,10 +1006,55 @@ export async function run(opts: BenchOptions): Promise<void> {
     const soakRate = opts.rate ?? SOAK_RATE;
     const s = await soak(ctx, opts.soak, soakRate, range(Math.ceil(soakRate * opts.soak * 60 * 1.01)));
     say('');
-    say(table(['soak', 'msgs/s', 'minutes', 'sent', 'committed/s', 'lost', 'duplicated', 'RSS first MiB', 'RSS last MiB', 'RSS max MiB'], [['hub ingest', int(s.rate), s.minutes, int(s.sent), int(s.committedPerSecond), s.lost, s.duplicated, f1(s.first), f1(s.last), f1(s.max)]]));
-    const file = writeResult('ingest-soak', { at: new Date().toISOString(), options: opts, commit: git('rev-parse', 'HEAD'), soak: s, wallSeconds: (Date.now() - started) / 1000 });
+    say(
+      table(
+        [
+          'soak',
+          'msgs/s',
+          'minutes',
+          'sent',
+          'committed/s',
+          'lost',
+          'duplicated',
+          'RSS first MiB',
+          'RSS last MiB',
+          'RSS max MiB',
+        ],
+        [
+          [
+            'hub ingest',
+            int(s.rate),
+            s.minutes,
+            int(s.sent),
+            int(s.committedPerSecond),
+            s.lost,
+            s.duplicated,
+            f1(s.first),
+            f1(s.last),
+            f1(s.max),
+          ],
+        ],
+      ),
+    );
+    const file = writeResult('ingest-soak', {
+      at: new Date().toISOString(),
+      options: opts,
+      commit: git('rev-parse', 'HEAD'),
+      soak: s,
+      wallSeconds: (Date.now() - started) / 1000,
+    });
     say(`full figures: ${file} (wall time ${((Date.now() - started) / 1000).toFixed(1)} s)`);
-    say(resultLine('ingest', { soak_minutes: String(s.minutes), soak_msgs_per_s: String(Math.round(s.committedPerSecond)), rss_first_mib: f1(s.first), rss_last_mib: f1(s.last), rss_max_mib: f1(s.max), lost: String(s.lost), duplicated: String(s.duplicated) }));
+    say(
+      resultLine('ingest', {
+        soak_minutes: String(s.minutes),
+        soak_msgs_per_s: String(Math.round(s.committedPerSecond)),
+        rss_first_mib: f1(s.first),
+        rss_last_mib: f1(s.last),
+        rss_max_mib: f1(s.max),
+        lost: String(s.lost),
+        duplicated: String(s.duplicated),
+      }),
+    );
     return;
   }
 
@@ -897,7 +1082,8 @@ export async function run(opts: BenchOptions): Promise<void> {
   const liveBase = range(Math.ceil(rate * liveSeconds * 1.01) + 10_000);
   const hubLive = await liveHub(ctx, hubBroker, ingest, rate, liveSeconds, liveBase);
   await ingest.child.stop();
-  if (listener) say(`  live listener: ${int(listener.messages)} live-channel messages, ${f1(listener.bytes / 2 ** 20)} MiB`);
+  if (listener)
+    say(`  live listener: ${int(listener.messages)} live-channel messages, ${f1(listener.bytes / 2 ** 20)} MiB`);
   await listener?.client.endAsync(true);
   await hubBroker.stop();
 
@@ -910,14 +1096,45 @@ export async function run(opts: BenchOptions): Promise<void> {
 
   say('');
   const liveRow = (label: string, r: LiveResult, star = '') => [
-    label, `${r.consumer}${star}`, int(r.sent), f1(r.seconds), int(r.committedPerSecond), r.lost, r.duplicated, f1(r.p50), f1(r.p99), f1(r.max),
+    label,
+    `${r.consumer}${star}`,
+    int(r.sent),
+    f1(r.seconds),
+    int(r.committedPerSecond),
+    r.lost,
+    r.duplicated,
+    f1(r.p50),
+    f1(r.p99),
+    f1(r.max),
   ];
   say(
     table(
       ['measure', 'consumer', 'msgs', 'seconds', 'msgs/s', 'lost', 'duplicated', 'p50 ms', 'p99 ms', 'max ms'],
       [
-        [`drain ${int(n)}`, hubDrain.consumer, int(n), hubDrain.stalled ? 'STALLED' : f1(hubDrain.seconds), int(hubDrain.msgsPerSecond), hubDrain.lost, hubDrain.duplicated, '', '', ''],
-        ['', baseDrain.consumer, int(n), f1(baseDrain.seconds), int(baseDrain.msgsPerSecond), baseDrain.lost, baseDrain.duplicated, '', '', ''],
+        [
+          `drain ${int(n)}`,
+          hubDrain.consumer,
+          int(n),
+          hubDrain.stalled ? 'STALLED' : f1(hubDrain.seconds),
+          int(hubDrain.msgsPerSecond),
+          hubDrain.lost,
+          hubDrain.duplicated,
+          '',
+          '',
+          '',
+        ],
+        [
+          '',
+          baseDrain.consumer,
+          int(n),
+          f1(baseDrain.seconds),
+          int(baseDrain.msgsPerSecond),
+          baseDrain.lost,
+          baseDrain.duplicated,
+          '',
+          '',
+          '',
+        ],
         liveRow(`capacity (≤${int(capacity.ahead)} ahead)`, hubCap),
         liveRow('', baseCap, ' *'),
         liveRow(`live ${int(rate)}/s`, hubLive),
@@ -929,7 +1146,17 @@ export async function run(opts: BenchOptions): Promise<void> {
   say('where the time goes: CPU µs per message (and % of one core) while measuring');
   say(
     table(
-      ['measure', 'consumer', 'consumer proc', 'mosquitto', 'postgres backends', 'pg wal/bg', 'bench', 'softirq', 'other CPU'],
+      [
+        'measure',
+        'consumer',
+        'consumer proc',
+        'mosquitto',
+        'postgres backends',
+        'pg wal/bg',
+        'bench',
+        'softirq',
+        'other CPU',
+      ],
       [
         ['drain', hubDrain.consumer, ...cpuCells(hubDrain.cpu)],
         ['drain', baseDrain.consumer, ...cpuCells(baseDrain.cpu)],
@@ -942,29 +1169,58 @@ export async function run(opts: BenchOptions): Promise<void> {
   );
   const warm = warmupSeconds(opts);
   say('');
-  say(`drain:    N QoS 1 messages queued for the consumer's offline persistent session (all PUBACKed), then the consumer`);
-  say(`          starts; time from its connection (hub: its CONNACK log line, ${f1(hubDrain.secondsWithStart - hubDrain.seconds)} s after its process start;`);
+  say(
+    `drain:    N QoS 1 messages queued for the consumer's offline persistent session (all PUBACKed), then the consumer`,
+  );
+  say(
+    `          starts; time from its connection (hub: its CONNACK log line, ${f1(hubDrain.secondsWithStart - hubDrain.seconds)} s after its process start;`,
+  );
   say(`          baseline: spawn) until all N rows are committed (hub: stored counter, then counted in the table).`);
   const stalls = [hubCap.stalled && 'capacity', hubLive.stalled && 'live'].filter(Boolean);
   if (stalls.length) say(`! hub STALLED during ${stalls.join(' and ')} as well (see above).`);
-  say(`capacity: publishers (${publishers} connections) keep ${int(capacity.ahead)} msgs beyond what the consumer has committed (baseline: written),`);
-  say(`          for ${capacitySeconds} s; msgs/s over all but the first ${warm} s. The live rate ${opts.rate ? 'was given (--rate)' : `is ${LIVE_SHARE * 100}% of the hub's capacity`}.`);
-  say(`live:     a fixed rate for ${liveSeconds} s; msgs/s = rows committed per second after the first ${warm} s until the publishers stop`);
-  say(`          (tail after the last publish: hub ${f1(hubLive.tailSeconds)} s, baseline ${f1(baseLive.tailSeconds)} s; publishers at most ${f1(hubLive.publisherMaxBehindMs)} / ${f1(baseLive.publisherMaxBehindMs)} ms behind).`);
-  say(`CPU:      per process from /proc while measuring (hub drain: from its ops port's first answer, just after the CONNACK);`);
-  say(`          softirq and other CPU are shares of the whole machine (${cpus().length} CPUs): loopback TCP is softirq work charged to no process.`);
+  say(
+    `capacity: publishers (${publishers} connections) keep ${int(capacity.ahead)} msgs beyond what the consumer has committed (baseline: written),`,
+  );
+  say(
+    `          for ${capacitySeconds} s; msgs/s over all but the first ${warm} s. The live rate ${opts.rate ? 'was given (--rate)' : `is ${LIVE_SHARE * 100}% of the hub's capacity`}.`,
+  );
+  say(
+    `live:     a fixed rate for ${liveSeconds} s; msgs/s = rows committed per second after the first ${warm} s until the publishers stop`,
+  );
+  say(
+    `          (tail after the last publish: hub ${f1(hubLive.tailSeconds)} s, baseline ${f1(baseLive.tailSeconds)} s; publishers at most ${f1(hubLive.publisherMaxBehindMs)} / ${f1(baseLive.publisherMaxBehindMs)} ms behind).`,
+  );
+  say(
+    `CPU:      per process from /proc while measuring (hub drain: from its ops port's first answer, just after the CONNACK);`,
+  );
+  say(
+    `          softirq and other CPU are shares of the whole machine (${cpus().length} CPUs): loopback TCP is softirq work charged to no process.`,
+  );
   say(`latency:  hub: ${hubLive.latencyMethod}.`);
   say(`*         baseline: ${baseLive.latencyMethod}.`);
   if (hubDrain.stalled) {
-    say(`! hub drain STALLED: ${int(hubDrain.distinct)} of ${int(n)} stored, then no commit for ${STALL_MS / 1000} s ("lost" = not stored by then;`);
-    say(`  they are stuck unacknowledged in the broker). Seen before b57c5bc with receiveMaximum 65535 (Mosquitto overshoots it`);
+    say(
+      `! hub drain STALLED: ${int(hubDrain.distinct)} of ${int(n)} stored, then no commit for ${STALL_MS / 1000} s ("lost" = not stored by then;`,
+    );
+    say(
+      `  they are stuck unacknowledged in the broker). Seen before b57c5bc with receiveMaximum 65535 (Mosquitto overshoots it`,
+    );
     say(`  and reuses the packet ids of unacked messages): see bench/README.md.`);
   }
-  say(`hub:      redelivered (absorbed by the primary key) drain ${hubDrain.redelivered ?? 'n/a'}, capacity ${hubCap.redelivered}, live ${hubLive.redelivered};`);
-  say(`          dead letters ${hubDrain.deadLetters} / ${hubCap.deadLetters} / ${hubLive.deadLetters}; ingest RSS during live ${f1(hubLive.rss?.first)} → ${f1(hubLive.rss?.last)} MiB (max ${f1(hubLive.rss?.max)}).`);
-  say(`target:   hub ≥ 0.5 × baseline: drain ${f1(hubDrain.msgsPerSecond / baseDrain.msgsPerSecond)}×, capacity ${f1(hubCap.committedPerSecond / baseCap.committedPerSecond)}×, live at ${int(rate)}/s ${f1(hubLive.committedPerSecond / baseLive.committedPerSecond)}×`);
+  say(
+    `hub:      redelivered (absorbed by the primary key) drain ${hubDrain.redelivered ?? 'n/a'}, capacity ${hubCap.redelivered}, live ${hubLive.redelivered};`,
+  );
+  say(
+    `          dead letters ${hubDrain.deadLetters} / ${hubCap.deadLetters} / ${hubLive.deadLetters}; ingest RSS during live ${f1(hubLive.rss?.first)} → ${f1(hubLive.rss?.last)} MiB (max ${f1(hubLive.rss?.max)}).`,
+  );
+  say(
+    `target:   hub ≥ 0.5 × baseline: drain ${f1(hubDrain.msgsPerSecond / baseDrain.msgsPerSecond)}×, capacity ${f1(hubCap.committedPerSecond / baseCap.committedPerSecond)}×, live at ${int(rate)}/s ${f1(hubLive.committedPerSecond / baseLive.committedPerSecond)}×`,
+  );
   const all = [hubDrain, baseDrain, hubCap, baseCap, hubLive, baseLive];
-  if (all.some((r) => r.cpu.otherShare > NOISY_SHARE)) say(`! other processes used >${NOISY_SHARE * 100}% of the CPUs during some measures (see "other CPU"): figures are disturbed, rerun on a quiet machine`);
+  if (all.some((r) => r.cpu.otherShare > NOISY_SHARE))
+    say(
+      `! other processes used >${NOISY_SHARE * 100}% of the CPUs during some measures (see "other CPU"): figures are disturbed, rerun on a quiet machine`,
+    );
   if (hubLive.committedPerSecond < 0.97 * rate) say(`! the hub did not keep up with ${int(rate)} msgs/s`);
   if (baseLive.committedPerSecond < 0.97 * rate) say(`! the baseline did not keep up with ${int(rate)} msgs/s`);
 

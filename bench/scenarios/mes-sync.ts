@@ -30,13 +30,45 @@ export async function run(o: BenchOptions): Promise<void> {
   try {
     const integration = {
       jobs: false,
-      mes: MesConfigSchema.parse({ mes: { systemType: 'rest', name: 'BENCH-MES', lines: ['LINE-R'], connection: { baseUrl: mes.url, auth: { type: 'oauth2', tokenUrl: `${mes.url}/oauth/token`, clientId: mes.clientId, clientSecret: mes.clientSecret } }, sync: { autoSyncEnabled: false } } }).mes!,
-      erp: ErpConfigSchema.parse({ erp: { systemType: 'sap_odata', name: 'BENCH-S4', lineMap: { L01: 'LINE-S' }, connection: { baseUrl: sap.url, auth: { type: 'basic', username: sap.user, password: sap.password } }, sap: { plant: '1710', pageSize: 5000 }, sync: { autoSyncEnabled: false } } }).erp!,
+      mes: MesConfigSchema.parse({
+        mes: {
+          systemType: 'rest',
+          name: 'BENCH-MES',
+          lines: ['LINE-R'],
+          connection: {
+            baseUrl: mes.url,
+            auth: {
+              type: 'oauth2',
+              tokenUrl: `${mes.url}/oauth/token`,
+              clientId: mes.clientId,
+              clientSecret: mes.clientSecret,
+            },
+          },
+          sync: { autoSyncEnabled: false },
+        },
+      }).mes!,
+      erp: ErpConfigSchema.parse({
+        erp: {
+          systemType: 'sap_odata',
+          name: 'BENCH-S4',
+          lineMap: { L01: 'LINE-S' },
+          connection: { baseUrl: sap.url, auth: { type: 'basic', username: sap.user, password: sap.password } },
+          sap: { plant: '1710', pageSize: 5000 },
+          sync: { autoSyncEnabled: false },
+        },
+      }).erp!,
     };
-    const hub = await startAll(HubConfigSchema.parse({ gateway: { host: '127.0.0.1', port: 0 } }), db, { jwtSecret: BENCH_JWT_SECRET, internalSecret: BENCH_INTERNAL_SECRET, generated: false }, integration);
+    const hub = await startAll(
+      HubConfigSchema.parse({ gateway: { host: '127.0.0.1', port: 0 } }),
+      db,
+      { jwtSecret: BENCH_JWT_SECRET, internalSecret: BENCH_INTERNAL_SECRET, generated: false },
+      integration,
+    );
     try {
       await sql`insert into production.sites (id, name) values ('SITE-B', 'Bench site');
-        insert into production.lines (id, site_id, name) values ('LINE-R', 'SITE-B', 'REST line'), ('LINE-S', 'SITE-B', 'SAP line')`.execute(db);
+        insert into production.lines (id, site_id, name) values ('LINE-R', 'SITE-B', 'REST line'), ('LINE-S', 'SITE-B', 'SAP line')`.execute(
+        db,
+      );
       // Orders every 15 minutes (an hour long), so 10,000 fit in one sync range (at most 366 days).
       for (const [i, x] of makeOrders('LINE-R', n, T0, ['P-A', 'P-B', 'P-C']).entries()) {
         x.PlannedStart = new Date(T0.getTime() + i * 900_000).toISOString();
@@ -45,23 +77,46 @@ export async function run(o: BenchOptions): Promise<void> {
       }
       for (const x of makeSapOrders('L01', n, T0)) sap.orders.set(String(x.ManufacturingOrder), x);
       const token = await signUserToken(BENCH_JWT_SECRET, { sub: 'bench', role: 'engineer' });
-      const range = { from: T0.toISOString(), to: new Date(T0.getTime() + n * 900_000 + 30 * 86_400_000).toISOString() };
+      const range = {
+        from: T0.toISOString(),
+        to: new Date(T0.getTime() + n * 900_000 + 30 * 86_400_000).toISOString(),
+      };
       const syncLine = async (line: string) => {
         const t = performance.now();
         const res = await fetch(hub.url, {
           method: 'POST',
           headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-          body: JSON.stringify({ query: 'mutation($l: ID!, $f: DateTime!, $t: DateTime!) { syncSchedules(lineId: $l, from: $f, to: $t) { status fetched created updated unchanged durationMs } }', variables: { l: line, f: range.from, t: range.to } }),
+          body: JSON.stringify({
+            query:
+              'mutation($l: ID!, $f: DateTime!, $t: DateTime!) { syncSchedules(lineId: $l, from: $f, to: $t) { status fetched created updated unchanged durationMs } }',
+            variables: { l: line, f: range.from, t: range.to },
+          }),
         });
-        const body = (await res.json()) as { data?: { syncSchedules: Record<string, number | string> }; errors?: unknown };
+        const body = (await res.json()) as {
+          data?: { syncSchedules: Record<string, number | string> };
+          errors?: unknown;
+        };
         if (!body.data) throw new Error(`sync failed: ${JSON.stringify(body.errors)}`);
-        return { seconds: (performance.now() - t) / 1000, ...body.data.syncSchedules } as { seconds: number; status: string; fetched: number; created: number; updated: number; unchanged: number; durationMs: number };
+        return { seconds: (performance.now() - t) / 1000, ...body.data.syncSchedules } as {
+          seconds: number;
+          status: string;
+          fetched: number;
+          created: number;
+          updated: number;
+          unchanged: number;
+          durationMs: number;
+        };
       };
       // Row versions written after a point: every inserted or updated row carries its writer's xid in xmin.
       // (pg_stat's tuple counters would do too, but pooled backends flush them up to 10 s late.)
-      const mark = async () => Number((await sql<{ x: string }>`select (txid_current() % 4294967296)::text as x`.execute(db)).rows[0]!.x);
+      const mark = async () =>
+        Number((await sql<{ x: string }>`select (txid_current() % 4294967296)::text as x`.execute(db)).rows[0]!.x);
       const writtenSince = async (x: number) =>
-        (await sql<{ n: number }>`select count(*)::int as n from production.work_orders where xmin::text::bigint > ${x}`.execute(db)).rows[0]!.n;
+        (
+          await sql<{
+            n: number;
+          }>`select count(*)::int as n from production.work_orders where xmin::text::bigint > ${x}`.execute(db)
+        ).rows[0]!.n;
 
       say(`mes-sync: ${n} work orders per source, synced through the gateway into a fresh database`);
       const rest = await syncLine('LINE-R');
@@ -72,21 +127,56 @@ export async function run(o: BenchOptions): Promise<void> {
       const sapMark = await mark();
       const sapAgain = await syncLine('LINE-S');
       const sapAgainWrites = await writtenSince(sapMark);
-      for (const r of [rest, sapFirst]) if (r.status !== 'SUCCESS' || r.created !== n) throw new Error(`first sync did not create ${n}: ${JSON.stringify(r)}`);
+      for (const r of [rest, sapFirst])
+        if (r.status !== 'SUCCESS' || r.created !== n)
+          throw new Error(`first sync did not create ${n}: ${JSON.stringify(r)}`);
       const count = await sql<{ n: number }>`select count(*)::int as n from production.work_orders`.execute(db);
       if (count.rows[0]!.n !== 2 * n) throw new Error(`expected ${2 * n} work orders, found ${count.rows[0]!.n}`);
 
-      const row = (name: string, r: typeof rest, writes: number | string) => [name, r.status, r.fetched, r.created, r.updated, r.unchanged, r.seconds.toFixed(2), Math.round(r.fetched / r.seconds), writes];
-      say(table(['sync', 'status', 'fetched', 'created', 'updated', 'unchanged', 'seconds', 'orders/s', 'row writes'], [
-        row('REST MES, first', rest, rest.created + rest.updated),
-        row('REST MES, unchanged', restAgain, restAgainWrites),
-        row('SAP OData, first', sapFirst, sapFirst.created + sapFirst.updated),
-        row('SAP OData, unchanged', sapAgain, sapAgainWrites),
-      ]));
-      const resyncWrites = restAgainWrites + sapAgainWrites + restAgain.created + restAgain.updated + sapAgain.created + sapAgain.updated;
-      const file = writeResult('mes-sync', { orders: n, rest, restAgain, restAgainWrites, sap: sapFirst, sapAgain, sapAgainWrites, resyncWrites, upstreamCalls: { rest: mes.calls, sap: sap.calls } });
+      const row = (name: string, r: typeof rest, writes: number | string) => [
+        name,
+        r.status,
+        r.fetched,
+        r.created,
+        r.updated,
+        r.unchanged,
+        r.seconds.toFixed(2),
+        Math.round(r.fetched / r.seconds),
+        writes,
+      ];
+      say(
+        table(
+          ['sync', 'status', 'fetched', 'created', 'updated', 'unchanged', 'seconds', 'orders/s', 'row writes'],
+          [
+            row('REST MES, first', rest, rest.created + rest.updated),
+            row('REST MES, unchanged', restAgain, restAgainWrites),
+            row('SAP OData, first', sapFirst, sapFirst.created + sapFirst.updated),
+            row('SAP OData, unchanged', sapAgain, sapAgainWrites),
+          ],
+        ),
+      );
+      const resyncWrites =
+        restAgainWrites + sapAgainWrites + restAgain.created + restAgain.updated + sapAgain.created + sapAgain.updated;
+      const file = writeResult('mes-sync', {
+        orders: n,
+        rest,
+        restAgain,
+        restAgainWrites,
+        sap: sapFirst,
+        sapAgain,
+        sapAgainWrites,
+        resyncWrites,
+        upstreamCalls: { rest: mes.calls, sap: sap.calls },
+      });
       say(`\nfull figures: ${file}`);
-      say(resultLine('mes-sync', { orders: String(n), seconds: rest.seconds.toFixed(2), sap_seconds: sapFirst.seconds.toFixed(2), resync_writes: String(resyncWrites) }));
+      say(
+        resultLine('mes-sync', {
+          orders: String(n),
+          seconds: rest.seconds.toFixed(2),
+          sap_seconds: sapFirst.seconds.toFixed(2),
+          resync_writes: String(resyncWrites),
+        }),
+      );
     } finally {
       await hub.stop();
     }

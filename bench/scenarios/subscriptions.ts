@@ -98,29 +98,45 @@ async function publish(s: Setup, seconds: number, counts?: number[]): Promise<nu
     for (; sent < due; sent++) {
       const m = k++ % s.machines;
       if (counts) counts[m]!++;
-      void s.publisher.publishAsync(`${SUBS_TOPIC}/${subsSensorId(m)}`, JSON.stringify({ value: 20 + (sent % 500) / 10, ts: new Date(nowMs()).toISOString() }), { qos: 1 });
+      void s.publisher.publishAsync(
+        `${SUBS_TOPIC}/${subsSensorId(m)}`,
+        JSON.stringify({ value: 20 + (sent % 500) / 10, ts: new Date(nowMs()).toISOString() }),
+        { qos: 1 },
+      );
     }
     await sleep(5);
   }
   return sent;
 }
 
-
 /** One subscription must deliver an event with every subgraph's fields before a target is measured. */
 async function checkOnce(label: string, s: Setup, wsUrl: string): Promise<void> {
-  const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${s.userToken}`, token: s.userToken }, retryAttempts: 0 });
+  const client = createClient({
+    url: wsUrl,
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${s.userToken}`, token: s.userToken },
+    retryAttempts: 0,
+  });
   try {
     const got = new Promise<any>((resolve, reject) => {
-      client.subscribe({ query: QUERY, variables: { f: { machineIds: [subsMachineId(0)] } } }, { next: resolve, error: reject, complete: () => reject(new Error('completed')) });
+      client.subscribe(
+        { query: QUERY, variables: { f: { machineIds: [subsMachineId(0)] } } },
+        { next: resolve, error: reject, complete: () => reject(new Error('completed')) },
+      );
     });
     const deadline = Date.now() + 30_000;
     let event: any;
     while (!event && Date.now() < deadline) {
-      void s.publisher.publishAsync(`${SUBS_TOPIC}/${subsSensorId(0)}`, JSON.stringify({ value: 1, ts: new Date().toISOString() }), { qos: 1 });
+      void s.publisher.publishAsync(
+        `${SUBS_TOPIC}/${subsSensorId(0)}`,
+        JSON.stringify({ value: 1, ts: new Date().toISOString() }),
+        { qos: 1 },
+      );
       event = await Promise.race([got, sleep(500)]);
     }
     const r = event?.data?.sensorReadings;
-    if (!r?.machine?.line?.currentWorkOrder?.number || event.errors) throw new Error(`${label} pre-run check failed: ${JSON.stringify(event ?? 'no event in 30 s').slice(0, 600)}`);
+    if (!r?.machine?.line?.currentWorkOrder?.number || event.errors)
+      throw new Error(`${label} pre-run check failed: ${JSON.stringify(event ?? 'no event in 30 s').slice(0, 600)}`);
   } finally {
     await client.dispose();
   }
@@ -138,7 +154,15 @@ function forkClients(s: Setup, wsUrl: string): Promise<ClientProc[]> {
       const count = Math.max(0, Math.min(per, s.clients - p * per));
       const proc = fork(CLIENT_SCRIPT, [], {
         execArgv: ['--import', 'tsx'],
-        env: { ...process.env, BENCH_WS_URL: wsUrl, BENCH_TOKEN: s.userToken, BENCH_QUERY: QUERY, COUNT: String(count), OFFSET: String(p * per), MACHINES: String(s.machines) },
+        env: {
+          ...process.env,
+          BENCH_WS_URL: wsUrl,
+          BENCH_TOKEN: s.userToken,
+          BENCH_QUERY: QUERY,
+          COUNT: String(count),
+          OFFSET: String(p * per),
+          MACHINES: String(s.machines),
+        },
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       onCleanup(() => void proc.kill('SIGKILL'));
@@ -157,13 +181,20 @@ function forkClients(s: Setup, wsUrl: string): Promise<ClientProc[]> {
 }
 
 async function measure(label: string, s: Setup, target: Target): Promise<Measured> {
-  say(`- ${label}: ${s.clients} clients in ${s.processes} processes over ${s.machines} machines, ${s.rate} readings/s, warm-up ${s.warmup}s, measured ${s.duration}s`);
+  say(
+    `- ${label}: ${s.clients} clients in ${s.processes} processes over ${s.machines} machines, ${s.rate} readings/s, warm-up ${s.warmup}s, measured ${s.duration}s`,
+  );
   await checkOnce(label, s, target.wsUrl);
   const connectStart = Date.now();
   const procs = await forkClients(s, target.wsUrl);
-  const status = await Promise.all(procs.map((p) => p.ask<{ acked: number; firstError?: string }>({ type: 'status' }, 'status')));
+  const status = await Promise.all(
+    procs.map((p) => p.ask<{ acked: number; firstError?: string }>({ type: 'status' }, 'status')),
+  );
   const acked = status.reduce((a, x) => a + x.acked, 0);
-  if (acked < s.clients) throw new Error(`${label}: only ${acked} of ${s.clients} connections acknowledged; first error: ${status.find((x) => x.firstError)?.firstError}`);
+  if (acked < s.clients)
+    throw new Error(
+      `${label}: only ${acked} of ${s.clients} connections acknowledged; first error: ${status.find((x) => x.firstError)?.firstError}`,
+    );
   // Subscriptions are established upstream when the iot subgraph's count stops moving.
   let upstream = -1;
   for (let stable = 0, deadline = Date.now() + 120_000; stable < 3 && Date.now() < deadline; ) {
@@ -185,7 +216,8 @@ async function measure(label: string, s: Setup, target: Target): Promise<Measure
   const live: number[] = [];
   const onLive = (_topic: string, payload: Buffer) => {
     const now = nowMs();
-    for (const r of JSON.parse(payload.toString()) as { ts: string }[]) if (Date.parse(r.ts) >= t0) live.push(now - Date.parse(r.ts));
+    for (const r of JSON.parse(payload.toString()) as { ts: string }[])
+      if (Date.parse(r.ts) >= t0) live.push(now - Date.parse(r.ts));
   };
   s.liveListener.on('message', onLive);
   const published = await publish(s, s.duration, counts);
@@ -196,18 +228,38 @@ async function measure(label: string, s: Setup, target: Target): Promise<Measure
   clearInterval(sampler);
   // Let what is in flight arrive (readings stamped inside the window still count).
   await sleep(s.drainMs);
-  const reports = await Promise.all(procs.map((p) => p.ask<{ events: number; frames: number; early: number; errors: number; firstError?: string; pairs: number[]; loopP99Ms: number; loopMaxMs: number }>({ type: 'report' }, 'report')));
-  say(`  client event-loop delay p99/max: ${reports.map((r) => `${r.loopP99Ms.toFixed(0)}/${r.loopMaxMs.toFixed(0)}`).join(', ')} ms`);
-  say(`  frames received ${reports.reduce((a, r) => a + r.frames, 0)}, of readings stamped before the window ${reports.reduce((a, r) => a + r.early, 0)}`);
+  const reports = await Promise.all(
+    procs.map((p) =>
+      p.ask<{
+        events: number;
+        frames: number;
+        early: number;
+        errors: number;
+        firstError?: string;
+        pairs: number[];
+        loopP99Ms: number;
+        loopMaxMs: number;
+      }>({ type: 'report' }, 'report'),
+    ),
+  );
+  say(
+    `  client event-loop delay p99/max: ${reports.map((r) => `${r.loopP99Ms.toFixed(0)}/${r.loopMaxMs.toFixed(0)}`).join(', ')} ms`,
+  );
+  say(
+    `  frames received ${reports.reduce((a, r) => a + r.frames, 0)}, of readings stamped before the window ${reports.reduce((a, r) => a + r.early, 0)}`,
+  );
   for (const p of procs) await p.ask({ type: 'close' });
-  await Promise.all(procs.map((p) => new Promise((r) => (p.proc.exitCode !== null ? r(null) : p.proc.once('exit', r)))));
+  await Promise.all(
+    procs.map((p) => new Promise((r) => (p.proc.exitCode !== null ? r(null) : p.proc.once('exit', r)))),
+  );
   await target.stop();
 
   const subscribers = new Array<number>(s.machines).fill(0);
   for (let g = 0; g < s.clients; g++) subscribers[g % s.machines]!++;
   const expected = counts.reduce((a, n, m) => a + n * subscribers[m]!, 0);
   const hist = new Map<number, number>();
-  for (const r of reports) for (let i = 0; i < r.pairs.length; i += 2) hist.set(r.pairs[i]!, (hist.get(r.pairs[i]!) ?? 0) + r.pairs[i + 1]!);
+  for (const r of reports)
+    for (let i = 0; i < r.pairs.length; i += 2) hist.set(r.pairs[i]!, (hist.get(r.pairs[i]!) ?? 0) + r.pairs[i + 1]!);
   // Percentiles from the merged 0.1 ms histogram.
   const sorted = [...hist.entries()].sort((a, b) => a[0] - b[0]);
   const total = sorted.reduce((a, [, n]) => a + n, 0);
@@ -247,7 +299,10 @@ async function startOurs(s: Setup): Promise<Target> {
   const [node, args] = tsxArgs(fileURLToPath(new URL('../lib/gateway-process.ts', import.meta.url)));
   // BENCH_GATEWAY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": to profile our gateway under this load.
   args.unshift(...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? []));
-  const gw = await startChild('subs-gateway', node, args, { cwd: ROOT, env: { BENCH_SUBGRAPH_URLS: JSON.stringify(s.subgraphUrls), NODE_ENV: 'production', LOG_LEVEL: 'warn' } });
+  const gw = await startChild('subs-gateway', node, args, {
+    cwd: ROOT,
+    env: { BENCH_SUBGRAPH_URLS: JSON.stringify(s.subgraphUrls), NODE_ENV: 'production', LOG_LEVEL: 'warn' },
+  });
   const url = gw.ready.url as string;
   await waitForHttp(url.replace(/\/graphql$/, '/healthz'), gw);
   return { wsUrl: url.replace(/^http/, 'ws'), pid: gw.proc.pid!, stop: gw.stop };
@@ -259,33 +314,92 @@ async function startHive(s: Setup): Promise<Target> {
   writeFileSync(`${tmp}/supergraph.graphql`, withSubgraphUrls(readSupergraph(), s.subgraphUrls));
   const internal = await signInternalToken(BENCH_INTERNAL_SECRET, { sub: 'bench-hive', role: 'viewer' }, 3600);
   const port = await freePort();
-  const hive: Child = await startChild('subs-hive', process.execPath, [HIVE_BIN, 'supergraph', `${tmp}/supergraph.graphql`, '--host', '127.0.0.1', '--port', String(port), '-c', HIVE_CONFIG], {
-    cwd: ROOT,
-    env: { BENCH_JWT_SECRET, BENCH_INTERNAL_TOKEN: internal, NODE_ENV: 'production' },
-    readyLine: false,
-  });
+  const hive: Child = await startChild(
+    'subs-hive',
+    process.execPath,
+    [
+      HIVE_BIN,
+      'supergraph',
+      `${tmp}/supergraph.graphql`,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '-c',
+      HIVE_CONFIG,
+    ],
+    {
+      cwd: ROOT,
+      env: { BENCH_JWT_SECRET, BENCH_INTERNAL_TOKEN: internal, NODE_ENV: 'production' },
+      readyLine: false,
+    },
+  );
   await waitForHttp(`http://127.0.0.1:${port}/readiness`, hive);
   return { wsUrl: `ws://127.0.0.1:${port}/graphql`, pid: hive.proc.pid!, stop: hive.stop };
 }
 
 function report(results: Record<string, Measured>): void {
   const row = (name: string, m: Measured) => [
-    name, m.clients, m.upstreamSubscriptions, m.published, m.expected, m.delivered, `${m.deliveredPct.toFixed(2)}%`, lat(m.p50), lat(m.p90), lat(m.p99), lat(m.max), `${ms(m.liveP50)} / ${ms(m.liveP99)}`,
-    `${m.gatewayCpuPct.toFixed(0)}%`, ms(m.gatewayCpuMsPer1kFrames), `${m.gatewayRssMiB.toFixed(0)} / ${m.gatewayRssMaxMiB.toFixed(0)}`, `${m.hubCpuPct.toFixed(0)}%`, `${m.clientsCpuPct.toFixed(0)}%`, m.errors,
+    name,
+    m.clients,
+    m.upstreamSubscriptions,
+    m.published,
+    m.expected,
+    m.delivered,
+    `${m.deliveredPct.toFixed(2)}%`,
+    lat(m.p50),
+    lat(m.p90),
+    lat(m.p99),
+    lat(m.max),
+    `${ms(m.liveP50)} / ${ms(m.liveP99)}`,
+    `${m.gatewayCpuPct.toFixed(0)}%`,
+    ms(m.gatewayCpuMsPer1kFrames),
+    `${m.gatewayRssMiB.toFixed(0)} / ${m.gatewayRssMaxMiB.toFixed(0)}`,
+    `${m.hubCpuPct.toFixed(0)}%`,
+    `${m.clientsCpuPct.toFixed(0)}%`,
+    m.errors,
   ];
   say('');
-  say(table(
-    ['gateway', 'clients', 'upstream subs', 'published', 'expected', 'delivered', 'delivered %', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'ingest p50/p99 ms', 'gateway CPU', 'gw CPU ms/1k frames', 'gw RSS MiB end / max', 'hub CPU', 'clients CPU', 'errors'],
-    Object.entries(results).map(([k, m]) => row(k, m)),
-  ));
+  say(
+    table(
+      [
+        'gateway',
+        'clients',
+        'upstream subs',
+        'published',
+        'expected',
+        'delivered',
+        'delivered %',
+        'p50 ms',
+        'p90 ms',
+        'p99 ms',
+        'max ms',
+        'ingest p50/p99 ms',
+        'gateway CPU',
+        'gw CPU ms/1k frames',
+        'gw RSS MiB end / max',
+        'hub CPU',
+        'clients CPU',
+        'errors',
+      ],
+      Object.entries(results).map(([k, m]) => row(k, m)),
+    ),
+  );
   say('');
   say('latency:       reading timestamp (set at publish) → frame parsed by the client, same clock; through MQTT,');
-  say('               the ingest pipeline (batch ≤ 20 ms, commit), the live channel, the iot subgraph and the gateway.');
-  say('ingest:        publish → the live channel (MQTT, pipeline batch, commit, publish), measured by the bench on the');
+  say(
+    '               the ingest pipeline (batch ≤ 20 ms, commit), the live channel, the iot subgraph and the gateway.',
+  );
+  say(
+    'ingest:        publish → the live channel (MQTT, pipeline batch, commit, publish), measured by the bench on the',
+  );
   say('               broker in the same window: the part of the latency before any subgraph or gateway.');
   say('upstream subs: subscriptions the iot subgraph serves (ours: one per group of identical subscriptions).');
-  say('CPU:           share of one core over the measured window (200% = both cores); hub = subgraphs + ingest (two processes).');
-  for (const [k, m] of Object.entries(results)) if (m.firstError) say(`! ${k}: ${m.errors} errors, first: ${m.firstError}`);
+  say(
+    'CPU:           share of one core over the measured window (200% = both cores); hub = subgraphs + ingest (two processes).',
+  );
+  for (const [k, m] of Object.entries(results))
+    if (m.firstError) say(`! ${k}: ${m.errors} errors, first: ${m.firstError}`);
 }
 
 export async function run(opts: BenchOptions): Promise<void> {
@@ -293,7 +407,9 @@ export async function run(opts: BenchOptions): Promise<void> {
   const clients = opts.clients ?? (opts.quick ? 1000 : 10_000);
   const machines = opts.machines ?? 500;
   const processes = clients >= 4000 ? 4 : 2;
-  say(`subscriptions bench: ${clients} clients, ${machines} machines, ${cpus().length} CPUs, node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`);
+  say(
+    `subscriptions bench: ${clients} clients, ${machines} machines, ${cpus().length} CPUs, node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`,
+  );
   say(`subscription: ${QUERY}\n`);
 
   const broker = await startBroker('subs-broker');
@@ -312,8 +428,14 @@ export async function run(opts: BenchOptions): Promise<void> {
   // A live-channel consumer like the subgraphs: it announces itself, or the ingest would publish nothing for it.
   const listenerId = `bench-subs-live-${process.pid}`;
   const announcement = listenerTopic(LIVE_PREFIX, listenerId);
-  const liveListener = await mqtt.connectAsync(broker.url, { clientId: listenerId, will: listenerWill(LIVE_PREFIX, listenerId) });
-  onCleanup(() => void liveListener.publishAsync(announcement, '', { qos: 1, retain: true }).finally(() => liveListener.end(true)));
+  const liveListener = await mqtt.connectAsync(broker.url, {
+    clientId: listenerId,
+    will: listenerWill(LIVE_PREFIX, listenerId),
+  });
+  onCleanup(
+    () =>
+      void liveListener.publishAsync(announcement, '', { qos: 1, retain: true }).finally(() => liveListener.end(true)),
+  );
   await liveListener.publishAsync(announcement, listenerPayload(['readings']), { qos: 1, retain: true });
   await liveListener.subscribeAsync(`${LIVE_PREFIX}/readings/+`, { qos: 0 });
 
@@ -334,7 +456,9 @@ export async function run(opts: BenchOptions): Promise<void> {
   const ours = await measure('our gateway', s, await startOurs(s));
   // BENCH_SKIP_HIVE=1: ours alone, for quicker iterations while tuning (the RESULT line then has no Hive figures).
   const hive = process.env.BENCH_SKIP_HIVE === '1' ? undefined : await measure('Hive Gateway', s, await startHive(s));
-  const results: Record<string, Measured> = hive ? { 'our gateway': ours, 'Hive Gateway': hive } : { 'our gateway': ours };
+  const results: Record<string, Measured> = hive
+    ? { 'our gateway': ours, 'Hive Gateway': hive }
+    : { 'our gateway': ours };
   report(results);
   const file = writeResult('subscriptions', {
     at: new Date().toISOString(),

@@ -71,7 +71,12 @@ export class BatchingEntitiesDataSource implements GraphQLDataSource<GatewayCont
         if (old.length) {
           for (const h of old) h!.refreshing = true;
           const stale = reps.map((_, i) => i).filter((i) => old.includes(hits[i]));
-          void this.enqueue(key, options, stale.map((i) => reps[i]), stale.map((i) => repKeys[i]!)).catch(() => {
+          void this.enqueue(
+            key,
+            options,
+            stale.map((i) => reps[i]),
+            stale.map((i) => repKeys[i]!),
+          ).catch(() => {
             for (const h of old) h!.refreshing = false;
           });
         }
@@ -109,7 +114,10 @@ export class BatchingEntitiesDataSource implements GraphQLDataSource<GatewayCont
     try {
       res = await this.inner.process({
         ...first,
-        request: { ...first.request, variables: { ...first.request.variables, representations: batch.representations } },
+        request: {
+          ...first.request,
+          variables: { ...first.request.variables, representations: batch.representations },
+        },
       } as Process);
     } catch (e) {
       for (const c of batch.calls) c.reject(e);
@@ -127,7 +135,9 @@ export class BatchingEntitiesDataSource implements GraphQLDataSource<GatewayCont
       c.resolve({
         ...res,
         // Each caller gets its own copies: the executor merges into what it receives.
-        data: Array.isArray(entities) ? { _entities: c.slots.map((i) => structuredClone(entities[i] ?? null)) } : res.data,
+        data: Array.isArray(entities)
+          ? { _entities: c.slots.map((i) => structuredClone(entities[i] ?? null)) }
+          : res.data,
         errors: errors?.length ? errors : undefined,
       });
     }

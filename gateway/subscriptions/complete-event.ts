@@ -29,7 +29,13 @@ export class EventCompleter {
     private readonly services: ServiceMap,
   ) {}
 
-  async complete(plan: SubscriptionPlan, query: string, variables: Record<string, unknown>, context: GatewayContext, data: Record<string, unknown>): Promise<CompletedEvent> {
+  async complete(
+    plan: SubscriptionPlan,
+    query: string,
+    variables: Record<string, unknown>,
+    context: GatewayContext,
+    data: Record<string, unknown>,
+  ): Promise<CompletedEvent> {
     const event: GraphQLDataSource = { process: async () => ({ data }) };
     const requestContext = {
       request: { query, variables, operationName: plan.operationName },
@@ -53,7 +59,15 @@ export class EventCompleter {
     );
     return {
       data: result.data as CompletedEvent['data'],
-      errors: result.errors?.length ? result.errors.map((e) => formatError(typeof (e as { toJSON?: unknown }).toJSON === 'function' ? (e as never as { toJSON(): GraphQLFormattedError }).toJSON() : e)) : undefined,
+      errors: result.errors?.length
+        ? result.errors.map((e) =>
+            formatError(
+              typeof (e as { toJSON?: unknown }).toJSON === 'function'
+                ? (e as never as { toJSON(): GraphQLFormattedError }).toJSON()
+                : e,
+            ),
+          )
+        : undefined,
     };
   }
 

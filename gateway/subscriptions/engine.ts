@@ -68,22 +68,32 @@ class Group {
   ) {}
 
   open(): void {
-    void this.engine.contextFor(this).then((ctx) => {
-      if (this.closed) return;
-      const p = this.plan.primary;
-      const variables = Object.fromEntries((p.variableUsages ?? []).filter((v) => v in this.variables).map((v) => [v, this.variables[v]]));
-      // A throw here (no such subgraph) must become a retry/give-up like a lost connection, not an unhandled rejection.
-      this.unsubscribe = this.engine.upstreams.subscribe(
-        p.serviceName,
-        { query: p.operation, operationName: p.operationName, variables, extensions: { internalToken: ctx.internalToken, requestId: ctx.requestId } },
-        {
-          next: (r) => this.onUpstream(r as ExecutionResult<Record<string, unknown>>),
-          error: (e) => this.onUpstreamError(e),
-          complete: () => this.onUpstreamLost(new Error('the upstream stream completed')),
-        },
-      );
-      this.engine.m.upstreamSubscribes.inc();
-    }).catch((e) => this.onUpstreamLost(e));
+    void this.engine
+      .contextFor(this)
+      .then((ctx) => {
+        if (this.closed) return;
+        const p = this.plan.primary;
+        const variables = Object.fromEntries(
+          (p.variableUsages ?? []).filter((v) => v in this.variables).map((v) => [v, this.variables[v]]),
+        );
+        // A throw here (no such subgraph) must become a retry/give-up like a lost connection, not an unhandled rejection.
+        this.unsubscribe = this.engine.upstreams.subscribe(
+          p.serviceName,
+          {
+            query: p.operation,
+            operationName: p.operationName,
+            variables,
+            extensions: { internalToken: ctx.internalToken, requestId: ctx.requestId },
+          },
+          {
+            next: (r) => this.onUpstream(r as ExecutionResult<Record<string, unknown>>),
+            error: (e) => this.onUpstreamError(e),
+            complete: () => this.onUpstreamLost(new Error('the upstream stream completed')),
+          },
+        );
+        this.engine.m.upstreamSubscribes.inc();
+      })
+      .catch((e) => this.onUpstreamLost(e));
   }
 
   private onUpstream(r: ExecutionResult<Record<string, unknown>>): void {
@@ -114,7 +124,10 @@ class Group {
       .then((value) => JSON.stringify(value))
       .catch((err) => {
         log.error({ err: (err as Error).message }, 'subscription event could not be completed');
-        return JSON.stringify({ data: null, errors: [{ message: 'Unexpected error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+        return JSON.stringify({
+          data: null,
+          errors: [{ message: 'Unexpected error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }],
+        });
       })
       .then((payload) => {
         slot.payload = payload;
@@ -144,10 +157,21 @@ class Group {
     this.unsubscribe = undefined;
     this.downSince ??= Date.now();
     if (Date.now() - this.downSince > this.engine.giveUpAfterMs) {
-      return this.end([{ message: `The ${this.plan.primary.serviceName} subgraph stopped serving this subscription`, extensions: { code: 'UPSTREAM_UNAVAILABLE' } }]);
+      return this.end([
+        {
+          message: `The ${this.plan.primary.serviceName} subgraph stopped serving this subscription`,
+          extensions: { code: 'UPSTREAM_UNAVAILABLE' },
+        },
+      ]);
     }
-    const reason = (e as { reason?: string; message?: string })?.reason || (e as Error)?.message || String((e as { code?: number })?.code ?? e);
-    log.warn({ service: this.plan.primary.serviceName, reason, attempt: this.attempt, started: this.started }, 'subscription upstream lost; resubscribing');
+    const reason =
+      (e as { reason?: string; message?: string })?.reason ||
+      (e as Error)?.message ||
+      String((e as { code?: number })?.code ?? e);
+    log.warn(
+      { service: this.plan.primary.serviceName, reason, attempt: this.attempt, started: this.started },
+      'subscription upstream lost; resubscribing',
+    );
     const delay = Math.min(5000, 200 * 2 ** this.attempt++);
     this.retryTimer = setTimeout(() => this.open(), delay);
   }
@@ -156,7 +180,7 @@ class Group {
   end(errors?: readonly GraphQLFormattedError[]): void {
     if (this.closed) return;
     this.close();
-    for (const m of this.members) (errors ? m.error(errors) : m.complete());
+    for (const m of this.members) errors ? m.error(errors) : m.complete();
     this.members.clear();
   }
 
@@ -190,17 +214,44 @@ export class SubscriptionEngine {
     this.upstreams = new Upstreams(opts.subgraphUrls, () => signInternalToken(opts.internalSecret, gateway));
     const r = [opts.registry];
     this.m = {
-      groups: new Gauge({ name: 'hub_subscription_upstreams', help: 'Upstream subscriptions (one per group of identical subscriptions)', registers: r }),
+      groups: new Gauge({
+        name: 'hub_subscription_upstreams',
+        help: 'Upstream subscriptions (one per group of identical subscriptions)',
+        registers: r,
+      }),
       members: new Gauge({ name: 'hub_subscription_members', help: 'Client subscriptions served', registers: r }),
-      upstreamSubscribes: new Counter({ name: 'hub_subscription_upstream_subscribes_total', help: 'Subscribe messages sent to subgraphs (resubscriptions included)', registers: r }),
-      events: new Counter({ name: 'hub_subscription_events_total', help: 'Events received from subgraphs', registers: r }),
-      frames: new Counter({ name: 'hub_subscription_frames_total', help: 'Event frames queued to clients', registers: r }),
-      conflated: new Counter({ name: 'hub_subscription_conflated_total', help: 'Events replaced by a newer one before a slow client or a busy group could take them', labelNames: ['where'], registers: r }),
+      upstreamSubscribes: new Counter({
+        name: 'hub_subscription_upstream_subscribes_total',
+        help: 'Subscribe messages sent to subgraphs (resubscriptions included)',
+        registers: r,
+      }),
+      events: new Counter({
+        name: 'hub_subscription_events_total',
+        help: 'Events received from subgraphs',
+        registers: r,
+      }),
+      frames: new Counter({
+        name: 'hub_subscription_frames_total',
+        help: 'Event frames queued to clients',
+        registers: r,
+      }),
+      conflated: new Counter({
+        name: 'hub_subscription_conflated_total',
+        help: 'Events replaced by a newer one before a slow client or a busy group could take them',
+        labelNames: ['where'],
+        registers: r,
+      }),
     };
   }
 
   /** Adds a client subscription to its group, opening the group's upstream stream if it is the first. */
-  join(member: Member, plan: SubscriptionPlan, query: string, variables: Record<string, unknown>, viewer: Viewer): void {
+  join(
+    member: Member,
+    plan: SubscriptionPlan,
+    query: string,
+    variables: Record<string, unknown>,
+    viewer: Viewer,
+  ): void {
     const scope = scopeKey(viewer);
     const key = [query, plan.operationName ?? '', stableJson(variables), scope].join('\u0000');
     let g = this.groups.get(key);
@@ -243,7 +294,8 @@ export class SubscriptionEngine {
   reload(planner: SubscriptionPlanner): void {
     this.planner = planner;
     this.completer = new EventCompleter(planner, this.opts.services);
-    for (const g of [...this.groups.values()]) g.end([{ message: 'The schema changed; subscribe again', extensions: { code: 'SUBSCRIPTION_SCHEMA_RELOAD' } }]);
+    for (const g of [...this.groups.values()])
+      g.end([{ message: 'The schema changed; subscribe again', extensions: { code: 'SUBSCRIPTION_SCHEMA_RELOAD' } }]);
   }
 
   get currentPlanner(): SubscriptionPlanner {

@@ -1,7 +1,14 @@
 import { buildOperationContext } from '@apollo/gateway';
 import { operationFromDocument, Supergraph, type Schema } from '@apollo/federation-internals';
 import { QueryPlanner, type FetchNode, type PlanNode } from '@apollo/query-planner';
-import { GraphQLError, parse, validate, type DocumentNode, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
+import {
+  GraphQLError,
+  parse,
+  validate,
+  type DocumentNode,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+} from 'graphql';
 
 /** A subscription planned once: where its events come from (primary) and what completes each one (rest). */
 export interface SubscriptionPlan {
@@ -57,16 +64,30 @@ export class SubscriptionPlanner {
     try {
       document = parse(query);
     } catch (e) {
-      return { kind: 'error', errors: [new GraphQLError((e as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })] };
+      return {
+        kind: 'error',
+        errors: [new GraphQLError((e as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })],
+      };
     }
     const invalid = validate(this.apiGraphQLSchema, document);
     if (invalid.length) {
-      return { kind: 'error', errors: invalid.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })) };
+      return {
+        kind: 'error',
+        errors: invalid.map(
+          (e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }),
+        ),
+      };
     }
     const ops = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === 'OperationDefinition');
-    const operation = operationName ? ops.find((o) => o.name?.value === operationName) : ops.length === 1 ? ops[0] : undefined;
+    const operation = operationName
+      ? ops.find((o) => o.name?.value === operationName)
+      : ops.length === 1
+        ? ops[0]
+        : undefined;
     if (!operation) {
-      const message = operationName ? `Unknown operation named "${operationName}"` : 'Several operations in the document: name one with operationName';
+      const message = operationName
+        ? `Unknown operation named "${operationName}"`
+        : 'Several operations in the document: name one with operationName';
       return { kind: 'error', errors: [new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } })] };
     }
     if (operation.operation !== 'subscription') return { kind: operation.operation };
@@ -82,11 +103,22 @@ export class SubscriptionPlanner {
           operationName,
           primary: node.primary,
           rest: node.rest,
-          operationContext: buildOperationContext({ schema: this.apiGraphQLSchema, operationDocument: document, operationName }),
+          operationContext: buildOperationContext({
+            schema: this.apiGraphQLSchema,
+            operationDocument: document,
+            operationName,
+          }),
         },
       };
     } catch (e) {
-      return { kind: 'error', errors: [new GraphQLError(`This subscription cannot be planned: ${(e as Error).message}`, { extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })] };
+      return {
+        kind: 'error',
+        errors: [
+          new GraphQLError(`This subscription cannot be planned: ${(e as Error).message}`, {
+            extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+          }),
+        ],
+      };
     }
   }
 }

@@ -29,7 +29,6 @@ const INIT_TIMEOUT_MS = 3000;
 /** Longest timer Node accepts (~24.8 days); a later expiry is checked again then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-
 export interface WsServerOptions {
   server: Server;
   path: string;
@@ -60,9 +59,21 @@ export function serveClientSubscriptions(opts: WsServerOptions): { close: () => 
     maxPayload: 1024 * 1024,
   });
   const m = {
-    clients: new Gauge({ name: 'hub_subscription_clients', help: 'Open WebSocket connections', registers: [opts.registry] }),
-    conflated: new Counter({ name: 'hub_subscription_client_conflated_total', help: 'Events a slow client skipped (it got a newer one)', registers: [opts.registry] }),
-    dropped: new Counter({ name: 'hub_subscription_clients_dropped_total', help: 'Clients dropped for not answering pings', registers: [opts.registry] }),
+    clients: new Gauge({
+      name: 'hub_subscription_clients',
+      help: 'Open WebSocket connections',
+      registers: [opts.registry],
+    }),
+    conflated: new Counter({
+      name: 'hub_subscription_client_conflated_total',
+      help: 'Events a slow client skipped (it got a newer one)',
+      registers: [opts.registry],
+    }),
+    dropped: new Counter({
+      name: 'hub_subscription_clients_dropped_total',
+      help: 'Clients dropped for not answering pings',
+      registers: [opts.registry],
+    }),
   };
   const connections = new Set<Connection>();
   /** Connections with conflated events waiting. */
@@ -94,7 +105,10 @@ export function serveClientSubscriptions(opts: WsServerOptions): { close: () => 
       roundStarted = Date.now();
       pingRound = [...connections];
     }
-    const slice = pingRound.splice(0, Math.max(1, Math.ceil((pingRound.length * 100) / Math.max(100, pingEveryMs - (Date.now() - roundStarted)))));
+    const slice = pingRound.splice(
+      0,
+      Math.max(1, Math.ceil((pingRound.length * 100) / Math.max(100, pingEveryMs - (Date.now() - roundStarted)))),
+    );
     for (const c of slice) {
       if (c.socket.readyState !== WebSocket.OPEN) continue;
       if (!c.alive) {
@@ -143,9 +157,13 @@ class Connection {
   ) {
     this.initTimer = setTimeout(() => this.context || socket.close(...CLOSE.initTimeout), INIT_TIMEOUT_MS);
     socket.on('pong', () => (this.alive = true));
-    socket.on('message', (data, isBinary) => void this.onMessage(isBinary ? '' : data.toString()).catch((err) => {
-      log.error({ err: (err as Error).message }, 'websocket message failed');
-    }));
+    socket.on(
+      'message',
+      (data, isBinary) =>
+        void this.onMessage(isBinary ? '' : data.toString()).catch((err) => {
+          log.error({ err: (err as Error).message }, 'websocket message failed');
+        }),
+    );
     socket.on('error', () => {});
   }
 
@@ -161,15 +179,20 @@ class Connection {
       case 'connection_init':
         return this.init(msg.payload);
       case 'ping':
-        return this.send(JSON.stringify(msg.payload === undefined ? { type: 'pong' } : { type: 'pong', payload: msg.payload }));
+        return this.send(
+          JSON.stringify(msg.payload === undefined ? { type: 'pong' } : { type: 'pong', payload: msg.payload }),
+        );
       case 'pong':
         return;
       case 'subscribe':
         if (typeof msg.id !== 'string' || !msg.id || typeof msg.payload?.query !== 'string') break;
         if (!this.context) return this.socket.close(...CLOSE.unauthorized);
-        if (this.subs.has(msg.id)) return this.socket.close(CLOSE.duplicateId[0], `Subscriber for ${msg.id} already exists`);
+        if (this.subs.has(msg.id))
+          return this.socket.close(CLOSE.duplicateId[0], `Subscriber for ${msg.id} already exists`);
         if (this.subs.size >= MAX_OPERATIONS) {
-          return this.sendError(msg.id, [{ message: `At most ${MAX_OPERATIONS} operations per connection`, extensions: { code: 'BAD_USER_INPUT' } }]);
+          return this.sendError(msg.id, [
+            { message: `At most ${MAX_OPERATIONS} operations per connection`, extensions: { code: 'BAD_USER_INPUT' } },
+          ]);
         }
         return this.subscribe(msg.id, msg.payload);
       case 'complete':
@@ -184,7 +207,11 @@ class Connection {
     if (this.initialised) return this.socket.close(...CLOSE.tooManyInits);
     this.initialised = true;
     const p = (params && typeof params === 'object' ? params : {}) as Record<string, unknown>;
-    const auth = p.authorization ?? p.Authorization ?? (p.headers as Record<string, unknown> | undefined)?.authorization ?? (typeof p.token === 'string' ? `Bearer ${p.token}` : undefined);
+    const auth =
+      p.authorization ??
+      p.Authorization ??
+      (p.headers as Record<string, unknown> | undefined)?.authorization ??
+      (typeof p.token === 'string' ? `Bearer ${p.token}` : undefined);
     const headers = { ...this.req.headers, authorization: typeof auth === 'string' ? auth : '' };
     try {
       this.context = await this.opts.authenticate({ headers } as IncomingMessage);
@@ -203,22 +230,42 @@ class Connection {
   private closeAtExpiry(exp: number | undefined): void {
     if (exp === undefined) return;
     const ms = exp * 1000 - Date.now();
-    this.expiryTimer = setTimeout(() => (ms > MAX_TIMER_MS ? this.closeAtExpiry(exp) : this.socket.close(...CLOSE.expired)), Math.max(0, Math.min(ms, MAX_TIMER_MS)));
+    this.expiryTimer = setTimeout(
+      () => (ms > MAX_TIMER_MS ? this.closeAtExpiry(exp) : this.socket.close(...CLOSE.expired)),
+      Math.max(0, Math.min(ms, MAX_TIMER_MS)),
+    );
     this.expiryTimer.unref();
   }
 
-  private async subscribe(id: string, payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null }): Promise<void> {
+  private async subscribe(
+    id: string,
+    payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
+  ): Promise<void> {
     const variables = payload.variables ?? {};
     const operationName = payload.operationName ?? undefined;
     const prepared = this.opts.engine.currentPlanner.prepare(payload.query, operationName);
-    if (prepared.kind === 'error') return this.sendError(id, prepared.errors.map((e) => formatError(e.toJSON())));
+    if (prepared.kind === 'error')
+      return this.sendError(
+        id,
+        prepared.errors.map((e) => formatError(e.toJSON())),
+      );
     if (prepared.kind !== 'subscription') {
       // A query or mutation over the socket: one result, then complete.
       const member = this.member(id);
       this.subs.set(id, member);
-      const res = await this.opts.apollo.executeOperation({ query: payload.query, variables, operationName }, { contextValue: this.context! });
+      const res = await this.opts.apollo.executeOperation(
+        { query: payload.query, variables, operationName },
+        { contextValue: this.context! },
+      );
       if (!this.subs.has(id)) return;
-      const single = res.body.kind === 'single' ? res.body.singleResult : { errors: [{ message: 'Incremental delivery is not supported here', extensions: { code: 'BAD_USER_INPUT' } }] };
+      const single =
+        res.body.kind === 'single'
+          ? res.body.singleResult
+          : {
+              errors: [
+                { message: 'Incremental delivery is not supported here', extensions: { code: 'BAD_USER_INPUT' } },
+              ],
+            };
       member.next(JSON.stringify(single), new Map());
       return member.complete();
     }

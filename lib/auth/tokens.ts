@@ -6,7 +6,8 @@ const enc = new TextEncoder();
 
 function stringList(v: unknown): string[] | undefined {
   if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw unauthenticated('Token claims sites/lines must be string arrays');
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+    throw unauthenticated('Token claims sites/lines must be string arrays');
   return v as string[];
 }
 
@@ -45,7 +46,13 @@ export function createUserTokenVerifier(opts: UserTokenOptions) {
     const role = roleFromClaims(payload);
     if (!payload.sub) throw unauthenticated('Token has no sub claim');
     if (!role) throw unauthenticated('Token carries no known role (viewer, operator, engineer, admin)');
-    const viewer: Viewer = { sub: payload.sub, role, sites: stringList(payload.sites), lines: stringList(payload.lines), expiresAt: payload.exp };
+    const viewer: Viewer = {
+      sub: payload.sub,
+      role,
+      sites: stringList(payload.sites),
+      lines: stringList(payload.lines),
+      expiresAt: payload.exp,
+    };
     if (cache.size > 10_000) cache.clear();
     cache.set(token, { viewer, exp: payload.exp ?? now + 60 });
     return viewer;

@@ -16,7 +16,14 @@ const sapSchema = z
      * Labour: confirmations (API_PROD_ORDER_CONFIRMATION_2_SRV) give hours per work centre; the money comes from
      * these rates per work centre (SAP prices activities per cost centre, which this API does not return).
      */
-    labourRates: z.record(z.string(), z.object({ costCenter: z.string().min(1), ratePerHour: z.number().min(0), currency: z.string().length(3) }).strict()).default({}),
+    labourRates: z
+      .record(
+        z.string(),
+        z
+          .object({ costCenter: z.string().min(1), ratePerHour: z.number().min(0), currency: z.string().length(3) })
+          .strict(),
+      )
+      .default({}),
   })
   .strict();
 
@@ -55,14 +62,25 @@ export const ErpConfigSchema = z
             retryDelaySeconds: z.number().int().min(1).default(60),
           })
           .strict()
-          .default({ scheduleSyncIntervalMinutes: 60, materialSyncIntervalMinutes: 60, autoSyncEnabled: true, horizonDays: 7, lookBackHours: 24, batchSize: 5_000, retryLimit: 3, retryDelaySeconds: 60 }),
+          .default({
+            scheduleSyncIntervalMinutes: 60,
+            materialSyncIntervalMinutes: 60,
+            autoSyncEnabled: true,
+            horizonDays: 7,
+            lookBackHours: 24,
+            batchSize: 5_000,
+            retryLimit: 3,
+            retryDelaySeconds: 60,
+          }),
         sap: sapSchema.optional(),
         oracle: oracleSchema.optional(),
       })
       .strict()
       .superRefine((e, ctx) => {
-        if (e.systemType === 'sap_odata' && !e.sap) ctx.addIssue({ code: 'custom', path: ['sap'], message: 'is required when systemType is sap_odata' });
-        if (e.systemType === 'oracle_rest' && !e.oracle) ctx.addIssue({ code: 'custom', path: ['oracle'], message: 'is required when systemType is oracle_rest' });
+        if (e.systemType === 'sap_odata' && !e.sap)
+          ctx.addIssue({ code: 'custom', path: ['sap'], message: 'is required when systemType is sap_odata' });
+        if (e.systemType === 'oracle_rest' && !e.oracle)
+          ctx.addIssue({ code: 'custom', path: ['oracle'], message: 'is required when systemType is oracle_rest' });
       })
       .optional(),
   })

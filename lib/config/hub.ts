@@ -8,9 +8,16 @@ export type SubgraphName = (typeof SUBGRAPHS)[number];
 const port = z.coerce.number().int().min(0).max(65535);
 const secret = z.string().min(32, 'must be at least 32 characters');
 /** `${VAR:-}` of an unset variable is an empty string: for an optional setting that means "not set". */
-const unsetIfEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+const unsetIfEmpty = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
 
-const SUBSCRIPTION_DEFAULTS = { entityBatchWindowMs: 5, entityCacheMs: 1000, upstreamGiveUpMs: 30_000, highWaterBytes: 256 * 1024, pingIntervalMs: 12_000 };
+const SUBSCRIPTION_DEFAULTS = {
+  entityBatchWindowMs: 5,
+  entityCacheMs: 1000,
+  upstreamGiveUpMs: 30_000,
+  highWaterBytes: 256 * 1024,
+  pingIntervalMs: 12_000,
+};
 const subscriptionsSchema = z
   .object({
     /** How long `_entities` calls of events wait to be batched together (ms). */
@@ -40,7 +47,10 @@ export const HubConfigSchema = z
       .object({
         url: z.string().optional(),
         /** Where ingest publishes committed readings and alerts (iot.yml live.topicPrefix); subscriptions read it. */
-        liveTopicPrefix: z.string().regex(/^[^+#]+$/).default(LIVE_PREFIX),
+        liveTopicPrefix: z
+          .string()
+          .regex(/^[^+#]+$/)
+          .default(LIVE_PREFIX),
       })
       .strict()
       .default({ liveTopicPrefix: LIVE_PREFIX }),
@@ -73,16 +83,27 @@ export const HubConfigSchema = z
         subscriptions: subscriptionsSchema.default(SUBSCRIPTION_DEFAULTS),
       })
       .strict()
-      .default({ host: '0.0.0.0', port: 4000, subgraphUrls: {}, maxQueryDepth: 12, subscriptions: SUBSCRIPTION_DEFAULTS }),
+      .default({
+        host: '0.0.0.0',
+        port: 4000,
+        subgraphUrls: {},
+        maxQueryDepth: 12,
+        subscriptions: SUBSCRIPTION_DEFAULTS,
+      }),
     subgraphs: z
-      .object(Object.fromEntries(SUBGRAPHS.map((s) => [s, subgraphSchema.default({ host: '127.0.0.1', port: 0 })])) as Record<
-        SubgraphName,
-        z.ZodDefault<typeof subgraphSchema>
-      >)
+      .object(
+        Object.fromEntries(SUBGRAPHS.map((s) => [s, subgraphSchema.default({ host: '127.0.0.1', port: 0 })])) as Record<
+          SubgraphName,
+          z.ZodDefault<typeof subgraphSchema>
+        >,
+      )
       .strict()
       .default(Object.fromEntries(SUBGRAPHS.map((s) => [s, { host: '127.0.0.1', port: 0 }])) as never),
     // `${HUB_DEMO_SEED:-false}` arrives as text.
-    demo: z.object({ seed: z.union([z.boolean(), z.stringbool()]).default(false) }).strict().default({ seed: false }),
+    demo: z
+      .object({ seed: z.union([z.boolean(), z.stringbool()]).default(false) })
+      .strict()
+      .default({ seed: false }),
   })
   .strict();
 

@@ -5,13 +5,16 @@ import { compileTopicFilter } from '../telemetry/topic-filter.ts';
 import { loadYamlConfig } from './load.ts';
 import { LIVE_PREFIX } from '../telemetry/live.ts';
 
-const topicFilter = z.string().min(1).superRefine((f, ctx) => {
-  try {
-    compileTopicFilter(f);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message });
-  }
-});
+const topicFilter = z
+  .string()
+  .min(1)
+  .superRefine((f, ctx) => {
+    try {
+      compileTopicFilter(f);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    }
+  });
 
 /** `iot.yml`: where live telemetry comes from and how the one pipeline batches and validates it. */
 export const IotConfigSchema = z
@@ -26,12 +29,23 @@ export const IotConfigSchema = z
         /** Stable per worker: the broker keeps its persistent session (and queued messages) under it. */
         clientId: z.string().min(1).default('oee-hub-ingest'),
         /** Workers sharing one group split the messages between them ($share/<group>/<pattern>). */
-        sharedGroup: z.string().regex(/^[^/+#]+$/, 'must not contain / + #').optional(),
-        sessionExpirySeconds: z.number().int().min(1).default(7 * 86_400),
+        sharedGroup: z
+          .string()
+          .regex(/^[^/+#]+$/, 'must not contain / + #')
+          .optional(),
+        sessionExpirySeconds: z
+          .number()
+          .int()
+          .min(1)
+          .default(7 * 86_400),
         /** At most 30,000: see MAX_RECEIVE_WINDOW in lib/telemetry/mqtt/ingest-client.ts (16-bit packet ids). */
         receiveMaximum: z.number().int().min(1).max(30_000).default(20_000),
         maxPayloadBytes: z.number().int().min(64).default(65_536),
-        topics: z.array(z.object({ pattern: topicFilter, sensorType: z.string().optional(), mapping: JsonMappingSchema }).strict()).default([]),
+        topics: z
+          .array(
+            z.object({ pattern: topicFilter, sensorType: z.string().optional(), mapping: JsonMappingSchema }).strict(),
+          )
+          .default([]),
         sparkplug: z
           .object({
             enabled: z.boolean().default(false),
@@ -42,7 +56,12 @@ export const IotConfigSchema = z
             rebirthIntervalSeconds: z.number().min(0).default(5),
           })
           .strict()
-          .default({ enabled: false, groups: ['+'], sensorId: '{group}/{node}/{device}/{metric}', rebirthIntervalSeconds: 5 }),
+          .default({
+            enabled: false,
+            groups: ['+'],
+            sensorId: '{group}/{node}/{device}/{metric}',
+            rebirthIntervalSeconds: 5,
+          }),
       })
       .strict()
       .optional(),
@@ -51,7 +70,10 @@ export const IotConfigSchema = z
     live: z
       .object({
         enabled: z.boolean().default(true),
-        topicPrefix: z.string().regex(/^[^+#]+$/).default(LIVE_PREFIX),
+        topicPrefix: z
+          .string()
+          .regex(/^[^+#]+$/)
+          .default(LIVE_PREFIX),
         /** `listened`: only while a consumer has announced itself (see lib/telemetry/live.ts); `always`: regardless. */
         publish: z.enum(['listened', 'always']).default('listened'),
       })
@@ -67,7 +89,14 @@ export const IotConfigSchema = z
         commitConcurrency: z.number().int().min(1).max(8).default(2),
       })
       .strict()
-      .default({ batchMaxRows: 10_000, batchMaxDelayMs: 20, maxQueuedRows: 50_000, duplicateWindowMs: 0, maxFutureSeconds: 300, commitConcurrency: 2 }),
+      .default({
+        batchMaxRows: 10_000,
+        batchMaxDelayMs: 20,
+        maxQueuedRows: 50_000,
+        duplicateWindowMs: 0,
+        maxFutureSeconds: 300,
+        commitConcurrency: 2,
+      }),
   })
   .strict();
 

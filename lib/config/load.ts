@@ -29,9 +29,7 @@ export function interpolate(value: unknown, env: NodeJS.ProcessEnv, file: string
   }
   if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, file, [...path, String(i)]));
   if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, interpolate(v, env, file, [...path, k])]),
-    );
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env, file, [...path, k])]));
   }
   return value;
 }
@@ -51,7 +49,11 @@ export function requireEnvRefs(raw: unknown, file: string, keys: EnvOnlyKey[]): 
     for (const p of k.path) v = v && typeof v === 'object' ? v[p] : undefined;
     if (v === undefined || v === null) continue;
     if (typeof v !== 'string' || !WHOLE_ENV_REF.test(v.trim())) {
-      throw new ConfigError(file, k.path.join('.'), `must come from the environment, e.g. \${${k.example}} (a literal secret is refused)`);
+      throw new ConfigError(
+        file,
+        k.path.join('.'),
+        `must come from the environment, e.g. \${${k.example}} (a literal secret is refused)`,
+      );
     }
   }
 }
@@ -62,7 +64,13 @@ export function requireEnvRefs(raw: unknown, file: string, keys: EnvOnlyKey[]): 
  * `skip(raw)`, given the parsed document before interpolation, returns undefined without further checks when true
  * (a switched-off section needs none of its `${VAR}`s set).
  */
-export function loadYamlConfig<S extends z.ZodType>(dir: string | undefined, fileName: string, schema: S, env?: NodeJS.ProcessEnv, envOnly?: EnvOnlyKey[]): z.output<S>;
+export function loadYamlConfig<S extends z.ZodType>(
+  dir: string | undefined,
+  fileName: string,
+  schema: S,
+  env?: NodeJS.ProcessEnv,
+  envOnly?: EnvOnlyKey[],
+): z.output<S>;
 export function loadYamlConfig<S extends z.ZodType>(
   dir: string | undefined,
   fileName: string,

@@ -62,7 +62,13 @@ const restSchema = z
         orderStatus: z.string().default('/work-orders/{id}/status'),
       })
       .strict()
-      .default({ schedules: '/schedules', workOrder: '/work-orders/{id}', recipe: '/recipes/{id}', consumption: '/work-orders/{id}/consumption', orderStatus: '/work-orders/{id}/status' }),
+      .default({
+        schedules: '/schedules',
+        workOrder: '/work-orders/{id}',
+        recipe: '/recipes/{id}',
+        consumption: '/work-orders/{id}/consumption',
+        orderStatus: '/work-orders/{id}/status',
+      }),
     /** Query parameter names of the schedules call. */
     params: z
       .object({ line: z.string().default('line'), from: z.string().default('from'), to: z.string().default('to') })
@@ -81,7 +87,15 @@ const restSchema = z
         maxPages: z.number().int().min(1).default(10_000),
       })
       .strict()
-      .default({ style: 'offset', pageSize: 500, limitParam: 'limit', offsetParam: 'offset', itemsPath: 'items', nextPath: 'next', maxPages: 10_000 }),
+      .default({
+        style: 'offset',
+        pageSize: 500,
+        limitParam: 'limit',
+        offsetParam: 'offset',
+        itemsPath: 'items',
+        nextPath: 'next',
+        maxPages: 10_000,
+      }),
   })
   .strict();
 
@@ -110,15 +124,31 @@ const soapSchema = z
 
 /** MES status values → ours, for a JSON REST MES. */
 const REST_STATUS_MAP = {
-  PLANNED: 'PLANNED', RELEASED: 'PLANNED', SCHEDULED: 'PLANNED', IN_PROGRESS: 'ACTIVE', RUNNING: 'ACTIVE', ACTIVE: 'ACTIVE',
-  COMPLETED: 'COMPLETED', DONE: 'COMPLETED', CLOSED: 'COMPLETED', CANCELLED: 'CANCELLED', CANCELED: 'CANCELLED',
+  PLANNED: 'PLANNED',
+  RELEASED: 'PLANNED',
+  SCHEDULED: 'PLANNED',
+  IN_PROGRESS: 'ACTIVE',
+  RUNNING: 'ACTIVE',
+  ACTIVE: 'ACTIVE',
+  COMPLETED: 'COMPLETED',
+  DONE: 'COMPLETED',
+  CLOSED: 'COMPLETED',
+  CANCELLED: 'CANCELLED',
+  CANCELED: 'CANCELLED',
 } as const;
 /**
  * B2MML RequestState / ResponseState values → ours. The first key of each status is what the hub reports back
  * (Released, Running, Completed, Aborted). Held is an order started and paused: ACTIVE in our terms.
  */
 const B2MML_STATUS_MAP = {
-  Released: 'PLANNED', Forecast: 'PLANNED', Ready: 'PLANNED', Running: 'ACTIVE', Restarted: 'ACTIVE', Held: 'ACTIVE', Completed: 'COMPLETED', Aborted: 'CANCELLED',
+  Released: 'PLANNED',
+  Forecast: 'PLANNED',
+  Ready: 'PLANNED',
+  Running: 'ACTIVE',
+  Restarted: 'ACTIVE',
+  Held: 'ACTIVE',
+  Completed: 'COMPLETED',
+  Aborted: 'CANCELLED',
 } as const;
 
 /** `mes.yml`: the plant's MES, which lines it serves, how often schedules sync and how its names map to ours. */
@@ -154,7 +184,18 @@ export const MesConfigSchema = z
             outboundRetryMaxDelaySeconds: z.number().min(0.1).default(600),
           })
           .strict()
-          .default({ scheduleSyncIntervalMinutes: 15, autoSyncEnabled: true, horizonDays: 7, lookBackHours: 24, bidirectionalUpdates: true, batchSize: 5_000, retryLimit: 3, retryDelaySeconds: 60, outboundRetryDelaySeconds: 10, outboundRetryMaxDelaySeconds: 600 }),
+          .default({
+            scheduleSyncIntervalMinutes: 15,
+            autoSyncEnabled: true,
+            horizonDays: 7,
+            lookBackHours: 24,
+            bidirectionalUpdates: true,
+            batchSize: 5_000,
+            retryLimit: 3,
+            retryDelaySeconds: 60,
+            outboundRetryDelaySeconds: 10,
+            outboundRetryMaxDelaySeconds: 600,
+          }),
         /** The lines this MES serves; schedules sync for each of them. */
         lines: z.array(lineId).min(1),
         fieldMappings: FieldMappingsSchema.default(FieldMappingsSchema.parse({})),
@@ -167,9 +208,13 @@ export const MesConfigSchema = z
       })
       .strict()
       .superRefine((m, ctx) => {
-        if (m.systemType === 'soap' && !m.soap) ctx.addIssue({ code: 'custom', path: ['soap'], message: 'is required when systemType is soap' });
+        if (m.systemType === 'soap' && !m.soap)
+          ctx.addIssue({ code: 'custom', path: ['soap'], message: 'is required when systemType is soap' });
       })
-      .transform((m) => ({ ...m, statusMap: m.statusMap ?? { ...(m.systemType === 'soap' ? B2MML_STATUS_MAP : REST_STATUS_MAP) } }))
+      .transform((m) => ({
+        ...m,
+        statusMap: m.statusMap ?? { ...(m.systemType === 'soap' ? B2MML_STATUS_MAP : REST_STATUS_MAP) },
+      }))
       .optional(),
   })
   .strict();

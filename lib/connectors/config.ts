@@ -62,7 +62,10 @@ export const syncIntervalMinutes = z
   .number()
   .int()
   .min(1)
-  .refine((n) => (n < 60 ? 60 % n === 0 : n % 60 === 0 && 1440 % n === 0), 'must divide 60 (1, 2, 3, 5, 10, 15, 20, 30) or be whole hours dividing 24');
+  .refine(
+    (n) => (n < 60 ? 60 % n === 0 : n % 60 === 0 && 1440 % n === 0),
+    'must divide 60 (1, 2, 3, 5, 10, 15, 20, 30) or be whole hours dividing 24',
+  );
 
 export function cronEvery(minutes: number): string {
   return minutes < 60 ? `*/${minutes} * * * *` : `0 */${minutes / 60} * * *`;
@@ -73,7 +76,9 @@ export const lineId = z.string().regex(HUB_ID, 'is not a valid line id');
 
 /** The upstream values a lineMap (upstream value → our line id) maps to `lineId`. */
 export function valuesMappedTo(lineMap: Record<string, string>, lineId: string): string[] {
-  return Object.entries(lineMap).filter(([, l]) => l === lineId).map(([v]) => v);
+  return Object.entries(lineMap)
+    .filter(([, l]) => l === lineId)
+    .map(([v]) => v);
 }
 
 /**
@@ -100,6 +105,13 @@ export function loadSystemConfig<R extends 'mes' | 'erp', T extends { enabled: b
   schema: z.ZodType<{ [k in R]?: T }>,
   env: NodeJS.ProcessEnv,
 ): T | undefined {
-  const cfg = loadYamlConfig(dir, `${root}.yml`, schema, env, authSecretKeys(root), (raw) => raw?.[root]?.enabled === false)?.[root];
+  const cfg = loadYamlConfig(
+    dir,
+    `${root}.yml`,
+    schema,
+    env,
+    authSecretKeys(root),
+    (raw) => raw?.[root]?.enabled === false,
+  )?.[root];
   return cfg?.enabled ? cfg : undefined;
 }

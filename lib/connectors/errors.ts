@@ -10,11 +10,22 @@ export class UpstreamError extends HubError {
     code: 'UPSTREAM_UNAVAILABLE' | 'UPSTREAM_BAD_RESPONSE',
     readonly system: string,
     message: string,
-    readonly upstream: { status?: number; upstreamCode?: string; transactionId?: string; retryable?: boolean; rejected?: boolean } = {},
+    readonly upstream: {
+      status?: number;
+      upstreamCode?: string;
+      transactionId?: string;
+      retryable?: boolean;
+      rejected?: boolean;
+    } = {},
     cause?: unknown,
   ) {
     // Only a safe summary of the cause is kept: an axios error carries the request config, Authorization header included.
-    super(code, `${system}: ${message}`, { system, ...stripUndefined(upstream) }, cause === undefined ? undefined : safeCause(cause));
+    super(
+      code,
+      `${system}: ${message}`,
+      { system, ...stripUndefined(upstream) },
+      cause === undefined ? undefined : safeCause(cause),
+    );
   }
 
   get retryable(): boolean {
@@ -31,7 +42,8 @@ export class UpstreamError extends HubError {
 }
 
 /** 4xx statuses that say something about the request itself, not about credentials, time or load. */
-export const isRefusalStatus = (status: number) => status >= 400 && status < 500 && ![401, 403, 407, 408, 425, 429].includes(status);
+export const isRefusalStatus = (status: number) =>
+  status >= 400 && status < 500 && ![401, 403, 407, 408, 425, 429].includes(status);
 
 /** What may be kept of an underlying error: code, status, message and the URL without credentials or query. */
 export class UpstreamCause extends Error {
@@ -47,9 +59,25 @@ export class UpstreamCause extends Error {
 }
 
 export function safeCause(e: unknown): UpstreamCause {
-  const err = (e ?? {}) as { message?: unknown; code?: unknown; status?: unknown; response?: { status?: unknown }; config?: { url?: unknown; baseURL?: unknown } };
-  const status = typeof err.status === 'number' ? err.status : typeof err.response?.status === 'number' ? err.response.status : undefined;
-  const c = new UpstreamCause(String(err.message ?? e), typeof err.code === 'string' ? err.code : undefined, status, safeUrl(err.config?.url, err.config?.baseURL));
+  const err = (e ?? {}) as {
+    message?: unknown;
+    code?: unknown;
+    status?: unknown;
+    response?: { status?: unknown };
+    config?: { url?: unknown; baseURL?: unknown };
+  };
+  const status =
+    typeof err.status === 'number'
+      ? err.status
+      : typeof err.response?.status === 'number'
+        ? err.response.status
+        : undefined;
+  const c = new UpstreamCause(
+    String(err.message ?? e),
+    typeof err.code === 'string' ? err.code : undefined,
+    status,
+    safeUrl(err.config?.url, err.config?.baseURL),
+  );
   c.stack = `${c.name}: ${c.message}`; // the original stack may print the original error's fields
   return c;
 }
@@ -64,13 +92,23 @@ function safeUrl(url: unknown, base: unknown): string | undefined {
   }
 }
 
-export const unavailable = (system: string, message: string, upstream: UpstreamError['upstream'] = {}, cause?: unknown) =>
-  new UpstreamError('UPSTREAM_UNAVAILABLE', system, message, { retryable: true, ...upstream }, cause);
-export const badResponse = (system: string, message: string, upstream: UpstreamError['upstream'] = {}, cause?: unknown) =>
-  new UpstreamError('UPSTREAM_BAD_RESPONSE', system, message, { retryable: false, ...upstream }, cause);
+export const unavailable = (
+  system: string,
+  message: string,
+  upstream: UpstreamError['upstream'] = {},
+  cause?: unknown,
+) => new UpstreamError('UPSTREAM_UNAVAILABLE', system, message, { retryable: true, ...upstream }, cause);
+export const badResponse = (
+  system: string,
+  message: string,
+  upstream: UpstreamError['upstream'] = {},
+  cause?: unknown,
+) => new UpstreamError('UPSTREAM_BAD_RESPONSE', system, message, { retryable: false, ...upstream }, cause);
 
 function stripUndefined(o: Record<string, unknown>) {
-  return Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'retryable' && k !== 'rejected'));
+  return Object.fromEntries(
+    Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'retryable' && k !== 'rejected'),
+  );
 }
 
 /**
@@ -79,4 +117,8 @@ function stripUndefined(o: Record<string, unknown>) {
  * with this configuration, and retrying will not help. `details.reason` is NOT_SUPPORTED.
  */
 export const notSupported = (system: string, operation: string, why: string) =>
-  new HubError('BAD_USER_INPUT', `${system}: ${operation} is not supported by this system (${why})`, { system, operation, reason: 'NOT_SUPPORTED' });
+  new HubError('BAD_USER_INPUT', `${system}: ${operation} is not supported by this system (${why})`, {
+    system,
+    operation,
+    reason: 'NOT_SUPPORTED',
+  });

@@ -23,7 +23,10 @@ export interface UpstreamRequest {
    * Turns a non-2xx body into the upstream's own code and message (e.g. SAP's error object). `retryable: false`
    * makes a 5xx final (a SOAP Client fault arrives as HTTP 500 but says the request itself is wrong).
    */
-  describeError?: (body: string, status: number) => { message: string; upstreamCode?: string; transactionId?: string; retryable?: boolean } | undefined;
+  describeError?: (
+    body: string,
+    status: number,
+  ) => { message: string; upstreamCode?: string; transactionId?: string; retryable?: boolean } | undefined;
   /**
    * Whether sending the request twice is harmless. Default: true for GET, false for writes. A write that is
    * not idempotent is never retried: after a timeout we cannot know whether it was applied.
@@ -72,8 +75,15 @@ export class UpstreamClient {
     return withRetry(
       this.conn.retry,
       () => this.attempt(req, method),
-      (err) => (err instanceof UpstreamError && err.retryable && (req.idempotent ?? method === 'GET') ? { retry: true, retryAfterMs: (err as RetryAfter).retryAfterMs } : { retry: false }),
-      (err, n, delayMs) => log.warn({ system: this.system, method, path: pathOf(req.url), attempt: n, delayMs, err: (err as Error).message }, 'upstream call failed; retrying'),
+      (err) =>
+        err instanceof UpstreamError && err.retryable && (req.idempotent ?? method === 'GET')
+          ? { retry: true, retryAfterMs: (err as RetryAfter).retryAfterMs }
+          : { retry: false },
+      (err, n, delayMs) =>
+        log.warn(
+          { system: this.system, method, path: pathOf(req.url), attempt: n, delayMs, err: (err as Error).message },
+          'upstream call failed; retrying',
+        ),
     );
   }
 
@@ -99,7 +109,12 @@ export class UpstreamClient {
       });
     } catch (e) {
       const err = e as { code?: string; message?: string };
-      throw unavailable(this.system, `${method} ${pathOf(req.url)} failed: ${err.code ?? ''} ${err.message ?? ''}`.trim(), {}, e);
+      throw unavailable(
+        this.system,
+        `${method} ${pathOf(req.url)} failed: ${err.code ?? ''} ${err.message ?? ''}`.trim(),
+        {},
+        e,
+      );
     }
     const status = res.status;
     if (status === 401 && this.conn.auth.type === 'oauth2' && !refreshed) {
@@ -108,7 +123,12 @@ export class UpstreamClient {
       return this.attempt(req, method, true);
     }
     const text = typeof res.data === 'string' ? res.data : String(res.data ?? '');
-    const out: UpstreamResponse = { status, headers: res.headers as UpstreamResponse['headers'], text, json: () => parseJson(this.system, text, req.url) };
+    const out: UpstreamResponse = {
+      status,
+      headers: res.headers as UpstreamResponse['headers'],
+      text,
+      json: () => parseJson(this.system, text, req.url),
+    };
     if ((status >= 200 && status < 300) || req.pass?.(status)) return out;
     const described = req.describeError?.(text, status);
     const message = `${method} ${pathOf(req.url)} answered ${status}${described ? `: ${described.message}` : ''}`;
@@ -119,12 +139,16 @@ export class UpstreamClient {
       throw e;
     }
     // A SOAP Client fault (HTTP 500, describeError says final) and a refusal status reject the request itself.
-    throw badResponse(this.system, message, { ...upstream, rejected: isRefusalStatus(status) || described?.retryable === false });
+    throw badResponse(this.system, message, {
+      ...upstream,
+      rejected: isRefusalStatus(status) || described?.retryable === false,
+    });
   }
 
   private async authorise(headers: Record<string, string>, params: Record<string, string | number | undefined>) {
     const a: AuthConfig = this.conn.auth;
-    if (a.type === 'basic') headers.authorization = `Basic ${Buffer.from(`${a.username}:${a.password}`).toString('base64')}`;
+    if (a.type === 'basic')
+      headers.authorization = `Basic ${Buffer.from(`${a.username}:${a.password}`).toString('base64')}`;
     else if (a.type === 'apiKey') {
       if (a.queryParam) params[a.queryParam] = a.key;
       else headers[a.header.toLowerCase()] = a.key;
@@ -139,7 +163,10 @@ export class UpstreamClient {
   }
 
   private async fetchToken(a: Extract<AuthConfig, { type: 'oauth2' }>): Promise<string> {
-    const body = new URLSearchParams({ grant_type: 'client_credentials', ...(a.scope ? { scope: a.scope } : {}) }).toString();
+    const body = new URLSearchParams({
+      grant_type: 'client_credentials',
+      ...(a.scope ? { scope: a.scope } : {}),
+    }).toString();
     let res: AxiosResponse<string>;
     try {
       // The instance's options (timeout, raw text, any status, no redirects) and keep-alive agents; tokenUrl is absolute.
@@ -154,12 +181,19 @@ export class UpstreamClient {
     } catch (e) {
       throw unavailable(this.system, `token request failed: ${(e as Error).message}`, {}, e);
     }
-    if (res.status >= 500 || res.status === 429) throw unavailable(this.system, `token request answered ${res.status}`, { status: res.status });
-    if (res.status !== 200) throw badResponse(this.system, `token request refused (${res.status}): check the client id and secret`, { status: res.status });
+    if (res.status >= 500 || res.status === 429)
+      throw unavailable(this.system, `token request answered ${res.status}`, { status: res.status });
+    if (res.status !== 200)
+      throw badResponse(this.system, `token request refused (${res.status}): check the client id and secret`, {
+        status: res.status,
+      });
     const t = parseJson<{ access_token?: string; expires_in?: number | string }>(this.system, res.data, a.tokenUrl);
     if (!t.access_token) throw badResponse(this.system, 'token response has no access_token');
     const ttl = Number(t.expires_in ?? 300);
-    this.token = { value: t.access_token, expiresAt: Date.now() + Math.max(0, (Number.isFinite(ttl) ? ttl : 300) - 30) * 1000 };
+    this.token = {
+      value: t.access_token,
+      expiresAt: Date.now() + Math.max(0, (Number.isFinite(ttl) ? ttl : 300) - 30) * 1000,
+    };
     return t.access_token;
   }
 }
@@ -172,7 +206,10 @@ function parseJson<T>(system: string, text: string, url: string): T {
   try {
     return JSON.parse(text) as T;
   } catch {
-    throw badResponse(system, `${pathOf(url)} answered a body that is not JSON (${text.length} bytes, starting ${JSON.stringify(text.slice(0, 40))})`);
+    throw badResponse(
+      system,
+      `${pathOf(url)} answered a body that is not JSON (${text.length} bytes, starting ${JSON.stringify(text.slice(0, 40))})`,
+    );
   }
 }
 

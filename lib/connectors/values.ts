@@ -26,14 +26,16 @@ export function optionalInstant(v: unknown, field: string): Date | null {
 /** A decimal that may come as a string ("480", "480.000"): finite and not negative. */
 export function decimal(v: unknown, field: string): number {
   const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v.trim()) : NaN;
-  if (!Number.isFinite(n) || n < 0) throw new RecordProblem(`${field} ${JSON.stringify(v)} is not a non-negative number`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new RecordProblem(`${field} ${JSON.stringify(v)} is not a non-negative number`);
   return n;
 }
 
 /** Work order quantities are whole units. */
 export function wholeQuantity(v: unknown, field: string): number {
   const n = decimal(v, field);
-  if (Math.abs(n - Math.round(n)) > 1e-9) throw new RecordProblem(`${field} ${JSON.stringify(v)} is not a whole number`);
+  if (Math.abs(n - Math.round(n)) > 1e-9)
+    throw new RecordProblem(`${field} ${JSON.stringify(v)} is not a whole number`);
   if (n > 2_147_483_647) throw new RecordProblem(`${field} ${n} is too large`);
   return Math.round(n);
 }

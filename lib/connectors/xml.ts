@@ -33,7 +33,8 @@ type Ordered = Record<string, unknown> & { ':@'?: Record<string, string> };
 /** Parses a document; malformed XML is a RecordProblem naming where it broke. */
 export function parseXml(xml: string): XmlElement {
   const valid = XMLValidator.validate(xml);
-  if (valid !== true) throw new RecordProblem(`the body is not well-formed XML (${valid.err.msg}, line ${valid.err.line})`);
+  if (valid !== true)
+    throw new RecordProblem(`the body is not well-formed XML (${valid.err.msg}, line ${valid.err.line})`);
   const nodes = parser.parse(xml) as Ordered[];
   const roots = build(nodes, { xml: 'http://www.w3.org/XML/1998/namespace' });
   if (roots.length !== 1) throw new RecordProblem(`the body has ${roots.length} root elements`);
@@ -59,7 +60,10 @@ function build(nodes: Ordered[], scope: Record<string, string>): XmlElement[] {
       name: colon < 0 ? tag : tag.slice(colon + 1),
       attrs: Object.fromEntries(Object.entries(attrs).filter(([k]) => k !== 'xmlns' && !k.startsWith('xmlns:'))),
       children: build(content, inner),
-      text: content.map((c) => (typeof c['#text'] === 'string' || typeof c['#text'] === 'number' ? String(c['#text']) : '')).join('').trim(),
+      text: content
+        .map((c) => (typeof c['#text'] === 'string' || typeof c['#text'] === 'number' ? String(c['#text']) : ''))
+        .join('')
+        .trim(),
     });
   }
   return out;

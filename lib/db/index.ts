@@ -28,7 +28,11 @@ export function createDb(url: string, poolSize = 10, onQuery?: (sql: string) => 
         if (e.level === 'query') onQuery(e.query.sql);
       }
     : undefined;
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()], log: logQuery });
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool }),
+    plugins: [new CamelCasePlugin()],
+    log: logQuery,
+  });
   pools.set(db, { pool, log: logQuery });
   return db;
 }
@@ -50,7 +54,9 @@ export async function withPgClient<T>(db: Db, fn: (client: pg.PoolClient, db: Db
     // Kysely "borrows" and "releases" this one client; the real release is ours, below.
     const lent = { query: client.query.bind(client), release: () => {} };
     bound = new Kysely<Database>({
-      dialect: new PostgresDialect({ pool: { connect: async () => lent as unknown as pg.PoolClient, end: async () => {} } }),
+      dialect: new PostgresDialect({
+        pool: { connect: async () => lent as unknown as pg.PoolClient, end: async () => {} },
+      }),
       plugins: [new CamelCasePlugin()],
       log: made.log,
     });

@@ -23,6 +23,8 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   // New months get their partitions without a migration.
-  await sql`select telemetry.ensure_partitions((now() - interval '1 month')::date, (now() + interval '3 months')::date)`.execute(db);
+  await sql`select telemetry.ensure_partitions((now() - interval '1 month')::date, (now() + interval '3 months')::date)`.execute(
+    db,
+  );
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

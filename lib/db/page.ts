@@ -16,7 +16,10 @@ export async function pageOf<Row extends Record<string, any>>(
   const sortCol = opts.sortCol ?? 'id';
   const idCol = opts.idCol ?? 'id';
   const dir = opts.desc ? 'desc' : 'asc';
-  let q = query.select([sql<string>`${sql.ref(sortCol)}::text`.as('pageKey'), sql<string>`${sql.ref(idCol)}::text`.as('pageId')]) as SelectQueryBuilder<any, any, Row & PageKeys>;
+  let q = query.select([
+    sql<string>`${sql.ref(sortCol)}::text`.as('pageKey'),
+    sql<string>`${sql.ref(idCol)}::text`.as('pageId'),
+  ]) as SelectQueryBuilder<any, any, Row & PageKeys>;
   if (page.after) q = q.where(afterCursor(page, sortCol, idCol, opts.desc));
   q = sortCol === idCol ? q.orderBy(sortCol as any, dir) : q.orderBy(sortCol as any, dir).orderBy(idCol as any, dir);
   const rows = (await q.limit(page.limit + 1).execute()) as (Row & PageKeys)[];

@@ -8,90 +8,253 @@ type Stamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type Ts = ColumnType<Date, Date | string, Date | string>;
 type TsNull = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 
-export interface SitesTable { id: string; name: string; timezone: Generated<string>; createdAt: Stamp; updatedAt: Stamp }
-export interface AreasTable { id: string; siteId: string; name: string; createdAt: Stamp; updatedAt: Stamp }
+export interface SitesTable {
+  id: string;
+  name: string;
+  timezone: Generated<string>;
+  createdAt: Stamp;
+  updatedAt: Stamp;
+}
+export interface AreasTable {
+  id: string;
+  siteId: string;
+  name: string;
+  createdAt: Stamp;
+  updatedAt: Stamp;
+}
 export interface LinesTable {
-  id: string; siteId: string; areaId: string | null; name: string; isActive: Generated<boolean>; createdAt: Stamp; updatedAt: Stamp;
+  id: string;
+  siteId: string;
+  areaId: string | null;
+  name: string;
+  isActive: Generated<boolean>;
+  createdAt: Stamp;
+  updatedAt: Stamp;
 }
 export interface MachinesTable {
-  id: string; lineId: string; name: string; type: string | null; idealCycleTimeSeconds: number | null;
-  isActive: Generated<boolean>; createdAt: Stamp; updatedAt: Stamp;
+  id: string;
+  lineId: string;
+  name: string;
+  type: string | null;
+  idealCycleTimeSeconds: number | null;
+  isActive: Generated<boolean>;
+  createdAt: Stamp;
+  updatedAt: Stamp;
 }
 export interface ProductsTable {
-  id: string; name: string; family: string | null; sku: string | null; standardCycleTimeSeconds: number | null;
-  createdAt: Stamp; updatedAt: Stamp;
+  id: string;
+  name: string;
+  family: string | null;
+  sku: string | null;
+  standardCycleTimeSeconds: number | null;
+  createdAt: Stamp;
+  updatedAt: Stamp;
 }
 export interface RecipesTable {
-  id: Generated<string>; code: string; version: number; productId: string; lineId: string | null;
-  targetCycleTimeSeconds: number; setupTimeSeconds: Generated<number>; teardownTimeSeconds: Generated<number>;
-  parameters: JSONColumnType<Record<string, unknown>, string | undefined, string>; isActive: Generated<boolean>; createdAt: Stamp;
+  id: Generated<string>;
+  code: string;
+  version: number;
+  productId: string;
+  lineId: string | null;
+  targetCycleTimeSeconds: number;
+  setupTimeSeconds: Generated<number>;
+  teardownTimeSeconds: Generated<number>;
+  parameters: JSONColumnType<Record<string, unknown>, string | undefined, string>;
+  isActive: Generated<boolean>;
+  createdAt: Stamp;
 }
 export type WorkOrderStatus = 'PLANNED' | 'ACTIVE' | 'COMPLETED' | 'CANCELLED';
 export interface WorkOrdersTable {
-  id: Generated<string>; number: string; lineId: string; recipeId: string | null; productId: string | null;
-  plannedStart: Ts; plannedEnd: Ts; actualStart: TsNull; actualEnd: TsNull;
-  plannedQuantity: number; actualQuantity: Generated<number>; status: Generated<WorkOrderStatus>; priority: Generated<number>;
-  source: Generated<string>; createdAt: Stamp; updatedAt: Stamp;
+  id: Generated<string>;
+  number: string;
+  lineId: string;
+  recipeId: string | null;
+  productId: string | null;
+  plannedStart: Ts;
+  plannedEnd: Ts;
+  actualStart: TsNull;
+  actualEnd: TsNull;
+  plannedQuantity: number;
+  actualQuantity: Generated<number>;
+  status: Generated<WorkOrderStatus>;
+  priority: Generated<number>;
+  source: Generated<string>;
+  createdAt: Stamp;
+  updatedAt: Stamp;
 }
 export interface ShiftsTable {
-  id: Generated<string>; lineId: string; shiftDate: ColumnType<string, string, string>; shiftNumber: number;
-  operatorId: string; operatorName: string | null; role: Generated<string>; startsAt: Ts; endsAt: Ts; createdAt: Stamp; updatedAt: Stamp;
+  id: Generated<string>;
+  lineId: string;
+  shiftDate: ColumnType<string, string, string>;
+  shiftNumber: number;
+  operatorId: string;
+  operatorName: string | null;
+  role: Generated<string>;
+  startsAt: Ts;
+  endsAt: Ts;
+  createdAt: Stamp;
+  updatedAt: Stamp;
 }
 export type SensorProtocol = 'MQTT' | 'SPARKPLUG' | 'HTTP' | 'HISTORIAN' | 'IMPORT';
 export interface SensorsTable {
-  id: string; name: string; type: string; unit: string; machineId: string; protocol: SensorProtocol;
-  topic: string | null; endpoint: string | null; pollIntervalSeconds: number | null;
-  minExpected: number | null; maxExpected: number | null; isActive: Generated<boolean>; createdAt: Stamp; updatedAt: Stamp;
+  id: string;
+  name: string;
+  type: string;
+  unit: string;
+  machineId: string;
+  protocol: SensorProtocol;
+  topic: string | null;
+  endpoint: string | null;
+  pollIntervalSeconds: number | null;
+  minExpected: number | null;
+  maxExpected: number | null;
+  isActive: Generated<boolean>;
+  createdAt: Stamp;
+  updatedAt: Stamp;
 }
 export interface TagMappingsTable {
-  id: Generated<string>; historianSystem: 'PI' | 'WONDERWARE'; tag: string; machineId: string; signalType: string; unit: string;
-  scaleFactor: Generated<number>; valueOffset: Generated<number>; isActive: Generated<boolean>; createdAt: Stamp; updatedAt: Stamp;
+  id: Generated<string>;
+  historianSystem: 'PI' | 'WONDERWARE';
+  tag: string;
+  machineId: string;
+  signalType: string;
+  unit: string;
+  scaleFactor: Generated<number>;
+  valueOffset: Generated<number>;
+  isActive: Generated<boolean>;
+  createdAt: Stamp;
+  updatedAt: Stamp;
 }
 export interface BackfillJobsTable {
-  id: Generated<string>; tagMappingId: string; startTime: Ts; endTime: Ts;
+  id: Generated<string>;
+  tagMappingId: string;
+  startTime: Ts;
+  endTime: Ts;
   status: Generated<'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED'>;
-  pointsFetched: ColumnType<string, number | undefined, number>; pointsImported: ColumnType<string, number | undefined, number>;
-  checkpoint: TsNull; createdBy: string | null; createdAt: Stamp; startedAt: TsNull; completedAt: TsNull; error: string | null;
+  pointsFetched: ColumnType<string, number | undefined, number>;
+  pointsImported: ColumnType<string, number | undefined, number>;
+  checkpoint: TsNull;
+  createdBy: string | null;
+  createdAt: Stamp;
+  startedAt: TsNull;
+  completedAt: TsNull;
+  error: string | null;
 }
 export interface RangeRulesTable {
-  id: Generated<string>; machineId: string; sensorId: string | null; signalType: string; minValue: number; maxValue: number;
-  unit: string | null; action: Generated<'ALERT' | 'REJECT' | 'DEGRADE'>; isActive: Generated<boolean>; createdAt: Stamp; updatedAt: Stamp;
+  id: Generated<string>;
+  machineId: string;
+  sensorId: string | null;
+  signalType: string;
+  minValue: number;
+  maxValue: number;
+  unit: string | null;
+  action: Generated<'ALERT' | 'REJECT' | 'DEGRADE'>;
+  isActive: Generated<boolean>;
+  createdAt: Stamp;
+  updatedAt: Stamp;
 }
 export interface AlertsTable {
-  id: ColumnType<string, never, never>; machineId: string; sensorId: string | null;
-  type: 'OUT_OF_RANGE' | 'DUPLICATE' | 'GAP' | 'STALE' | 'SOURCE_QUALITY'; severity: Generated<'INFO' | 'WARNING' | 'CRITICAL'>;
-  ts: Ts; metric: string; value: number | null; expectedMin: number | null; expectedMax: number | null; message: string | null;
-  acknowledgedAt: TsNull; acknowledgedBy: string | null; createdAt: Stamp;
+  id: ColumnType<string, never, never>;
+  machineId: string;
+  sensorId: string | null;
+  type: 'OUT_OF_RANGE' | 'DUPLICATE' | 'GAP' | 'STALE' | 'SOURCE_QUALITY';
+  severity: Generated<'INFO' | 'WARNING' | 'CRITICAL'>;
+  ts: Ts;
+  metric: string;
+  value: number | null;
+  expectedMin: number | null;
+  expectedMax: number | null;
+  message: string | null;
+  acknowledgedAt: TsNull;
+  acknowledgedBy: string | null;
+  createdAt: Stamp;
 }
 export interface SeriesTable {
-  id: Generated<number>; machineId: string; signal: string; unit: string | null; sensorId: string | null; tagMappingId: string | null;
+  id: Generated<number>;
+  machineId: string;
+  signal: string;
+  unit: string | null;
+  sensorId: string | null;
+  tagMappingId: string | null;
 }
 export interface ReadingsTable {
-  seriesId: number; ts: Ts; value: number; quality: Generated<number>; source: number;
-  workOrderId: string | null; shiftId: string | null; recipeId: string | null; operatorId: string | null;
+  seriesId: number;
+  ts: Ts;
+  value: number;
+  quality: Generated<number>;
+  source: number;
+  workOrderId: string | null;
+  shiftId: string | null;
+  recipeId: string | null;
+  operatorId: string | null;
 }
-export interface RollupTable { seriesId: number; bucket: Ts; n: number; sum: number; min: number; max: number }
-export interface LatestTable { seriesId: number; ts: Ts; value: number; quality: number }
+export interface RollupTable {
+  seriesId: number;
+  bucket: Ts;
+  n: number;
+  sum: number;
+  min: number;
+  max: number;
+}
+export interface LatestTable {
+  seriesId: number;
+  ts: Ts;
+  value: number;
+  quality: number;
+}
 export interface AuditLogTable {
-  id: ColumnType<string, never, never>; at: Stamp; actor: string; roles: string[]; service: string; operation: string;
-  target: string | null; outcome: 'SUCCESS' | 'FAILURE'; errorCode: string | null;
-  details: JSONColumnType<Record<string, unknown>, string | undefined, string>; requestId: string | null;
+  id: ColumnType<string, never, never>;
+  at: Stamp;
+  actor: string;
+  roles: string[];
+  service: string;
+  operation: string;
+  target: string | null;
+  outcome: 'SUCCESS' | 'FAILURE';
+  errorCode: string | null;
+  details: JSONColumnType<Record<string, unknown>, string | undefined, string>;
+  requestId: string | null;
 }
 
 export interface DeadLettersTable {
-  id: ColumnType<string, never, never>; receivedAt: Stamp; source: number; reason: string; detail: string;
-  topic: string | null; payload: Buffer | null; sensorId: string | null; machineId: string | null;
+  id: ColumnType<string, never, never>;
+  receivedAt: Stamp;
+  source: number;
+  reason: string;
+  detail: string;
+  topic: string | null;
+  payload: Buffer | null;
+  sensorId: string | null;
+  machineId: string | null;
 }
 export interface LossEventsTable {
-  id: ColumnType<string, never, never>; at: Stamp; source: number; kind: string; detail: string;
-  expected: number | null; got: number | null; stream: string | null;
+  id: ColumnType<string, never, never>;
+  at: Stamp;
+  source: number;
+  kind: string;
+  detail: string;
+  expected: number | null;
+  got: number | null;
+  stream: string | null;
 }
 
 export interface HttpEndpointsTable {
-  name: string; url: string; intervalSeconds: number; lastSuccessAt: TsNull; lastFailureAt: TsNull; lastError: string | null;
-  lastErrorCode: string | null; consecutiveFailures: number; lastDurationMs: number | null;
-  readings: ColumnType<string, number, number>; deadLetters: ColumnType<string, number, number>; skippedPolls: ColumnType<string, number, number>;
-  pollingSince: TsNull; nextPollAt: TsNull; worker: string; updatedAt: Stamp;
+  name: string;
+  url: string;
+  intervalSeconds: number;
+  lastSuccessAt: TsNull;
+  lastFailureAt: TsNull;
+  lastError: string | null;
+  lastErrorCode: string | null;
+  consecutiveFailures: number;
+  lastDurationMs: number | null;
+  readings: ColumnType<string, number, number>;
+  deadLetters: ColumnType<string, number, number>;
+  skippedPolls: ColumnType<string, number, number>;
+  pollingSince: TsNull;
+  nextPollAt: TsNull;
+  worker: string;
+  updatedAt: Stamp;
 }
 
 export interface Database {

@@ -25,7 +25,14 @@ const SIGNALS = [
 ];
 
 /** The demo sensors, for the live simulator that `npm start` runs. */
-export const DEMO_SENSORS = MACHINES.flatMap((m) => SIGNALS.map((s) => ({ id: `${m.id}-${s.type.slice(0, 4).toUpperCase()}`, lineId: m.lineId, base: s.base, amp: s.amp })));
+export const DEMO_SENSORS = MACHINES.flatMap((m) =>
+  SIGNALS.map((s) => ({
+    id: `${m.id}-${s.type.slice(0, 4).toUpperCase()}`,
+    lineId: m.lineId,
+    base: s.base,
+    amp: s.amp,
+  })),
+);
 
 export async function isSeeded(db: Db): Promise<boolean> {
   return (await db.selectFrom('production.sites').select('id').limit(1).execute()).length > 0;
@@ -35,22 +42,50 @@ export async function seedDemo(db: Db, gatewayUrl: string, adminToken: string, n
   const gql = graphqlClient(gatewayUrl, adminToken);
   await gql(`mutation { createSite(input: { id: "SITE-1", name: "Demo plant", timezone: "Europe/Berlin" }) { id } }`);
   await gql(`mutation { createArea(input: { id: "AREA-A", siteId: "SITE-1", name: "Assembly hall" }) { id } }`);
-  for (const [id, name] of [['LINE-1', 'Moulding line'], ['LINE-2', 'Machining line']]) {
-    await gql(`mutation($i: CreateLineInput!) { createLine(input: $i) { id } }`, { i: { id, siteId: 'SITE-1', areaId: 'AREA-A', name } });
+  for (const [id, name] of [
+    ['LINE-1', 'Moulding line'],
+    ['LINE-2', 'Machining line'],
+  ]) {
+    await gql(`mutation($i: CreateLineInput!) { createLine(input: $i) { id } }`, {
+      i: { id, siteId: 'SITE-1', areaId: 'AREA-A', name },
+    });
   }
-  for (const m of MACHINES) await gql(`mutation($i: CreateMachineInput!) { createMachine(input: $i) { id } }`, { i: m });
+  for (const m of MACHINES)
+    await gql(`mutation($i: CreateMachineInput!) { createMachine(input: $i) { id } }`, { i: m });
 
   const products = [
     { id: 'P-CAP', name: 'Bottle cap 28mm', family: 'caps', sku: 'SKU-1001', standardCycleTimeSeconds: 12 },
     { id: 'P-HSG', name: 'Pump housing', family: 'housings', sku: 'SKU-2001', standardCycleTimeSeconds: 45 },
     { id: 'P-SHF', name: 'Drive shaft', family: 'shafts', sku: 'SKU-2002', standardCycleTimeSeconds: 38 },
   ];
-  for (const p of products) await gql(`mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }`, { i: p });
+  for (const p of products)
+    await gql(`mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }`, { i: p });
   const recipes: Record<string, string[]> = { 'LINE-1': [], 'LINE-2': [] };
   for (const r of [
-    { code: 'RCP-CAP', productId: 'P-CAP', lineId: 'LINE-1', targetCycleTimeSeconds: 12, setupTimeSeconds: 900, parameters: { meltTempC: 230 } },
-    { code: 'RCP-HSG', productId: 'P-HSG', lineId: 'LINE-2', targetCycleTimeSeconds: 45, setupTimeSeconds: 1800, parameters: { spindleRpm: 8000 } },
-    { code: 'RCP-SHF', productId: 'P-SHF', lineId: 'LINE-2', targetCycleTimeSeconds: 38, setupTimeSeconds: 1200, parameters: { spindleRpm: 6000 } },
+    {
+      code: 'RCP-CAP',
+      productId: 'P-CAP',
+      lineId: 'LINE-1',
+      targetCycleTimeSeconds: 12,
+      setupTimeSeconds: 900,
+      parameters: { meltTempC: 230 },
+    },
+    {
+      code: 'RCP-HSG',
+      productId: 'P-HSG',
+      lineId: 'LINE-2',
+      targetCycleTimeSeconds: 45,
+      setupTimeSeconds: 1800,
+      parameters: { spindleRpm: 8000 },
+    },
+    {
+      code: 'RCP-SHF',
+      productId: 'P-SHF',
+      lineId: 'LINE-2',
+      targetCycleTimeSeconds: 38,
+      setupTimeSeconds: 1200,
+      parameters: { spindleRpm: 6000 },
+    },
   ]) {
     const { createRecipe } = await gql(`mutation($i: CreateRecipeInput!) { createRecipe(input: $i) { id } }`, { i: r });
     recipes[r.lineId]!.push(createRecipe.id);
@@ -65,18 +100,21 @@ export async function seedDemo(db: Db, gatewayUrl: string, adminToken: string, n
       const end = start + 8 * 3_600_000;
       const recipeId = recipes[lineId]![i % recipes[lineId]!.length]!;
       const status = end <= now.getTime() ? 'COMPLETED' : start <= now.getTime() ? 'ACTIVE' : 'PLANNED';
-      const { createWorkOrder } = await gql(`mutation($i: CreateWorkOrderInput!) { createWorkOrder(input: $i) { id } }`, {
-        i: {
-          number: `WO-${lineId.slice(-1)}${String(i + 1).padStart(3, '0')}`,
-          lineId,
-          recipeId,
-          plannedStart: new Date(start).toISOString(),
-          plannedEnd: new Date(end).toISOString(),
-          plannedQuantity: lineId === 'LINE-1' ? 2400 : 640,
-          priority: 5,
-          status,
+      const { createWorkOrder } = await gql(
+        `mutation($i: CreateWorkOrderInput!) { createWorkOrder(input: $i) { id } }`,
+        {
+          i: {
+            number: `WO-${lineId.slice(-1)}${String(i + 1).padStart(3, '0')}`,
+            lineId,
+            recipeId,
+            plannedStart: new Date(start).toISOString(),
+            plannedEnd: new Date(end).toISOString(),
+            plannedQuantity: lineId === 'LINE-1' ? 2400 : 640,
+            priority: 5,
+            status,
+          },
         },
-      });
+      );
       orders.push({ lineId, id: createWorkOrder.id, recipeId, start, end });
     }
   }
@@ -110,14 +148,40 @@ export async function seedDemo(db: Db, gatewayUrl: string, adminToken: string, n
       const id = `${m.id}-${s.type.slice(0, 4).toUpperCase()}`;
       sensorIds.push(id);
       await gql(`mutation($i: CreateSensorInput!) { createSensor(input: $i) { id } }`, {
-        i: { id, name: `${m.name} ${s.type}`, type: s.type, unit: s.unit, machineId: m.id, protocol: 'MQTT', topic: `plant/${m.lineId}/${id}`, minExpected: s.min, maxExpected: s.max },
+        i: {
+          id,
+          name: `${m.name} ${s.type}`,
+          type: s.type,
+          unit: s.unit,
+          machineId: m.id,
+          protocol: 'MQTT',
+          topic: `plant/${m.lineId}/${id}`,
+          minExpected: s.min,
+          maxExpected: s.max,
+        },
       });
       await gql(`mutation($i: CreateRangeRuleInput!) { createRangeRule(input: $i) { id } }`, {
-        i: { machineId: m.id, sensorId: id, signalType: s.type, minValue: s.min, maxValue: s.max, unit: s.unit, action: 'ALERT' },
+        i: {
+          machineId: m.id,
+          sensorId: id,
+          signalType: s.type,
+          minValue: s.min,
+          maxValue: s.max,
+          unit: s.unit,
+          action: 'ALERT',
+        },
       });
     }
     await gql(`mutation($i: CreateTagMappingInput!) { createTagMapping(input: $i) { id } }`, {
-      i: { historianSystem: 'PI', tag: `${m.lineId}.${m.id}.SPEED`, machineId: m.id, signalType: 'speed', unit: 'parts/min', scaleFactor: 1, offset: 0 },
+      i: {
+        historianSystem: 'PI',
+        tag: `${m.lineId}.${m.id}.SPEED`,
+        machineId: m.id,
+        signalType: 'speed',
+        unit: 'parts/min',
+        scaleFactor: 1,
+        offset: 0,
+      },
     });
   }
 
@@ -131,8 +195,18 @@ export async function seedDemo(db: Db, gatewayUrl: string, adminToken: string, n
         const ts = Math.floor(now.getTime() / 60_000) * 60_000 - k * 60_000;
         const wo = orders.find((o) => o.lineId === m.lineId && o.start <= ts && ts < o.end);
         const sh = shifts.find((o) => o.lineId === m.lineId && o.start <= ts && ts < o.end);
-        const value = s.base + s.amp * Math.sin((ts / 600_000) + si + m.id.charCodeAt(4));
-        batch.push({ seriesId, ts: new Date(ts), value: Math.round(value * 100) / 100, quality: 100, source: SOURCE_CODES.DEMO, workOrderId: wo?.id, recipeId: wo?.recipeId, shiftId: sh?.id, operatorId: sh?.operatorId });
+        const value = s.base + s.amp * Math.sin(ts / 600_000 + si + m.id.charCodeAt(4));
+        batch.push({
+          seriesId,
+          ts: new Date(ts),
+          value: Math.round(value * 100) / 100,
+          quality: 100,
+          source: SOURCE_CODES.DEMO,
+          workOrderId: wo?.id,
+          recipeId: wo?.recipeId,
+          shiftId: sh?.id,
+          operatorId: sh?.operatorId,
+        });
       }
     });
   }
@@ -140,7 +214,26 @@ export async function seedDemo(db: Db, gatewayUrl: string, adminToken: string, n
 
   // A few open alerts so quality views are not empty.
   await insertAlerts(db, [
-      { machineId: 'M-101', sensorId: 'M-101-TEMP', type: 'OUT_OF_RANGE', severity: 'WARNING', ts: new Date(now.getTime() - 600_000), metric: 'temperature', value: 94.2, expectedMin: 20, expectedMax: 90, message: 'temperature 94.2 degC above 90' },
-      { machineId: 'M-202', sensorId: 'M-202-VIBR', type: 'GAP', severity: 'INFO', ts: new Date(now.getTime() - 1_800_000), metric: 'vibration', message: 'no readings for 4 minutes' },
+    {
+      machineId: 'M-101',
+      sensorId: 'M-101-TEMP',
+      type: 'OUT_OF_RANGE',
+      severity: 'WARNING',
+      ts: new Date(now.getTime() - 600_000),
+      metric: 'temperature',
+      value: 94.2,
+      expectedMin: 20,
+      expectedMax: 90,
+      message: 'temperature 94.2 degC above 90',
+    },
+    {
+      machineId: 'M-202',
+      sensorId: 'M-202-VIBR',
+      type: 'GAP',
+      severity: 'INFO',
+      ts: new Date(now.getTime() - 1_800_000),
+      metric: 'vibration',
+      message: 'no readings for 4 minutes',
+    },
   ]);
 }

@@ -5,12 +5,24 @@ import { IotConfigSchema, type IotConfig } from '../config/iot.ts';
 export const DEMO_IOT: IotConfig = IotConfigSchema.parse({
   mqtt: {
     clientId: 'oee-hub-demo-ingest',
-    topics: [{ pattern: 'plant/+/+', mapping: { sensorId: { topicSegment: 2 }, values: [{ path: 'value' }], timestamp: { path: 'ts', format: 'iso' } } }],
+    topics: [
+      {
+        pattern: 'plant/+/+',
+        mapping: {
+          sensorId: { topicSegment: 2 },
+          values: [{ path: 'value' }],
+          timestamp: { path: 'ts', format: 'iso' },
+        },
+      },
+    ],
   },
 });
 
 /** Publishes one reading per demo sensor per second (QoS 1), like the plant's gateways would. */
-export async function startDemoSimulator(url: string, sensors: { id: string; lineId: string; base: number; amp: number }[]) {
+export async function startDemoSimulator(
+  url: string,
+  sensors: { id: string; lineId: string; base: number; amp: number }[],
+) {
   const client = await mqtt.connectAsync(url, { clientId: `oee-hub-demo-sim-${process.pid}`, connectTimeout: 10_000 });
   let tick = 0;
   const timer = setInterval(() => {

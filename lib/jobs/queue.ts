@@ -15,7 +15,11 @@ export type { PgBoss };
 export async function startQueue(db: Db, opts: { pollingIntervalSeconds?: number } = {}): Promise<PgBoss> {
   const raw = db.withoutPlugins();
   const boss = new PgBoss({
-    db: { executeSql: async (text: string, values: unknown[] = []) => ({ rows: (await raw.executeQuery(CompiledQuery.raw(text, values))).rows as any[] }) },
+    db: {
+      executeSql: async (text: string, values: unknown[] = []) => ({
+        rows: (await raw.executeQuery(CompiledQuery.raw(text, values))).rows as any[],
+      }),
+    },
     schema: 'pgboss',
     // Completed jobs are kept a week for inspection, then archived and dropped by pg-boss's maintenance.
     archiveCompletedAfterSeconds: 7 * 86_400,

@@ -16,7 +16,10 @@ interface GuardSpec<A, R> {
  * Wraps a resolver with its role check and, for mutations, the audit entry (who, what, when, outcome),
  * so resolvers stay one line and no mutation can forget either. Refused and failed calls are audited too.
  */
-export function guard<A, R, C extends SubgraphContext<any>>(spec: GuardSpec<A, R>, fn: (args: A, ctx: C) => Promise<R>) {
+export function guard<A, R, C extends SubgraphContext<any>>(
+  spec: GuardSpec<A, R>,
+  fn: (args: A, ctx: C) => Promise<R>,
+) {
   return async (_parent: unknown, args: A, ctx: C, info: { fieldName: string }): Promise<R> => {
     const audit = async (outcome: 'SUCCESS' | 'FAILURE', result?: R, err?: unknown) => {
       if (!spec.audit) return;

@@ -24,11 +24,17 @@ export async function requireVisible<R>(
 }
 
 /** For writes: the target line/machine must be inside the token's scope. */
-export async function requireInScope(ctx: SubgraphContext<any>, place: { lineId?: string; machineId?: string; siteId?: string }) {
+export async function requireInScope(
+  ctx: SubgraphContext<any>,
+  place: { lineId?: string; machineId?: string; siteId?: string },
+) {
   if (ctx.scope.unrestricted) return;
   const ok =
     (place.lineId !== undefined && (await ctx.scope.allowsLine(place.lineId))) ||
     (place.machineId !== undefined && (await ctx.scope.allowsMachine(place.machineId))) ||
     (place.siteId !== undefined && (await ctx.scope.allowsSite(place.siteId)));
-  if (!ok) throw forbidden(`Target ${place.lineId ?? place.machineId ?? place.siteId} is outside this token's site/line scope`);
+  if (!ok)
+    throw forbidden(
+      `Target ${place.lineId ?? place.machineId ?? place.siteId} is outside this token's site/line scope`,
+    );
 }

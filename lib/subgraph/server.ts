@@ -1,6 +1,9 @@
 import express from 'express';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
+} from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { sql } from 'kysely';
@@ -43,7 +46,10 @@ export async function createSubgraphApp<L>(opts: SubgraphOptions<L>) {
   const metrics = createMetrics(opts.name);
   const verifyInternal = createInternalTokenVerifier(opts.internalSecret);
   const schema = buildSubgraphSchema({ typeDefs: opts.typeDefs, resolvers: opts.resolvers as never });
-  const live = schema.getSubscriptionType() && opts.live?.mqttUrl ? new LiveFeed(opts.live.mqttUrl, opts.live.topicPrefix ?? LIVE_PREFIX, metrics.registry) : undefined;
+  const live =
+    schema.getSubscriptionType() && opts.live?.mqttUrl
+      ? new LiveFeed(opts.live.mqttUrl, opts.live.topicPrefix ?? LIVE_PREFIX, metrics.registry)
+      : undefined;
   const server = new ApolloServer<SubgraphContext<L>>({
     schema,
     formatError,
@@ -55,7 +61,10 @@ export async function createSubgraphApp<L>(opts: SubgraphOptions<L>) {
       observePlugin<SubgraphContext<L>>(metrics, (errors, ctx) => {
         for (const e of errors) {
           if (isClientError(e.extensions?.code)) continue;
-          log.error({ err: e.originalError ?? e, requestId: ctx.requestId, service: opts.name, path: e.path }, 'unexpected error');
+          log.error(
+            { err: e.originalError ?? e, requestId: ctx.requestId, service: opts.name, path: e.path },
+            'unexpected error',
+          );
         }
       }),
       ApolloServerPluginInlineTraceDisabled(),
@@ -90,7 +99,15 @@ export async function createSubgraphApp<L>(opts: SubgraphOptions<L>) {
       context: async ({ res }) => {
         const { viewer, requestId } = res.locals as { viewer: SubgraphContext['viewer']; requestId: string };
         const scope = new Scope(opts.db, viewer);
-        return { db: opts.db, viewer, scope, requestId, service: opts.name, loaders: opts.loaders(opts.db, scope), live };
+        return {
+          db: opts.db,
+          viewer,
+          scope,
+          requestId,
+          service: opts.name,
+          loaders: opts.loaders(opts.db, scope),
+          live,
+        };
       },
     }),
   );

@@ -16,8 +16,16 @@ export const setOf = (xs: readonly string[] | null | undefined) => (xs && xs.len
  * without a broker). Typed loosely on purpose: graphql-js passes each event to the field's `resolve`, which
  * the generated resolver types model as `{ [field]: T }` payloads instead.
  */
-export function liveStream<K extends LiveKind>(ctx: SubgraphContext<any>, kind: K, interest: LiveInterest<K>): AsyncIterable<any> {
-  if (!ctx.live) throw new HubError('UPSTREAM_UNAVAILABLE', 'Live subscriptions need the MQTT broker (hub.yml mqtt.url or MQTT_URL)');
+export function liveStream<K extends LiveKind>(
+  ctx: SubgraphContext<any>,
+  kind: K,
+  interest: LiveInterest<K>,
+): AsyncIterable<any> {
+  if (!ctx.live)
+    throw new HubError(
+      'UPSTREAM_UNAVAILABLE',
+      'Live subscriptions need the MQTT broker (hub.yml mqtt.url or MQTT_URL)',
+    );
   return ctx.live.subscribe(kind, interest);
 }
 

@@ -1,7 +1,15 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { log } from '../log.ts';
-import { LIVE_KINDS, listenerPayload, listenerTopic, listenerWill, type LiveAlert, type LiveKind, type LiveReading } from '../telemetry/live.ts';
+import {
+  LIVE_KINDS,
+  listenerPayload,
+  listenerTopic,
+  listenerWill,
+  type LiveAlert,
+  type LiveKind,
+  type LiveReading,
+} from '../telemetry/live.ts';
 import { PushQueue } from './push-queue.ts';
 
 export type { LiveKind };
@@ -52,10 +60,29 @@ export class LiveFeed {
     private readonly clientId = `oee-hub-live-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
   ) {
     this.m = {
-      active: new Gauge({ name: 'hub_live_subscriptions', help: 'Live subscriptions served by this subgraph', labelNames: ['kind'], registers: [registry] }),
-      events: new Counter({ name: 'hub_live_events_total', help: 'Live events delivered to subscriptions', labelNames: ['kind'], registers: [registry] }),
-      dropped: new Counter({ name: 'hub_live_dropped_total', help: 'Live events dropped because a subscription fell 10,000 behind', labelNames: ['kind'], registers: [registry] }),
-      malformed: new Counter({ name: 'hub_live_malformed_total', help: 'Live-channel messages that were not a JSON array', registers: [registry] }),
+      active: new Gauge({
+        name: 'hub_live_subscriptions',
+        help: 'Live subscriptions served by this subgraph',
+        labelNames: ['kind'],
+        registers: [registry],
+      }),
+      events: new Counter({
+        name: 'hub_live_events_total',
+        help: 'Live events delivered to subscriptions',
+        labelNames: ['kind'],
+        registers: [registry],
+      }),
+      dropped: new Counter({
+        name: 'hub_live_dropped_total',
+        help: 'Live events dropped because a subscription fell 10,000 behind',
+        labelNames: ['kind'],
+        registers: [registry],
+      }),
+      malformed: new Counter({
+        name: 'hub_live_malformed_total',
+        help: 'Live-channel messages that were not a JSON array',
+        registers: [registry],
+      }),
     };
   }
 
@@ -64,16 +91,20 @@ export class LiveFeed {
     const set = this.listeners[kind] as unknown as Listeners<K>;
     const listener: Listener<K> = {
       ...interest,
-      queue: new PushQueue<LiveEvent<K>>(MAX_QUEUED, () => this.m.dropped.inc({ kind }), () => {
-        set.remove(listener);
-        this.m.active.set({ kind }, set.size);
-        if (set.size === 0) {
-          // Kept announced and subscribed a little longer: a dashboard reloading (or a test starting its next
-          // subscription) would otherwise miss what the ingest commits while the announcement goes and comes.
-          this.emptiedAt[kind] = Date.now();
-          setTimeout(() => this.sync(), LINGER_MS + 10).unref();
-        }
-      }),
+      queue: new PushQueue<LiveEvent<K>>(
+        MAX_QUEUED,
+        () => this.m.dropped.inc({ kind }),
+        () => {
+          set.remove(listener);
+          this.m.active.set({ kind }, set.size);
+          if (set.size === 0) {
+            // Kept announced and subscribed a little longer: a dashboard reloading (or a test starting its next
+            // subscription) would otherwise miss what the ingest commits while the announcement goes and comes.
+            this.emptiedAt[kind] = Date.now();
+            setTimeout(() => this.sync(), LINGER_MS + 10).unref();
+          }
+        },
+      ),
     };
     set.add(listener);
     if (set.size === 1) this.sync();
@@ -86,7 +117,13 @@ export class LiveFeed {
   private connect(): Promise<MqttClient> {
     // Should this connection die, the broker clears our announcement (the ingest stops publishing for us).
     const announcement = listenerTopic(this.prefix, this.clientId);
-    const options = { clientId: this.clientId, clean: true, connectTimeout: 10_000, reconnectPeriod: 1000, will: listenerWill(this.prefix, this.clientId) };
+    const options = {
+      clientId: this.clientId,
+      clean: true,
+      connectTimeout: 10_000,
+      reconnectPeriod: 1000,
+      will: listenerWill(this.prefix, this.clientId),
+    };
     // MQTT 5 for the announcement's expiry; 3.1.1 where the broker refuses 5 (the embedded aedes broker does).
     this.client ??= mqtt
       .connectAsync(this.url, { ...options, protocolVersion: 5 })
@@ -97,12 +134,16 @@ export class LiveFeed {
       .then((c) => {
         c.on('message', (topic, payload) => {
           // Our own will, sent late for an old connection, must not silence us while we still have listeners.
-          if (topic === announcement) return void (payload.length === 0 && this.hasListeners() && this.announce(c).catch(() => {}));
+          if (topic === announcement)
+            return void (payload.length === 0 && this.hasListeners() && this.announce(c).catch(() => {}));
           this.dispatch(topic, payload);
         });
         c.on('error', (err) => log.warn({ err: err.message }, 'live channel error'));
         // clean session: after a reconnect the broker has forgotten our subscriptions (and may have sent our will).
-        const watch = () => void c.subscribeAsync(announcement, { qos: 1 }).catch((err) => log.warn({ err: err.message }, 'live channel: own announcement not watched'));
+        const watch = () =>
+          void c
+            .subscribeAsync(announcement, { qos: 1 })
+            .catch((err) => log.warn({ err: err.message }, 'live channel: own announcement not watched'));
         c.on('connect', () => {
           watch();
           this.subscribed.readings = this.subscribed.alerts = false;
@@ -111,7 +152,10 @@ export class LiveFeed {
         watch();
         // Announcements expire (a will the broker lost must not leave the ingest publishing for nobody forever),
         // so they are renewed while we listen.
-        const renew = setInterval(() => this.hasListeners() && void this.announce(c).catch(() => {}), (ANNOUNCEMENT_TTL_S * 1000) / 3);
+        const renew = setInterval(
+          () => this.hasListeners() && void this.announce(c).catch(() => {}),
+          (ANNOUNCEMENT_TTL_S * 1000) / 3,
+        );
         renew.unref();
         c.on('end', () => clearInterval(renew));
         return c;
@@ -130,17 +174,19 @@ export class LiveFeed {
    */
   private sync(): void {
     if (this.closed) return;
-    this.syncing = this.syncing.then(() => this.reconcile()).catch((err) => {
-      log.error({ err: (err as Error).message }, 'live channel subscribe failed; retrying');
-      // One retry pending at a time, however many changes failed meanwhile: it reconciles them all.
-      if (!this.closed && !this.retry) {
-        this.retry = setTimeout(() => {
-          this.retry = undefined;
-          this.sync();
-        }, 2000);
-        this.retry.unref();
-      }
-    });
+    this.syncing = this.syncing
+      .then(() => this.reconcile())
+      .catch((err) => {
+        log.error({ err: (err as Error).message }, 'live channel subscribe failed; retrying');
+        // One retry pending at a time, however many changes failed meanwhile: it reconciles them all.
+        if (!this.closed && !this.retry) {
+          this.retry = setTimeout(() => {
+            this.retry = undefined;
+            this.sync();
+          }, 2000);
+          this.retry.unref();
+        }
+      });
   }
 
   private async reconcile(): Promise<void> {
@@ -160,8 +206,13 @@ export class LiveFeed {
 
   /** Tells the ingest (retained) which kinds this feed reads now; none clears the announcement. */
   private announce(c: MqttClient, kinds = LIVE_KINDS.filter((k) => this.wanted(k))): Promise<unknown> {
-    const properties = kinds.length && c.options.protocolVersion === 5 ? { messageExpiryInterval: ANNOUNCEMENT_TTL_S } : undefined;
-    return c.publishAsync(listenerTopic(this.prefix, this.clientId), listenerPayload(kinds), { qos: 1, retain: true, properties });
+    const properties =
+      kinds.length && c.options.protocolVersion === 5 ? { messageExpiryInterval: ANNOUNCEMENT_TTL_S } : undefined;
+    return c.publishAsync(listenerTopic(this.prefix, this.clientId), listenerPayload(kinds), {
+      qos: 1,
+      retain: true,
+      properties,
+    });
   }
 
   /** A kind is wanted while it has listeners, and for LINGER_MS after its last one left. */
@@ -202,7 +253,8 @@ export class LiveFeed {
     this.closed = true;
     clearTimeout(this.retry);
     // A sync stuck on an unreachable broker (a QoS 1 publish waits for a reconnect) must not hold up shutdown.
-    const orGiveUp = <T>(p: Promise<T> | undefined) => Promise.race([p, new Promise<undefined>((r) => void setTimeout(() => r(undefined), CLOSE_WAIT_MS).unref())]);
+    const orGiveUp = <T>(p: Promise<T> | undefined) =>
+      Promise.race([p, new Promise<undefined>((r) => void setTimeout(() => r(undefined), CLOSE_WAIT_MS).unref())]);
     await orGiveUp(this.syncing);
     const c = await orGiveUp(this.client?.catch(() => undefined));
     if (c?.connected) await orGiveUp(this.announce(c, []).catch(() => {})); // clears the announcement
@@ -244,8 +296,8 @@ class Listeners<K extends LiveKind> {
   offer(e: LiveEvent<K>): number {
     let n = 0;
     const specific = this.byMachine.get(e.machineId);
-    if (specific) for (const l of specific) if (l.match(e)) (l.queue.push(e), n++);
-    for (const l of this.general) if (l.match(e)) (l.queue.push(e), n++);
+    if (specific) for (const l of specific) if (l.match(e)) l.queue.push(e), n++;
+    for (const l of this.general) if (l.match(e)) l.queue.push(e), n++;
     return n;
   }
 

@@ -54,7 +54,8 @@ export function serveSubscriptions<L>(opts: SubgraphWsOptions<L>): { close: () =
   /** Unexpected errors are logged, then masked, as on the HTTP path; client errors pass with their code. */
   const masked = (errors: readonly GraphQLError[]) =>
     errors.map((e) => {
-      if (!isClientError(e.extensions?.code)) log.error({ err: e.originalError ?? e, service: opts.service, path: e.path }, 'unexpected subscription error');
+      if (!isClientError(e.extensions?.code))
+        log.error({ err: e.originalError ?? e, service: opts.service, path: e.path }, 'unexpected subscription error');
       return formatError(e.toJSON());
     });
 
@@ -75,7 +76,10 @@ export function serveSubscriptions<L>(opts: SubgraphWsOptions<L>): { close: () =
       onSubscribe: async (ctx, id, payload) => {
         const token = payload.extensions?.internalToken;
         try {
-          ctx.extra.subscribers!.set(id, typeof token === 'string' ? await opts.verifyInternal(token) : ctx.extra.viewer!);
+          ctx.extra.subscribers!.set(
+            id,
+            typeof token === 'string' ? await opts.verifyInternal(token) : ctx.extra.viewer!,
+          );
         } catch (e) {
           return [new GraphQLError((e as Error).message, { extensions: { code: 'UNAUTHENTICATED' } })];
         }
@@ -92,7 +96,8 @@ export function serveSubscriptions<L>(opts: SubgraphWsOptions<L>): { close: () =
           loaders: { get: () => loadersFor(viewer, key).loaders, enumerable: true },
         }) as SubgraphContext<L>;
       },
-      onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? { ...result, errors: masked(result.errors) } : undefined),
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: masked(result.errors) } : undefined,
       onError: (_ctx, _id, _payload, errors) => masked(errors),
       onComplete: (ctx, id) => void ctx.extra.subscribers?.delete(id),
     },

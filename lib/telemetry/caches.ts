@@ -34,7 +34,10 @@ export class TelemetryCaches {
   private listener?: pg.Client;
   private lastMissReload = 0;
 
-  constructor(private readonly db: Db, private readonly databaseUrl: string) {}
+  constructor(
+    private readonly db: Db,
+    private readonly databaseUrl: string,
+  ) {}
 
   async start(): Promise<void> {
     await this.listen();
@@ -49,7 +52,10 @@ export class TelemetryCaches {
       log.warn({ err: err.message }, 'change listener lost; reconnecting');
       this.stale = true;
       this.listener = undefined;
-      setTimeout(() => void this.listen().catch((e) => log.error({ err: e.message }, 'change listener failed')), 1000).unref();
+      setTimeout(
+        () => void this.listen().catch((e) => log.error({ err: e.message }, 'change listener failed')),
+        1000,
+      ).unref();
     });
     await client.connect();
     await client.query('listen hub_changes');
@@ -101,7 +107,9 @@ export class TelemetryCaches {
     });
     // A sensor's own rule wins over a rule for its machine and signal type.
     const bySensor = new Map(rules.filter((r) => r.sensorId).map((r) => [r.sensorId!, r]));
-    const byMachineSignal = new Map(rules.filter((r) => !r.sensorId).map((r) => [`${r.machineId}\u0000${r.signalType}`, r]));
+    const byMachineSignal = new Map(
+      rules.filter((r) => !r.sensorId).map((r) => [`${r.machineId}\u0000${r.signalType}`, r]),
+    );
     const series = new Map<string, SeriesInfo>();
     for (const s of sensors) {
       series.set(s.sensorId, {
@@ -128,7 +136,13 @@ export class TelemetryCaches {
         productId: o.productId,
         rank: (o.actualStart ? 0 : o.status === 'ACTIVE' ? 0 : 100) + o.priority,
       })),
-      schedule.shifts.map((s) => ({ lineId: s.lineId, start: s.startsAt.getTime(), end: s.endsAt.getTime(), shiftId: s.id, operatorId: s.operatorId })),
+      schedule.shifts.map((s) => ({
+        lineId: s.lineId,
+        start: s.startsAt.getTime(),
+        end: s.endsAt.getTime(),
+        shiftId: s.id,
+        operatorId: s.operatorId,
+      })),
     );
   }
 

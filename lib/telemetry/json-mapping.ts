@@ -13,7 +13,10 @@ import type { DeadLetter, IncomingReading } from './types.ts';
  *   quality: { path: quality }                           # 0..100; omitted: the hub's full quality
  *   unit: { path: unit }                                 # optional: must equal the sensor's unit
  */
-const pathSchema = z.string().min(1).regex(/^[A-Za-z0-9_$-]+(\[\d+\])*(\.[A-Za-z0-9_$-]+(\[\d+\])*)*$/, 'must be a dot path like a.b[0].c');
+const pathSchema = z
+  .string()
+  .min(1)
+  .regex(/^[A-Za-z0-9_$-]+(\[\d+\])*(\.[A-Za-z0-9_$-]+(\[\d+\])*)*$/, 'must be a dot path like a.b[0].c');
 
 export const JsonMappingSchema = z
   .object({
@@ -27,7 +30,10 @@ export const JsonMappingSchema = z
     values: z
       .array(z.object({ path: pathSchema, sensorId: z.string().min(1).optional() }).strict())
       .min(1, 'at least one value path is needed'),
-    timestamp: z.object({ path: pathSchema, format: z.enum(['iso', 'epoch_ms', 'epoch_s']).default('iso') }).strict().optional(),
+    timestamp: z
+      .object({ path: pathSchema, format: z.enum(['iso', 'epoch_ms', 'epoch_s']).default('iso') })
+      .strict()
+      .optional(),
     quality: z.object({ path: pathSchema }).strict().optional(),
     /** Where the payload states its unit; a unit other than the sensor's is refused (no silent conversion). */
     unit: z.object({ path: pathSchema }).strict().optional(),
@@ -88,7 +94,8 @@ function readTimestamp(m: JsonMapping, doc: unknown, ctx: MappingContext): Date 
   }
   if (!Number.isFinite(ms)) return `timestamp ${JSON.stringify(raw)} is not a ${m.timestamp.format} time`;
   if (ms < 0) return `timestamp ${JSON.stringify(raw)} is before 1970`;
-  if (ms > ctx.receivedAt.getTime() + (ctx.maxFutureMs ?? 300_000)) return `timestamp ${JSON.stringify(raw)} is in the future`;
+  if (ms > ctx.receivedAt.getTime() + (ctx.maxFutureMs ?? 300_000))
+    return `timestamp ${JSON.stringify(raw)} is in the future`;
   return new Date(ms);
 }
 
@@ -111,22 +118,39 @@ export function applyMapping(
   } else if (m.sensorId && 'topicSegment' in m.sensorId) base = ctx.topicSegments?.[m.sensorId.topicSegment];
   else if (m.sensorId) base = m.sensorId.value;
   if (m.sensorId && !base) {
-    return { readings, deadLetters: [{ reason: 'UNMAPPABLE_PAYLOAD', detail: `no sensor id at ${describe(m.sensorId)}` }] };
+    return {
+      readings,
+      deadLetters: [{ reason: 'UNMAPPABLE_PAYLOAD', detail: `no sensor id at ${describe(m.sensorId)}` }],
+    };
   }
   const ts = readTimestamp(m, doc, ctx);
-  if (typeof ts === 'string') return { readings, deadLetters: [{ reason: 'INVALID_TIMESTAMP', detail: ts, sensorId: base }] };
+  if (typeof ts === 'string')
+    return { readings, deadLetters: [{ reason: 'INVALID_TIMESTAMP', detail: ts, sensorId: base }] };
   let sourceQuality: number | undefined;
   if (m.quality) {
     const q = toNumber(getter(m.quality.path)(doc));
     if (q === undefined || !(q >= 0 && q <= 100)) {
-      return { readings, deadLetters: [{ reason: 'UNMAPPABLE_PAYLOAD', detail: `quality at ${m.quality.path} is not a number from 0 to 100`, sensorId: base }] };
+      return {
+        readings,
+        deadLetters: [
+          {
+            reason: 'UNMAPPABLE_PAYLOAD',
+            detail: `quality at ${m.quality.path} is not a number from 0 to 100`,
+            sensorId: base,
+          },
+        ],
+      };
     }
     sourceQuality = q;
   }
   let unit: string | undefined;
   if (m.unit) {
     const u = getter(m.unit.path)(doc);
-    if (typeof u !== 'string' || !u) return { readings, deadLetters: [{ reason: 'UNKNOWN_UNIT', detail: `no unit at ${m.unit.path}`, sensorId: base }] };
+    if (typeof u !== 'string' || !u)
+      return {
+        readings,
+        deadLetters: [{ reason: 'UNKNOWN_UNIT', detail: `no unit at ${m.unit.path}`, sensorId: base }],
+      };
     unit = u;
   }
   const several = m.values.length > 1;
@@ -139,7 +163,11 @@ export function applyMapping(
     }
     const value = toNumber(raw);
     if (value === undefined || !Number.isFinite(value)) {
-      deadLetters.push({ reason: 'INVALID_VALUE', detail: `value ${JSON.stringify(raw)} at ${v.path} is not a finite number`, sensorId });
+      deadLetters.push({
+        reason: 'INVALID_VALUE',
+        detail: `value ${JSON.stringify(raw)} at ${v.path} is not a finite number`,
+        sensorId,
+      });
       continue;
     }
     // One object shape for every reading (V8 keeps the pipeline's property reads monomorphic).

@@ -60,8 +60,10 @@ export function publishLive(
     }
     return m;
   };
-  for (const [line, list] of group(readings, (x) => x.json)) sink.publish(`${prefix}/readings/${line}`, Buffer.from(`[${list.join(',')}]`));
-  for (const [line, list] of group(alerts, (x) => x.alert)) sink.publish(`${prefix}/alerts/${line}`, Buffer.from(JSON.stringify(list)));
+  for (const [line, list] of group(readings, (x) => x.json))
+    sink.publish(`${prefix}/readings/${line}`, Buffer.from(`[${list.join(',')}]`));
+  for (const [line, list] of group(alerts, (x) => x.alert))
+    sink.publish(`${prefix}/alerts/${line}`, Buffer.from(JSON.stringify(list)));
 }
 
 /**
@@ -93,7 +95,12 @@ export const listenerTopic = (prefix: string, listenerId: string): string => `${
 /** What a consumer announces: the kinds it reads, comma-separated; empty when it reads none. */
 export const listenerPayload = (kinds: Iterable<LiveKind>): Buffer => Buffer.from([...kinds].join(','));
 /** A consumer's MQTT will: should its connection die, the broker clears its announcement. */
-export const listenerWill = (prefix: string, listenerId: string) => ({ topic: listenerTopic(prefix, listenerId), payload: Buffer.alloc(0), qos: 1 as const, retain: true });
+export const listenerWill = (prefix: string, listenerId: string) => ({
+  topic: listenerTopic(prefix, listenerId),
+  payload: Buffer.alloc(0),
+  qos: 1 as const,
+  retain: true,
+});
 
 /** Who listens to the live channel, as the ingest learns it from the retained announcements. */
 export class LiveAudience {
@@ -111,7 +118,13 @@ export class LiveAudience {
     const head = listenerTopic(this.prefix, '');
     if (!topic.startsWith(head) || topic.length === head.length) return false;
     const id = topic.slice(head.length);
-    const kinds = new Set(payload.toString('utf8').split(',').map((k) => k.trim()).filter((k): k is LiveKind => (LIVE_KINDS as string[]).includes(k)));
+    const kinds = new Set(
+      payload
+        .toString('utf8')
+        .split(',')
+        .map((k) => k.trim())
+        .filter((k): k is LiveKind => (LIVE_KINDS as string[]).includes(k)),
+    );
     if (kinds.size) this.listeners.set(id, kinds);
     else this.listeners.delete(id);
     return true;

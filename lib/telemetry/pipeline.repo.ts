@@ -24,14 +24,29 @@ export async function loadSchedule(db: Db, from: Date, to: Date) {
       .selectFrom('production.workOrders as w')
       .leftJoin('production.recipes as r', 'r.id', 'w.recipeId')
       .select([
-        'w.id', 'w.lineId', 'w.recipeId', 'w.status', 'w.priority', 'w.plannedStart', 'w.plannedEnd', 'w.actualStart', 'w.actualEnd',
+        'w.id',
+        'w.lineId',
+        'w.recipeId',
+        'w.status',
+        'w.priority',
+        'w.plannedStart',
+        'w.plannedEnd',
+        'w.actualStart',
+        'w.actualEnd',
         sql<string | null>`coalesce(w.product_id, r.product_id)`.as('productId'),
       ])
       .where('w.status', '!=', 'CANCELLED')
       .where(sql<boolean>`coalesce(w.actual_start, w.planned_start) < ${to}`)
-      .where(sql<boolean>`coalesce(w.actual_end, case when w.status = 'ACTIVE' then 'infinity'::timestamptz else w.planned_end end) > ${from}`)
+      .where(
+        sql<boolean>`coalesce(w.actual_end, case when w.status = 'ACTIVE' then 'infinity'::timestamptz else w.planned_end end) > ${from}`,
+      )
       .execute(),
-    db.selectFrom('production.shifts').select(['id', 'lineId', 'operatorId', 'startsAt', 'endsAt']).where('startsAt', '<', to).where('endsAt', '>', from).execute(),
+    db
+      .selectFrom('production.shifts')
+      .select(['id', 'lineId', 'operatorId', 'startsAt', 'endsAt'])
+      .where('startsAt', '<', to)
+      .where('endsAt', '>', from)
+      .execute(),
   ]);
   return { orders, shifts };
 }
@@ -62,7 +77,12 @@ export interface NewAlert {
  * Readings, dead letters and alerts of one batch in ONE transaction: either all are committed (and the
  * sources may acknowledge) or none (and they redeliver).
  */
-export async function commitBatch(db: Db, readings: StoredReading[], deadLetters: NewDeadLetter[], alerts: NewAlert[]): Promise<AlertRow[]> {
+export async function commitBatch(
+  db: Db,
+  readings: StoredReading[],
+  deadLetters: NewDeadLetter[],
+  alerts: NewAlert[],
+): Promise<AlertRow[]> {
   // The cheap way first: COPY, with rollups aggregated in memory. A batch holding a redelivered reading fails
   // whole (unique violation) and is written again with the idempotent insert; redeliveries are rare.
   // Encoded and aggregated before a connection is taken: the transaction then only waits for Postgres.
@@ -92,15 +112,32 @@ async function writeRest(trx: Db, deadLetters: NewDeadLetter[], alerts: NewAlert
   return alerts.length ? trx.insertInto('quality.alerts').values(alerts).returningAll().execute() : [];
 }
 
-export const insertLossEvent = (db: Db, e: { source: number; kind: string; detail: string; expected?: number; got?: number; stream?: string }) =>
-  db.insertInto('quality.lossEvents').values(e).execute();
+export const insertLossEvent = (
+  db: Db,
+  e: { source: number; kind: string; detail: string; expected?: number; got?: number; stream?: string },
+) => db.insertInto('quality.lossEvents').values(e).execute();
 
 /** STALE alerts for sensors that went silent with their Sparkplug node or device (NDEATH/DDEATH). */
-export const insertStaleAlerts = (db: Db, sensors: { sensorId: string; machineId: string; signal: string }[], reason: string, at: Date) =>
+export const insertStaleAlerts = (
+  db: Db,
+  sensors: { sensorId: string; machineId: string; signal: string }[],
+  reason: string,
+  at: Date,
+) =>
   sensors.length
     ? db
         .insertInto('quality.alerts')
-        .values(sensors.map((s) => ({ machineId: s.machineId, sensorId: s.sensorId, type: 'STALE' as const, severity: 'WARNING' as const, ts: at, metric: s.signal, message: reason })))
+        .values(
+          sensors.map((s) => ({
+            machineId: s.machineId,
+            sensorId: s.sensorId,
+            type: 'STALE' as const,
+            severity: 'WARNING' as const,
+            ts: at,
+            metric: s.signal,
+            message: reason,
+          })),
+        )
         .returningAll()
         .execute()
     : Promise.resolve([] as AlertRow[]);

@@ -72,11 +72,34 @@ export class TelemetryPipeline implements TelemetrySink {
     private readonly opts: PipelineOptions = DEFAULT_PIPELINE,
   ) {
     this.m = {
-      readings: new Counter({ name: 'hub_ingest_readings_total', help: 'Readings by source and outcome', labelNames: ['source', 'outcome'] as const, registers: [registry] }),
-      deadLetters: new Counter({ name: 'hub_ingest_dead_letters_total', help: 'Dead letters by source and reason', labelNames: ['source', 'reason'] as const, registers: [registry] }),
-      commitSeconds: new Histogram({ name: 'hub_ingest_commit_seconds', help: 'Batch commit time', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),
-      commitFailures: new Counter({ name: 'hub_ingest_commit_failures_total', help: 'Failed batch commits (retried)', registers: [registry] }),
-      queued: new Gauge({ name: 'hub_ingest_queued_readings', help: 'Readings accepted, not yet committed', registers: [registry] }),
+      readings: new Counter({
+        name: 'hub_ingest_readings_total',
+        help: 'Readings by source and outcome',
+        labelNames: ['source', 'outcome'] as const,
+        registers: [registry],
+      }),
+      deadLetters: new Counter({
+        name: 'hub_ingest_dead_letters_total',
+        help: 'Dead letters by source and reason',
+        labelNames: ['source', 'reason'] as const,
+        registers: [registry],
+      }),
+      commitSeconds: new Histogram({
+        name: 'hub_ingest_commit_seconds',
+        help: 'Batch commit time',
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+        registers: [registry],
+      }),
+      commitFailures: new Counter({
+        name: 'hub_ingest_commit_failures_total',
+        help: 'Failed batch commits (retried)',
+        registers: [registry],
+      }),
+      queued: new Gauge({
+        name: 'hub_ingest_queued_readings',
+        help: 'Readings accepted, not yet committed',
+        registers: [registry],
+      }),
     };
   }
 
@@ -174,7 +197,10 @@ export class TelemetryPipeline implements TelemetrySink {
     const dead: NewDeadLetter[] = [];
     const alerts: NewAlert[] = [];
     // Per source: stored/duplicate/rejected counts and dead letters by reason (a Map key per reading cost more than the reading).
-    const counts = new Map<string, { stored: number; duplicate: number; rejected: number; dead: Map<string, number> }>();
+    const counts = new Map<
+      string,
+      { stored: number; duplicate: number; rejected: number; dead: Map<string, number> }
+    >();
 
     for (const b of batches) {
       const source = SOURCE_CODES[b.source];
@@ -183,25 +209,53 @@ export class TelemetryPipeline implements TelemetrySink {
       const cnt = c0;
       const count = (reason: string) => cnt.dead.set(reason, (cnt.dead.get(reason) ?? 0) + 1);
       for (const d of b.deadLetters) {
-        dead.push({ source, reason: d.reason, detail: d.detail, topic: d.topic ?? null, payload: d.payload ?? null, sensorId: d.sensorId ?? null, machineId: d.sensorId ? (this.caches.get(d.sensorId)?.machineId ?? null) : null });
+        dead.push({
+          source,
+          reason: d.reason,
+          detail: d.detail,
+          topic: d.topic ?? null,
+          payload: d.payload ?? null,
+          sensorId: d.sensorId ?? null,
+          machineId: d.sensorId ? (this.caches.get(d.sensorId)?.machineId ?? null) : null,
+        });
         count(d.reason);
       }
       for (const r of b.readings) {
         const s = this.caches.get(r.sensorId) ?? (await this.caches.resolveMiss(r.sensorId));
         if (!s || !s.isActive) {
-          dead.push({ source, reason: 'UNKNOWN_SENSOR', detail: s ? `sensor ${r.sensorId} is inactive` : `no sensor ${r.sensorId} is registered`, sensorId: r.sensorId, ...origin(r) });
+          dead.push({
+            source,
+            reason: 'UNKNOWN_SENSOR',
+            detail: s ? `sensor ${r.sensorId} is inactive` : `no sensor ${r.sensorId} is registered`,
+            sensorId: r.sensorId,
+            ...origin(r),
+          });
           count('UNKNOWN_SENSOR');
           continue;
         }
         if (r.unit !== undefined && r.unit !== s.unit) {
-          dead.push({ source, reason: 'UNKNOWN_UNIT', detail: `unit ${JSON.stringify(r.unit)} is not the sensor's unit ${JSON.stringify(s.unit)}`, sensorId: s.sensorId, machineId: s.machineId, ...origin(r) });
+          dead.push({
+            source,
+            reason: 'UNKNOWN_UNIT',
+            detail: `unit ${JSON.stringify(r.unit)} is not the sensor's unit ${JSON.stringify(s.unit)}`,
+            sensorId: s.sensorId,
+            machineId: s.machineId,
+            ...origin(r),
+          });
           count('UNKNOWN_UNIT');
           continue;
         }
         // Sources check their own values, but not all can (a Sparkplug double may be NaN): one guard for all, as
         // a NaN would poison the rollups and the live channel's JSON.
         if (!Number.isFinite(r.value)) {
-          dead.push({ source, reason: 'INVALID_VALUE', detail: `value ${r.value} is not a finite number`, sensorId: s.sensorId, machineId: s.machineId, ...origin(r) });
+          dead.push({
+            source,
+            reason: 'INVALID_VALUE',
+            detail: `value ${r.value} is not a finite number`,
+            sensorId: s.sensorId,
+            machineId: s.machineId,
+            ...origin(r),
+          });
           count('INVALID_VALUE');
           continue;
         }
@@ -212,10 +266,28 @@ export class TelemetryPipeline implements TelemetrySink {
           const out = r.value < rule.minValue || r.value > rule.maxValue;
           if (out && !this.violating.has(s.seriesId)) {
             this.violating.add(s.seriesId);
-            alerts.push({ machineId: s.machineId, sensorId: s.sensorId, type: 'OUT_OF_RANGE', severity: rule.action === 'DEGRADE' ? 'INFO' : 'WARNING', ts: r.ts, metric: s.signal, value: r.value, expectedMin: rule.minValue, expectedMax: rule.maxValue, message: `${s.signal} ${r.value} ${s.unit} outside ${rule.minValue}..${rule.maxValue} (${rule.action})` });
+            alerts.push({
+              machineId: s.machineId,
+              sensorId: s.sensorId,
+              type: 'OUT_OF_RANGE',
+              severity: rule.action === 'DEGRADE' ? 'INFO' : 'WARNING',
+              ts: r.ts,
+              metric: s.signal,
+              value: r.value,
+              expectedMin: rule.minValue,
+              expectedMax: rule.maxValue,
+              message: `${s.signal} ${r.value} ${s.unit} outside ${rule.minValue}..${rule.maxValue} (${rule.action})`,
+            });
           } else if (!out) this.violating.delete(s.seriesId);
           if (out && rule.action === 'REJECT') {
-            dead.push({ source, reason: 'REJECTED_BY_RULE', detail: `${r.value} ${s.unit} outside ${rule.minValue}..${rule.maxValue}`, sensorId: s.sensorId, machineId: s.machineId, ...origin(r) });
+            dead.push({
+              source,
+              reason: 'REJECTED_BY_RULE',
+              detail: `${r.value} ${s.unit} outside ${rule.minValue}..${rule.maxValue}`,
+              sensorId: s.sensorId,
+              machineId: s.machineId,
+              ...origin(r),
+            });
             cnt.rejected++;
             count('REJECTED_BY_RULE');
             continue;
@@ -224,14 +296,29 @@ export class TelemetryPipeline implements TelemetrySink {
         }
         if (this.opts.duplicateWindowMs > 0) {
           const prev = this.last.get(s.seriesId);
-          if (prev && prev.value === r.value && prev.ts !== ts && Math.abs(ts - prev.ts) < this.opts.duplicateWindowMs) {
+          if (
+            prev &&
+            prev.value === r.value &&
+            prev.ts !== ts &&
+            Math.abs(ts - prev.ts) < this.opts.duplicateWindowMs
+          ) {
             cnt.duplicate++;
             continue;
           }
           this.last.set(s.seriesId, { ts, value: r.value });
         }
         const c = this.caches.context.lookup(s.lineId, ts);
-        rows.push({ seriesId: s.seriesId, ts: r.ts, value: r.value, quality: Math.round(quality), source, workOrderId: c.workOrderId, recipeId: c.recipeId, shiftId: c.shiftId, operatorId: c.operatorId });
+        rows.push({
+          seriesId: s.seriesId,
+          ts: r.ts,
+          value: r.value,
+          quality: Math.round(quality),
+          source,
+          workOrderId: c.workOrderId,
+          recipeId: c.recipeId,
+          shiftId: c.shiftId,
+          operatorId: c.operatorId,
+        });
         placed.push(s);
         cnt.stored++;
       }
@@ -241,7 +328,10 @@ export class TelemetryPipeline implements TelemetrySink {
   }
 
   /** Commit, then acknowledge the sources, publish live and count. */
-  private async finish(batches: Pick<SourceBatch, 'source' | 'ack' | 'fail'>[], p: Awaited<ReturnType<TelemetryPipeline['prepare']>>): Promise<void> {
+  private async finish(
+    batches: Pick<SourceBatch, 'source' | 'ack' | 'fail'>[],
+    p: Awaited<ReturnType<TelemetryPipeline['prepare']>>,
+  ): Promise<void> {
     const { rows, placed, dead, alerts, counts } = p;
     const stored = await this.commit(rows, dead, alerts);
     for (const b of batches) {
@@ -251,7 +341,8 @@ export class TelemetryPipeline implements TelemetrySink {
     if (!stored) return;
     if (this.live) this.goLive(rows, placed, stored, batches[0]!.source);
     for (const [source, c] of counts) {
-      for (const outcome of ['stored', 'duplicate', 'rejected'] as const) if (c[outcome]) this.m.readings.inc({ source, outcome }, c[outcome]);
+      for (const outcome of ['stored', 'duplicate', 'rejected'] as const)
+        if (c[outcome]) this.m.readings.inc({ source, outcome }, c[outcome]);
       for (const [reason, n] of c.dead) this.m.deadLetters.inc({ source, reason }, n);
     }
   }
@@ -270,7 +361,17 @@ export class TelemetryPipeline implements TelemetrySink {
           const s = placed[i]!;
           return {
             lineId: s.lineId,
-            json: this.liveEncoder.encode({ sensorId: s.sensorId, sensorType: s.signal, machineId: s.machineId, ts: r.ts.toISOString(), value: r.value, quality: r.quality, source: sourceName(r.source), workOrderId: r.workOrderId ?? null, operatorId: r.operatorId ?? null }),
+            json: this.liveEncoder.encode({
+              sensorId: s.sensorId,
+              sensorType: s.signal,
+              machineId: s.machineId,
+              ts: r.ts.toISOString(),
+              value: r.value,
+              quality: r.quality,
+              source: sourceName(r.source),
+              workOrderId: r.workOrderId ?? null,
+              operatorId: r.operatorId ?? null,
+            }),
           };
         }),
         this.liveAlerts(newAlerts),
@@ -282,14 +383,27 @@ export class TelemetryPipeline implements TelemetrySink {
 
   private liveAlerts(alerts: AlertRow[]): { lineId: string; alert: LiveAlert }[] {
     return alerts.map((a) => ({
-      lineId: (a.sensorId ? this.caches.get(a.sensorId)?.lineId : undefined) ?? this.caches.lineOfMachine(a.machineId) ?? 'unknown',
-      alert: { ...a, ts: a.ts.toISOString(), createdAt: a.createdAt.toISOString(), acknowledgedAt: undefined, acknowledgedBy: undefined } as LiveAlert,
+      lineId:
+        (a.sensorId ? this.caches.get(a.sensorId)?.lineId : undefined) ??
+        this.caches.lineOfMachine(a.machineId) ??
+        'unknown',
+      alert: {
+        ...a,
+        ts: a.ts.toISOString(),
+        createdAt: a.createdAt.toISOString(),
+        acknowledgedAt: undefined,
+        acknowledgedBy: undefined,
+      } as LiveAlert,
     }));
   }
 
   /** Retries a failed commit with backoff (the database may be restarting); after that, sources redeliver. */
   /** The stored alerts when committed, else undefined. */
-  private async commit(rows: StoredReading[], dead: NewDeadLetter[], alerts: NewAlert[]): Promise<AlertRow[] | undefined> {
+  private async commit(
+    rows: StoredReading[],
+    dead: NewDeadLetter[],
+    alerts: NewAlert[],
+  ): Promise<AlertRow[] | undefined> {
     for (let attempt = 1; ; attempt++) {
       const end = this.m.commitSeconds.startTimer();
       try {
@@ -307,15 +421,27 @@ export class TelemetryPipeline implements TelemetrySink {
   }
 
   /** A loss the source could detect but not prevent (a Sparkplug seq gap): recorded for the data-quality report. */
-  recordLoss(e: { source: SourceName; kind: string; detail: string; expected?: number; got?: number; stream?: string }): void {
-    void insertLossEvent(this.db, { ...e, source: SOURCE_CODES[e.source] }).catch((err) => log.error({ err: err.message }, 'loss event not recorded'));
+  recordLoss(e: {
+    source: SourceName;
+    kind: string;
+    detail: string;
+    expected?: number;
+    got?: number;
+    stream?: string;
+  }): void {
+    void insertLossEvent(this.db, { ...e, source: SOURCE_CODES[e.source] }).catch((err) =>
+      log.error({ err: err.message }, 'loss event not recorded'),
+    );
   }
 
   /** Marks the sensors under a prefix stale (their node or device died): one STALE alert each. */
   markStale(prefix: string, reason: string, at: Date): void {
     const sensors = this.caches.byPrefix(prefix);
     void insertStaleAlerts(this.db, sensors, reason, at)
-      .then((stored) => this.live?.wants('alerts') && publishLive(this.live.sink, this.live.prefix, [], this.liveAlerts(stored)))
+      .then(
+        (stored) =>
+          this.live?.wants('alerts') && publishLive(this.live.sink, this.live.prefix, [], this.liveAlerts(stored)),
+      )
       .catch((err) => log.error({ err: err.message }, 'stale alerts not raised'));
   }
 

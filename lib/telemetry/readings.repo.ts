@@ -32,8 +32,15 @@ const NEWER_LATEST = sql`on conflict (series_id) do update set ts = excluded.ts,
 export async function writeReadings(db: Db, batch: readonly StoredReading[]): Promise<number> {
   if (batch.length === 0) return 0;
   const n = batch.length;
-  const series = new Array<number>(n), ms = new Array<number>(n), value = new Array<number>(n), quality = new Array<number>(n), source = new Array<number>(n);
-  const wo = new Array<string>(n), shift = new Array<string>(n), recipe = new Array<string>(n), op = new Array<string>(n);
+  const series = new Array<number>(n),
+    ms = new Array<number>(n),
+    value = new Array<number>(n),
+    quality = new Array<number>(n),
+    source = new Array<number>(n);
+  const wo = new Array<string>(n),
+    shift = new Array<string>(n),
+    recipe = new Array<string>(n),
+    op = new Array<string>(n);
   for (let i = 0; i < n; i++) {
     const r = batch[i]!;
     series[i] = r.seriesId;
@@ -89,7 +96,8 @@ export async function writeReadings(db: Db, batch: readonly StoredReading[]): Pr
  * Built (aggregated) when called, executed when the caller's transaction is ready for it.
  */
 export function rollupsOf(batch: readonly StoredReading[]): RawBuilder<unknown> {
-  const m1 = aggregate(batch, 60_000), h1 = aggregate(batch, 3_600_000);
+  const m1 = aggregate(batch, 60_000),
+    h1 = aggregate(batch, 3_600_000);
   const latest = new Map<number, StoredReading>();
   for (const r of batch) {
     const l = latest.get(r.seriesId);

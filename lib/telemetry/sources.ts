@@ -7,7 +7,9 @@ export const SOURCE_CODES = { MQTT: 1, SPARKPLUG: 2, HTTP: 3, HISTORIAN: 4, IMPO
 export type SourceName = keyof typeof SOURCE_CODES;
 export type SourceCode = (typeof SOURCE_CODES)[SourceName];
 
-const NAMES = new Map<number, SourceName>(Object.entries(SOURCE_CODES).map(([name, code]) => [code, name as SourceName]));
+const NAMES = new Map<number, SourceName>(
+  Object.entries(SOURCE_CODES).map(([name, code]) => [code, name as SourceName]),
+);
 
 /** The name of a stored code; an unknown code is corrupt data, not a client error, so it throws. */
 export function sourceName(code: number): SourceName {

@@ -5,8 +5,10 @@
 export function compileTopicFilter(filter: string): (topic: string, levels?: string[]) => boolean {
   const f = filter.split('/');
   const hashAt = f.indexOf('#');
-  if (hashAt !== -1 && hashAt !== f.length - 1) throw new Error(`'#' must be the last level of topic filter "${filter}"`);
-  if (f.some((l) => l !== '+' && l !== '#' && /[+#]/.test(l))) throw new Error(`wildcards must fill a whole level in "${filter}"`);
+  if (hashAt !== -1 && hashAt !== f.length - 1)
+    throw new Error(`'#' must be the last level of topic filter "${filter}"`);
+  if (f.some((l) => l !== '+' && l !== '#' && /[+#]/.test(l)))
+    throw new Error(`wildcards must fill a whole level in "${filter}"`);
   // `levels` lets a caller that already split the topic (for the mapping) match without splitting again.
   return (topic: string, levels?: string[]) => {
     const t = levels ?? topic.split('/');

@@ -7,7 +7,6 @@ import type * as G from './__generated__/types.ts';
 
 /** Historian's SQL: tag mappings and backfill jobs. Jobs are scoped through their tag mapping's machine. */
 
-
 // ---- tag mappings
 export function listTagMappings(db: Db, f: G.TagMappingFilter | null | undefined, scope: ScopeFilter, page: PageArgs) {
   let q = db.selectFrom('historian.tagMappings').selectAll();
@@ -49,15 +48,21 @@ export const updateTagMapping = (db: Db, id: string, { offset, ...i }: G.UpdateT
     .executeTakeFirst();
 
 // ---- backfill jobs, newest first
-export function listBackfillJobs(db: Db, f: G.BackfillJobFilter | null | undefined, scope: ScopeFilter, page: PageArgs) {
-  let q = db
-    .selectFrom('historian.backfillJobs as j')
-    .selectAll('j');
-  if (f?.tagMappingId) q = isUuid(f.tagMappingId) ? q.where('j.tagMappingId', '=', f.tagMappingId) : q.where(sql<boolean>`false`);
+export function listBackfillJobs(
+  db: Db,
+  f: G.BackfillJobFilter | null | undefined,
+  scope: ScopeFilter,
+  page: PageArgs,
+) {
+  let q = db.selectFrom('historian.backfillJobs as j').selectAll('j');
+  if (f?.tagMappingId)
+    q = isUuid(f.tagMappingId) ? q.where('j.tagMappingId', '=', f.tagMappingId) : q.where(sql<boolean>`false`);
   if (f?.status?.length) q = q.where('j.status', 'in', f.status);
   if (scope.machineIds) {
     const machineIds = inList(scope.machineIds);
-    q = q.where('j.tagMappingId', 'in', (eb) => eb.selectFrom('historian.tagMappings').select('id').where('machineId', 'in', machineIds));
+    q = q.where('j.tagMappingId', 'in', (eb) =>
+      eb.selectFrom('historian.tagMappings').select('id').where('machineId', 'in', machineIds),
+    );
   }
   return pageOf(q, page, { sortCol: 'j.createdAt', idCol: 'j.id', desc: true });
 }

@@ -7,7 +7,9 @@ import * as repo from './historian.repo.ts';
 /** Per-request batching: N machines asking for their tag mappings, or N jobs for theirs, cost one query. */
 export function createLoaders(db: Db, scope: Scope) {
   return {
-    tagMapping: new DataLoader((ids: readonly string[]) => repo.tagMappingsByIds(db, ids).then((r) => byKey(ids, r, (x) => x.id))),
+    tagMapping: new DataLoader((ids: readonly string[]) =>
+      repo.tagMappingsByIds(db, ids).then((r) => byKey(ids, r, (x) => x.id)),
+    ),
     tagMappingsByMachine: new DataLoader(async (ids: readonly string[]) =>
       groupBy(ids, await repo.tagMappingsByMachines(db, ids, await scope.filter()), (x) => x.machineId),
     ),

@@ -6,7 +6,10 @@ import type { Context } from './context.ts';
 import type * as G from './__generated__/types.ts';
 import * as repo from './historian.repo.ts';
 
-const orThrow = <T>(what: string, id: string) => (row: T | null | undefined) => row ?? Promise.reject(notFound(what, id));
+const orThrow =
+  <T>(what: string, id: string) =>
+  (row: T | null | undefined) =>
+    row ?? Promise.reject(notFound(what, id));
 const pg = (what: string) => (e: unknown) => fromPgError(e, what);
 
 export const resolvers: G.Resolvers = {
@@ -25,11 +28,17 @@ export const resolvers: G.Resolvers = {
         return repo.insertTagMapping(ctx.db, a.input).catch(pg('TagMapping'));
       },
     ),
-    updateTagMapping: guard({ role: 'engineer', audit: true, target: (a) => a.id }, async (a: G.MutationUpdateTagMappingArgs, ctx: Context) => {
-      const cur = await repo.tagMappingsByIds(ctx.db, [a.id]).then(([t]) => t).then(orThrow('TagMapping', a.id));
-      await requireInScope(ctx, { machineId: cur.machineId });
-      return repo.updateTagMapping(ctx.db, a.id, a.input).catch(pg('TagMapping')).then(orThrow('TagMapping', a.id));
-    }),
+    updateTagMapping: guard(
+      { role: 'engineer', audit: true, target: (a) => a.id },
+      async (a: G.MutationUpdateTagMappingArgs, ctx: Context) => {
+        const cur = await repo
+          .tagMappingsByIds(ctx.db, [a.id])
+          .then(([t]) => t)
+          .then(orThrow('TagMapping', a.id));
+        await requireInScope(ctx, { machineId: cur.machineId });
+        return repo.updateTagMapping(ctx.db, a.id, a.input).catch(pg('TagMapping')).then(orThrow('TagMapping', a.id));
+      },
+    ),
   },
   Machine: {
     __resolveReference: async (ref, ctx) => ((await ctx.scope.allowsMachine(ref.id)) ? { id: ref.id } : null),

@@ -48,16 +48,25 @@ export const insertSensor = (db: Db, i: G.CreateSensorInput) =>
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    await trx.insertInto('telemetry.series').values({ machineId: sensor.machineId, signal: sensor.type, unit: sensor.unit, sensorId: sensor.id }).execute();
+    await trx
+      .insertInto('telemetry.series')
+      .values({ machineId: sensor.machineId, signal: sensor.type, unit: sensor.unit, sensorId: sensor.id })
+      .execute();
     return sensor;
   });
 
 /** The series mirrors the sensor's type and unit, so a rename must reach both in one transaction. */
 export const updateSensor = (db: Db, id: string, i: G.UpdateSensorInput) =>
   db.transaction().execute(async (trx) => {
-    const sensor = await trx.updateTable('iot.sensors').set({ ...changes(i), updatedAt: new Date() }).where('id', '=', id).returningAll().executeTakeFirst();
+    const sensor = await trx
+      .updateTable('iot.sensors')
+      .set({ ...changes(i), updatedAt: new Date() })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
     const series = changes({ signal: i.type, unit: i.unit });
-    if (sensor && Object.keys(series).length) await trx.updateTable('telemetry.series').set(series).where('sensorId', '=', id).execute();
+    if (sensor && Object.keys(series).length)
+      await trx.updateTable('telemetry.series').set(series).where('sensorId', '=', id).execute();
     return sensor;
   });
 
@@ -72,7 +81,17 @@ export function listReadings(
   let q = db
     .selectFrom('telemetry.readings as r')
     .innerJoin('telemetry.series as s', 's.id', 'r.seriesId')
-    .select(['s.sensorId', 's.machineId', 'r.seriesId', 'r.ts', 'r.value', 'r.quality', 'r.source', 'r.workOrderId', 'r.operatorId'])
+    .select([
+      's.sensorId',
+      's.machineId',
+      'r.seriesId',
+      'r.ts',
+      'r.value',
+      'r.quality',
+      'r.source',
+      'r.workOrderId',
+      'r.operatorId',
+    ])
     .where('s.sensorId', 'is not', null)
     .where('r.ts', '>=', range.from)
     .where('r.ts', '<', range.to)
@@ -87,13 +106,27 @@ export function listReadings(
  * The newest reading per sensor series, from telemetry.latest. Its context (source, work order, operator)
  * lives on the reading row; should that row be gone (retention), the sensor's protocol stands in for the source.
  */
-export async function latestReadings(db: Db, col: 'sensorId' | 'machineId', ids: readonly string[]): Promise<ReadingRow[]> {
+export async function latestReadings(
+  db: Db,
+  col: 'sensorId' | 'machineId',
+  ids: readonly string[],
+): Promise<ReadingRow[]> {
   const rows = await db
     .selectFrom('telemetry.latest as l')
     .innerJoin('telemetry.series as s', 's.id', 'l.seriesId')
     .innerJoin('iot.sensors as sn', 'sn.id', 's.sensorId')
     .leftJoin('telemetry.readings as r', (j) => j.onRef('r.seriesId', '=', 'l.seriesId').onRef('r.ts', '=', 'l.ts'))
-    .select(['sn.id as sensorId', 's.machineId', 'l.ts', 'l.value', 'l.quality', 'r.source', 'sn.protocol', 'r.workOrderId', 'r.operatorId'])
+    .select([
+      'sn.id as sensorId',
+      's.machineId',
+      'l.ts',
+      'l.value',
+      'l.quality',
+      'r.source',
+      'sn.protocol',
+      'r.workOrderId',
+      'r.operatorId',
+    ])
     .where(col === 'sensorId' ? 's.sensorId' : 's.machineId', 'in', ids)
     .orderBy('sn.id')
     .execute();
@@ -113,14 +146,23 @@ export const bucketMs = (b: G.Bucket) => BUCKETS[b].ms;
  * Re-buckets the nearest rollup (5 min from 1-minute rows, days from hourly rows) with date_bin; the average is
  * sum/count over the rollup rows, so it is exact, not an average of averages.
  */
-export async function aggregatedSeries(db: Db, f: G.SeriesFilter, range: { from: Date; to: Date }, bucket: G.Bucket, scope: ScopeFilter): Promise<AggregatedSeriesRow[]> {
+export async function aggregatedSeries(
+  db: Db,
+  f: G.SeriesFilter,
+  range: { from: Date; to: Date },
+  bucket: G.Bucket,
+  scope: ScopeFilter,
+): Promise<AggregatedSeriesRow[]> {
   const b = BUCKETS[bucket];
   let q = db
     .selectFrom(`${b.table} as r` as 'telemetry.rollup_1m as r')
     .innerJoin('telemetry.series as s', 's.id', 'r.seriesId')
     .innerJoin('iot.sensors as sn', 'sn.id', 's.sensorId')
     .select([
-      'sn.id as sensorId', 'sn.machineId', 'sn.type as signal', 'sn.unit',
+      'sn.id as sensorId',
+      'sn.machineId',
+      'sn.type as signal',
+      'sn.unit',
       sql<Date>`date_bin(${sql.lit(b.width)}::interval, r.bucket, timestamptz 'epoch')`.as('b'),
       sql<number>`sum(r.sum) / sum(r.n)`.as('avg'),
       sql<number>`min(r.min)`.as('min'),
@@ -133,11 +175,16 @@ export async function aggregatedSeries(db: Db, f: G.SeriesFilter, range: { from:
   if (f.sensorIds?.length) q = q.where('sn.id', 'in', f.sensorIds);
   if (f.signals?.length) q = q.where('sn.type', 'in', f.signals);
   if (scope.machineIds) q = q.where('sn.machineId', 'in', inList(scope.machineIds));
-  const rows = await q.groupBy(['sn.id', 'sn.machineId', 'sn.type', 'sn.unit', 'b']).orderBy('sn.id').orderBy('b').execute();
+  const rows = await q
+    .groupBy(['sn.id', 'sn.machineId', 'sn.type', 'sn.unit', 'b'])
+    .orderBy('sn.id')
+    .orderBy('b')
+    .execute();
   const out: AggregatedSeriesRow[] = [];
   for (const r of rows) {
     let cur = out.at(-1);
-    if (cur?.sensorId !== r.sensorId) out.push((cur = { sensorId: r.sensorId, machineId: r.machineId, signal: r.signal, unit: r.unit, points: [] }));
+    if (cur?.sensorId !== r.sensorId)
+      out.push((cur = { sensorId: r.sensorId, machineId: r.machineId, signal: r.signal, unit: r.unit, points: [] }));
     cur.points.push({ bucket: r.b, avg: r.avg, min: r.min, max: r.max, count: r.count });
   }
   return out;

@@ -10,7 +10,10 @@ import type { Context } from './context.ts';
 import type * as G from './__generated__/types.ts';
 import * as repo from './iot.repo.ts';
 
-const orThrow = <T>(what: string, id: string) => (row: T | null | undefined) => row ?? Promise.reject(notFound(what, id));
+const orThrow =
+  <T>(what: string, id: string) =>
+  (row: T | null | undefined) =>
+    row ?? Promise.reject(notFound(what, id));
 const pg = (what: string) => (e: unknown) => fromPgError(e, what);
 
 // A month of raw readings is already large; longer spans belong to the rollups.
@@ -20,7 +23,8 @@ export const resolvers: G.Resolvers = {
   ...scalarResolvers,
   Query: {
     sensors: async (_, a, ctx) => repo.listSensors(ctx.db, a.filter, await ctx.scope.filter(), a),
-    sensor: async (_, { id }, ctx) => requireVisible(ctx, 'Sensor', id, await ctx.loaders.sensor.load(id), (s) => ({ machineId: s.machineId })),
+    sensor: async (_, { id }, ctx) =>
+      requireVisible(ctx, 'Sensor', id, await ctx.loaders.sensor.load(id), (s) => ({ machineId: s.machineId })),
     readings: async (_, a, ctx) => {
       const range = readingRange(a);
       // A named machine or sensor on another line is a direct id: refused, not shown as an empty list.
@@ -40,32 +44,48 @@ export const resolvers: G.Resolvers = {
     sensorReadings: {
       subscribe: async (_, { filter }, ctx) => {
         // A sensor named directly must exist and be visible, like any direct id.
-        for (const id of filter?.sensorIds ?? []) await requireVisible(ctx, 'Sensor', id, await ctx.loaders.sensor.load(id), (x) => ({ machineId: x.machineId }));
+        for (const id of filter?.sensorIds ?? [])
+          await requireVisible(ctx, 'Sensor', id, await ctx.loaders.sensor.load(id), (x) => ({
+            machineId: x.machineId,
+          }));
         const sensors = setOf(filter?.sensorIds);
         const types = setOf(filter?.sensorTypes);
-        const interest = await scopedInterest<'readings'>(ctx, filter, (e) => (!sensors || sensors.has(e.sensorId)) && (!types || types.has(e.sensorType)));
+        const interest = await scopedInterest<'readings'>(
+          ctx,
+          filter,
+          (e) => (!sensors || sensors.has(e.sensorId)) && (!types || types.has(e.sensorType)),
+        );
         return liveStream(ctx, 'readings', interest);
       },
       resolve: (e: any) => fromLive(e as LiveEvent<'readings'>),
     },
   },
   Mutation: {
-    createSensor: guard({ role: 'engineer', audit: true, target: (a) => a.input.id }, async (a: G.MutationCreateSensorArgs, ctx: Context) => {
-      checkSensor(a.input);
-      await requireInScope(ctx, { machineId: a.input.machineId });
-      return repo.insertSensor(ctx.db, a.input).catch(pg('Sensor'));
-    }),
-    updateSensor: guard({ role: 'engineer', audit: true, target: (a) => a.id }, async (a: G.MutationUpdateSensorArgs, ctx: Context) => {
-      const cur = await repo.sensorsByIds(ctx.db, [a.id]).then(([s]) => s).then(orThrow('Sensor', a.id));
-      await requireInScope(ctx, { machineId: cur.machineId });
-      // Omitted fields keep their stored values, so the bounds are checked as they will be after the update.
-      checkSensor({
-        pollIntervalSeconds: a.input.pollIntervalSeconds,
-        minExpected: a.input.minExpected ?? cur.minExpected,
-        maxExpected: a.input.maxExpected ?? cur.maxExpected,
-      });
-      return repo.updateSensor(ctx.db, a.id, a.input).catch(pg('Sensor')).then(orThrow('Sensor', a.id));
-    }),
+    createSensor: guard(
+      { role: 'engineer', audit: true, target: (a) => a.input.id },
+      async (a: G.MutationCreateSensorArgs, ctx: Context) => {
+        checkSensor(a.input);
+        await requireInScope(ctx, { machineId: a.input.machineId });
+        return repo.insertSensor(ctx.db, a.input).catch(pg('Sensor'));
+      },
+    ),
+    updateSensor: guard(
+      { role: 'engineer', audit: true, target: (a) => a.id },
+      async (a: G.MutationUpdateSensorArgs, ctx: Context) => {
+        const cur = await repo
+          .sensorsByIds(ctx.db, [a.id])
+          .then(([s]) => s)
+          .then(orThrow('Sensor', a.id));
+        await requireInScope(ctx, { machineId: cur.machineId });
+        // Omitted fields keep their stored values, so the bounds are checked as they will be after the update.
+        checkSensor({
+          pollIntervalSeconds: a.input.pollIntervalSeconds,
+          minExpected: a.input.minExpected ?? cur.minExpected,
+          maxExpected: a.input.maxExpected ?? cur.maxExpected,
+        });
+        return repo.updateSensor(ctx.db, a.id, a.input).catch(pg('Sensor')).then(orThrow('Sensor', a.id));
+      },
+    ),
   },
   Machine: {
     __resolveReference: async (ref, ctx) => ((await ctx.scope.allowsMachine(ref.id)) ? { id: ref.id } : null),
@@ -98,9 +118,17 @@ export const resolvers: G.Resolvers = {
 };
 
 /** A live reading as the SensorReading resolvers expect a stored row. */
-const fromLive = (e: LiveEvent<'readings'>): ReadingRow => ({ ...e, ts: new Date(e.ts), source: SOURCE_CODES[e.source as SourceName] });
+const fromLive = (e: LiveEvent<'readings'>): ReadingRow => ({
+  ...e,
+  ts: new Date(e.ts),
+  source: SOURCE_CODES[e.source as SourceName],
+});
 
-function checkSensor(s: { pollIntervalSeconds?: number | null; minExpected?: number | null; maxExpected?: number | null }) {
+function checkSensor(s: {
+  pollIntervalSeconds?: number | null;
+  minExpected?: number | null;
+  maxExpected?: number | null;
+}) {
   if (s.pollIntervalSeconds != null && s.pollIntervalSeconds <= 0) {
     throw badInput('pollIntervalSeconds must be greater than 0', { argument: 'pollIntervalSeconds' });
   }
@@ -111,11 +139,13 @@ function checkSensor(s: { pollIntervalSeconds?: number | null; minExpected?: num
 
 /** Exactly one of sensorId/machineId, and a non-empty window of at most 31 days. */
 function readingRange(a: G.QueryReadingsArgs): { from: Date; to: Date } {
-  if (!a.sensorId === !a.machineId) throw badInput('Give exactly one of sensorId or machineId', { argument: 'sensorId' });
+  if (!a.sensorId === !a.machineId)
+    throw badInput('Give exactly one of sensorId or machineId', { argument: 'sensorId' });
   const from = new Date(a.from);
   const to = new Date(a.to);
   if (!(from < to)) throw badInput('from must be before to', { argument: 'from' });
-  if (to.getTime() - from.getTime() > MAX_READING_SPAN_MS) throw badInput('The range from..to may span at most 31 days', { argument: 'to' });
+  if (to.getTime() - from.getTime() > MAX_READING_SPAN_MS)
+    throw badInput('The range from..to may span at most 31 days', { argument: 'to' });
   return { from, to };
 }
 
@@ -129,7 +159,10 @@ function seriesRange(fromArg: Date | string, toArg: Date | string, bucket: G.Buc
   const to = new Date(Math.ceil(new Date(toArg).getTime() / ms) * ms);
   if (!(from < to)) throw badInput('from must be before to', { argument: 'from' });
   if ((to.getTime() - from.getTime()) / ms > MAX_BUCKETS) {
-    throw badInput(`The range holds more than ${MAX_BUCKETS} ${bucket} buckets; choose a larger bucket or a shorter range`, { argument: 'bucket' });
+    throw badInput(
+      `The range holds more than ${MAX_BUCKETS} ${bucket} buckets; choose a larger bucket or a shorter range`,
+      { argument: 'bucket' },
+    );
   }
   return { from, to };
 }

@@ -18,9 +18,18 @@ export function listSites(db: Db, scope: ScopeFilter, page: PageArgs) {
 export const sitesByIds = (db: Db, ids: readonly string[]) =>
   db.selectFrom('production.sites').selectAll().where('id', 'in', ids).execute();
 export const insertSite = (db: Db, i: G.CreateSiteInput) =>
-  db.insertInto('production.sites').values({ id: i.id, name: i.name, timezone: i.timezone ?? 'UTC' }).returningAll().executeTakeFirstOrThrow();
+  db
+    .insertInto('production.sites')
+    .values({ id: i.id, name: i.name, timezone: i.timezone ?? 'UTC' })
+    .returningAll()
+    .executeTakeFirstOrThrow();
 export const updateSite = (db: Db, id: string, i: G.UpdateSiteInput) =>
-  db.updateTable('production.sites').set({ ...changes(i), updatedAt: now() }).where('id', '=', id).returningAll().executeTakeFirst();
+  db
+    .updateTable('production.sites')
+    .set({ ...changes(i), updatedAt: now() })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
 
 export function listAreas(db: Db, f: G.AreaFilter | null | undefined, scope: ScopeFilter, page: PageArgs) {
   let q = db.selectFrom('production.areas').selectAll();
@@ -52,14 +61,26 @@ export const linesBy = (db: Db, col: 'siteId' | 'areaId', ids: readonly string[]
   return q.orderBy('id').execute();
 };
 export const insertLine = (db: Db, i: G.CreateLineInput) =>
-  db.insertInto('production.lines').values({ id: i.id, siteId: i.siteId, areaId: i.areaId ?? null, name: i.name }).returningAll().executeTakeFirstOrThrow();
+  db
+    .insertInto('production.lines')
+    .values({ id: i.id, siteId: i.siteId, areaId: i.areaId ?? null, name: i.name })
+    .returningAll()
+    .executeTakeFirstOrThrow();
 export const updateLine = (db: Db, id: string, i: G.UpdateLineInput) =>
-  db.updateTable('production.lines').set({ ...changes(i), updatedAt: now() }).where('id', '=', id).returningAll().executeTakeFirst();
+  db
+    .updateTable('production.lines')
+    .set({ ...changes(i), updatedAt: now() })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
 
 export function listMachines(db: Db, f: G.MachineFilter | null | undefined, scope: ScopeFilter, page: PageArgs) {
   let q = db.selectFrom('production.machines as m').selectAll('m');
   if (f?.lineId) q = q.where('m.lineId', '=', f.lineId);
-  if (f?.siteId) q = q.where('m.lineId', 'in', (eb) => eb.selectFrom('production.lines').select('id').where('siteId', '=', f.siteId!));
+  if (f?.siteId)
+    q = q.where('m.lineId', 'in', (eb) =>
+      eb.selectFrom('production.lines').select('id').where('siteId', '=', f.siteId!),
+    );
   if (f?.type) q = q.where('m.type', '=', f.type);
   if (f?.isActive != null) q = q.where('m.isActive', '=', f.isActive);
   if (scope.lineIds) q = q.where('m.lineId', 'in', inList(scope.lineIds));
@@ -72,11 +93,22 @@ export const machinesByLines = (db: Db, lineIds: readonly string[]) =>
 export const insertMachine = (db: Db, i: G.CreateMachineInput) =>
   db
     .insertInto('production.machines')
-    .values({ id: i.id, lineId: i.lineId, name: i.name, type: i.type ?? null, idealCycleTimeSeconds: i.idealCycleTimeSeconds ?? null })
+    .values({
+      id: i.id,
+      lineId: i.lineId,
+      name: i.name,
+      type: i.type ?? null,
+      idealCycleTimeSeconds: i.idealCycleTimeSeconds ?? null,
+    })
     .returningAll()
     .executeTakeFirstOrThrow();
 export const updateMachine = (db: Db, id: string, i: G.UpdateMachineInput) =>
-  db.updateTable('production.machines').set({ ...changes(i), updatedAt: now() }).where('id', '=', id).returningAll().executeTakeFirst();
+  db
+    .updateTable('production.machines')
+    .set({ ...changes(i), updatedAt: now() })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
 
 // ---- products and recipes (products are a plant-wide catalogue: not scoped)
 export function listProducts(db: Db, f: G.ProductFilter | null | undefined, page: PageArgs) {
@@ -87,9 +119,24 @@ export function listProducts(db: Db, f: G.ProductFilter | null | undefined, page
 export const productsByIds = (db: Db, ids: readonly string[]) =>
   db.selectFrom('production.products').selectAll().where('id', 'in', ids).execute();
 export const insertProduct = (db: Db, i: G.CreateProductInput) =>
-  db.insertInto('production.products').values({ id: i.id, name: i.name, family: i.family ?? null, sku: i.sku ?? null, standardCycleTimeSeconds: i.standardCycleTimeSeconds ?? null }).returningAll().executeTakeFirstOrThrow();
+  db
+    .insertInto('production.products')
+    .values({
+      id: i.id,
+      name: i.name,
+      family: i.family ?? null,
+      sku: i.sku ?? null,
+      standardCycleTimeSeconds: i.standardCycleTimeSeconds ?? null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
 export const updateProduct = (db: Db, id: string, i: G.UpdateProductInput) =>
-  db.updateTable('production.products').set({ ...changes(i), updatedAt: now() }).where('id', '=', id).returningAll().executeTakeFirst();
+  db
+    .updateTable('production.products')
+    .set({ ...changes(i), updatedAt: now() })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
 
 export function listRecipes(db: Db, f: G.RecipeFilter | null | undefined, scope: ScopeFilter, page: PageArgs) {
   let q = db.selectFrom('production.recipes').selectAll();
@@ -102,7 +149,9 @@ export function listRecipes(db: Db, f: G.RecipeFilter | null | undefined, scope:
   return pageOf(q, page, { sortCol: 'code', idCol: 'version' });
 }
 export const recipesByIds = (db: Db, ids: readonly string[]) =>
-  uuids(ids).length ? db.selectFrom('production.recipes').selectAll().where('id', 'in', uuids(ids)).execute() : Promise.resolve([]);
+  uuids(ids).length
+    ? db.selectFrom('production.recipes').selectAll().where('id', 'in', uuids(ids)).execute()
+    : Promise.resolve([]);
 /** The next version of a recipe code is taken inside the insert, so two concurrent creates cannot share one. */
 export const insertRecipe = (db: Db, i: G.CreateRecipeInput) =>
   db
@@ -131,7 +180,9 @@ export function listWorkOrders(db: Db, f: G.WorkOrderFilter | null | undefined, 
   return pageOf(q, page, { sortCol: 'plannedStart', idCol: 'id' });
 }
 export const workOrdersByIds = (db: Db, ids: readonly string[]) =>
-  uuids(ids).length ? db.selectFrom('production.workOrders').selectAll().where('id', 'in', uuids(ids)).execute() : Promise.resolve([]);
+  uuids(ids).length
+    ? db.selectFrom('production.workOrders').selectAll().where('id', 'in', uuids(ids)).execute()
+    : Promise.resolve([]);
 /** Per line, the ACTIVE order, else the PLANNED one whose window holds `at` (highest priority first). */
 export const currentWorkOrders = (db: Db, lineIds: readonly string[], at: Date) =>
   db
@@ -167,7 +218,12 @@ export const insertWorkOrder = (db: Db, i: G.CreateWorkOrderInput) =>
     .returningAll()
     .executeTakeFirstOrThrow();
 export const updateWorkOrder = (db: Db, id: string, i: G.UpdateWorkOrderInput) =>
-  db.updateTable('production.workOrders').set({ ...changes(i), updatedAt: now() }).where('id', '=', id).returningAll().executeTakeFirst();
+  db
+    .updateTable('production.workOrders')
+    .set({ ...changes(i), updatedAt: now() })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
 
 export function listShifts(db: Db, f: G.ShiftFilter | null | undefined, scope: ScopeFilter, page: PageArgs) {
   let q = db.selectFrom('production.shifts').selectAll();
@@ -179,9 +235,18 @@ export function listShifts(db: Db, f: G.ShiftFilter | null | undefined, scope: S
   return pageOf(q, page, { sortCol: 'startsAt', idCol: 'id' });
 }
 export const shiftsByIds = (db: Db, ids: readonly string[]) =>
-  uuids(ids).length ? db.selectFrom('production.shifts').selectAll().where('id', 'in', uuids(ids)).execute() : Promise.resolve([]);
+  uuids(ids).length
+    ? db.selectFrom('production.shifts').selectAll().where('id', 'in', uuids(ids)).execute()
+    : Promise.resolve([]);
 export const currentShifts = (db: Db, lineIds: readonly string[], at: Date) =>
-  db.selectFrom('production.shifts').selectAll().where('lineId', 'in', lineIds).where('startsAt', '<=', at).where('endsAt', '>', at).orderBy('operatorId').execute();
+  db
+    .selectFrom('production.shifts')
+    .selectAll()
+    .where('lineId', 'in', lineIds)
+    .where('startsAt', '<=', at)
+    .where('endsAt', '>', at)
+    .orderBy('operatorId')
+    .execute();
 export const insertShift = (db: Db, i: G.CreateShiftInput) =>
   db
     .insertInto('production.shifts')
@@ -198,4 +263,9 @@ export const insertShift = (db: Db, i: G.CreateShiftInput) =>
     .returningAll()
     .executeTakeFirstOrThrow();
 export const updateShift = (db: Db, id: string, i: G.UpdateShiftInput) =>
-  db.updateTable('production.shifts').set({ ...changes(i), updatedAt: now() }).where('id', '=', id).returningAll().executeTakeFirst();
+  db
+    .updateTable('production.shifts')
+    .set({ ...changes(i), updatedAt: now() })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();

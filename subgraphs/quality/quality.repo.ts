@@ -26,7 +26,9 @@ export function listRangeRules(db: Db, f: G.RangeRuleFilter | null | undefined, 
   return pageOf(q, page, { sortCol: 'machineId', idCol: 'id' });
 }
 export const rangeRuleById = (db: Db, id: string) =>
-  isUuid(id) ? db.selectFrom('quality.rangeRules').selectAll().where('id', '=', id).executeTakeFirst() : Promise.resolve(undefined);
+  isUuid(id)
+    ? db.selectFrom('quality.rangeRules').selectAll().where('id', '=', id).executeTakeFirst()
+    : Promise.resolve(undefined);
 export const rangeRulesByMachines = (db: Db, machineIds: readonly string[], scope: ScopeFilter) => {
   let q = db.selectFrom('quality.rangeRules').selectAll().where('machineId', 'in', machineIds);
   if (scope.machineIds) q = q.where('machineId', 'in', inList(scope.machineIds));
@@ -47,7 +49,12 @@ export const insertRangeRule = (db: Db, i: G.CreateRangeRuleInput) =>
     .returningAll()
     .executeTakeFirstOrThrow();
 export const updateRangeRule = (db: Db, id: string, i: G.UpdateRangeRuleInput) =>
-  db.updateTable('quality.rangeRules').set({ ...changes(i), updatedAt: new Date() }).where('id', '=', id).returningAll().executeTakeFirst();
+  db
+    .updateTable('quality.rangeRules')
+    .set({ ...changes(i), updatedAt: new Date() })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
 
 // ---- alerts, newest first
 export function listAlerts(db: Db, f: G.AlertFilter | null | undefined, scope: ScopeFilter, page: PageArgs) {
@@ -63,7 +70,9 @@ export function listAlerts(db: Db, f: G.AlertFilter | null | undefined, scope: S
   return pageOf(q, page, { sortCol: 'ts', idCol: 'id', desc: true });
 }
 export const alertById = (db: Db, id: string) =>
-  INT8.test(id) ? db.selectFrom('quality.alerts').selectAll().where('id', '=', id).executeTakeFirst() : Promise.resolve(undefined);
+  INT8.test(id)
+    ? db.selectFrom('quality.alerts').selectAll().where('id', '=', id).executeTakeFirst()
+    : Promise.resolve(undefined);
 
 /**
  * The newest open alerts of each machine, at most OPEN_ALERTS_PER_MACHINE each: a lateral join walks the
@@ -107,7 +116,12 @@ export const insertAlerts = (db: Db, alerts: Insertable<AlertsTable>[]) =>
 export function listDeadLetters(db: Db, f: G.DeadLetterFilter | null | undefined, scope: ScopeFilter, page: PageArgs) {
   let q = db.selectFrom('quality.deadLetters').selectAll();
   if (f?.reason?.length) q = q.where('reason', 'in', f.reason);
-  if (f?.source?.length) q = q.where('source', 'in', f.source.map((s) => SOURCE_CODES[s]));
+  if (f?.source?.length)
+    q = q.where(
+      'source',
+      'in',
+      f.source.map((s) => SOURCE_CODES[s]),
+    );
   if (f?.machineId) q = q.where('machineId', '=', f.machineId);
   if (f?.from) q = q.where('receivedAt', '>=', new Date(f.from));
   if (f?.to) q = q.where('receivedAt', '<', new Date(f.to));

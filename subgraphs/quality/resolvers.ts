@@ -12,7 +12,10 @@ import type { Context } from './context.ts';
 import type * as G from './__generated__/types.ts';
 import * as repo from './quality.repo.ts';
 
-const orThrow = <T>(what: string, id: string) => (row: T | null | undefined) => row ?? Promise.reject(notFound(what, id));
+const orThrow =
+  <T>(what: string, id: string) =>
+  (row: T | null | undefined) =>
+    row ?? Promise.reject(notFound(what, id));
 const pg = (what: string) => (e: unknown) => fromPgError(e, what);
 const sensorRef = (r: { sensorId: string | null }) => (r.sensorId ? { id: r.sensorId } : null);
 
@@ -30,7 +33,11 @@ export const resolvers: G.Resolvers = {
       subscribe: async (_, { filter }, ctx) => {
         const types = setOf(filter?.type);
         const severities = setOf(filter?.severity);
-        const interest = await scopedInterest<'alerts'>(ctx, filter, (e) => (!types || types.has(e.type)) && (!severities || severities.has(e.severity)));
+        const interest = await scopedInterest<'alerts'>(
+          ctx,
+          filter,
+          (e) => (!types || types.has(e.type)) && (!severities || severities.has(e.severity)),
+        );
         return liveStream(ctx, 'alerts', interest);
       },
       resolve: (e: any) => fromLive(e as LiveEvent<'alerts'>),
@@ -45,18 +52,24 @@ export const resolvers: G.Resolvers = {
         return repo.insertRangeRule(ctx.db, a.input).catch(pg('RangeRule'));
       },
     ),
-    updateRangeRule: guard({ role: 'engineer', audit: true, target: (a) => a.id }, async (a: G.MutationUpdateRangeRuleArgs, ctx: Context) => {
-      const cur = await repo.rangeRuleById(ctx.db, a.id).then(orThrow('RangeRule', a.id));
-      await requireInScope(ctx, { machineId: cur.machineId });
-      // Omitted bounds keep their stored values, so the pair is checked as it will be after the update.
-      checkBounds(a.input.minValue ?? cur.minValue, a.input.maxValue ?? cur.maxValue);
-      return repo.updateRangeRule(ctx.db, a.id, a.input).catch(pg('RangeRule')).then(orThrow('RangeRule', a.id));
-    }),
-    acknowledgeAlert: guard({ role: 'operator', audit: true, target: (a) => a.id }, async (a: G.MutationAcknowledgeAlertArgs, ctx: Context) => {
-      const cur = await repo.alertById(ctx.db, a.id).then(orThrow('QualityAlert', a.id));
-      await requireInScope(ctx, { machineId: cur.machineId });
-      return repo.acknowledgeAlert(ctx.db, a.id, ctx.viewer.sub).then(orThrow('QualityAlert', a.id));
-    }),
+    updateRangeRule: guard(
+      { role: 'engineer', audit: true, target: (a) => a.id },
+      async (a: G.MutationUpdateRangeRuleArgs, ctx: Context) => {
+        const cur = await repo.rangeRuleById(ctx.db, a.id).then(orThrow('RangeRule', a.id));
+        await requireInScope(ctx, { machineId: cur.machineId });
+        // Omitted bounds keep their stored values, so the pair is checked as it will be after the update.
+        checkBounds(a.input.minValue ?? cur.minValue, a.input.maxValue ?? cur.maxValue);
+        return repo.updateRangeRule(ctx.db, a.id, a.input).catch(pg('RangeRule')).then(orThrow('RangeRule', a.id));
+      },
+    ),
+    acknowledgeAlert: guard(
+      { role: 'operator', audit: true, target: (a) => a.id },
+      async (a: G.MutationAcknowledgeAlertArgs, ctx: Context) => {
+        const cur = await repo.alertById(ctx.db, a.id).then(orThrow('QualityAlert', a.id));
+        await requireInScope(ctx, { machineId: cur.machineId });
+        return repo.acknowledgeAlert(ctx.db, a.id, ctx.viewer.sub).then(orThrow('QualityAlert', a.id));
+      },
+    ),
   },
   Machine: {
     __resolveReference: async (ref, ctx) => ((await ctx.scope.allowsMachine(ref.id)) ? { id: ref.id } : null),
@@ -91,7 +104,13 @@ export const resolvers: G.Resolvers = {
 
 /** A live alert as the QualityAlert resolvers expect a stored row (a new alert is unacknowledged). */
 const fromLive = (e: LiveEvent<'alerts'>): AlertRow =>
-  ({ ...e, ts: new Date(e.ts), createdAt: new Date(e.createdAt), acknowledgedAt: null, acknowledgedBy: null }) as AlertRow;
+  ({
+    ...e,
+    ts: new Date(e.ts),
+    createdAt: new Date(e.createdAt),
+    acknowledgedAt: null,
+    acknowledgedBy: null,
+  }) as AlertRow;
 
 function checkBounds(min: number, max: number) {
   if (min > max) throw badInput('minValue must not be greater than maxValue', { argument: 'minValue' });

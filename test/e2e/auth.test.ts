@@ -29,22 +29,39 @@ describe('authentication at the gateway', () => {
   it('refuses an expired token and one without a known role', async () => {
     const { JWT_SECRET } = await import('../helpers/hub.ts');
     const key = new TextEncoder().encode(JWT_SECRET);
-    const expired = await new SignJWT({ roles: ['admin'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('a').setExpirationTime(Math.floor(Date.now() / 1000) - 10).sign(key);
+    const expired = await new SignJWT({ roles: ['admin'] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('a')
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 10)
+      .sign(key);
     expect(code((await hub.gql(expired, '{ sites { nodes { id } } }')).body)).toBe('UNAUTHENTICATED');
-    const noRole = await new SignJWT({ roles: ['superuser'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('a').setExpirationTime('1h').sign(key);
+    const noRole = await new SignJWT({ roles: ['superuser'] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('a')
+      .setExpirationTime('1h')
+      .sign(key);
     expect(code((await hub.gql(noRole, '{ sites { nodes { id } } }')).body)).toBe('UNAUTHENTICATED');
   });
 });
 
 describe('subgraphs refuse calls that bypass the gateway', () => {
   const post = (url: string, headers: Record<string, string> = {}) =>
-    fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query: '{ _service { sdl } }' }) });
+    fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ query: '{ _service { sdl } }' }),
+    });
 
   it('answers 401 UNAUTHENTICATED without the internal header, with a user token, or with a wrongly signed one', async () => {
     const userToken = await hub.token({ role: 'admin' });
     const wrong = await signInternalToken('not-the-internal-secret-0123456789abcdef', { sub: 'x', role: 'admin' });
     for (const url of Object.values(hub.subgraphUrls)) {
-      for (const headers of <Record<string, string>[]>[{}, { authorization: `Bearer ${userToken}` }, { 'x-hub-internal': userToken }, { 'x-hub-internal': wrong }]) {
+      for (const headers of <Record<string, string>[]>[
+        {},
+        { authorization: `Bearer ${userToken}` },
+        { 'x-hub-internal': userToken },
+        { 'x-hub-internal': wrong },
+      ]) {
         const res = await post(url, headers);
         expect(res.status).toBe(401);
         expect(code(await res.json())).toBe('UNAUTHENTICATED');
@@ -61,25 +78,32 @@ describe('subgraphs refuse calls that bypass the gateway', () => {
 });
 
 describe('roles', () => {
-  const createSensor = (id: string) => `mutation { createSensor(input: { id: "${id}", name: "t", type: "pressure", unit: "bar", machineId: "M-102", protocol: HTTP, endpoint: "http://s.local/p", pollIntervalSeconds: 5 }) { id machine { name } } }`;
-  const createMachine = (id: string) => `mutation { createMachine(input: { id: "${id}", lineId: "LINE-1", name: "new" }) { id } }`;
+  const createSensor = (id: string) =>
+    `mutation { createSensor(input: { id: "${id}", name: "t", type: "pressure", unit: "bar", machineId: "M-102", protocol: HTTP, endpoint: "http://s.local/p", pollIntervalSeconds: 5 }) { id machine { name } } }`;
+  const createMachine = (id: string) =>
+    `mutation { createMachine(input: { id: "${id}", lineId: "LINE-1", name: "new" }) { id } }`;
 
   it('viewer reads everything but changes nothing', async () => {
     const t = await hub.token({ role: 'viewer' });
     expect((await hub.gql(t, '{ sensors { totalCount } }')).body.data.sensors.totalCount).toBe(12);
     expect(code((await hub.gql(t, createSensor('S-V'))).body)).toBe('FORBIDDEN');
-    const alert = (await hub.gql(t, '{ alerts(filter: { acknowledged: false }) { nodes { id } } }')).body.data.alerts.nodes[0];
+    const alert = (await hub.gql(t, '{ alerts(filter: { acknowledged: false }) { nodes { id } } }')).body.data.alerts
+      .nodes[0];
     expect(code((await hub.gql(t, `mutation { acknowledgeAlert(id: "${alert.id}") { id } }`)).body)).toBe('FORBIDDEN');
     expect(code((await hub.gql(t, '{ auditLog { nodes { id } } }')).body)).toBe('FORBIDDEN');
   });
 
   it('operator acknowledges alerts and updates work orders, but configures nothing', async () => {
     const t = await hub.token({ role: 'operator', sub: 'olga' });
-    const alert = (await hub.gql(t, '{ alerts(filter: { acknowledged: false, machineId: "M-202" }) { nodes { id } } }')).body.data.alerts.nodes[0];
+    const alert = (await hub.gql(t, '{ alerts(filter: { acknowledged: false, machineId: "M-202" }) { nodes { id } } }'))
+      .body.data.alerts.nodes[0];
     const ack = await hub.gql(t, `mutation { acknowledgeAlert(id: "${alert.id}") { acknowledged acknowledgedBy } }`);
     expect(ack.body.data.acknowledgeAlert).toEqual({ acknowledged: true, acknowledgedBy: 'olga' });
     const wo = (await hub.gql(t, '{ line(id: "LINE-1") { currentWorkOrder { id } } }')).body.data.line.currentWorkOrder;
-    const upd = await hub.gql(t, `mutation { updateWorkOrder(id: "${wo.id}", input: { actualQuantity: 120 }) { actualQuantity } }`);
+    const upd = await hub.gql(
+      t,
+      `mutation { updateWorkOrder(id: "${wo.id}", input: { actualQuantity: 120 }) { actualQuantity } }`,
+    );
     expect(upd.body.data.updateWorkOrder.actualQuantity).toBe(120);
     expect(code((await hub.gql(t, createSensor('S-O'))).body)).toBe('FORBIDDEN');
   });
@@ -96,7 +120,10 @@ describe('roles', () => {
     const t = await hub.token({ role: 'admin' });
     expect((await hub.gql(t, createMachine('M-A'))).body.data.createMachine.id).toBe('M-A');
     expect(code((await hub.gql(t, createMachine('M-A'))).body)).toBe('CONFLICT');
-    const dangling = await hub.gql(t, `mutation { createMachine(input: { id: "M-X", lineId: "NO-SUCH-LINE", name: "x" }) { id } }`);
+    const dangling = await hub.gql(
+      t,
+      `mutation { createMachine(input: { id: "M-X", lineId: "NO-SUCH-LINE", name: "x" }) { id } }`,
+    );
     expect(code(dangling.body)).toBe('BAD_USER_INPUT');
     const badId = await hub.gql(t, `mutation { createSite(input: { id: "has spaces", name: "x" }) { id } }`);
     expect(code(badId.body)).toBe('BAD_USER_INPUT');
@@ -106,11 +133,14 @@ describe('roles', () => {
 describe('row scope from the token (sites/lines claims)', () => {
   it('a LINE-1 token lists only LINE-1 rows in every subgraph', async () => {
     const t = await hub.token({ role: 'engineer', lines: ['LINE-1'] });
-    const { body } = await hub.gql(t, `{
+    const { body } = await hub.gql(
+      t,
+      `{
       lines { nodes { id } } machines { nodes { id line { id } } } sensors(first: 100) { nodes { id machine { id } } }
       workOrders(first: 100) { nodes { line { id } } } shifts(first: 100) { nodes { line { id } } }
       tagMappings { nodes { machine { id } } } alerts { nodes { machine { id } } } rangeRules(first: 100) { nodes { machine { id } } }
-    }`);
+    }`,
+    );
     expect(body.errors).toBeUndefined();
     const d = body.data;
     expect(d.lines.nodes).toEqual([{ id: 'LINE-1' }]);
@@ -120,29 +150,52 @@ describe('row scope from the token (sites/lines claims)', () => {
     expect(d.sensors.nodes.length).toBeGreaterThan(0);
     for (const s of d.sensors.nodes) expect(l1).toContain(s.machine.id);
     for (const w of [...d.workOrders.nodes, ...d.shifts.nodes]) expect(w.line.id).toBe('LINE-1');
-    for (const x of [...d.tagMappings.nodes, ...d.alerts.nodes, ...d.rangeRules.nodes]) expect(l1).toContain(x.machine.id);
+    for (const x of [...d.tagMappings.nodes, ...d.alerts.nodes, ...d.rangeRules.nodes])
+      expect(l1).toContain(x.machine.id);
     expect(d.workOrders.nodes).toHaveLength(21);
   });
 
   it('refuses direct ids on another line with FORBIDDEN, for reads and writes', async () => {
     const t = await hub.token({ role: 'admin', lines: ['LINE-1'] });
-    for (const q of ['{ line(id: "LINE-2") { id } }', '{ machine(id: "M-201") { id } }', '{ sensor(id: "M-201-TEMP") { id } }']) {
+    for (const q of [
+      '{ line(id: "LINE-2") { id } }',
+      '{ machine(id: "M-201") { id } }',
+      '{ sensor(id: "M-201-TEMP") { id } }',
+    ]) {
       const { body } = await hub.gql(t, q);
       expect(code(body), q).toBe('FORBIDDEN');
       expect(body.data?.[Object.keys(body.data ?? {})[0]!] ?? null, q).toBeNull();
     }
     const from = new Date(Date.now() - 3_600_000).toISOString();
     const to = new Date().toISOString();
-    expect(code((await hub.gql(t, `{ readings(machineId: "M-201", from: "${from}", to: "${to}") { nodes { value } } }`)).body)).toBe('FORBIDDEN');
-    expect(code((await hub.gql(t, `mutation { createMachine(input: { id: "M-S", lineId: "LINE-2", name: "x" }) { id } }`)).body)).toBe('FORBIDDEN');
-    expect(code((await hub.gql(t, `mutation { updateSensor(id: "M-201-TEMP", input: { name: "x" }) { id } }`)).body)).toBe('FORBIDDEN');
+    expect(
+      code(
+        (await hub.gql(t, `{ readings(machineId: "M-201", from: "${from}", to: "${to}") { nodes { value } } }`)).body,
+      ),
+    ).toBe('FORBIDDEN');
+    expect(
+      code(
+        (await hub.gql(t, `mutation { createMachine(input: { id: "M-S", lineId: "LINE-2", name: "x" }) { id } }`)).body,
+      ),
+    ).toBe('FORBIDDEN');
+    expect(
+      code((await hub.gql(t, `mutation { updateSensor(id: "M-201-TEMP", input: { name: "x" }) { id } }`)).body),
+    ).toBe('FORBIDDEN');
   });
 
   it('a site-scoped token for another site sees nothing', async () => {
     const t = await hub.token({ role: 'viewer', sites: ['SITE-9'] });
-    const { body } = await hub.gql(t, '{ sites { nodes { id } } machines { totalCount } sensors { totalCount } alerts { totalCount } }');
+    const { body } = await hub.gql(
+      t,
+      '{ sites { nodes { id } } machines { totalCount } sensors { totalCount } alerts { totalCount } }',
+    );
     expect(body.errors).toBeUndefined();
-    expect(body.data).toEqual({ sites: { nodes: [] }, machines: { totalCount: 0 }, sensors: { totalCount: 0 }, alerts: { totalCount: 0 } });
+    expect(body.data).toEqual({
+      sites: { nodes: [] },
+      machines: { totalCount: 0 },
+      sensors: { totalCount: 0 },
+      alerts: { totalCount: 0 },
+    });
   });
 });
 
@@ -152,12 +205,30 @@ describe('audit log', () => {
     await hub.gql(eng, `mutation { createProduct(input: { id: "P-AUD", name: "audited" }) { id } }`);
     await hub.gql(eng, `mutation { createLine(input: { id: "LINE-AUD", siteId: "SITE-1", name: "x" }) { id } }`);
     const admin = await hub.token({ role: 'admin' });
-    const { body } = await hub.gql(admin, `{ auditLog(filter: { actor: "erin" }) { nodes { actor roles service operation target outcome errorCode at requestId } } }`);
+    const { body } = await hub.gql(
+      admin,
+      `{ auditLog(filter: { actor: "erin" }) { nodes { actor roles service operation target outcome errorCode at requestId } } }`,
+    );
     expect(body.errors).toBeUndefined();
     const entries = body.data.auditLog.nodes;
     expect(entries).toEqual([
-      expect.objectContaining({ actor: 'erin', roles: ['engineer'], service: 'production', operation: 'createLine', target: 'LINE-AUD', outcome: 'FAILURE', errorCode: 'FORBIDDEN' }),
-      expect.objectContaining({ actor: 'erin', service: 'production', operation: 'createProduct', target: 'P-AUD', outcome: 'SUCCESS', errorCode: null }),
+      expect.objectContaining({
+        actor: 'erin',
+        roles: ['engineer'],
+        service: 'production',
+        operation: 'createLine',
+        target: 'LINE-AUD',
+        outcome: 'FAILURE',
+        errorCode: 'FORBIDDEN',
+      }),
+      expect.objectContaining({
+        actor: 'erin',
+        service: 'production',
+        operation: 'createProduct',
+        target: 'P-AUD',
+        outcome: 'SUCCESS',
+        errorCode: null,
+      }),
     ]);
     expect(Date.now() - Date.parse(entries[0].at)).toBeLessThan(60_000);
     expect(entries[0].requestId).toMatch(/[0-9a-f-]{36}/);

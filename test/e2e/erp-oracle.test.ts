@@ -14,8 +14,20 @@ const RANGE = { from: T0.toISOString(), to: new Date(T0.getTime() + 40 * 86_400_
 const SYNC = `mutation($line: ID!, $from: DateTime!, $to: DateTime!) { syncSchedules(lineId: $line, from: $from, to: $to) {
   system systemKind status fetched created updated unchanged rejected errors { key message } } }`;
 const sync = (line = 'LINE-1') => hub.gql(eng, SYNC, { line, ...RANGE });
-const count = async (prefix: string) => (await sql<{ n: number }>`select count(*)::int as n from production.work_orders where number like ${prefix + '%'}`.execute(hub.db)).rows[0]!.n;
-const xmins = async () => (await sql<{ x: string }>`select string_agg(xmin::text, ',' order by number) as x from production.work_orders where source = 'FUSION-TEST'`.execute(hub.db)).rows[0]!.x;
+const count = async (prefix: string) =>
+  (
+    await sql<{
+      n: number;
+    }>`select count(*)::int as n from production.work_orders where number like ${prefix + '%'}`.execute(hub.db)
+  ).rows[0]!.n;
+const xmins = async () =>
+  (
+    await sql<{
+      x: string;
+    }>`select string_agg(xmin::text, ',' order by number) as x from production.work_orders where source = 'FUSION-TEST'`.execute(
+      hub.db,
+    )
+  ).rows[0]!.x;
 
 beforeAll(async () => {
   ora = await startOracle();
@@ -45,10 +57,17 @@ beforeAll(async () => {
   delete process.env.HUB_CONFIG_DIR;
   eng = await hub.token({ role: 'engineer' });
   for (const w of makeOracleWorkOrders('WA-ASSY-1', 65, T0)) ora.workOrders.set(String(w.WorkOrderNumber), w);
-  for (const w of makeOracleWorkOrders('WA-ASSY-2', 5, T0, 'AS54999', 300100071700000)) ora.workOrders.set(String(w.WorkOrderNumber), w);
+  for (const w of makeOracleWorkOrders('WA-ASSY-2', 5, T0, 'AS54999', 300100071700000))
+    ora.workOrders.set(String(w.WorkOrderNumber), w);
   // Another organization and another line: never read for LINE-1.
-  for (const w of makeOracleWorkOrders('WA-ASSY-1', 3, T0, 'AS54888', 300100071800000)) ora.workOrders.set(`M2-${w.WorkOrderNumber}`, { ...w, OrganizationCode: 'M2', WorkOrderNumber: `M2-${w.WorkOrderNumber}` });
-  for (const w of makeOracleWorkOrders('WA-PACK', 4, T0, 'PK-1', 300100071900000)) ora.workOrders.set(String(w.WorkOrderNumber), w);
+  for (const w of makeOracleWorkOrders('WA-ASSY-1', 3, T0, 'AS54888', 300100071800000))
+    ora.workOrders.set(`M2-${w.WorkOrderNumber}`, {
+      ...w,
+      OrganizationCode: 'M2',
+      WorkOrderNumber: `M2-${w.WorkOrderNumber}`,
+    });
+  for (const w of makeOracleWorkOrders('WA-PACK', 4, T0, 'PK-1', 300100071900000))
+    ora.workOrders.set(String(w.WorkOrderNumber), w);
 });
 afterAll(async () => {
   await hub?.close();
@@ -61,24 +80,70 @@ describe('Oracle Fusion REST workOrders as schedules', () => {
     const calls = ora.calls;
     const r = await sync();
     expect(r.body.errors).toBeUndefined();
-    expect(r.body.data.syncSchedules).toMatchObject({ system: 'FUSION-TEST', systemKind: 'ERP', status: 'SUCCESS', fetched: 70, created: 70, updated: 0 });
+    expect(r.body.data.syncSchedules).toMatchObject({
+      system: 'FUSION-TEST',
+      systemKind: 'ERP',
+      status: 'SUCCESS',
+      fetched: 70,
+      created: 70,
+      updated: 0,
+    });
     // 70 orders at 20 a page: 4 pages, plus the token request.
     expect(ora.calls - calls).toBe(5);
-    expect(ora.queries.at(-1)).toBe(`OrganizationCode='M1' and (WorkAreaCode='WA-ASSY-1' or WorkAreaCode='WA-ASSY-2') and PlannedStartDate<'${RANGE.to}' and PlannedCompletionDate>'${RANGE.from}'`);
+    expect(ora.queries.at(-1)).toBe(
+      `OrganizationCode='M1' and (WorkAreaCode='WA-ASSY-1' or WorkAreaCode='WA-ASSY-2') and PlannedStartDate<'${RANGE.to}' and PlannedCompletionDate>'${RANGE.from}'`,
+    );
     expect(ora.lastHeaders?.['rest-framework-version']).toBe('4');
-    const wo = await sql<{ lineId: string; productId: string; plannedStart: Date; plannedEnd: Date; plannedQuantity: number; status: string; priority: number }>`
-      select line_id, product_id, planned_start, planned_end, planned_quantity, status, priority from production.work_orders where number = 'M1-WA-ASSY-1-00003'`.execute(hub.db);
-    expect(wo.rows[0]).toEqual({ lineId: 'LINE-1', productId: 'AS54888', plannedStart: new Date(T0.getTime() + 16 * 3_600_000), plannedEnd: new Date(T0.getTime() + 24 * 3_600_000), plannedQuantity: 42, status: 'PLANNED', priority: 5 });
+    const wo = await sql<{
+      lineId: string;
+      productId: string;
+      plannedStart: Date;
+      plannedEnd: Date;
+      plannedQuantity: number;
+      status: string;
+      priority: number;
+    }>`
+      select line_id, product_id, planned_start, planned_end, planned_quantity, status, priority from production.work_orders where number = 'M1-WA-ASSY-1-00003'`.execute(
+      hub.db,
+    );
+    expect(wo.rows[0]).toEqual({
+      lineId: 'LINE-1',
+      productId: 'AS54888',
+      plannedStart: new Date(T0.getTime() + 16 * 3_600_000),
+      plannedEnd: new Date(T0.getTime() + 24 * 3_600_000),
+      plannedQuantity: 42,
+      status: 'PLANNED',
+      priority: 5,
+    });
     expect(await count('M2-')).toBe(0);
 
     const before = await xmins();
-    expect((await sync()).body.data.syncSchedules).toMatchObject({ status: 'SUCCESS', fetched: 70, created: 0, updated: 0, unchanged: 70 });
+    expect((await sync()).body.data.syncSchedules).toMatchObject({
+      status: 'SUCCESS',
+      fetched: 70,
+      created: 0,
+      updated: 0,
+      unchanged: 70,
+    });
     expect(await xmins()).toBe(before);
 
-    Object.assign(ora.workOrders.get('M1-WA-ASSY-1-00010')!, { CompletedQuantity: 12, ActualStartDate: '2030-09-04T03:05:00+00:00' });
+    Object.assign(ora.workOrders.get('M1-WA-ASSY-1-00010')!, {
+      CompletedQuantity: 12,
+      ActualStartDate: '2030-09-04T03:05:00+00:00',
+    });
     expect((await sync()).body.data.syncSchedules).toMatchObject({ created: 0, updated: 1, unchanged: 69 });
-    const upd = await sql<{ status: string; actualQuantity: number; actualStart: Date }>`select status, actual_quantity, actual_start from production.work_orders where number = 'M1-WA-ASSY-1-00010'`.execute(hub.db);
-    expect(upd.rows[0]).toEqual({ status: 'ACTIVE', actualQuantity: 12, actualStart: new Date('2030-09-04T03:05:00Z') });
+    const upd = await sql<{
+      status: string;
+      actualQuantity: number;
+      actualStart: Date;
+    }>`select status, actual_quantity, actual_start from production.work_orders where number = 'M1-WA-ASSY-1-00010'`.execute(
+      hub.db,
+    );
+    expect(upd.rows[0]).toEqual({
+      status: 'ACTIVE',
+      actualQuantity: 12,
+      actualStart: new Date('2030-09-04T03:05:00Z'),
+    });
     expect((await sync('LINE-2')).body.data.syncSchedules).toMatchObject({ fetched: 4, created: 4 });
   });
 
@@ -114,7 +179,11 @@ describe('Oracle Fusion REST workOrders as schedules', () => {
 
   it('refuses what the workOrders API has no data for (NOT_SUPPORTED), without a failed run in the history', async () => {
     const r = await hub.gql(eng, 'mutation { syncMaterials { status } }');
-    expect(r.body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'NOT_SUPPORTED', system: 'FUSION-TEST' });
+    expect(r.body.errors[0].extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      reason: 'NOT_SUPPORTED',
+      system: 'FUSION-TEST',
+    });
     expect(r.body.errors[0].message).toMatch(/the material master is not supported by this system/);
     const runs = await hub.gql(eng, '{ syncRuns(filter: { kind: [MATERIALS] }) { totalCount } }');
     expect(runs.body.data.syncRuns.totalCount).toBe(0);

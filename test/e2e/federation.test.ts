@@ -51,7 +51,10 @@ describe('one query across all four subgraphs, through the gateway', () => {
 
   it('batches entity fields: six machines cost one sensors query and one latest-readings query', async () => {
     const before = hub.queries.length;
-    const { body } = await hub.gql(viewer, `{ machines(first: 10) { nodes { id sensors { id } latestReadings { value } openAlerts { id } } } }`);
+    const { body } = await hub.gql(
+      viewer,
+      `{ machines(first: 10) { nodes { id sensors { id } latestReadings { value } openAlerts { id } } } }`,
+    );
     expect(body.errors).toBeUndefined();
     expect(body.data.machines.nodes).toHaveLength(6);
     const issued = hub.queries.slice(before);
@@ -95,11 +98,20 @@ describe('cursor pagination', () => {
 
 describe('bad arguments', () => {
   it('gives BAD_USER_INPUT for an invalid DateTime, an inverted range and a missing selector', async () => {
-    const badDate = await hub.gql(viewer, `{ readings(sensorId: "M-101-TEMP", from: "yesterday", to: "2030-01-01T00:00:00Z") { nodes { value } } }`);
+    const badDate = await hub.gql(
+      viewer,
+      `{ readings(sensorId: "M-101-TEMP", from: "yesterday", to: "2030-01-01T00:00:00Z") { nodes { value } } }`,
+    );
     expect(badDate.body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
-    const inverted = await hub.gql(viewer, `{ readings(sensorId: "M-101-TEMP", from: "2030-01-02T00:00:00Z", to: "2030-01-01T00:00:00Z") { nodes { value } } }`);
+    const inverted = await hub.gql(
+      viewer,
+      `{ readings(sensorId: "M-101-TEMP", from: "2030-01-02T00:00:00Z", to: "2030-01-01T00:00:00Z") { nodes { value } } }`,
+    );
     expect(inverted.body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
-    const none = await hub.gql(viewer, `{ readings(from: "2030-01-01T00:00:00Z", to: "2030-01-02T00:00:00Z") { nodes { value } } }`);
+    const none = await hub.gql(
+      viewer,
+      `{ readings(from: "2030-01-01T00:00:00Z", to: "2030-01-02T00:00:00Z") { nodes { value } } }`,
+    );
     expect(none.body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
   });
 
@@ -112,7 +124,11 @@ describe('bad arguments', () => {
   it('reads raw readings of a sensor in a time range, oldest first', async () => {
     const to = new Date(Date.now() + 60_000).toISOString();
     const from = new Date(Date.now() - 3 * 3_600_000).toISOString();
-    const { body } = await hub.gql(viewer, `query($from: DateTime!, $to: DateTime!) { readings(sensorId: "M-201-TEMP", from: $from, to: $to, first: 50) { nodes { ts value sensor { id } machine { id name } } pageInfo { hasNextPage } } }`, { from, to });
+    const { body } = await hub.gql(
+      viewer,
+      `query($from: DateTime!, $to: DateTime!) { readings(sensorId: "M-201-TEMP", from: $from, to: $to, first: 50) { nodes { ts value sensor { id } machine { id name } } pageInfo { hasNextPage } } }`,
+      { from, to },
+    );
     expect(body.errors).toBeUndefined();
     const nodes = body.data.readings.nodes;
     expect(nodes).toHaveLength(50);
@@ -141,10 +157,14 @@ describe('aggregated series from the rollups', () => {
   it('aggregates many machines and signals per bucket, exactly as the raw readings would', async () => {
     const to = new Date(Date.now() + 3_600_000).toISOString();
     const from = new Date(Date.now() - 4 * 3_600_000).toISOString();
-    const { body } = await hub.gql(viewer, `query($f: DateTime!, $t: DateTime!) {
+    const { body } = await hub.gql(
+      viewer,
+      `query($f: DateTime!, $t: DateTime!) {
       hourly: aggregatedSeries(filter: { machineIds: ["M-101", "M-201"], signals: ["temperature"] }, from: $f, to: $t, bucket: ONE_HOUR) {
         sensor { id } machine { name } signal unit points { bucket avg min max count } }
-      fiveMin: aggregatedSeries(filter: { sensorIds: ["M-102-VIBR"] }, from: $f, to: $t, bucket: FIVE_MINUTES) { points { count } } }`, { f: from, t: to });
+      fiveMin: aggregatedSeries(filter: { sensorIds: ["M-102-VIBR"] }, from: $f, to: $t, bucket: FIVE_MINUTES) { points { count } } }`,
+      { f: from, t: to },
+    );
     expect(body.errors).toBeUndefined();
     const hourly = body.data.hourly;
     expect(hourly.map((s: any) => s.sensor.id)).toEqual(['M-101-TEMP', 'M-201-TEMP']);
@@ -154,7 +174,11 @@ describe('aggregated series from the rollups', () => {
     const raw = await hub.db
       .selectFrom('telemetry.readings as r')
       .innerJoin('telemetry.series as s', 's.id', 'r.seriesId')
-      .select((eb) => [eb.fn.avg<number>('r.value').as('avg'), eb.fn.min<number>('r.value').as('min'), eb.fn.max<number>('r.value').as('max')])
+      .select((eb) => [
+        eb.fn.avg<number>('r.value').as('avg'),
+        eb.fn.min<number>('r.value').as('min'),
+        eb.fn.max<number>('r.value').as('max'),
+      ])
       .where('s.sensorId', '=', 'M-101-TEMP')
       .where('r.ts', '>=', new Date(hourly[0].points[0].bucket))
       .where('r.ts', '<', new Date(Date.parse(hourly[0].points[0].bucket) + 3_600_000))
@@ -167,7 +191,10 @@ describe('aggregated series from the rollups', () => {
   });
 
   it('refuses a range with too many buckets with BAD_USER_INPUT', async () => {
-    const { body } = await hub.gql(viewer, `{ aggregatedSeries(filter: { signals: ["temperature"] }, from: "2020-01-01T00:00:00Z", to: "2026-01-01T00:00:00Z", bucket: ONE_MINUTE) { signal } }`);
+    const { body } = await hub.gql(
+      viewer,
+      `{ aggregatedSeries(filter: { signals: ["temperature"] }, from: "2020-01-01T00:00:00Z", to: "2026-01-01T00:00:00Z", bucket: ONE_MINUTE) { signal } }`,
+    );
     expect(body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
   });
 });

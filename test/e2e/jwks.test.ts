@@ -18,7 +18,9 @@ beforeAll(async () => {
   const pair = await generateKeyPair('RS256');
   privateKey = pair.privateKey;
   const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
-  idp = createServer((_req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: [jwk] })));
+  idp = createServer((_req, res) =>
+    res.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: [jwk] })),
+  );
   await new Promise<void>((r) => idp.listen(0, '127.0.0.1', r));
   jwksUrl = `http://127.0.0.1:${(idp.address() as { port: number }).port}/.well-known/jwks.json`;
 
@@ -27,7 +29,12 @@ beforeAll(async () => {
   const production = await startSubgraph('production', db, INTERNAL_SECRET, '127.0.0.1', 0);
   const gw = await startGateway({
     supergraphSdl: readSupergraph(),
-    subgraphUrls: { production: production.url, historian: production.url, iot: production.url, quality: production.url },
+    subgraphUrls: {
+      production: production.url,
+      historian: production.url,
+      iot: production.url,
+      quality: production.url,
+    },
     verifyUser: createUserTokenVerifier({ jwksUrl, issuer: 'https://idp.example', audience: 'oee-hub' }),
     internalSecret: INTERNAL_SECRET,
     host: '127.0.0.1',
@@ -45,7 +52,13 @@ beforeAll(async () => {
 afterAll(() => close?.());
 
 const sign = (claims: Record<string, unknown>, iss = 'https://idp.example', aud = 'oee-hub') =>
-  new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject('ivy').setIssuer(iss).setAudience(aud).setExpirationTime('5m').sign(privateKey);
+  new SignJWT(claims)
+    .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+    .setSubject('ivy')
+    .setIssuer(iss)
+    .setAudience(aud)
+    .setExpirationTime('5m')
+    .sign(privateKey);
 
 const ask = async (token: string) => {
   const res = await fetch(gatewayUrl, {
@@ -63,7 +76,11 @@ describe('JWKS authentication', () => {
   });
 
   it('refuses a wrong issuer or audience', async () => {
-    expect((await ask(await sign({ roles: ['viewer'] }, 'https://evil.example'))).errors[0].extensions.code).toBe('UNAUTHENTICATED');
-    expect((await ask(await sign({ roles: ['viewer'] }, undefined, 'other-app'))).errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    expect((await ask(await sign({ roles: ['viewer'] }, 'https://evil.example'))).errors[0].extensions.code).toBe(
+      'UNAUTHENTICATED',
+    );
+    expect((await ask(await sign({ roles: ['viewer'] }, undefined, 'other-app'))).errors[0].extensions.code).toBe(
+      'UNAUTHENTICATED',
+    );
   });
 });

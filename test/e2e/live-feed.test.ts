@@ -16,7 +16,9 @@ let watcher: mqtt.MqttClient;
 let feed: LiveFeed;
 const registry = new Registry();
 /** hub_live_subscriptions for readings: set once the feed has announced itself and subscribed. */
-const active = async () => (await registry.getSingleMetric('hub_live_subscriptions')!.get()).values.find((v) => v.labels.kind === 'readings')?.value ?? 0;
+const active = async () =>
+  (await registry.getSingleMetric('hub_live_subscriptions')!.get()).values.find((v) => v.labels.kind === 'readings')
+    ?.value ?? 0;
 /** What the announcement topic said, in order. */
 const said: string[] = [];
 
@@ -42,12 +44,19 @@ describe('LiveFeed announcements', () => {
     await until('counted once subscribed', active, (n) => n === 1);
     // Subscribed to the topic: an event reaches b.
     const next = b.next();
-    await watcher.publishAsync(`${prefix}/readings/LINE-1`, JSON.stringify([{ sensorId: 'S-1', machineId: 'M-1', value: 1 }]));
+    await watcher.publishAsync(
+      `${prefix}/readings/LINE-1`,
+      JSON.stringify([{ sensorId: 'S-1', machineId: 'M-1', value: 1 }]),
+    );
     expect((await next).value).toMatchObject({ sensorId: 'S-1', lineId: 'LINE-1' });
 
     // Its will, published late for an old connection, does not silence it while it has listeners.
     await watcher.publishAsync(announcement, '', { qos: 1, retain: true });
-    await until('announced again', async () => said.slice(-2), (s) => s[0] === '' && s[1] === 'readings');
+    await until(
+      'announced again',
+      async () => said.slice(-2),
+      (s) => s[0] === '' && s[1] === 'readings',
+    );
 
     await b.return!();
     await until('cleared', last, (s) => s === '');
@@ -62,10 +71,17 @@ describe('LiveFeed announcements', () => {
       probe.on('message', (_t, p) => heard.push(p.toString()));
       await probe.subscribeAsync(listenerTopic(prefix, `${feedId}-aedes`));
       const sub = onAedes.subscribe('readings', { match: () => true });
-      await until('announced on aedes', async () => heard.at(-1), (s) => s === 'readings');
+      await until(
+        'announced on aedes',
+        async () => heard.at(-1),
+        (s) => s === 'readings',
+      );
       const next = sub.next();
       // Retried until it arrives: the feed's topic SUBSCRIBE may still be on its way (QoS 0 is not queued).
-      const publishing = setInterval(() => void probe.publish(`${prefix}/readings/LINE-9`, JSON.stringify([{ sensorId: 'S-9' }])), 100);
+      const publishing = setInterval(
+        () => void probe.publish(`${prefix}/readings/LINE-9`, JSON.stringify([{ sensorId: 'S-9' }])),
+        100,
+      );
       try {
         expect((await next).value).toMatchObject({ sensorId: 'S-9', lineId: 'LINE-9' });
       } finally {

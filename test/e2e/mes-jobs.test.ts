@@ -15,7 +15,9 @@ let boss: PgBoss;
 beforeAll(async () => {
   mes = await startRestMes();
   const dir = mkdtempSync(join(tmpdir(), 'hub-jobs-'));
-  writeFileSync(join(dir, 'mes.yml'), `mes:
+  writeFileSync(
+    join(dir, 'mes.yml'),
+    `mes:
   systemType: rest
   name: JOB-MES
   connection:
@@ -27,13 +29,15 @@ beforeAll(async () => {
       clientSecret: \${TEST_JOBS_MES_SECRET}
   sync: { scheduleSyncIntervalMinutes: 15, horizonDays: 3, lookBackHours: 1 }
   lines: [LINE-1, LINE-2]
-`);
+`,
+  );
   process.env.TEST_JOBS_MES_SECRET = mes.clientSecret;
   process.env.HUB_CONFIG_DIR = dir;
   hub = await startTestHub({ seed: true });
   delete process.env.HUB_CONFIG_DIR;
   boss = await startQueue(hub.db);
-  for (const o of makeOrders('LINE-2', 5, new Date(Date.now() + 3_600_000), ['P-HSG'], 'JOB-WO')) mes.orders.set(o.OrderNumber, o);
+  for (const o of makeOrders('LINE-2', 5, new Date(Date.now() + 3_600_000), ['P-HSG'], 'JOB-WO'))
+    mes.orders.set(o.OrderNumber, o);
 });
 afterAll(async () => {
   await boss?.stop({ graceful: false, wait: true });
@@ -43,19 +47,44 @@ afterAll(async () => {
 
 describe('scheduled syncs on the Postgres job queue', () => {
   it('keeps one durable cron schedule per served line', async () => {
-    const rows = await sql<{ name: string; cron: string }>`select name, cron from pgboss.schedule order by name`.execute(hub.db);
-    expect(rows.rows).toEqual([{ name: 'schedule-sync.LINE-1', cron: '*/15 * * * *' }, { name: 'schedule-sync.LINE-2', cron: '*/15 * * * *' }]);
-    const q = await sql<{ name: string; policy: string }>`select name, policy from pgboss.queue where name like 'schedule-sync.%' order by name`.execute(hub.db);
+    const rows = await sql<{
+      name: string;
+      cron: string;
+    }>`select name, cron from pgboss.schedule order by name`.execute(hub.db);
+    expect(rows.rows).toEqual([
+      { name: 'schedule-sync.LINE-1', cron: '*/15 * * * *' },
+      { name: 'schedule-sync.LINE-2', cron: '*/15 * * * *' },
+    ]);
+    const q = await sql<{
+      name: string;
+      policy: string;
+    }>`select name, policy from pgboss.queue where name like 'schedule-sync.%' order by name`.execute(hub.db);
     expect(q.rows.map((r) => r.policy)).toEqual(['stately', 'stately']);
   });
 
   it('runs a queued sync job through the same sync path, recorded as SCHEDULED and audited as the scheduler', async () => {
     await boss.send('schedule-sync.LINE-2', { lineId: 'LINE-2', system: 'MES' });
-    const runs = await until('a scheduled run', async () =>
-      (await sql<{ status: string; trigger: string; created: number; requestedBy: string }>`select status, trigger, created, requested_by from production.sync_runs where line_id = 'LINE-2' and status <> 'RUNNING'`.execute(hub.db)).rows,
-    (r) => r.length > 0, 20_000);
+    const runs = await until(
+      'a scheduled run',
+      async () =>
+        (
+          await sql<{
+            status: string;
+            trigger: string;
+            created: number;
+            requestedBy: string;
+          }>`select status, trigger, created, requested_by from production.sync_runs where line_id = 'LINE-2' and status <> 'RUNNING'`.execute(
+            hub.db,
+          )
+        ).rows,
+      (r) => r.length > 0,
+      20_000,
+    );
     expect(runs[0]).toEqual({ status: 'SUCCESS', trigger: 'SCHEDULED', created: 5, requestedBy: 'system:scheduler' });
-    const audit = await sql<{ actor: string; outcome: string }>`select actor, outcome from audit.log where operation = 'sync.schedules'`.execute(hub.db);
+    const audit = await sql<{
+      actor: string;
+      outcome: string;
+    }>`select actor, outcome from audit.log where operation = 'sync.schedules'`.execute(hub.db);
     expect(audit.rows).toEqual([{ actor: 'system:scheduler', outcome: 'SUCCESS' }]);
   });
 
@@ -63,7 +92,10 @@ describe('scheduled syncs on the Postgres job queue', () => {
     const { withTryLock } = await import('../../subgraphs/production/integration/integration.repo.ts');
     const eng = await hub.token({ role: 'engineer' });
     const held = await withTryLock(hub.db, 'schedule-sync:LINE-1', async () =>
-      hub.gql(eng, `mutation { syncSchedules(lineId: "LINE-1", from: "2030-01-01T00:00:00Z", to: "2030-01-02T00:00:00Z") { status } }`),
+      hub.gql(
+        eng,
+        `mutation { syncSchedules(lineId: "LINE-1", from: "2030-01-01T00:00:00Z", to: "2030-01-02T00:00:00Z") { status } }`,
+      ),
     );
     expect(held.ran && held.value.body.errors[0].extensions.code).toBe('CONFLICT');
   });

@@ -23,7 +23,11 @@ const SYNC = `mutation($line: ID!, $from: DateTime!, $to: DateTime!) { syncSched
   id system systemKind kind status fetched created updated unchanged rejected errorCount errors { key message } durationMs trigger requestedBy line { id } } }`;
 const sync = async (token: string, line = 'LINE-1') => hub.gql(token, SYNC, { line, ...RANGE });
 const orderCount = async (prefix: string) =>
-  (await sql<{ n: number }>`select count(*)::int as n from production.work_orders where number like ${prefix + '%'}`.execute(hub.db)).rows[0]!.n;
+  (
+    await sql<{
+      n: number;
+    }>`select count(*)::int as n from production.work_orders where number like ${prefix + '%'}`.execute(hub.db)
+  ).rows[0]!.n;
 
 beforeAll(async () => {
   mes = await startRestMes({ seed: 11 });
@@ -64,22 +68,58 @@ describe('REST MES schedule sync through the gateway', () => {
   it('creates the orders once, then an unchanged re-sync writes nothing, and a change updates exactly that order', async () => {
     const first = await sync(eng);
     expect(first.body.errors).toBeUndefined();
-    expect(first.body.data.syncSchedules).toMatchObject({ system: 'TEST-MES', systemKind: 'MES', kind: 'SCHEDULES', status: 'SUCCESS', fetched: 100, created: 100, updated: 0, unchanged: 0, trigger: 'MANUAL', requestedBy: 'engineer-user', line: { id: 'LINE-1' } });
+    expect(first.body.data.syncSchedules).toMatchObject({
+      system: 'TEST-MES',
+      systemKind: 'MES',
+      kind: 'SCHEDULES',
+      status: 'SUCCESS',
+      fetched: 100,
+      created: 100,
+      updated: 0,
+      unchanged: 0,
+      trigger: 'MANUAL',
+      requestedBy: 'engineer-user',
+      line: { id: 'LINE-1' },
+    });
     expect(await orderCount('LINE-1-WO')).toBe(100);
     // An unknown product named by the MES was added to the catalogue.
     const p = await hub.gql(eng, '{ product(id: "P-NEW-1") { id name } }');
     expect(p.body.data.product).toEqual({ id: 'P-NEW-1', name: 'P-NEW-1' });
 
-    const before = (await sql<{ xmin: string }>`select string_agg(xmin::text, ',' order by number) as xmin from production.work_orders where number like 'LINE-1-WO%'`.execute(hub.db)).rows[0]!.xmin;
+    const before = (
+      await sql<{
+        xmin: string;
+      }>`select string_agg(xmin::text, ',' order by number) as xmin from production.work_orders where number like 'LINE-1-WO%'`.execute(
+        hub.db,
+      )
+    ).rows[0]!.xmin;
     const again = await sync(eng);
-    expect(again.body.data.syncSchedules).toMatchObject({ status: 'SUCCESS', fetched: 100, created: 0, updated: 0, unchanged: 100 });
-    const after = (await sql<{ xmin: string }>`select string_agg(xmin::text, ',' order by number) as xmin from production.work_orders where number like 'LINE-1-WO%'`.execute(hub.db)).rows[0]!.xmin;
+    expect(again.body.data.syncSchedules).toMatchObject({
+      status: 'SUCCESS',
+      fetched: 100,
+      created: 0,
+      updated: 0,
+      unchanged: 100,
+    });
+    const after = (
+      await sql<{
+        xmin: string;
+      }>`select string_agg(xmin::text, ',' order by number) as xmin from production.work_orders where number like 'LINE-1-WO%'`.execute(
+        hub.db,
+      )
+    ).rows[0]!.xmin;
     expect(after).toBe(before); // no row was rewritten
 
     mes.orders.get('LINE-1-WO-000007')!.TargetQuantity = '999';
     const changed = await sync(eng);
     expect(changed.body.data.syncSchedules).toMatchObject({ created: 0, updated: 1, unchanged: 99 });
-    const wo = await sql<{ plannedQuantity: number; source: string; priority: number }>`select planned_quantity, source, priority from production.work_orders where number = 'LINE-1-WO-000007'`.execute(hub.db);
+    const wo = await sql<{
+      plannedQuantity: number;
+      source: string;
+      priority: number;
+    }>`select planned_quantity, source, priority from production.work_orders where number = 'LINE-1-WO-000007'`.execute(
+      hub.db,
+    );
     expect(wo.rows[0]).toEqual({ plannedQuantity: 999, source: 'TEST-MES', priority: 7 });
   });
 
@@ -92,16 +132,37 @@ describe('REST MES schedule sync through the gateway', () => {
       // A line of its own: the demo lines' ACTIVE orders cover every later time in the index.
       const admin = await hub.token({ role: 'admin' });
       const site = (await hub.gql(admin, '{ line(id: "LINE-1") { site { id } } }')).body.data.line.site.id;
-      expect((await hub.gql(admin, `mutation { createLine(input: { id: "LINE-9", siteId: "${site}", name: "Line 9" }) { id } }`)).body.errors).toBeUndefined();
+      expect(
+        (
+          await hub.gql(
+            admin,
+            `mutation { createLine(input: { id: "LINE-9", siteId: "${site}", name: "Line 9" }) { id } }`,
+          )
+        ).body.errors,
+      ).toBeUndefined();
       const [o] = makeOrders('LINE-9', 1, start, ['P-CAP'], 'LINE-9-LIVE');
       mes.orders.set(o!.OrderNumber, o!);
-      const r = await hub.gql(eng, SYNC, { line: 'LINE-9', from: start.toISOString(), to: new Date(start.getTime() + 3_600_000).toISOString() });
+      const r = await hub.gql(eng, SYNC, {
+        line: 'LINE-9',
+        from: start.toISOString(),
+        to: new Date(start.getTime() + 3_600_000).toISOString(),
+      });
       expect(r.body.data.syncSchedules.created).toBe(1);
-      const id = (await sql<{ id: string }>`select id from production.work_orders where number = ${o!.OrderNumber}`.execute(hub.db)).rows[0]!.id;
-      await until('the index to hold the new order', async () => {
-        await caches.ensureFresh();
-        return caches.context.lookup('LINE-9', start.getTime() + 60_000).workOrderId;
-      }, (v) => v === id, 5_000, 20);
+      const id = (
+        await sql<{ id: string }>`select id from production.work_orders where number = ${o!.OrderNumber}`.execute(
+          hub.db,
+        )
+      ).rows[0]!.id;
+      await until(
+        'the index to hold the new order',
+        async () => {
+          await caches.ensureFresh();
+          return caches.context.lookup('LINE-9', start.getTime() + 60_000).workOrderId;
+        },
+        (v) => v === id,
+        5_000,
+        20,
+      );
     } finally {
       await caches.stop();
     }
@@ -113,8 +174,17 @@ describe('REST MES schedule sync through the gateway', () => {
     bad[2]!.Status = 'WEIRD';
     for (const o of bad) mes.orders.set(o.OrderNumber, o);
     const r = await sync(eng, 'LINE-2');
-    expect(r.body.data.syncSchedules).toMatchObject({ status: 'PARTIAL', fetched: 3, created: 1, rejected: 2, errorCount: 2 });
-    expect(r.body.data.syncSchedules.errors.map((e: any) => e.key).sort()).toEqual(['LINE-2-BAD-000002', 'LINE-2-BAD-000003']);
+    expect(r.body.data.syncSchedules).toMatchObject({
+      status: 'PARTIAL',
+      fetched: 3,
+      created: 1,
+      rejected: 2,
+      errorCount: 2,
+    });
+    expect(r.body.data.syncSchedules.errors.map((e: any) => e.key).sort()).toEqual([
+      'LINE-2-BAD-000002',
+      'LINE-2-BAD-000003',
+    ]);
     for (const o of bad) mes.orders.delete(o.OrderNumber);
   });
 
@@ -154,12 +224,16 @@ describe('REST MES schedule sync through the gateway', () => {
     for (const o of makeOrders('LINE-2', 300, T0, ['P-HSG'], 'LINE-2-FLAKY')) mes.orders.set(o.OrderNumber, o);
     mes.setMode('flaky30', 'all', FLAKY_SEED);
     const statuses: string[] = [];
-    for (let i = 0; i < 30 && statuses.at(-1) !== 'SUCCESS'; i++) statuses.push((await sync(eng, 'LINE-2')).body.data.syncSchedules.status);
+    for (let i = 0; i < 30 && statuses.at(-1) !== 'SUCCESS'; i++)
+      statuses.push((await sync(eng, 'LINE-2')).body.data.syncSchedules.status);
     expect(statuses.at(-1)).toBe('SUCCESS');
     expect(statuses.slice(0, -1).length).toBeGreaterThan(0);
     expect(statuses.slice(0, -1).every((s) => s === 'PARTIAL' || s === 'FAILED')).toBe(true);
     expect(await orderCount('LINE-2-FLAKY')).toBe(300);
-    const h = await hub.gql(eng, `{ syncRuns(filter: { lineId: "LINE-2", kind: [SCHEDULES] }, first: 100) { nodes { status } } }`);
+    const h = await hub.gql(
+      eng,
+      `{ syncRuns(filter: { lineId: "LINE-2", kind: [SCHEDULES] }, first: 100) { nodes { status } } }`,
+    );
     const history = h.body.data.syncRuns.nodes.map((n: any) => n.status);
     expect(history[0]).toBe('SUCCESS');
     expect(history).toContain('PARTIAL');
@@ -177,7 +251,9 @@ describe('REST MES schedule sync through the gateway', () => {
     expect(long.body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'to' });
     expect(long.body.errors[0].message).toBe('the range may span at most 366 days');
     expect(mes.calls).toBe(calls); // refused before any call
-    expect((await q(RANGE.from, new Date(T0.getTime() + 366 * 86_400_000).toISOString())).body.data.syncSchedules.status).toBe('SUCCESS');
+    expect(
+      (await q(RANGE.from, new Date(T0.getTime() + 366 * 86_400_000).toISOString())).body.data.syncSchedules.status,
+    ).toBe('SUCCESS');
     const runs = await hub.gql(eng, `{ syncRuns(filter: { lineId: "LINE-1" }, first: 1) { nodes { to } } }`);
     expect(Date.parse(runs.body.data.syncRuns.nodes[0].to)).toBe(T0.getTime() + 366 * 86_400_000);
   });
@@ -187,7 +263,14 @@ describe('REST MES schedule sync through the gateway', () => {
     try {
       const wo = await c.workOrder('LINE-1-WO-000007');
       const raw = mes.orders.get('LINE-1-WO-000007')!;
-      expect(wo).toMatchObject({ number: 'LINE-1-WO-000007', lineId: 'LINE-1', productId: raw.MaterialNumber, plannedQuantity: Number(raw.TargetQuantity), status: 'PLANNED', priority: 7 });
+      expect(wo).toMatchObject({
+        number: 'LINE-1-WO-000007',
+        lineId: 'LINE-1',
+        productId: raw.MaterialNumber,
+        plannedQuantity: Number(raw.TargetQuantity),
+        status: 'PLANNED',
+        priority: 7,
+      });
       expect(wo!.plannedEnd.getTime() - wo!.plannedStart.getTime()).toBe(3_600_000);
       expect(await c.workOrder('NO-SUCH-ORDER')).toBeNull();
       mes.orders.set('BROKEN-1', { ...mes.orders.get('LINE-1-WO-000007')!, OrderNumber: 'BROKEN-1', Status: 'WEIRD' });
@@ -206,7 +289,9 @@ describe('REST MES schedule sync through the gateway', () => {
     const admin = await hub.token({ role: 'admin' });
     const a = await hub.gql(admin, `{ auditLog(first: 500) { nodes { operation outcome actor target details } } }`);
     const ops = a.body.data.auditLog.nodes;
-    expect(ops.filter((n: any) => n.operation === 'syncSchedules' && n.outcome === 'FAILURE' && n.actor === 'scoped-eng')).toHaveLength(1);
+    expect(
+      ops.filter((n: any) => n.operation === 'syncSchedules' && n.outcome === 'FAILURE' && n.actor === 'scoped-eng'),
+    ).toHaveLength(1);
     const runs = ops.filter((n: any) => n.operation === 'sync.schedules');
     const history = await hub.gql(admin, `{ syncRuns(filter: { kind: [SCHEDULES] }, first: 500) { totalCount } }`);
     expect(runs).toHaveLength(history.body.data.syncRuns.totalCount);
@@ -219,8 +304,16 @@ describe('REST MES schedule sync through the gateway', () => {
 describe('order status back to the MES', () => {
   const UPDATE = `mutation($id: ID!, $q: Int!, $key: String) { updateOrderStatus(workOrderId: $id, status: COMPLETED, actualQuantity: $q, idempotencyKey: $key) {
     id idempotencyKey state attempts workOrder { number status actualQuantity } } }`;
-  const woId = async (number: string) => (await sql<{ id: string }>`select id from production.work_orders where number = ${number}`.execute(hub.db)).rows[0]!.id;
-  const outbound = (id: string) => hub.gql(eng, `{ outboundUpdates(state: [PENDING, SENT, REJECTED], first: 100) { nodes { id state attempts lastError duplicate sentAt } } }`).then((r) => r.body.data.outboundUpdates.nodes.find((n: any) => n.id === id));
+  const woId = async (number: string) =>
+    (await sql<{ id: string }>`select id from production.work_orders where number = ${number}`.execute(hub.db)).rows[0]!
+      .id;
+  const outbound = (id: string) =>
+    hub
+      .gql(
+        eng,
+        `{ outboundUpdates(state: [PENDING, SENT, REJECTED], first: 100) { nodes { id state attempts lastError duplicate sentAt } } }`,
+      )
+      .then((r) => r.body.data.outboundUpdates.nodes.find((n: any) => n.id === id));
 
   it('shows the report as PENDING while the MES is down, then sends it once', async () => {
     mes.setMode('500', 'status');
@@ -228,16 +321,33 @@ describe('order status back to the MES', () => {
     const r = await hub.gql(op, UPDATE, { id: await woId('LINE-1-WO-000001'), q: 95 });
     expect(r.body.errors).toBeUndefined();
     const u = r.body.data.updateOrderStatus;
-    expect(u).toMatchObject({ state: 'PENDING', workOrder: { number: 'LINE-1-WO-000001', status: 'COMPLETED', actualQuantity: 95 } });
-    const pending = await until('a failed attempt', () => outbound(u.id), (n) => !!n?.lastError, 20_000);
+    expect(u).toMatchObject({
+      state: 'PENDING',
+      workOrder: { number: 'LINE-1-WO-000001', status: 'COMPLETED', actualQuantity: 95 },
+    });
+    const pending = await until(
+      'a failed attempt',
+      () => outbound(u.id),
+      (n) => !!n?.lastError,
+      20_000,
+    );
     expect(pending).toMatchObject({ state: 'PENDING' });
     expect(pending.lastError).toMatch(/500/);
     const listed = await hub.gql(eng, `{ outboundUpdates { nodes { id } } }`);
     expect(listed.body.data.outboundUpdates.nodes.map((n: any) => n.id)).toContain(u.id);
     mes.setMode('ok');
-    const sent = await until('the report to be sent', () => outbound(u.id), (n) => n?.state === 'SENT', 30_000);
+    const sent = await until(
+      'the report to be sent',
+      () => outbound(u.id),
+      (n) => n?.state === 'SENT',
+      30_000,
+    );
     expect(sent.duplicate).toBe(false);
-    expect(mes.applied.get(u.idempotencyKey)).toMatchObject({ order: 'LINE-1-WO-000001', count: 1, body: { status: 'COMPLETED', actualQuantity: 95 } });
+    expect(mes.applied.get(u.idempotencyKey)).toMatchObject({
+      order: 'LINE-1-WO-000001',
+      count: 1,
+      body: { status: 'COMPLETED', actualQuantity: 95 },
+    });
     expect(mes.orders.get('LINE-1-WO-000001')!.Status).toBe('COMPLETED');
   });
 
@@ -246,7 +356,12 @@ describe('order status back to the MES', () => {
     const requestsBefore = mes.statusRequests;
     const r = await hub.gql(eng, UPDATE, { id: await woId('LINE-1-WO-000002'), q: 120, key: 'report-000002-a' });
     const u = r.body.data.updateOrderStatus;
-    const sent = await until('SENT', () => outbound(u.id), (n) => n?.state === 'SENT', 30_000);
+    const sent = await until(
+      'SENT',
+      () => outbound(u.id),
+      (n) => n?.state === 'SENT',
+      30_000,
+    );
     // Two requests with one key: the first applied (its answer lost), the retry recognised as a replay.
     expect(mes.statusRequests - requestsBefore).toBe(2);
     expect(sent.duplicate).toBe(true);
@@ -258,29 +373,55 @@ describe('order status back to the MES', () => {
     expect(mes.statusRequests - requestsBefore).toBe(2);
     // Every attempt is audited: the failed ones of the first report, the successful one of this.
     const admin = await hub.token({ role: 'admin' });
-    const audit = await hub.gql(admin, `{ auditLog(filter: { operation: "outbound.orderStatus" }, first: 100) { nodes { outcome target details } } }`);
-    const byKey = (k: string) => audit.body.data.auditLog.nodes.filter((n: any) => n.details.idempotencyKey === k).map((n: any) => n.outcome);
+    const audit = await hub.gql(
+      admin,
+      `{ auditLog(filter: { operation: "outbound.orderStatus" }, first: 100) { nodes { outcome target details } } }`,
+    );
+    const byKey = (k: string) =>
+      audit.body.data.auditLog.nodes.filter((n: any) => n.details.idempotencyKey === k).map((n: any) => n.outcome);
     expect(byKey('report-000002-a')).toEqual(['SUCCESS']);
-    const first = audit.body.data.auditLog.nodes.filter((n: any) => n.target === 'LINE-1-WO-000001').map((n: any) => n.outcome);
+    const first = audit.body.data.auditLog.nodes
+      .filter((n: any) => n.target === 'LINE-1-WO-000001')
+      .map((n: any) => n.outcome);
     expect(first[0]).toBe('SUCCESS');
     expect(first.slice(1).every((o: string) => o === 'FAILURE') && first.length >= 2).toBe(true);
   });
 
   const woRow = async (number: string) =>
-    (await sql<{ status: string; actualQuantity: number; xmin: string }>`select status, actual_quantity, xmin::text as xmin from production.work_orders where number = ${number}`.execute(hub.db)).rows[0]!;
+    (
+      await sql<{
+        status: string;
+        actualQuantity: number;
+        xmin: string;
+      }>`select status, actual_quantity, xmin::text as xmin from production.work_orders where number = ${number}`.execute(
+        hub.db,
+      )
+    ).rows[0]!;
   const reportsOf = async (number: string) =>
-    (await sql<{ n: number }>`select count(*)::int as n from production.outbound_updates where work_order_number = ${number}`.execute(hub.db)).rows[0]!.n;
+    (
+      await sql<{
+        n: number;
+      }>`select count(*)::int as n from production.outbound_updates where work_order_number = ${number}`.execute(hub.db)
+    ).rows[0]!.n;
 
   it('replays a reused idempotency key with the same request: the same report, nothing changed, nothing sent again', async () => {
     const id = await woId('LINE-1-WO-000010');
     const first = await hub.gql(eng, UPDATE, { id, q: 40, key: 'reuse-same-000010' });
     expect(first.body.errors).toBeUndefined();
-    await until('SENT', () => outbound(first.body.data.updateOrderStatus.id), (n) => n?.state === 'SENT', 20_000);
+    await until(
+      'SENT',
+      () => outbound(first.body.data.updateOrderStatus.id),
+      (n) => n?.state === 'SENT',
+      20_000,
+    );
     const before = await woRow('LINE-1-WO-000010');
     const requests = mes.statusRequests;
     const again = await hub.gql(eng, UPDATE, { id, q: 40, key: 'reuse-same-000010' });
     expect(again.body.errors).toBeUndefined();
-    expect(again.body.data.updateOrderStatus).toMatchObject({ id: first.body.data.updateOrderStatus.id, state: 'SENT' });
+    expect(again.body.data.updateOrderStatus).toMatchObject({
+      id: first.body.data.updateOrderStatus.id,
+      state: 'SENT',
+    });
     expect(await woRow('LINE-1-WO-000010')).toEqual(before); // not even rewritten (same xmin)
     expect(await reportsOf('LINE-1-WO-000010')).toBe(1);
     await new Promise((r) => setTimeout(r, 500));
@@ -319,15 +460,29 @@ describe('order status back to the MES', () => {
       await hold.arrived;
       // Another session locks and updates the row at once: the sender holds no lock on it during the call.
       await hub.db.transaction().execute(async (tx) => {
-        const row = await sql<{ attempts: number; claimed: boolean }>`select attempts, claimed_until > now() as claimed from production.outbound_updates where id = ${id} for update nowait`.execute(tx);
+        const row = await sql<{
+          attempts: number;
+          claimed: boolean;
+        }>`select attempts, claimed_until > now() as claimed from production.outbound_updates where id = ${id} for update nowait`.execute(
+          tx,
+        );
         expect(row.rows[0]).toEqual({ attempts: 1, claimed: true });
         await sql`update production.outbound_updates set last_error = last_error where id = ${id}`.execute(tx);
       });
       // No session of the hub's database sits in an open transaction while it waits for the MES.
-      const idle = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where datname = current_database() and state like 'idle in transaction%'`.execute(hub.db);
+      const idle = await sql<{
+        n: number;
+      }>`select count(*)::int as n from pg_stat_activity where datname = current_database() and state like 'idle in transaction%'`.execute(
+        hub.db,
+      );
       expect(idle.rows[0]!.n).toBe(0);
       hold.release();
-      await until('SENT', () => outbound(id), (n) => n?.state === 'SENT', 20_000);
+      await until(
+        'SENT',
+        () => outbound(id),
+        (n) => n?.state === 'SENT',
+        20_000,
+      );
     } finally {
       hold.release();
     }
@@ -338,7 +493,8 @@ describe('order status back to the MES', () => {
     const r = await hub.gql(eng, UPDATE, { id: await woId('LINE-1-WO-000015'), q: 15, key: 'long-outage-000015' });
     const id = r.body.data.updateOrderStatus.id;
     const q = `query($id: ID!) { outboundUpdates(workOrderId: $id, state: [PENDING, SENT, REJECTED]) { nodes { id state attempts lastError lastAttemptAt nextAttemptAt } } }`;
-    const get = async () => (await hub.gql(eng, q, { id: await woId('LINE-1-WO-000015') })).body.data.outboundUpdates.nodes[0];
+    const get = async () =>
+      (await hub.gql(eng, q, { id: await woId('LINE-1-WO-000015') })).body.data.outboundUpdates.nodes[0];
     // The old outbox gave up (FAILED) after outboundRetryLimit (30 in this file, 50 by default) attempts.
     const long = await until('51 failed attempts', get, (n) => n?.attempts >= 51, 60_000, 200);
     expect(long).toMatchObject({ id, state: 'PENDING' });
@@ -356,7 +512,12 @@ describe('order status back to the MES', () => {
     mes.orders.delete('LINE-1-WO-000016'); // the MES answers 404 "no such order"
     const r = await hub.gql(eng, UPDATE, { id: await woId('LINE-1-WO-000016'), q: 16, key: 'refused-000016' });
     const id = r.body.data.updateOrderStatus.id;
-    const rejected = await until('REJECTED', () => outbound(id), (n) => n?.state === 'REJECTED', 20_000);
+    const rejected = await until(
+      'REJECTED',
+      () => outbound(id),
+      (n) => n?.state === 'REJECTED',
+      20_000,
+    );
     expect(rejected.lastError).toMatch(/answered 404/);
     await new Promise((res) => setTimeout(res, 800));
     expect((await outbound(id)).attempts).toBe(1); // refused once, not retried
@@ -372,25 +533,44 @@ describe('order status back to the MES', () => {
     const rq = await hub.gql(eng, REQUEUE, { id });
     expect(rq.body.errors).toBeUndefined();
     expect(rq.body.data.requeueOutboundUpdate).toEqual({ id, state: 'PENDING' });
-    await until('SENT', () => outbound(id), (n) => n?.state === 'SENT', 20_000);
+    await until(
+      'SENT',
+      () => outbound(id),
+      (n) => n?.state === 'SENT',
+      20_000,
+    );
     expect(mes.applied.get('refused-000016')).toMatchObject({ count: 1 });
     // Only a REJECTED report can be re-queued.
     expect((await hub.gql(eng, REQUEUE, { id })).body.errors[0].extensions.code).toBe('CONFLICT');
     const admin = await hub.token({ role: 'admin' });
-    const audit = await hub.gql(admin, `{ auditLog(filter: { operation: "requeueOutboundUpdate" }, first: 10) { nodes { outcome actor target } } }`);
-    expect(audit.body.data.auditLog.nodes.filter((n: any) => n.target === id).map((n: any) => n.outcome).sort()).toEqual(['FAILURE', 'FAILURE', 'FAILURE', 'SUCCESS']);
+    const audit = await hub.gql(
+      admin,
+      `{ auditLog(filter: { operation: "requeueOutboundUpdate" }, first: 10) { nodes { outcome actor target } } }`,
+    );
+    expect(
+      audit.body.data.auditLog.nodes
+        .filter((n: any) => n.target === id)
+        .map((n: any) => n.outcome)
+        .sort(),
+    ).toEqual(['FAILURE', 'FAILURE', 'FAILURE', 'SUCCESS']);
   });
 
   it('sends again a report whose sender died mid-call once its claim expires (and not before)', async () => {
     const ids = await Promise.all(['LINE-1-WO-000017', 'LINE-1-WO-000018'].map(woId));
     // As a crashed sender leaves them: claimed, attempted once, never finished. One claim ran out, one has not.
-    const ins = (woIdx: number, key: string, claimedUntil: string) => sql<{ id: string }>`
+    const ins = (woIdx: number, key: string, claimedUntil: string) =>
+      sql<{ id: string }>`
       insert into production.outbound_updates (idempotency_key, system, work_order_id, work_order_number, line_id, status, actual_quantity, requested_by, attempts, last_attempt_at, claimed_until, claim_token)
       select ${key}, 'TEST-MES', id, number, line_id, 'ACTIVE', 3, 'test', 1, now(), ${claimedUntil}::timestamptz, gen_random_uuid() from production.work_orders where id = ${ids[woIdx]!}
       returning id`.execute(hub.db);
     const expired = (await ins(0, 'crashed-expired-17', new Date(Date.now() - 1000).toISOString())).rows[0]!.id;
     const live = (await ins(1, 'crashed-live-18', new Date(Date.now() + 3_600_000).toISOString())).rows[0]!.id;
-    const sent = await until('the expired claim to be sent', () => outbound(expired), (n) => n?.state === 'SENT', 20_000);
+    const sent = await until(
+      'the expired claim to be sent',
+      () => outbound(expired),
+      (n) => n?.state === 'SENT',
+      20_000,
+    );
     expect(sent.attempts).toBe(2);
     expect(mes.applied.get('crashed-expired-17')).toMatchObject({ order: 'LINE-1-WO-000017', count: 1 });
     expect((await outbound(live)).state).toBe('PENDING');
@@ -400,24 +580,49 @@ describe('order status back to the MES', () => {
 
   it('needs at least operator and the work order in scope', async () => {
     const viewer = await hub.token({ role: 'viewer' });
-    expect((await hub.gql(viewer, UPDATE, { id: await woId('LINE-1-WO-000003'), q: 1 })).body.errors[0].extensions.code).toBe('FORBIDDEN');
+    expect(
+      (await hub.gql(viewer, UPDATE, { id: await woId('LINE-1-WO-000003'), q: 1 })).body.errors[0].extensions.code,
+    ).toBe('FORBIDDEN');
     const other = await hub.token({ role: 'operator', lines: ['LINE-2'] });
-    expect((await hub.gql(other, UPDATE, { id: await woId('LINE-1-WO-000003'), q: 1 })).body.errors[0].extensions.code).toBe('FORBIDDEN');
+    expect(
+      (await hub.gql(other, UPDATE, { id: await woId('LINE-1-WO-000003'), q: 1 })).body.errors[0].extensions.code,
+    ).toBe('FORBIDDEN');
   });
 });
 
 describe('recipes, consumption and variance', () => {
   it('downloads a recipe as a new version only when it changed', async () => {
-    mes.recipes.set('MES-RCP-9', { RecipeId: 'RCP-MES-9', Version: 'A', MaterialNumber: 'P-CAP', LineCode: 'LINE-1', CycleTimeSeconds: '11.5', SetupTimeSeconds: 600, Parameters: { meltTempC: 228 } });
+    mes.recipes.set('MES-RCP-9', {
+      RecipeId: 'RCP-MES-9',
+      Version: 'A',
+      MaterialNumber: 'P-CAP',
+      LineCode: 'LINE-1',
+      CycleTimeSeconds: '11.5',
+      SetupTimeSeconds: 600,
+      Parameters: { meltTempC: 228 },
+    });
     const DL = `mutation { downloadRecipe(mesRecipeId: "MES-RCP-9") { mesVersion createdVersion recipe { code version targetCycleTimeSeconds parameters line { id } } } }`;
     const a = await hub.gql(eng, DL);
-    expect(a.body.data.downloadRecipe).toMatchObject({ mesVersion: 'A', createdVersion: true, recipe: { code: 'RCP-MES-9', version: 1, targetCycleTimeSeconds: 11.5, parameters: { meltTempC: 228, mesVersion: 'A' }, line: { id: 'LINE-1' } } });
+    expect(a.body.data.downloadRecipe).toMatchObject({
+      mesVersion: 'A',
+      createdVersion: true,
+      recipe: {
+        code: 'RCP-MES-9',
+        version: 1,
+        targetCycleTimeSeconds: 11.5,
+        parameters: { meltTempC: 228, mesVersion: 'A' },
+        line: { id: 'LINE-1' },
+      },
+    });
     const b = await hub.gql(eng, DL);
     expect(b.body.data.downloadRecipe).toMatchObject({ createdVersion: false, recipe: { version: 1 } });
     mes.recipes.get('MES-RCP-9')!.Version = 'B';
     const c = await hub.gql(eng, DL);
     expect(c.body.data.downloadRecipe).toMatchObject({ createdVersion: true, recipe: { version: 2 } });
-    const list = await hub.gql(eng, `{ recipeDownloads(mesRecipeId: "MES-RCP-9") { totalCount nodes { createdVersion } } }`);
+    const list = await hub.gql(
+      eng,
+      `{ recipeDownloads(mesRecipeId: "MES-RCP-9") { totalCount nodes { createdVersion } } }`,
+    );
     expect(list.body.data.recipeDownloads.nodes.map((n: any) => n.createdVersion)).toEqual([true, false, true]);
     mes.recipes.delete('MES-RCP-9');
     const missing = await hub.gql(eng, DL);
@@ -426,22 +631,54 @@ describe('recipes, consumption and variance', () => {
 
   it('syncs material consumption of a work order and shows planned against actual per order', async () => {
     mes.consumption.set('LINE-1-WO-000001', [
-      { ConsumptionId: 'C-1', MaterialNumber: 'RESIN-PP', Quantity: '12.5', Unit: 'KG', LotNumber: 'L1', ConsumedAt: T0.toISOString() },
+      {
+        ConsumptionId: 'C-1',
+        MaterialNumber: 'RESIN-PP',
+        Quantity: '12.5',
+        Unit: 'KG',
+        LotNumber: 'L1',
+        ConsumedAt: T0.toISOString(),
+      },
       { ConsumptionId: 'C-2', MaterialNumber: 'MB-BLUE', Quantity: '0.4', Unit: 'KG', ConsumedAt: T0.toISOString() },
     ]);
-    const id = (await sql<{ id: string }>`select id from production.work_orders where number = 'LINE-1-WO-000001'`.execute(hub.db)).rows[0]!.id;
+    const id = (
+      await sql<{ id: string }>`select id from production.work_orders where number = 'LINE-1-WO-000001'`.execute(hub.db)
+    ).rows[0]!.id;
     const SYNC_C = `mutation($id: ID!) { syncMaterialConsumption(workOrderId: $id, system: MES) { status fetched created updated } }`;
-    expect((await hub.gql(eng, SYNC_C, { id })).body.data.syncMaterialConsumption).toEqual({ status: 'SUCCESS', fetched: 2, created: 2, updated: 0 });
-    expect((await hub.gql(eng, SYNC_C, { id })).body.data.syncMaterialConsumption).toEqual({ status: 'SUCCESS', fetched: 2, created: 0, updated: 0 });
-    const q = await hub.gql(eng, `query($id: ID!) { materialConsumption(workOrderId: $id) { nodes { materialId quantity unit lot workOrder { number } } } }`, { id });
+    expect((await hub.gql(eng, SYNC_C, { id })).body.data.syncMaterialConsumption).toEqual({
+      status: 'SUCCESS',
+      fetched: 2,
+      created: 2,
+      updated: 0,
+    });
+    expect((await hub.gql(eng, SYNC_C, { id })).body.data.syncMaterialConsumption).toEqual({
+      status: 'SUCCESS',
+      fetched: 2,
+      created: 0,
+      updated: 0,
+    });
+    const q = await hub.gql(
+      eng,
+      `query($id: ID!) { materialConsumption(workOrderId: $id) { nodes { materialId quantity unit lot workOrder { number } } } }`,
+      { id },
+    );
     expect(q.body.data.materialConsumption.nodes).toEqual([
       { materialId: 'RESIN-PP', quantity: 12.5, unit: 'KG', lot: 'L1', workOrder: { number: 'LINE-1-WO-000001' } },
       { materialId: 'MB-BLUE', quantity: 0.4, unit: 'KG', lot: null, workOrder: { number: 'LINE-1-WO-000001' } },
     ]);
-    const v = await hub.gql(eng, `{ productionVariance(filter: { lineId: "LINE-1", from: "${RANGE.from}", to: "${new Date(T0.getTime() + 3_600_000).toISOString()}" }) {
-      nodes { workOrder { number } plannedQuantity actualQuantity quantityVariance quantityRatio plannedSeconds actualSeconds timeVariance } } }`);
+    const v = await hub.gql(
+      eng,
+      `{ productionVariance(filter: { lineId: "LINE-1", from: "${RANGE.from}", to: "${new Date(T0.getTime() + 3_600_000).toISOString()}" }) {
+      nodes { workOrder { number } plannedQuantity actualQuantity quantityVariance quantityRatio plannedSeconds actualSeconds timeVariance } } }`,
+    );
     const n = v.body.data.productionVariance.nodes.find((x: any) => x.workOrder.number === 'LINE-1-WO-000001');
-    expect(n).toMatchObject({ plannedQuantity: 100, actualQuantity: 95, quantityVariance: -5, quantityRatio: 0.95, plannedSeconds: 3600 });
+    expect(n).toMatchObject({
+      plannedQuantity: 100,
+      actualQuantity: 95,
+      quantityVariance: -5,
+      quantityRatio: 0.95,
+      plannedSeconds: 3600,
+    });
     expect(typeof n.actualSeconds).toBe('number');
     expect(n.timeVariance).toBeCloseTo(n.actualSeconds - 3600, 3);
   });

@@ -18,8 +18,20 @@ const RANGE = { from: T0.toISOString(), to: new Date(T0.getTime() + 30 * 86_400_
 const SYNC = `mutation($line: ID!, $from: DateTime!, $to: DateTime!) { syncSchedules(lineId: $line, from: $from, to: $to) {
   system systemKind status fetched created updated unchanged rejected errorCount errors { key message } } }`;
 const sync = (line = 'LINE-1') => hub.gql(eng, SYNC, { line, ...RANGE });
-const count = async (prefix: string) => (await sql<{ n: number }>`select count(*)::int as n from production.work_orders where number like ${prefix + '%'}`.execute(hub.db)).rows[0]!.n;
-const xmins = async (prefix: string) => (await sql<{ x: string }>`select string_agg(xmin::text, ',' order by number) as x from production.work_orders where number like ${prefix + '%'}`.execute(hub.db)).rows[0]!.x;
+const count = async (prefix: string) =>
+  (
+    await sql<{
+      n: number;
+    }>`select count(*)::int as n from production.work_orders where number like ${prefix + '%'}`.execute(hub.db)
+  ).rows[0]!.n;
+const xmins = async (prefix: string) =>
+  (
+    await sql<{
+      x: string;
+    }>`select string_agg(xmin::text, ',' order by number) as x from production.work_orders where number like ${prefix + '%'}`.execute(
+      hub.db,
+    )
+  ).rows[0]!.x;
 
 beforeAll(async () => {
   mes = await startSoapMes();
@@ -62,23 +74,64 @@ describe('SOAP/B2MML MES schedule sync through the gateway', () => {
   it('creates the orders from a ShowProductionSchedule, then an unchanged re-sync writes nothing and a change updates that order', async () => {
     const first = await sync();
     expect(first.body.errors).toBeUndefined();
-    expect(first.body.data.syncSchedules).toMatchObject({ system: 'SOAP-MES', systemKind: 'MES', status: 'SUCCESS', fetched: 50, created: 50, updated: 0 });
+    expect(first.body.data.syncSchedules).toMatchObject({
+      system: 'SOAP-MES',
+      systemKind: 'MES',
+      status: 'SUCCESS',
+      fetched: 50,
+      created: 50,
+      updated: 0,
+    });
     // The selection went out in B2MML: the line as the MES's equipment id, the window, our sender id.
-    expect(mes.lastSelection).toEqual({ equipment: 'L-SOAP-1', start: RANGE.from, end: RANGE.to, requestId: undefined, sender: 'OEE-HUB' });
+    expect(mes.lastSelection).toEqual({
+      equipment: 'L-SOAP-1',
+      start: RANGE.from,
+      end: RANGE.to,
+      requestId: undefined,
+      sender: 'OEE-HUB',
+    });
     expect(mes.wsdlRequests).toBe(1);
     // Segment 0010 starts the order, segment 0020 ends it and produces the quantity; Released is PLANNED.
-    const wo = await sql<{ lineId: string; productId: string; plannedStart: Date; plannedEnd: Date; plannedQuantity: number; status: string; priority: number; source: string }>`
-      select line_id, product_id, planned_start, planned_end, planned_quantity, status, priority, source from production.work_orders where number = 'SOAP-WO-000004'`.execute(hub.db);
-    expect(wo.rows[0]).toEqual({ lineId: 'LINE-1', productId: 'P-SOAP-NEW', plannedStart: new Date(T0.getTime() + 3 * 3_600_000), plannedEnd: new Date(T0.getTime() + 4 * 3_600_000), plannedQuantity: 103, status: 'PLANNED', priority: 4, source: 'SOAP-MES' });
+    const wo = await sql<{
+      lineId: string;
+      productId: string;
+      plannedStart: Date;
+      plannedEnd: Date;
+      plannedQuantity: number;
+      status: string;
+      priority: number;
+      source: string;
+    }>`
+      select line_id, product_id, planned_start, planned_end, planned_quantity, status, priority, source from production.work_orders where number = 'SOAP-WO-000004'`.execute(
+      hub.db,
+    );
+    expect(wo.rows[0]).toEqual({
+      lineId: 'LINE-1',
+      productId: 'P-SOAP-NEW',
+      plannedStart: new Date(T0.getTime() + 3 * 3_600_000),
+      plannedEnd: new Date(T0.getTime() + 4 * 3_600_000),
+      plannedQuantity: 103,
+      status: 'PLANNED',
+      priority: 4,
+      source: 'SOAP-MES',
+    });
 
     const before = await xmins('SOAP-WO');
-    expect((await sync()).body.data.syncSchedules).toMatchObject({ status: 'SUCCESS', fetched: 50, created: 0, updated: 0, unchanged: 50 });
+    expect((await sync()).body.data.syncSchedules).toMatchObject({
+      status: 'SUCCESS',
+      fetched: 50,
+      created: 0,
+      updated: 0,
+      unchanged: 50,
+    });
     expect(await xmins('SOAP-WO')).toBe(before);
     expect(await count('SOAP-WO')).toBe(50);
 
     mes.orders.get('SOAP-WO-000009')!.state = 'Running';
     expect((await sync()).body.data.syncSchedules).toMatchObject({ created: 0, updated: 1, unchanged: 49 });
-    const s = await sql<{ status: string }>`select status from production.work_orders where number = 'SOAP-WO-000009'`.execute(hub.db);
+    const s = await sql<{
+      status: string;
+    }>`select status from production.work_orders where number = 'SOAP-WO-000009'`.execute(hub.db);
     expect(s.rows[0]!.status).toBe('ACTIVE');
     expect(mes.wsdlRequests).toBe(1); // the WSDL is read once per connector
   });
@@ -92,7 +145,9 @@ describe('SOAP/B2MML MES schedule sync through the gateway', () => {
     expect(r.body.data.syncSchedules).toMatchObject({ status: 'PARTIAL', fetched: 3, created: 1, rejected: 2 });
     const errors = r.body.data.syncSchedules.errors;
     expect(errors.map((e: any) => e.key).sort()).toEqual(['SOAP-BAD-000002', 'SOAP-BAD-000003']);
-    expect(errors.find((e: any) => e.key === 'SOAP-BAD-000002').message).toMatch(/RequestState "Weird" is not in statusMap/);
+    expect(errors.find((e: any) => e.key === 'SOAP-BAD-000002').message).toMatch(
+      /RequestState "Weird" is not in statusMap/,
+    );
     expect(errors.find((e: any) => e.key === 'SOAP-BAD-000003').message).toMatch(/MaterialUse Produced/);
     for (const o of bad) mes.orders.delete(o.id);
   });
@@ -102,7 +157,9 @@ describe('SOAP/B2MML MES schedule sync through the gateway', () => {
     const calls = mes.calls;
     const r = await sync();
     expect(r.body.data.syncSchedules).toMatchObject({ status: 'FAILED', fetched: 0, created: 0 });
-    expect(r.body.data.syncSchedules.errors[0].message).toMatch(/SOAP-MES: .*answered 500: SOAP Fault soap:Server: MES database unavailable/);
+    expect(r.body.data.syncSchedules.errors[0].message).toMatch(
+      /SOAP-MES: .*answered 500: SOAP Fault soap:Server: MES database unavailable/,
+    );
     expect(mes.calls - calls).toBe(2); // maxAttempts
   });
 
@@ -111,7 +168,9 @@ describe('SOAP/B2MML MES schedule sync through the gateway', () => {
     const before = mes.scheduleRequests;
     const r = await sync();
     expect(r.body.data.syncSchedules.status).toBe('FAILED');
-    expect(r.body.data.syncSchedules.errors[0].message).toMatch(/SOAP Fault soap:Client: GetProductionSchedule: HierarchyScope is not a known production line/);
+    expect(r.body.data.syncSchedules.errors[0].message).toMatch(
+      /SOAP Fault soap:Client: GetProductionSchedule: HierarchyScope is not a known production line/,
+    );
     expect(mes.scheduleRequests - before).toBe(1);
   });
 
@@ -130,7 +189,8 @@ describe('SOAP/B2MML MES schedule sync through the gateway', () => {
   it('converges with a MES failing 30% of calls, with no duplicates', async () => {
     mes.setMode('flaky30', 'all', 21);
     const statuses: string[] = [];
-    for (let i = 0; i < 30 && statuses.at(-1) !== 'SUCCESS'; i++) statuses.push((await sync()).body.data.syncSchedules.status);
+    for (let i = 0; i < 30 && statuses.at(-1) !== 'SUCCESS'; i++)
+      statuses.push((await sync()).body.data.syncSchedules.status);
     expect(statuses.at(-1)).toBe('SUCCESS');
     expect(statuses.slice(0, -1).every((s) => s === 'FAILED')).toBe(true);
     expect(await count('SOAP-WO')).toBe(50);
@@ -138,7 +198,11 @@ describe('SOAP/B2MML MES schedule sync through the gateway', () => {
 
   it('refuses a recipe download: B2MML ProductionSchedule has no recipe operation (NOT_SUPPORTED)', async () => {
     const r = await hub.gql(eng, 'mutation { downloadRecipe(mesRecipeId: "RCP-1") { createdVersion } }');
-    expect(r.body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'NOT_SUPPORTED', system: 'SOAP-MES' });
+    expect(r.body.errors[0].extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      reason: 'NOT_SUPPORTED',
+      system: 'SOAP-MES',
+    });
   });
 });
 
@@ -147,12 +211,24 @@ describe('one work order from the SOAP MES (connector workOrder)', () => {
     const c = createMesConnector(loadMesConfig(dir, { TEST_SOAP_PASSWORD: mes.password })!);
     try {
       const wo = await c.workOrder('SOAP-WO-000004');
-      expect(mes.lastSelection).toMatchObject({ requestId: 'SOAP-WO-000004', equipment: undefined, start: undefined, end: undefined });
-      expect(wo).toMatchObject({ number: 'SOAP-WO-000004', lineId: 'LINE-1', productId: 'P-SOAP-NEW', status: 'PLANNED' });
+      expect(mes.lastSelection).toMatchObject({
+        requestId: 'SOAP-WO-000004',
+        equipment: undefined,
+        start: undefined,
+        end: undefined,
+      });
+      expect(wo).toMatchObject({
+        number: 'SOAP-WO-000004',
+        lineId: 'LINE-1',
+        productId: 'P-SOAP-NEW',
+        status: 'PLANNED',
+      });
       expect(wo!.plannedStart.toISOString()).toBe(new Date(T0.getTime() + 3 * 3_600_000).toISOString());
       expect(await c.workOrder('SOAP-WO-999999')).toBeNull();
       mes.setMode('soapFault');
-      await expect(c.workOrder('SOAP-WO-000004')).rejects.toMatchObject({ extensions: { code: 'UPSTREAM_BAD_RESPONSE', upstreamCode: 'soap:Client' } });
+      await expect(c.workOrder('SOAP-WO-000004')).rejects.toMatchObject({
+        extensions: { code: 'UPSTREAM_BAD_RESPONSE', upstreamCode: 'soap:Client' },
+      });
     } finally {
       await c.close();
     }
@@ -162,21 +238,42 @@ describe('one work order from the SOAP MES (connector workOrder)', () => {
 describe('order status back to the SOAP MES as a ProductionPerformance', () => {
   const UPDATE = `mutation($id: ID!, $q: Int!, $key: String) { updateOrderStatus(workOrderId: $id, status: COMPLETED, actualQuantity: $q, idempotencyKey: $key) {
     id idempotencyKey state workOrder { number status actualQuantity } } }`;
-  const woId = async (number: string) => (await sql<{ id: string }>`select id from production.work_orders where number = ${number}`.execute(hub.db)).rows[0]!.id;
-  const outbound = (id: string) => hub.gql(eng, `{ outboundUpdates(state: [PENDING, SENT, REJECTED], first: 100) { nodes { id state attempts lastError } } }`).then((r) => r.body.data.outboundUpdates.nodes.find((n: any) => n.id === id));
+  const woId = async (number: string) =>
+    (await sql<{ id: string }>`select id from production.work_orders where number = ${number}`.execute(hub.db)).rows[0]!
+      .id;
+  const outbound = (id: string) =>
+    hub
+      .gql(
+        eng,
+        `{ outboundUpdates(state: [PENDING, SENT, REJECTED], first: 100) { nodes { id state attempts lastError } } }`,
+      )
+      .then((r) => r.body.data.outboundUpdates.nodes.find((n: any) => n.id === id));
 
   it('is PENDING while the MES answers faults, then sent and applied once', async () => {
     mes.setMode('500', 'performance');
     const r = await hub.gql(eng, UPDATE, { id: await woId('SOAP-WO-000001'), q: 95, key: 'soap-report-000001' });
     expect(r.body.errors).toBeUndefined();
     const u = r.body.data.updateOrderStatus;
-    expect(u).toMatchObject({ state: 'PENDING', workOrder: { number: 'SOAP-WO-000001', status: 'COMPLETED', actualQuantity: 95 } });
-    const pending = await until('a failed attempt', () => outbound(u.id), (n) => !!n?.lastError, 20_000);
+    expect(u).toMatchObject({
+      state: 'PENDING',
+      workOrder: { number: 'SOAP-WO-000001', status: 'COMPLETED', actualQuantity: 95 },
+    });
+    const pending = await until(
+      'a failed attempt',
+      () => outbound(u.id),
+      (n) => !!n?.lastError,
+      20_000,
+    );
     expect(pending.state).toBe('PENDING');
     expect(pending.lastError).toMatch(/soap:Server: MES database unavailable/);
     expect(mes.performances.size).toBe(0);
     mes.setMode('ok');
-    await until('SENT', () => outbound(u.id), (n) => n?.state === 'SENT', 30_000);
+    await until(
+      'SENT',
+      () => outbound(u.id),
+      (n) => n?.state === 'SENT',
+      30_000,
+    );
     // The fake's soap package parsed our B2MML: ID, ProductionRequestID, ResponseState, the produced quantity, times.
     const p = mes.performances.get('soap-report-000001')!;
     expect(p).toMatchObject({ order: 'SOAP-WO-000001', state: 'Completed', quantity: 95, count: 1 });
@@ -188,9 +285,18 @@ describe('order status back to the SOAP MES as a ProductionPerformance', () => {
     mes.setMode('applyThenFail', 'performance');
     const before = mes.performanceRequests;
     const r = await hub.gql(eng, UPDATE, { id: await woId('SOAP-WO-000002'), q: 120, key: 'soap-report-000002' });
-    await until('SENT', () => outbound(r.body.data.updateOrderStatus.id), (n) => n?.state === 'SENT', 30_000);
+    await until(
+      'SENT',
+      () => outbound(r.body.data.updateOrderStatus.id),
+      (n) => n?.state === 'SENT',
+      30_000,
+    );
     expect(mes.performanceRequests - before).toBe(2);
-    expect(mes.performances.get('soap-report-000002')).toMatchObject({ order: 'SOAP-WO-000002', quantity: 120, count: 1 });
+    expect(mes.performances.get('soap-report-000002')).toMatchObject({
+      order: 'SOAP-WO-000002',
+      quantity: 120,
+      count: 1,
+    });
   });
 
   it('ends a report REJECTED with the reason when the MES rejects it (B2MML Rejected) or refuses it (Client fault); re-queued, it is sent', async () => {
@@ -198,17 +304,32 @@ describe('order status back to the SOAP MES as a ProductionPerformance', () => {
     mes.setMode('reject', 'performance');
     const r = await hub.gql(eng, UPDATE, { id: await woId('SOAP-WO-000003'), q: 7, key: 'soap-report-000003' });
     const id = r.body.data.updateOrderStatus.id;
-    const rejected = await until('REJECTED', () => outbound(id), (n) => n?.state === 'REJECTED', 20_000);
+    const rejected = await until(
+      'REJECTED',
+      () => outbound(id),
+      (n) => n?.state === 'REJECTED',
+      20_000,
+    );
     expect(rejected.lastError).toMatch(/was rejected: order is locked by the quality department/);
     expect(rejected.attempts).toBe(1);
     mes.setMode('soapFault', 'performance');
     expect((await hub.gql(eng, REQUEUE, { id })).body.data.requeueOutboundUpdate.state).toBe('PENDING');
-    const refused = await until('refused by a Client fault', () => outbound(id), (n) => n?.state === 'REJECTED' && /soap:Client/.test(n.lastError ?? ''), 20_000);
+    const refused = await until(
+      'refused by a Client fault',
+      () => outbound(id),
+      (n) => n?.state === 'REJECTED' && /soap:Client/.test(n.lastError ?? ''),
+      20_000,
+    );
     expect(refused.attempts).toBe(2);
     expect(mes.performances.has('soap-report-000003')).toBe(false);
     mes.setMode('ok');
     expect((await hub.gql(eng, REQUEUE, { id })).body.errors).toBeUndefined();
-    await until('SENT', () => outbound(id), (n) => n?.state === 'SENT', 30_000);
+    await until(
+      'SENT',
+      () => outbound(id),
+      (n) => n?.state === 'SENT',
+      30_000,
+    );
     expect(mes.performances.get('soap-report-000003')).toMatchObject({ quantity: 7, count: 1 });
   });
 });

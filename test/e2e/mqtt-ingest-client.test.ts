@@ -399,12 +399,16 @@ describe('a long drain with the largest window', () => {
     await Promise.all(pending);
     await pub.endAsync();
     const seen = new Set<string>();
-    const client = new MqttIngestClient({ url: broker.url, clientId, subscriptions: [sub], receiveMaximum: MAX_RECEIVE_WINDOW }, (msgs) => {
-      for (const m of msgs) seen.add(m.payload.toString());
-      setTimeout(() => client.ack(msgs), 2);
-    });
+    const client = new MqttIngestClient(
+      { url: broker.url, clientId, subscriptions: [sub], receiveMaximum: MAX_RECEIVE_WINDOW },
+      (msgs) => {
+        for (const m of msgs) seen.add(m.payload.toString());
+        setTimeout(() => client.ack(msgs), 2);
+      },
+    );
     await client.start();
-    for (let i = 0; i < 600 && (seen.size < N || client.stats.inFlight > 0); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 600 && (seen.size < N || client.stats.inFlight > 0); i++)
+      await new Promise((r) => setTimeout(r, 100));
     expect(seen.size).toBe(N);
     expect(client.stats.inFlight).toBe(0);
     await client.stop();

@@ -7,10 +7,13 @@ describe('a broker that speaks only MQTT 3.1.1 (the embedded aedes)', () => {
   it('falls back from 5 to 3.1.1, receives QoS 1 messages and acknowledges them', async () => {
     const broker = await startEmbeddedBroker();
     const got: InboundMessage[] = [];
-    const client = new MqttIngestClient({ url: broker.url, clientId: 'fallback-test', subscriptions: [{ filter: 'f/#', qos: 1 }] }, (msgs) => {
-      got.push(...msgs);
-      client.ack(msgs);
-    });
+    const client = new MqttIngestClient(
+      { url: broker.url, clientId: 'fallback-test', subscriptions: [{ filter: 'f/#', qos: 1 }] },
+      (msgs) => {
+        got.push(...msgs);
+        client.ack(msgs);
+      },
+    );
     const downgraded = new Promise((r) => client.once('downgraded', r));
     const subscribed = new Promise((r) => client.once('subscribed', r));
     await client.start();

@@ -45,7 +45,14 @@ async function startIngest(dir = configDir): Promise<ChildProcess> {
   let out = '';
   lastPort = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'bin/hub.ts', 'ingest'], {
-    env: { ...process.env, DATABASE_URL: hub.databaseUrl, MQTT_URL: broker.url, HUB_CONFIG_DIR: dir, PORT: String(lastPort), LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      DATABASE_URL: hub.databaseUrl,
+      MQTT_URL: broker.url,
+      HUB_CONFIG_DIR: dir,
+      PORT: String(lastPort),
+      LOG_LEVEL: 'warn',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d) => (out += d));
@@ -60,13 +67,16 @@ async function startIngest(dir = configDir): Promise<ChildProcess> {
 // Each test writes its own day in January 2026, far from the demo seed's readings.
 const BASE = Date.UTC(2026, 0, 1);
 
-
 async function publishAll(prefix: string, dayOffset: number, n: number, onProgress?: (i: number) => Promise<void>) {
   const pub = await mqtt.connectAsync(broker.url, { clientId: `zl-pub-${prefix}`, clean: true });
   const pending: Promise<unknown>[] = [];
   for (let i = 0; i < n; i++) {
     const sensor = SENSORS[i % SENSORS.length]!;
-    pending.push(pub.publishAsync(`${prefix}/${sensor}`, JSON.stringify({ v: i, t: BASE + dayOffset * 86_400_000 + i }), { qos: 1 }));
+    pending.push(
+      pub.publishAsync(`${prefix}/${sensor}`, JSON.stringify({ v: i, t: BASE + dayOffset * 86_400_000 + i }), {
+        qos: 1,
+      }),
+    );
     if (pending.length >= 500) await Promise.all(pending.splice(0));
     await onProgress?.(i);
   }
@@ -76,9 +86,14 @@ async function publishAll(prefix: string, dayOffset: number, n: number, onProgre
 
 const countDay = async (dayOffset: number) => {
   const from = new Date(BASE + dayOffset * 86_400_000);
-  const r = await sql<{ n: number; distinct: number }>`select count(*)::int as n, count(distinct (r.series_id, r.ts))::int as distinct
+  const r = await sql<{
+    n: number;
+    distinct: number;
+  }>`select count(*)::int as n, count(distinct (r.series_id, r.ts))::int as distinct
     from telemetry.readings r join telemetry.series s on s.id = r.series_id
-    where s.sensor_id = any(${SENSORS}) and r.ts >= ${from} and r.ts < ${new Date(from.getTime() + 86_400_000)}`.execute(hub.db);
+    where s.sensor_id = any(${SENSORS}) and r.ts >= ${from} and r.ts < ${new Date(from.getTime() + 86_400_000)}`.execute(
+    hub.db,
+  );
   return r.rows[0]!;
 };
 
@@ -87,13 +102,19 @@ describe('no lost messages', () => {
     const N = 20_000;
     writeIot('zl-kill', 'zlk');
     let ingest = await startIngest();
-    await until('ingest subscribed', async () => {
-      // The first message is stored once the ingest is connected and subscribed.
-      const probe = await mqtt.connectAsync(broker.url);
-      await probe.publishAsync('zlk/M-101-TEMP', JSON.stringify({ v: -1, t: BASE + 9 * 86_400_000 }), { qos: 1 });
-      await probe.endAsync();
-      return (await countDay(9)).n > 0;
-    }, Boolean, 60_000, 200);
+    await until(
+      'ingest subscribed',
+      async () => {
+        // The first message is stored once the ingest is connected and subscribed.
+        const probe = await mqtt.connectAsync(broker.url);
+        await probe.publishAsync('zlk/M-101-TEMP', JSON.stringify({ v: -1, t: BASE + 9 * 86_400_000 }), { qos: 1 });
+        await probe.endAsync();
+        return (await countDay(9)).n > 0;
+      },
+      Boolean,
+      60_000,
+      200,
+    );
     let killed = false;
     await publishAll('zlk', 1, N, async (i) => {
       if (!killed && i === Math.floor(N / 4)) {
@@ -119,12 +140,18 @@ describe('no lost messages', () => {
     // however fast the machine commits (at the default window it was sometimes over before the restart).
     writeIot('zl-restart', 'zlr', undefined, 200);
     let ingest = await startIngest();
-    await until('ingest subscribed', async () => {
-      const probe = await mqtt.connectAsync(broker.url);
-      await probe.publishAsync('zlr/M-101-TEMP', JSON.stringify({ v: -1, t: BASE + 8 * 86_400_000 }), { qos: 1 });
-      await probe.endAsync();
-      return (await countDay(8)).n > 0;
-    }, Boolean, 60_000, 200);
+    await until(
+      'ingest subscribed',
+      async () => {
+        const probe = await mqtt.connectAsync(broker.url);
+        await probe.publishAsync('zlr/M-101-TEMP', JSON.stringify({ v: -1, t: BASE + 8 * 86_400_000 }), { qos: 1 });
+        await probe.endAsync();
+        return (await countDay(8)).n > 0;
+      },
+      Boolean,
+      60_000,
+      200,
+    );
     // Queue everything for the persistent session while the ingest is away, so the restart surely falls mid-drain.
     ingest.kill('SIGKILL');
     await new Promise((r) => ingest.on('exit', r));
@@ -154,16 +181,28 @@ describe('no lost messages', () => {
     const bPort = lastPort;
     const storedBy = async (port: number) => {
       // The worker serves /metrics once connected and subscribed; until then it has stored nothing.
-      const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
+      const text = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+        (r) => r.text(),
+        () => '',
+      );
       return Number(/hub_ingest_readings_total\{[^}]*outcome="stored"[^}]*\} (\d+)/.exec(text)?.[1] ?? 0);
     };
-    await until('both workers subscribed', async () => {
-      const probe = await mqtt.connectAsync(broker.url);
-      for (let i = 0; i < 20; i++) await probe.publishAsync('zls/M-101-TEMP', JSON.stringify({ v: -1, t: BASE + 7 * 86_400_000 + i }), { qos: 1 });
-      await probe.endAsync();
-      // Each takes part: the broker shares the group's messages between both (counted by each worker itself).
-      return (await storedBy(aPort)) > 0 && (await storedBy(bPort)) > 0 && (await countDay(7)).n >= 20;
-    }, Boolean, 60_000, 200);
+    await until(
+      'both workers subscribed',
+      async () => {
+        const probe = await mqtt.connectAsync(broker.url);
+        for (let i = 0; i < 20; i++)
+          await probe.publishAsync('zls/M-101-TEMP', JSON.stringify({ v: -1, t: BASE + 7 * 86_400_000 + i }), {
+            qos: 1,
+          });
+        await probe.endAsync();
+        // Each takes part: the broker shares the group's messages between both (counted by each worker itself).
+        return (await storedBy(aPort)) > 0 && (await storedBy(bPort)) > 0 && (await countDay(7)).n >= 20;
+      },
+      Boolean,
+      60_000,
+      200,
+    );
     let bAtKill = 0;
     await publishAll('zls', 3, N, async (i) => {
       if (i === Math.floor(N / 3)) {

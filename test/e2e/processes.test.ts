@@ -34,7 +34,13 @@ async function waitHealthy(url: string, child: ChildProcess, log: () => string) 
 function start(role: string, env: Record<string, string>) {
   let out = '';
   const child = spawn(process.execPath, ['--import', 'tsx', 'bin/hub.ts', role], {
-    env: { ...process.env, ...env, HUB_JWT_SECRET: JWT_SECRET, HUB_INTERNAL_SECRET: INTERNAL_SECRET, LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      ...env,
+      HUB_JWT_SECRET: JWT_SECRET,
+      HUB_INTERNAL_SECRET: INTERNAL_SECRET,
+      LOG_LEVEL: 'warn',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d) => (out += d));
@@ -54,7 +60,12 @@ beforeAll(async () => {
   await Promise.all(
     ['production', 'historian', 'iot', 'quality'].map(async (name) => {
       const port = await freePort();
-      const p = start(name, { DATABASE_URL: database.url, HUB_CONFIG_DIR: '', PORT: String(port), MQTT_URL: inject('mqttUrl') });
+      const p = start(name, {
+        DATABASE_URL: database.url,
+        HUB_CONFIG_DIR: '',
+        PORT: String(port),
+        MQTT_URL: inject('mqttUrl'),
+      });
       urls[name] = `http://127.0.0.1:${port}`;
       await waitHealthy(`${urls[name]}/healthz`, p.child, p.log);
     }),
@@ -80,12 +91,26 @@ describe('one process per role', () => {
   it('serves a mutation in production and a cross-subgraph query through the separate gateway', async () => {
     const token = await signUserToken(JWT_SECRET, { sub: 'ops', role: 'admin' });
     const gql = async (query: string) =>
-      (await fetch(gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query }) })).json() as Promise<any>;
+      (
+        await fetch(gatewayUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: JSON.stringify({ query }),
+        })
+      ).json() as Promise<any>;
     expect((await gql('mutation { createSite(input: { id: "S", name: "Plant" }) { id } }')).errors).toBeUndefined();
-    expect((await gql('mutation { createLine(input: { id: "L", siteId: "S", name: "Line" }) { id } }')).errors).toBeUndefined();
-    expect((await gql('mutation { createMachine(input: { id: "M", lineId: "L", name: "Press" }) { id } }')).errors).toBeUndefined();
-    const q = await gql('{ machine(id: "M") { name line { name } sensors { id } tagMappings { id } openAlerts { id } } }');
-    expect(q).toEqual({ data: { machine: { name: 'Press', line: { name: 'Line' }, sensors: [], tagMappings: [], openAlerts: [] } } });
+    expect(
+      (await gql('mutation { createLine(input: { id: "L", siteId: "S", name: "Line" }) { id } }')).errors,
+    ).toBeUndefined();
+    expect(
+      (await gql('mutation { createMachine(input: { id: "M", lineId: "L", name: "Press" }) { id } }')).errors,
+    ).toBeUndefined();
+    const q = await gql(
+      '{ machine(id: "M") { name line { name } sensors { id } tagMappings { id } openAlerts { id } } }',
+    );
+    expect(q).toEqual({
+      data: { machine: { name: 'Press', line: { name: 'Line' }, sensors: [], tagMappings: [], openAlerts: [] } },
+    });
   });
 
   it('serves subscriptions from two gateway processes side by side, each with its own upstream', async () => {
@@ -93,7 +118,10 @@ describe('one process per role', () => {
     const created = await fetch(gatewayUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ query: 'mutation { createSensor(input: { id: "M-T", name: "Press temperature", type: "temperature", unit: "degC", machineId: "M", protocol: MQTT }) { id } }' }),
+      body: JSON.stringify({
+        query:
+          'mutation { createSensor(input: { id: "M-T", name: "Press temperature", type: "temperature", unit: "degC", machineId: "M", protocol: MQTT }) { id } }',
+      }),
     }).then((r) => r.json() as Promise<any>);
     expect(created.errors).toBeUndefined();
     const port = await freePort();
@@ -109,10 +137,25 @@ describe('one process per role', () => {
     await until('one upstream per gateway process', liveSubs, (n) => n === 2);
     // What ingest publishes after a commit (lib/telemetry/live.ts), straight onto the live channel.
     const pub = await mqtt.connectAsync(inject('mqttUrl'));
-    const reading = { sensorId: 'M-T', sensorType: 'temperature', machineId: 'M', ts: new Date().toISOString(), value: 71.5, quality: 100, source: 'MQTT', workOrderId: null, operatorId: null };
+    const reading = {
+      sensorId: 'M-T',
+      sensorType: 'temperature',
+      machineId: 'M',
+      ts: new Date().toISOString(),
+      value: 71.5,
+      quality: 100,
+      source: 'MQTT',
+      workOrderId: null,
+      operatorId: null,
+    };
     await pub.publishAsync('oee-hub/live/readings/L', JSON.stringify([reading]));
     await until('both gateways deliver', async () => subs.every((s) => s.events.length === 1), Boolean);
-    for (const s of subs) expect(s.events[0]).toEqual({ data: { sensorReadings: { value: 71.5, sensor: { id: 'M-T' }, machine: { name: 'Press', line: { name: 'Line' } } } } });
+    for (const s of subs)
+      expect(s.events[0]).toEqual({
+        data: {
+          sensorReadings: { value: 71.5, sensor: { id: 'M-T' }, machine: { name: 'Press', line: { name: 'Line' } } },
+        },
+      });
     await pub.endAsync();
     for (const c of clients) await c.dispose();
     second.child.kill('SIGTERM');

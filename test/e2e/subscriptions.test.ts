@@ -38,7 +38,10 @@ async function publish(sensorId: string, value = 20 + (seq % 50)): Promise<numbe
 
 /** A metric of a service; NaN while the service is down (a restart test polls through it). */
 async function metric(url: string, name: string): Promise<number> {
-  const text = await fetch(url.replace(/\/graphql$/, '/metrics'), { headers: { connection: 'close' } }).then((r) => r.text(), () => '');
+  const text = await fetch(url.replace(/\/graphql$/, '/metrics'), { headers: { connection: 'close' } }).then(
+    (r) => r.text(),
+    () => '',
+  );
   if (!text) return NaN;
   const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
   return line ? Number(line.split(' ').pop()) : 0;
@@ -48,11 +51,25 @@ beforeAll(async () => {
   hub = await startTestHub({ seed: true, mqtt: { url: inject('mqttUrl'), liveTopicPrefix: prefix } });
   admin = await hub.token({ role: 'admin' });
   const iot = IotConfigSchema.parse({
-    mqtt: { clientId: `hub-sub-${run}`, topics: [{ pattern: `t/${run}/s/+`, mapping: { sensorId: { topicSegment: 3 }, values: [{ path: 'value' }], timestamp: { path: 'ts' } } }] },
+    mqtt: {
+      clientId: `hub-sub-${run}`,
+      topics: [
+        {
+          pattern: `t/${run}/s/+`,
+          mapping: { sensorId: { topicSegment: 3 }, values: [{ path: 'value' }], timestamp: { path: 'ts' } },
+        },
+      ],
+    },
     live: { topicPrefix: prefix },
     pipeline: { batchMaxDelayMs: 5 },
   });
-  ingest = await startIngest({ db: hub.db, databaseUrl: hub.databaseUrl, mqttUrl: inject('mqttUrl'), iot, registry: new Registry() });
+  ingest = await startIngest({
+    db: hub.db,
+    databaseUrl: hub.databaseUrl,
+    mqttUrl: inject('mqttUrl'),
+    iot,
+    registry: new Registry(),
+  });
   publisher = await mqtt.connectAsync(inject('mqttUrl'), { clientId: `pub-${run}` });
 }, 60_000);
 
@@ -75,9 +92,17 @@ describe('sensorReadings through the gateway', () => {
   it('delivers each reading with fields of production, quality and iot resolved', async () => {
     const client = wsClient(hub.url, admin);
     const sub = record(client, READINGS, { f: { machineIds: ['M-201'] } });
-    await until('upstream subscribed', () => metric(hub.subgraphUrls.iot, 'hub_live_subscriptions'), (n) => n >= 1);
+    await until(
+      'upstream subscribed',
+      () => metric(hub.subgraphUrls.iot, 'hub_live_subscriptions'),
+      (n) => n >= 1,
+    );
     const value = await publish('M-201-TEMP', 61.5);
-    await until('an event', async () => sub.events.length, (n) => n >= 1);
+    await until(
+      'an event',
+      async () => sub.events.length,
+      (n) => n >= 1,
+    );
     const e = sub.events[0];
     expect(e.errors).toBeUndefined();
     expect(e.data.sensorReadings).toMatchObject({
@@ -135,11 +160,23 @@ describe('filters and scope', () => {
   it('delivers only readings matching every filter list', async () => {
     const all = wsClient(hub.url, admin);
     const everything = record(all, `subscription { sensorReadings { value sensor { id } } }`);
-    const filtered = record(all, `subscription($f: SensorReadingFilter) { sensorReadings(filter: $f) { value sensor { id } } }`, { f: { sensorTypes: ['vibration'], lineIds: ['LINE-1'] } });
+    const filtered = record(
+      all,
+      `subscription($f: SensorReadingFilter) { sensorReadings(filter: $f) { value sensor { id } } }`,
+      { f: { sensorTypes: ['vibration'], lineIds: ['LINE-1'] } },
+    );
     await until('two upstreams', liveSubs, (n) => n >= 2);
     for (const id of ['M-101-TEMP', 'M-201-VIBR', 'M-102-VIBR', 'M-103-TEMP', 'M-101-VIBR']) await publish(id);
-    await until('all five through the catch-all', async () => everything.events.length, (n) => n >= 5);
-    await until('the two matching', async () => filtered.events.length, (n) => n >= 2);
+    await until(
+      'all five through the catch-all',
+      async () => everything.events.length,
+      (n) => n >= 5,
+    );
+    await until(
+      'the two matching',
+      async () => filtered.events.length,
+      (n) => n >= 2,
+    );
     await new Promise((r) => setTimeout(r, 300));
     expect(filtered.events.map((e) => e.data.sensorReadings.sensor.id).sort()).toEqual(['M-101-VIBR', 'M-102-VIBR']);
     await all.dispose();
@@ -156,8 +193,16 @@ describe('filters and scope', () => {
     await until('upstreams', liveSubs, (n) => n >= 2);
     await publish('M-202-TEMP');
     await publish('M-102-TEMP');
-    await until('both through the catch-all', async () => everything.events.length, (n) => n >= 2);
-    await until('the LINE-1 one', async () => scoped.events.length, (n) => n >= 1);
+    await until(
+      'both through the catch-all',
+      async () => everything.events.length,
+      (n) => n >= 2,
+    );
+    await until(
+      'the LINE-1 one',
+      async () => scoped.events.length,
+      (n) => n >= 1,
+    );
     await new Promise((r) => setTimeout(r, 300));
     expect(scoped.events.map((e) => e.data.sensorReadings.machine.line.id)).toEqual(['LINE-1']);
     await line1.dispose();
@@ -174,25 +219,54 @@ describe('filters and scope', () => {
     expect(unparsable.errors![0].extensions.code).toBe('GRAPHQL_PARSE_FAILED');
     await until('upstream', liveSubs, (n) => n >= 1);
     const v = await publish('M-202-VIBR', 4.2);
-    await until('the good one still flows', async () => good.events.length, (n) => n >= 1);
+    await until(
+      'the good one still flows',
+      async () => good.events.length,
+      (n) => n >= 1,
+    );
     expect(good.events[0].data.sensorReadings.value).toBe(v);
     await client.dispose();
   });
 
   it('delivers an event that failed upstream as an event with errors, and the stream goes on', async () => {
     const client = wsClient(hub.url, admin);
-    const sub = record(client, `subscription { sensorReadings(filter: { machineIds: ["M-101"] }) { value sensor { id } } }`);
+    const sub = record(
+      client,
+      `subscription { sensorReadings(filter: { machineIds: ["M-101"] }) { value sensor { id } } }`,
+    );
     await until('upstream', liveSubs, (n) => n >= 1);
     await publish('M-101-TEMP', 30.5);
-    await until('first', async () => sub.events.length, (n) => n === 1);
+    await until(
+      'first',
+      async () => sub.events.length,
+      (n) => n === 1,
+    );
     // A live message naming a sensor the hub does not know: its `sensor` cannot resolve (NOT_FOUND).
-    const ghost = { sensorId: 'GHOST', sensorType: 'temperature', machineId: 'M-101', ts: new Date().toISOString(), value: 1, quality: 100, source: 'MQTT', workOrderId: null, operatorId: null };
+    const ghost = {
+      sensorId: 'GHOST',
+      sensorType: 'temperature',
+      machineId: 'M-101',
+      ts: new Date().toISOString(),
+      value: 1,
+      quality: 100,
+      source: 'MQTT',
+      workOrderId: null,
+      operatorId: null,
+    };
     await publisher.publishAsync(`${prefix}/readings/LINE-1`, JSON.stringify([ghost]));
-    await until('the failed event', async () => sub.events.length, (n) => n === 2);
+    await until(
+      'the failed event',
+      async () => sub.events.length,
+      (n) => n === 2,
+    );
     expect(sub.events[1].data).toBeNull();
     expect(sub.events[1].errors[0].extensions.code).toBe('NOT_FOUND');
     await publish('M-101-TEMP', 31.5);
-    await until('the next good one', async () => sub.events.length, (n) => n === 3);
+    await until(
+      'the next good one',
+      async () => sub.events.length,
+      (n) => n === 3,
+    );
     expect(sub.events[2].data.sensorReadings).toEqual({ value: 31.5, sensor: { id: 'M-101-TEMP' } });
     expect(sub.errors).toBeUndefined();
     await client.dispose();
@@ -208,7 +282,13 @@ describe('filters and scope', () => {
 
   it('has subgraphs refuse subscriptions that bypass the gateway', async () => {
     for (const params of [{}, { internalToken: admin }, { authorization: `Bearer ${admin}` }]) {
-      const direct = createClient({ url: hub.subgraphUrls.iot!.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: params, retryAttempts: 0, lazy: true });
+      const direct = createClient({
+        url: hub.subgraphUrls.iot!.replace(/^http/, 'ws'),
+        webSocketImpl: WebSocket,
+        connectionParams: params,
+        retryAttempts: 0,
+        lazy: true,
+      });
       const sub = record(direct, `subscription { sensorReadings { value } }`);
       await until('refused', async () => sub.errors, Boolean);
       expect(sub.errors![0].code).toBe(4403);
@@ -237,19 +317,30 @@ describe('groups, dedupe and lifecycle', () => {
   it('shares one upstream subscription among identical subscriptions, and closes it with the last member', async () => {
     await until('no groups left from earlier tests', upstreams, (n) => n === 0);
     const doc = `subscription($f: SensorReadingFilter) { sensorReadings(filter: $f) { value machine { name } } }`;
-    const clients = await Promise.all([1, 2, 3, 4, 5].map(async (i) => wsClient(hub.url, await hub.token({ role: 'admin', sub: `dash-${i}` }))));
+    const clients = await Promise.all(
+      [1, 2, 3, 4, 5].map(async (i) => wsClient(hub.url, await hub.token({ role: 'admin', sub: `dash-${i}` }))),
+    );
     const subs = clients.map((c) => record(c, doc, { f: { machineIds: ['M-203'] } }));
-    await until('five members', () => metric(hub.url, 'hub_subscription_members'), (n) => n === 5);
+    await until(
+      'five members',
+      () => metric(hub.url, 'hub_subscription_members'),
+      (n) => n === 5,
+    );
     expect(await upstreams()).toBe(1);
     await until('one subgraph subscription', liveSubs, (n) => n === 1);
     const before = await metric(hub.url, 'hub_subscription_events_total');
     await publish('M-203-TEMP', 33.3);
     await until('all five', async () => subs.every((s) => s.events.length === 1), Boolean);
-    for (const s of subs) expect(s.events[0].data.sensorReadings).toEqual({ value: 33.3, machine: { name: 'Washer 203' } });
+    for (const s of subs)
+      expect(s.events[0].data.sensorReadings).toEqual({ value: 33.3, machine: { name: 'Washer 203' } });
     // One upstream event for five deliveries.
     expect((await metric(hub.url, 'hub_subscription_events_total')) - before).toBe(1);
     for (const s of subs.slice(0, 4)) s.dispose();
-    await until('one member', () => metric(hub.url, 'hub_subscription_members'), (n) => n === 1);
+    await until(
+      'one member',
+      () => metric(hub.url, 'hub_subscription_members'),
+      (n) => n === 1,
+    );
     expect(await upstreams()).toBe(1);
     subs[4]!.dispose();
     await until('upstream closed with the last member', upstreams, (n) => n === 0);
@@ -268,13 +359,20 @@ describe('groups, dedupe and lifecycle', () => {
     const v = await publish('M-101-VIBR', 5.5);
     await until('both', async () => s1.events.length && s2.events.length, Boolean);
     expect(s1.events[0]).toEqual(s2.events[0]);
-    expect(s2.events[0].data.sensorReadings).toEqual({ value: v, machine: { name: 'Injection press 101', line: { id: 'LINE-1' } } });
+    expect(s2.events[0].data.sensorReadings).toEqual({
+      value: v,
+      machine: { name: 'Injection press 101', line: { id: 'LINE-1' } },
+    });
     await gw2.close();
     await until('the second gateway completed its subscription', async () => s2.completed, Boolean);
     expect(s2.errors).toBeUndefined();
     await until('its upstream released', liveSubs, (n) => n === 1);
     const v2 = await publish('M-101-VIBR', 6.5);
-    await until('the first gateway still delivers', async () => s1.events.length, (n) => n === 2);
+    await until(
+      'the first gateway still delivers',
+      async () => s1.events.length,
+      (n) => n === 2,
+    );
     expect(s1.events[1].data.sensorReadings.value).toBe(v2);
     await c1.dispose();
     await c2.dispose();
@@ -285,7 +383,11 @@ describe('groups, dedupe and lifecycle', () => {
     try {
       const client = wsClient(gw2.url, admin);
       const sub = record(client, `subscription { sensorReadings(filter: { machineIds: ["M-103"] }) { value } }`);
-      await until('upstream', () => metric(gw2.url, 'hub_subscription_upstreams'), (n) => n === 1);
+      await until(
+        'upstream',
+        () => metric(gw2.url, 'hub_subscription_upstreams'),
+        (n) => n === 1,
+      );
       gw2.engine.reload(new SubscriptionPlanner(readSupergraph()));
       await until('the reload error', async () => sub.errors, Boolean);
       expect(sub.errors![0].extensions.code).toBe('SUBSCRIPTION_SCHEMA_RELOAD');
@@ -303,13 +405,29 @@ describe('groups, dedupe and lifecycle', () => {
       const ok = record(healthy, `subscription { sensorReadings(filter: { machineIds: ["M-202"] }) { value } }`);
       const frozen = await rawClient(gw2.url, admin);
       frozen.subscribe('x', `subscription { sensorReadings(filter: { machineIds: ["M-202"] }) { value } }`);
-      await until('two members', () => metric(gw2.url, 'hub_subscription_members'), (n) => n === 2);
+      await until(
+        'two members',
+        () => metric(gw2.url, 'hub_subscription_members'),
+        (n) => n === 2,
+      );
       // A frozen client: its socket is never read again, so pongs never come back.
       frozen.pause();
-      await until('dropped', () => metric(gw2.url, 'hub_subscription_clients_dropped_total'), (n) => n === 1);
-      await until('its subscription left', () => metric(gw2.url, 'hub_subscription_members'), (n) => n === 1);
+      await until(
+        'dropped',
+        () => metric(gw2.url, 'hub_subscription_clients_dropped_total'),
+        (n) => n === 1,
+      );
+      await until(
+        'its subscription left',
+        () => metric(gw2.url, 'hub_subscription_members'),
+        (n) => n === 1,
+      );
       const v = await publish('M-202-TEMP', 44.4);
-      await until('the healthy client still gets events', async () => ok.events.some((e) => e.data.sensorReadings.value === v), Boolean);
+      await until(
+        'the healthy client still gets events',
+        async () => ok.events.some((e) => e.data.sensorReadings.value === v),
+        Boolean,
+      );
       await healthy.dispose();
     } finally {
       await gw2.close();
@@ -323,16 +441,30 @@ describe('groups, dedupe and lifecycle', () => {
       // ~10 KB per event (the time, 300 times over), so a paused reader fills the kernel's socket buffers fast.
       const big = `subscription { sensorReadings(filter: { machineIds: ["M-102"] }) { value machine { id } ${Array.from({ length: 300 }, (_, i) => `t${i}: ts`).join(' ')} } }`;
       slow.subscribe('slow', big);
-      await until('upstream', () => metric(gw2.url, 'hub_subscription_upstreams'), (n) => n === 1);
+      await until(
+        'upstream',
+        () => metric(gw2.url, 'hub_subscription_upstreams'),
+        (n) => n === 1,
+      );
       // Stop reading: the kernel buffers fill, then the gateway's socket buffer passes its high-water mark.
       slow.pause();
       const N = 3000;
       for (let i = 0; i < N; i++) void publish('M-102-TEMP', i);
-      await until('conflation', () => metric(gw2.url, 'hub_subscription_client_conflated_total'), (n) => n > 0, 60_000);
+      await until(
+        'conflation',
+        () => metric(gw2.url, 'hub_subscription_client_conflated_total'),
+        (n) => n > 0,
+        60_000,
+      );
       slow.resume();
       await new Promise((r) => setTimeout(r, 1000));
       const last = await publish('M-102-TEMP', 123456);
-      await until('the newest event after the backlog', async () => slow.frames.some((f) => f.payload?.data?.sensorReadings?.value === last), Boolean, 30_000);
+      await until(
+        'the newest event after the backlog',
+        async () => slow.frames.some((f) => f.payload?.data?.sensorReadings?.value === last),
+        Boolean,
+        30_000,
+      );
       const events = slow.frames.filter((f) => f.type === 'next');
       expect(events.length).toBeLessThan(N);
       expect(events.every((f) => f.id === 'slow' && f.payload.data.sensorReadings.machine.id === 'M-102')).toBe(true);
@@ -346,15 +478,35 @@ describe('groups, dedupe and lifecycle', () => {
 describe('qualityAlerts through the gateway', () => {
   it('delivers a raised alert with its machine (production) and sensor (iot)', async () => {
     const client = wsClient(hub.url, admin);
-    const sub = record(client, `subscription { qualityAlerts(filter: { machineIds: ["M-103"], type: [OUT_OF_RANGE] }) {
-      id type severity value metric acknowledged machine { name line { id } } sensor { id name } } }`);
-    await until('upstream', () => metric(hub.subgraphUrls.quality, 'hub_live_subscriptions'), (n) => n >= 1);
+    const sub = record(
+      client,
+      `subscription { qualityAlerts(filter: { machineIds: ["M-103"], type: [OUT_OF_RANGE] }) {
+      id type severity value metric acknowledged machine { name line { id } } sensor { id name } } }`,
+    );
+    await until(
+      'upstream',
+      () => metric(hub.subgraphUrls.quality, 'hub_live_subscriptions'),
+      (n) => n >= 1,
+    );
     await publish('M-103-TEMP', 9999);
-    await until('the alert', async () => sub.events.length, (n) => n >= 1);
+    await until(
+      'the alert',
+      async () => sub.events.length,
+      (n) => n >= 1,
+    );
     const a = sub.events[0].data.qualityAlerts;
-    expect(a).toMatchObject({ type: 'OUT_OF_RANGE', value: 9999, metric: 'temperature', acknowledged: false, machine: { name: 'Packer 103', line: { id: 'LINE-1' } }, sensor: { id: 'M-103-TEMP' } });
+    expect(a).toMatchObject({
+      type: 'OUT_OF_RANGE',
+      value: 9999,
+      metric: 'temperature',
+      acknowledged: false,
+      machine: { name: 'Packer 103', line: { id: 'LINE-1' } },
+      sensor: { id: 'M-103-TEMP' },
+    });
     // The id is the stored alert's: it can be acknowledged through the API.
-    const { body } = await hub.gql(admin, `mutation($id: ID!) { acknowledgeAlert(id: $id) { id acknowledged } }`, { id: a.id });
+    const { body } = await hub.gql(admin, `mutation($id: ID!) { acknowledgeAlert(id: $id) { id acknowledged } }`, {
+      id: a.id,
+    });
     expect(body.data.acknowledgeAlert).toEqual({ id: a.id, acknowledged: true });
     await client.dispose();
   });
@@ -368,15 +520,34 @@ describe('when a subgraph restarts', () => {
     const gw = await secondGateway({ subgraphUrls: { ...hub.subgraphUrls, iot: iot.url }, upstreamGiveUpMs: 2500 });
     const client = wsClient(gw.url, admin);
     try {
-      const sub = record(client, `subscription { sensorReadings(filter: { sensorIds: ["M-201-VIBR"] }) { value machine { name } } }`);
-      await until('subscribed', () => metric(iot.url, 'hub_live_subscriptions'), (n) => n === 1);
+      const sub = record(
+        client,
+        `subscription { sensorReadings(filter: { sensorIds: ["M-201-VIBR"] }) { value machine { name } } }`,
+      );
+      await until(
+        'subscribed',
+        () => metric(iot.url, 'hub_live_subscriptions'),
+        (n) => n === 1,
+      );
       await publish('M-201-VIBR', 1.5);
-      await until('first event', async () => sub.events.length, (n) => n === 1);
+      await until(
+        'first event',
+        async () => sub.events.length,
+        (n) => n === 1,
+      );
       await iot.close();
       iot = await startSubgraph('iot', hub.db, INTERNAL_SECRET, '127.0.0.1', port, live);
-      await until('resubscribed to the restarted subgraph', () => metric(iot.url, 'hub_live_subscriptions'), (n) => n === 1);
+      await until(
+        'resubscribed to the restarted subgraph',
+        () => metric(iot.url, 'hub_live_subscriptions'),
+        (n) => n === 1,
+      );
       await publish('M-201-VIBR', 2.5);
-      await until('events flow again', async () => sub.events.length, (n) => n === 2);
+      await until(
+        'events flow again',
+        async () => sub.events.length,
+        (n) => n === 2,
+      );
       expect(sub.events[1].data.sensorReadings).toEqual({ value: 2.5, machine: { name: 'CNC mill 201' } });
       expect(sub.errors).toBeUndefined();
       await iot.close();

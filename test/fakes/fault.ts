@@ -11,7 +11,15 @@
  *   flaky30       30 % of calls answer 503 (seeded: the same run fails the same calls)
  *   applyThenFail (writes) apply the change, then answer 500 as if the answer was lost
  */
-export type FaultMode = 'ok' | 'timeout' | '500' | 'malformed' | 'repeatPage' | 'emptyPage' | 'flaky30' | 'applyThenFail';
+export type FaultMode =
+  | 'ok'
+  | 'timeout'
+  | '500'
+  | 'malformed'
+  | 'repeatPage'
+  | 'emptyPage'
+  | 'flaky30'
+  | 'applyThenFail';
 
 /** A small seeded PRNG (mulberry32) so flaky runs are repeatable. */
 export function seeded(seed: number): () => number {

@@ -56,7 +56,12 @@ export async function startHttpSensor(): Promise<FakeHttpSensor> {
     const list = docs.get(path) ?? [];
     docs.set(path, list);
     const seq = list.length + 1;
-    const doc: SensorDoc = { sensor: opts.sensor ?? path.replace(/^\//, ''), seq, value: 20 + seq / 2, ts: new Date().toISOString() };
+    const doc: SensorDoc = {
+      sensor: opts.sensor ?? path.replace(/^\//, ''),
+      seq,
+      value: 20 + seq / 2,
+      ts: new Date().toISOString(),
+    };
     list.push(doc);
     send(res, 200, 'application/json', JSON.stringify(doc));
   };

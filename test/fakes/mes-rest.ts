@@ -47,7 +47,9 @@ export interface FakeRestMes {
   close(): Promise<void>;
 }
 
-export async function startRestMes(opts: { seed?: number; clientId?: string; clientSecret?: string } = {}): Promise<FakeRestMes> {
+export async function startRestMes(
+  opts: { seed?: number; clientId?: string; clientSecret?: string } = {},
+): Promise<FakeRestMes> {
   const clientId = opts.clientId ?? 'hub-client';
   const clientSecret = opts.clientSecret ?? 'hub-secret-value';
   const tokens = new Set<string>();
@@ -95,7 +97,11 @@ export async function startRestMes(opts: { seed?: number; clientId?: string; cli
 
   const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     const text = typeof body === 'string' ? body : JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      ...headers,
+    });
     res.end(text);
   };
 
@@ -107,13 +113,15 @@ export async function startRestMes(opts: { seed?: number; clientId?: string; cli
       fake.tokenRequests++;
       const basic = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString();
       const form = new URLSearchParams(body);
-      if (basic !== `${clientId}:${clientSecret}` || form.get('grant_type') !== 'client_credentials') return json(res, 401, { error: 'invalid_client' });
+      if (basic !== `${clientId}:${clientSecret}` || form.get('grant_type') !== 'client_credentials')
+        return json(res, 401, { error: 'invalid_client' });
       const t = randomUUID();
       tokens.add(t);
       return json(res, 200, { access_token: t, token_type: 'Bearer', expires_in: 3600 });
     }
     const token = (req.headers.authorization ?? '').replace(/^Bearer /, '');
-    if (!tokens.has(token)) return json(res, 401, { error: 'invalid_token' }, { 'www-authenticate': 'Bearer error="invalid_token"' });
+    if (!tokens.has(token))
+      return json(res, 401, { error: 'invalid_token' }, { 'www-authenticate': 'Bearer error="invalid_token"' });
 
     const isStatus = req.method === 'POST' && /\/status$/.test(url.pathname);
     const faulty = modeScope === 'all' || isStatus;
@@ -132,9 +140,14 @@ export async function startRestMes(opts: { seed?: number; clientId?: string; cli
       const all = [...fake.orders.values()]
         .filter((o) => o.LineCode === line && Date.parse(o.PlannedEnd) > from && Date.parse(o.PlannedStart) < to)
         .sort((a, b) => a.OrderNumber.localeCompare(b.OrderNumber));
-      if (faulty && mode === 'emptyPage' && offset > 0) return json(res, 200, { items: [], total: all.length, hasMore: true });
+      if (faulty && mode === 'emptyPage' && offset > 0)
+        return json(res, 200, { items: [], total: all.length, hasMore: true });
       const items = all.slice(offset, offset + limit);
-      return json(res, 200, { items, total: all.length, hasMore: faulty && mode === 'repeatPage' ? true : offset + items.length < all.length });
+      return json(res, 200, {
+        items,
+        total: all.length,
+        hasMore: faulty && mode === 'repeatPage' ? true : offset + items.length < all.length,
+      });
     }
     let m = /^\/work-orders\/([^/]+)$/.exec(url.pathname);
     if (req.method === 'GET' && m) {
@@ -147,7 +160,8 @@ export async function startRestMes(opts: { seed?: number; clientId?: string; cli
       return r ? json(res, 200, r) : json(res, 404, { error: 'not found' });
     }
     m = /^\/work-orders\/([^/]+)\/consumption$/.exec(url.pathname);
-    if (req.method === 'GET' && m) return json(res, 200, { items: fake.consumption.get(decodeURIComponent(m[1]!)) ?? [] });
+    if (req.method === 'GET' && m)
+      return json(res, 200, { items: fake.consumption.get(decodeURIComponent(m[1]!)) ?? [] });
     m = /^\/work-orders\/([^/]+)\/status$/.exec(url.pathname);
     if (req.method === 'POST' && m) {
       if (hold) {
@@ -180,9 +194,14 @@ export async function startRestMes(opts: { seed?: number; clientId?: string; cli
   return fake;
 }
 
-
 /** `n` orders on a line, one hour each from `start`, products cycling through `products`. */
-export function makeOrders(line: string, n: number, start: Date, products: string[], prefix = `${line}-WO`): MesOrder[] {
+export function makeOrders(
+  line: string,
+  n: number,
+  start: Date,
+  products: string[],
+  prefix = `${line}-WO`,
+): MesOrder[] {
   return Array.from({ length: n }, (_, i) => ({
     OrderNumber: `${prefix}-${String(i + 1).padStart(6, '0')}`,
     LineCode: line,

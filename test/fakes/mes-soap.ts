@@ -64,9 +64,13 @@ export interface FakeSoapMes {
 }
 
 // SOAP 1.1 over HTTP sends a Fault with status 500 (the soap package would send 200 without statusCode).
-const fault = (code: 'soap:Client' | 'soap:Server', message: string) => ({ Fault: { faultcode: code, faultstring: message, statusCode: 500 } });
+const fault = (code: 'soap:Client' | 'soap:Server', message: string) => ({
+  Fault: { faultcode: code, faultstring: message, statusCode: 500 },
+});
 
-export async function startSoapMes(opts: { user?: string; password?: string; seed?: number } = {}): Promise<FakeSoapMes> {
+export async function startSoapMes(
+  opts: { user?: string; password?: string; seed?: number } = {},
+): Promise<FakeSoapMes> {
   const user = opts.user ?? 'HUB_SOAP';
   const password = opts.password ?? 'soap-password-1';
   const wsdl = readFileSync(WSDL_FILE, 'utf8');
@@ -102,10 +106,17 @@ export async function startSoapMes(opts: { user?: string; password?: string; see
       B2mmlProductionPort: {
         GetProductionSchedule(args: any) {
           fake.scheduleRequests++;
-          if (faulty('schedule') && mode === 'soapFault') throw fault('soap:Client', 'GetProductionSchedule: HierarchyScope is not a known production line');
+          if (faulty('schedule') && mode === 'soapFault')
+            throw fault('soap:Client', 'GetProductionSchedule: HierarchyScope is not a known production line');
           const sel = args?.DataArea?.ProductionSchedule ?? {};
           const requestId = sel.ProductionRequest?.ID as string | undefined;
-          fake.lastSelection = { equipment: sel.HierarchyScope?.EquipmentID, start: sel.StartTime, end: sel.EndTime, requestId, sender: args?.ApplicationArea?.Sender?.LogicalID };
+          fake.lastSelection = {
+            equipment: sel.HierarchyScope?.EquipmentID,
+            start: sel.StartTime,
+            end: sel.EndTime,
+            requestId,
+            sender: args?.ApplicationArea?.Sender?.LogicalID,
+          };
           const from = sel.StartTime ? Date.parse(sel.StartTime) : -Infinity;
           const to = sel.EndTime ? Date.parse(sel.EndTime) : Infinity;
           const picked = [...fake.orders.values()]
@@ -116,14 +127,20 @@ export async function startSoapMes(opts: { user?: string; password?: string; see
         },
         ProcessProductionPerformance(args: any) {
           fake.performanceRequests++;
-          if (faulty('performance') && mode === 'soapFault') throw fault('soap:Client', 'ProcessProductionPerformance: schema validation failed');
+          if (faulty('performance') && mode === 'soapFault')
+            throw fault('soap:Client', 'ProcessProductionPerformance: schema validation failed');
           const perf = args?.DataArea?.ProductionPerformance;
           const id = perf?.ID as string | undefined;
           const resp = perf?.ProductionResponse;
-          if (!id || !resp?.ProductionRequestID) throw fault('soap:Client', 'ProductionPerformance needs an ID and a ProductionResponse/ProductionRequestID');
+          if (!id || !resp?.ProductionRequestID)
+            throw fault(
+              'soap:Client',
+              'ProductionPerformance needs an ID and a ProductionResponse/ProductionRequestID',
+            );
           const order = fake.orders.get(String(resp.ProductionRequestID));
           if (!order) throw fault('soap:Client', `ProductionRequest ${resp.ProductionRequestID} is unknown`);
-          if (faulty('performance') && mode === 'reject') return { _xml: acknowledge(id, 'Rejected', 'order is locked by the quality department') };
+          if (faulty('performance') && mode === 'reject')
+            return { _xml: acknowledge(id, 'Rejected', 'order is locked by the quality department') };
           if (!fake.performances.has(id)) {
             const qty = Number(resp.SegmentResponse?.MaterialActual?.Quantity?.QuantityString);
             fake.performances.set(id, {
@@ -135,7 +152,8 @@ export async function startSoapMes(opts: { user?: string; password?: string; see
               count: 1,
             });
             order.state = String(resp.ResponseState);
-            if (faulty('performance') && mode === 'applyThenFail') throw fault('soap:Server', 'connection to the MES database was reset after commit');
+            if (faulty('performance') && mode === 'applyThenFail')
+              throw fault('soap:Server', 'connection to the MES database was reset after commit');
           }
           return { _xml: acknowledge(id, 'Accepted') };
         },
@@ -149,17 +167,27 @@ export async function startSoapMes(opts: { user?: string; password?: string; see
 
   const server = createServer((req, res) => {
     fake.calls++;
-    if (req.headers.authorization !== `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`) return send(res, 401, 'text/plain', 'Unauthorized');
+    if (req.headers.authorization !== `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`)
+      return send(res, 401, 'text/plain', 'Unauthorized');
     const url = new URL(req.url ?? '/', 'http://fake');
     if (req.method === 'GET' && url.pathname === PATH && url.searchParams.has('wsdl')) {
       fake.wsdlRequests++;
       return send(res, 200, 'text/xml', wsdl.replace(/location="[^"]*"/, `location="${fake.url}${PATH}"`));
     }
-    const op = String(req.headers.soapaction ?? '').includes('ProcessProductionPerformance') ? 'performance' : 'schedule';
+    const op = String(req.headers.soapaction ?? '').includes('ProcessProductionPerformance')
+      ? 'performance'
+      : 'schedule';
     if (faulty(op) && mode === 'timeout') return; // never answers
     if (faulty(op) && mode === '500') return send(res, 500, 'text/xml', serverFault('MES database unavailable'));
-    if (faulty(op) && mode === 'flaky30' && random() < 0.3) return send(res, 503, 'text/html', '<html><body>503 Service Unavailable</body></html>');
-    if (faulty(op) && mode === 'malformed') return send(res, 200, 'text/xml', `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><b2:ShowProductionSchedule xmlns:b2="${B2}"><b2:DataArea><b2:ProductionSch`);
+    if (faulty(op) && mode === 'flaky30' && random() < 0.3)
+      return send(res, 503, 'text/html', '<html><body>503 Service Unavailable</body></html>');
+    if (faulty(op) && mode === 'malformed')
+      return send(
+        res,
+        200,
+        'text/xml',
+        `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><b2:ShowProductionSchedule xmlns:b2="${B2}"><b2:DataArea><b2:ProductionSch`,
+      );
     soapSide.emit('request', req, res);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -216,7 +244,13 @@ function acknowledge(id: string, action: 'Accepted' | 'Rejected', reason?: strin
 }
 
 /** `n` orders on a line's equipment id, one hour each from `start`, products cycling through `products`. */
-export function makeB2mmlOrders(equipment: string, n: number, start: Date, products: string[], prefix = `${equipment}-PR`): B2mmlOrder[] {
+export function makeB2mmlOrders(
+  equipment: string,
+  n: number,
+  start: Date,
+  products: string[],
+  prefix = `${equipment}-PR`,
+): B2mmlOrder[] {
   return Array.from({ length: n }, (_, i) => ({
     id: `${prefix}-${String(i + 1).padStart(6, '0')}`,
     equipment,
@@ -229,4 +263,3 @@ export function makeB2mmlOrders(equipment: string, n: number, start: Date, produ
     priority: 1 + (i % 10),
   }));
 }
-

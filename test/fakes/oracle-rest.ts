@@ -59,7 +59,12 @@ export async function startOracle(opts: { seed?: number } = {}): Promise<FakeOra
     res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text) });
     res.end(text);
   };
-  const oracleError = (status: number, title: string, detail: string, code: string) => ({ type: 'http://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html', title, status: String(status), 'o:errorDetails': [{ detail, 'o:errorCode': code }] });
+  const oracleError = (status: number, title: string, detail: string, code: string) => ({
+    type: 'http://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html',
+    title,
+    status: String(status),
+    'o:errorDetails': [{ detail, 'o:errorCode': code }],
+  });
 
   const server = createServer(async (req, res) => {
     fake.calls++;
@@ -68,31 +73,63 @@ export async function startOracle(opts: { seed?: number } = {}): Promise<FakeOra
     if (req.method === 'POST' && url.pathname === '/oauth2/v1/token') {
       fake.tokenRequests++;
       const basic = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString();
-      if (basic !== `${fake.clientId}:${fake.clientSecret}` || new URLSearchParams(body).get('grant_type') !== 'client_credentials') return send(res, 401, { error: 'invalid_client' });
+      if (
+        basic !== `${fake.clientId}:${fake.clientSecret}` ||
+        new URLSearchParams(body).get('grant_type') !== 'client_credentials'
+      )
+        return send(res, 401, { error: 'invalid_client' });
       const t = randomUUID();
       tokens.add(t);
       return send(res, 200, { access_token: t, token_type: 'Bearer', expires_in: 3600 });
     }
     const auth = req.headers.authorization ?? '';
-    const ok = auth.startsWith('Bearer ') ? tokens.has(auth.slice(7)) : auth === `Basic ${Buffer.from(`${fake.user}:${fake.password}`).toString('base64')}`;
+    const ok = auth.startsWith('Bearer ')
+      ? tokens.has(auth.slice(7))
+      : auth === `Basic ${Buffer.from(`${fake.user}:${fake.password}`).toString('base64')}`;
     if (!ok) return send(res, 401, 'Unauthorized', 'text/plain');
     if (mode === 'timeout') return;
-    if (mode === '500') return send(res, 500, oracleError(500, 'Internal Server Error', 'JBO-29000: Unexpected exception caught: java.sql.SQLException', 'JBO-29000'));
+    if (mode === '500')
+      return send(
+        res,
+        500,
+        oracleError(
+          500,
+          'Internal Server Error',
+          'JBO-29000: Unexpected exception caught: java.sql.SQLException',
+          'JBO-29000',
+        ),
+      );
     if (mode === 'flaky30' && random() < 0.3) return send(res, 503, 'Service Unavailable', 'text/html');
-    if (req.method !== 'GET' || url.pathname !== PATH) return send(res, 404, oracleError(404, 'Not Found', `resource ${url.pathname} not found`, 'NOT_FOUND'));
+    if (req.method !== 'GET' || url.pathname !== PATH)
+      return send(res, 404, oracleError(404, 'Not Found', `resource ${url.pathname} not found`, 'NOT_FOUND'));
     if (mode === 'malformed') return send(res, 200, '{"items":[{"WorkOrderId":3001,"WorkOrderNumber":"M1-');
     fake.lastHeaders = req.headers;
     const q = url.searchParams.get('q') ?? '';
     fake.queries.push(q);
     const filter = parseQ(q);
-    if (!filter) return send(res, 400, oracleError(400, 'Bad Request', `URL request parameter q with value ${q} is not valid`, 'RFW-Q-PARSE'));
-    const all = [...fake.workOrders.values()].filter(filter).sort((a, b) => String(a.WorkOrderNumber).localeCompare(String(b.WorkOrderNumber)));
+    if (!filter)
+      return send(
+        res,
+        400,
+        oracleError(400, 'Bad Request', `URL request parameter q with value ${q} is not valid`, 'RFW-Q-PARSE'),
+      );
+    const all = [...fake.workOrders.values()]
+      .filter(filter)
+      .sort((a, b) => String(a.WorkOrderNumber).localeCompare(String(b.WorkOrderNumber)));
     const limit = Math.min(Number(url.searchParams.get('limit') ?? 25), 500);
     const offset = mode === 'repeatPage' ? 0 : Number(url.searchParams.get('offset') ?? 0);
-    if (mode === 'emptyPage' && offset > 0) return send(res, 200, { items: [], count: 0, hasMore: true, limit, offset, links: [] });
+    if (mode === 'emptyPage' && offset > 0)
+      return send(res, 200, { items: [], count: 0, hasMore: true, limit, offset, links: [] });
     const items = all.slice(offset, offset + limit);
     const hasMore = mode === 'repeatPage' ? true : offset + items.length < all.length;
-    return send(res, 200, { items, count: items.length, hasMore, limit, offset, links: [{ rel: 'self', href: `${fake.url}${PATH}`, name: 'workOrders', kind: 'collection' }] });
+    return send(res, 200, {
+      items,
+      count: items.length,
+      hasMore,
+      limit,
+      offset,
+      links: [{ rel: 'self', href: `${fake.url}${PATH}`, name: 'workOrders', kind: 'collection' }],
+    });
   });
   fake.url = await listenLocal(server);
   return fake;
@@ -123,9 +160,14 @@ function parseQ(q: string): ((r: Record<string, unknown>) => boolean) | undefine
   return (r) => tests.every((t) => t(r));
 }
 
-
 /** `n` released work orders in organization M1 on a work area, 8 hours each from `start`. */
-export function makeOracleWorkOrders(workArea: string, n: number, start: Date, item = 'AS54888', firstId = 300100071643547): Record<string, unknown>[] {
+export function makeOracleWorkOrders(
+  workArea: string,
+  n: number,
+  start: Date,
+  item = 'AS54888',
+  firstId = 300100071643547,
+): Record<string, unknown>[] {
   return Array.from({ length: n }, (_, i) => ({
     WorkOrderId: firstId + i,
     WorkOrderNumber: `M1-${workArea}-${String(i + 1).padStart(5, '0')}`,

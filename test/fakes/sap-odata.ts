@@ -41,11 +41,17 @@ const sapError = (code: string, message: string) => ({
   error: {
     code,
     message: { lang: 'en', value: message },
-    innererror: { transactionid: randomUUID().replace(/-/g, '').toUpperCase(), timestamp: '20300101000000.0000000', errordetails: [{ code, message, propertyref: '', severity: 'error', target: '', transition: false }] },
+    innererror: {
+      transactionid: randomUUID().replace(/-/g, '').toUpperCase(),
+      timestamp: '20300101000000.0000000',
+      errordetails: [{ code, message, propertyref: '', severity: 'error', target: '', transition: false }],
+    },
   },
 });
 
-export async function startSap(opts: { user?: string; password?: string; serverPageCap?: number } = {}): Promise<FakeSap> {
+export async function startSap(
+  opts: { user?: string; password?: string; serverPageCap?: number } = {},
+): Promise<FakeSap> {
   const user = opts.user ?? 'HUB_COMM_USER';
   const password = opts.password ?? 'sap-password-1';
   let mode: FaultMode = 'ok';
@@ -75,9 +81,18 @@ export async function startSap(opts: { user?: string; password?: string; serverP
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
-  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}) => {
+  const send = (
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    headers: Record<string, string | string[]> = {},
+  ) => {
     const text = typeof body === 'string' ? body : JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      ...headers,
+    });
     res.end(text);
   };
 
@@ -85,14 +100,21 @@ export async function startSap(opts: { user?: string; password?: string; serverP
     fake.calls++;
     const body = await readBody(req);
     const url = new URL(req.url ?? '/', fake.url || 'http://fake');
-    if (req.headers.authorization !== `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`) return send(res, 401, sapError('/IWFND/CM_AUTH/000', 'Unauthorized'));
+    if (req.headers.authorization !== `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`)
+      return send(res, 401, sapError('/IWFND/CM_AUTH/000', 'Unauthorized'));
     if (mode === 'timeout') return;
     if (mode === '500') return send(res, 500, sapError('/IWBEP/CM_MGW_RT/000', 'Runtime error in the backend'));
-    if (mode === 'flaky30' && random() < 0.3) return send(res, 503, sapError('/IWFND/CM_BEC/026', 'Service unavailable'));
+    if (mode === 'flaky30' && random() < 0.3)
+      return send(res, 503, sapError('/IWFND/CM_BEC/026', 'Service unavailable'));
 
     if (req.method === 'GET' && req.headers['x-csrf-token'] === 'Fetch') {
       fake.csrfFetches++;
-      return send(res, 200, { d: { EntitySets: [] } }, { 'x-csrf-token': csrf, 'set-cookie': [`${session}; path=/; HttpOnly`, `sap-XSRF_S4H_100=${csrf}; path=/`] });
+      return send(
+        res,
+        200,
+        { d: { EntitySets: [] } },
+        { 'x-csrf-token': csrf, 'set-cookie': [`${session}; path=/; HttpOnly`, `sap-XSRF_S4H_100=${csrf}; path=/`] },
+      );
     }
     if (req.method === 'GET' && url.pathname === `${ORDERS}/A_ProductionOrder_2`) {
       if (mode === 'malformed') return send(res, 200, '{"d":{"results":[{"ManufacturingOrder":"10');
@@ -103,18 +125,39 @@ export async function startSap(opts: { user?: string; password?: string; serverP
       const ge = /MfgOrderPlannedEndDate ge datetime'([^']*)'/.exec(filter)?.[1];
       const ms = (v: unknown) => Number(/\/Date\((\d+)/.exec(String(v))?.[1]);
       const all = [...fake.orders.values()]
-        .filter((o) => (!plant || o.ProductionPlant === plant) && (!lines.length || lines.includes(String(o.ProductionSupervisor))))
-        .filter((o) => (!lt || ms(o.MfgOrderPlannedStartDate) < Date.parse(lt + 'Z')) && (!ge || ms(o.MfgOrderPlannedEndDate) >= Date.parse(ge + 'Z')))
+        .filter(
+          (o) =>
+            (!plant || o.ProductionPlant === plant) &&
+            (!lines.length || lines.includes(String(o.ProductionSupervisor))),
+        )
+        .filter(
+          (o) =>
+            (!lt || ms(o.MfgOrderPlannedStartDate) < Date.parse(lt + 'Z')) &&
+            (!ge || ms(o.MfgOrderPlannedEndDate) >= Date.parse(ge + 'Z')),
+        )
         .sort((a, b) => String(a.ManufacturingOrder).localeCompare(String(b.ManufacturingOrder)));
       const skip = Number(url.searchParams.get('$skiptoken') ?? url.searchParams.get('$skip') ?? 0);
       const top = Math.min(Number(url.searchParams.get('$top') ?? 100), fake.serverPageCap);
       const start = mode === 'repeatPage' ? 0 : skip;
-      if (mode === 'emptyPage' && skip > 0) return send(res, 200, { d: { results: [], __next: `${fake.url}${url.pathname}?$skiptoken=${skip + 1}` } });
-      const page = all.slice(start, start + top).map((o) => ({ __metadata: { id: `${fake.url}${ORDERS}/A_ProductionOrder_2('${o.ManufacturingOrder}')`, uri: `${fake.url}${ORDERS}/A_ProductionOrder_2('${o.ManufacturingOrder}')`, type: 'API_PRODUCTION_ORDER_2_SRV.A_ProductionOrder_2Type' }, ...o }));
+      if (mode === 'emptyPage' && skip > 0)
+        return send(res, 200, { d: { results: [], __next: `${fake.url}${url.pathname}?$skiptoken=${skip + 1}` } });
+      const page = all
+        .slice(start, start + top)
+        .map((o) => ({
+          __metadata: {
+            id: `${fake.url}${ORDERS}/A_ProductionOrder_2('${o.ManufacturingOrder}')`,
+            uri: `${fake.url}${ORDERS}/A_ProductionOrder_2('${o.ManufacturingOrder}')`,
+            type: 'API_PRODUCTION_ORDER_2_SRV.A_ProductionOrder_2Type',
+          },
+          ...o,
+        }));
       const requested = Number(url.searchParams.get('$top') ?? 100);
       // The server capped the page below what was asked: it says how to go on (like RAP services).
       const capped = requested > fake.serverPageCap && skip + page.length < all.length;
-      const next = capped || mode === 'repeatPage' ? `${fake.url}${url.pathname}?$filter=${encodeURIComponent(filter)}&$top=${requested}&$skiptoken=${mode === 'repeatPage' ? skip + top : skip + page.length}` : undefined;
+      const next =
+        capped || mode === 'repeatPage'
+          ? `${fake.url}${url.pathname}?$filter=${encodeURIComponent(filter)}&$top=${requested}&$skiptoken=${mode === 'repeatPage' ? skip + top : skip + page.length}`
+          : undefined;
       return send(res, 200, { d: { results: page, __count: String(all.length), ...(next ? { __next: next } : {}) } });
     }
     if (req.method === 'GET' && url.pathname === `${CONF}/ProdnOrdConf2`) {
@@ -125,8 +168,17 @@ export async function startSap(opts: { user?: string; password?: string; serverP
       const notReversed = /IsReversed eq false/.test(filter);
       const ms = (v: unknown) => Number(/\/Date\((\d+)/.exec(String(v))?.[1]);
       const all = [...fake.confirmations.values()]
-        .filter((c) => (!ge || ms(c.ConfirmedExecutionStartDate) >= Date.parse(ge + 'Z')) && (!lt || ms(c.ConfirmedExecutionStartDate) < Date.parse(lt + 'Z')) && (!notReversed || c.IsReversed === false))
-        .sort((a, b) => `${a.ConfirmationGroup}/${a.ConfirmationCount}`.localeCompare(`${b.ConfirmationGroup}/${b.ConfirmationCount}`));
+        .filter(
+          (c) =>
+            (!ge || ms(c.ConfirmedExecutionStartDate) >= Date.parse(ge + 'Z')) &&
+            (!lt || ms(c.ConfirmedExecutionStartDate) < Date.parse(lt + 'Z')) &&
+            (!notReversed || c.IsReversed === false),
+        )
+        .sort((a, b) =>
+          `${a.ConfirmationGroup}/${a.ConfirmationCount}`.localeCompare(
+            `${b.ConfirmationGroup}/${b.ConfirmationCount}`,
+          ),
+        );
       const skip = Number(url.searchParams.get('$skiptoken') ?? url.searchParams.get('$skip') ?? 0);
       const requested = Number(url.searchParams.get('$top') ?? 100);
       const page = all.slice(skip, skip + Math.min(requested, fake.serverPageCap)).map((c) => {
@@ -134,7 +186,9 @@ export async function startSap(opts: { user?: string; password?: string; serverP
         return { __metadata: { id: uri, uri, type: 'API_PROD_ORDER_CONFIRMATION_2_SRV.A_ProdnOrdConf2Type' }, ...c };
       });
       const more = requested > fake.serverPageCap && skip + page.length < all.length;
-      const next = more ? `${fake.url}${url.pathname}?$filter=${encodeURIComponent(filter)}&$top=${requested}&$skiptoken=${skip + page.length}` : undefined;
+      const next = more
+        ? `${fake.url}${url.pathname}?$filter=${encodeURIComponent(filter)}&$top=${requested}&$skiptoken=${skip + page.length}`
+        : undefined;
       return send(res, 200, { d: { results: page, __count: String(all.length), ...(next ? { __next: next } : {}) } });
     }
     if (req.method === 'GET' && url.pathname === `${PRODUCTS}/A_Product`) {
@@ -150,14 +204,28 @@ export async function startSap(opts: { user?: string; password?: string; serverP
     if (req.method === 'POST' && url.pathname === `${MATDOC}/A_MaterialDocumentHeader`) {
       fake.posts++;
       if (req.headers['x-csrf-token'] !== csrf || !String(req.headers.cookie ?? '').includes(session)) {
-        return send(res, 403, 'CSRF token validation failed', { 'x-csrf-token': 'Required', 'content-type': 'text/plain' });
+        return send(res, 403, 'CSRF token validation failed', {
+          'x-csrf-token': 'Required',
+          'content-type': 'text/plain',
+        });
       }
-      const doc = JSON.parse(body) as { PostingDate: string; to_MaterialDocumentItem: { results: Record<string, unknown>[] } };
-      const refused = doc.to_MaterialDocumentItem.results.map((it) => fake.refusedMaterials.get(String(it.Material))).find(Boolean);
+      const doc = JSON.parse(body) as {
+        PostingDate: string;
+        to_MaterialDocumentItem: { results: Record<string, unknown>[] };
+      };
+      const refused = doc.to_MaterialDocumentItem.results
+        .map((it) => fake.refusedMaterials.get(String(it.Material)))
+        .find(Boolean);
       if (refused) return send(res, 400, sapError(refused.code, refused.message));
       const number = String(4900000000 + fake.documents.length);
       doc.to_MaterialDocumentItem.results.forEach((it, i) =>
-        fake.documents.push({ MaterialDocumentYear: '2030', MaterialDocument: number, MaterialDocumentItem: String(i + 1), PostingDate: doc.PostingDate, ...it }),
+        fake.documents.push({
+          MaterialDocumentYear: '2030',
+          MaterialDocument: number,
+          MaterialDocumentItem: String(i + 1),
+          PostingDate: doc.PostingDate,
+          ...it,
+        }),
       );
       return send(res, 201, { d: { MaterialDocumentYear: '2030', MaterialDocument: number } });
     }
@@ -167,10 +235,15 @@ export async function startSap(opts: { user?: string; password?: string; serverP
   return fake;
 }
 
-
 const DAY = 86_400_000;
 /** `n` production orders for a line value, a day each from `start` (a midnight), in A_ProductionOrder_2's shape. */
-export function makeSapOrders(lineValue: string, n: number, start: Date, material = 'FG-PUMP-10', prefix = 1_000_000): Record<string, unknown>[] {
+export function makeSapOrders(
+  lineValue: string,
+  n: number,
+  start: Date,
+  material = 'FG-PUMP-10',
+  prefix = 1_000_000,
+): Record<string, unknown>[] {
   return Array.from({ length: n }, (_, i) => ({
     ManufacturingOrder: String(prefix + i),
     ManufacturingOrderType: 'YBM1',
@@ -186,7 +259,11 @@ export function makeSapOrders(lineValue: string, n: number, start: Date, materia
     MfgOrderConfirmedYieldQty: '0',
     OrderIsReleased: 'X',
     OrderIsConfirmed: '',
-    to_ProductionOrderOperation: { __deferred: { uri: `https://s4.example${ORDERS}/A_ProductionOrder_2('${prefix + i}')/to_ProductionOrderOperation` } },
+    to_ProductionOrderOperation: {
+      __deferred: {
+        uri: `https://s4.example${ORDERS}/A_ProductionOrder_2('${prefix + i}')/to_ProductionOrderOperation`,
+      },
+    },
   }));
 }
 
@@ -194,7 +271,12 @@ export function makeSapOrders(lineValue: string, n: number, start: Date, materia
  * `n` confirmations of operations at a work centre, one a day from `start` (a midnight), in ProdnOrdConf2's shape:
  * keys and quantities as strings (Edm.String / Edm.Decimal), dates as /Date(ms)/, times as Edm.Time.
  */
-export function makeConfirmations(workCenter: string, n: number, start: Date, opts: { group?: number; unit?: string; hours?: number; order?: string } = {}): Record<string, unknown>[] {
+export function makeConfirmations(
+  workCenter: string,
+  n: number,
+  start: Date,
+  opts: { group?: number; unit?: string; hours?: number; order?: string } = {},
+): Record<string, unknown>[] {
   const group = opts.group ?? 50_000;
   return Array.from({ length: n }, (_, i) => ({
     ConfirmationGroup: String(group + i),

@@ -35,15 +35,24 @@ export interface TestHub extends RunningHub {
   databaseUrl: string;
   token: (viewer: { role: Role; sub?: string; lines?: string[]; sites?: string[] }) => Promise<string>;
   /** POSTs an operation to the gateway; returns the HTTP status and the parsed body. */
-  gql: (token: string | null, query: string, variables?: Record<string, unknown>) => Promise<{ status: number; body: any }>;
+  gql: (
+    token: string | null,
+    query: string,
+    variables?: Record<string, unknown>,
+  ) => Promise<{ status: number; body: any }>;
   queries: string[];
   close: () => Promise<void>;
 }
 
 /** The whole hub in this process on a fresh database, optionally with the demo plant seeded through the API. */
-export async function startTestHub(opts: { seed?: boolean; mqtt?: { url: string; liveTopicPrefix: string } } = {}): Promise<TestHub> {
+export async function startTestHub(
+  opts: { seed?: boolean; mqtt?: { url: string; liveTopicPrefix: string } } = {},
+): Promise<TestHub> {
   const database = await createTestDatabase();
-  const cfg = HubConfigSchema.parse({ gateway: { host: '127.0.0.1', port: 0 }, ...(opts.mqtt ? { mqtt: opts.mqtt } : {}) });
+  const cfg = HubConfigSchema.parse({
+    gateway: { host: '127.0.0.1', port: 0 },
+    ...(opts.mqtt ? { mqtt: opts.mqtt } : {}),
+  });
   const queries: string[] = [];
   const db = await openDatabase(database.url, 5, true, (sql) => queries.push(sql));
   const hub = await startAll(cfg, db, { jwtSecret: JWT_SECRET, internalSecret: INTERNAL_SECRET, generated: false });

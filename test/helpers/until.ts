@@ -1,5 +1,11 @@
 /** Polls `read` until `ok` holds (no timing assertions: a deadline only so a broken run fails instead of hanging). */
-export async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean = Boolean, ms = 15_000, everyMs = 100): Promise<T> {
+export async function until<T>(
+  what: string,
+  read: () => Promise<T>,
+  ok: (v: T) => boolean = Boolean,
+  ms = 15_000,
+  everyMs = 100,
+): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await read();

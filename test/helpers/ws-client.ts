@@ -22,10 +22,13 @@ export interface Recorded {
 /** Subscribes and records what arrives: events, a terminal error (as graphql-ws reports it), completion. */
 export function record(client: Client, query: string, variables: Record<string, unknown> = {}): Recorded {
   const r: Recorded = { events: [], errors: undefined, completed: false, dispose: () => {} };
-  r.dispose = client.subscribe({ query, variables }, {
-    next: (v) => void r.events.push(v),
-    error: (e) => void (r.errors = Array.isArray(e) ? e : [e]),
-    complete: () => void (r.completed = true),
-  });
+  r.dispose = client.subscribe(
+    { query, variables },
+    {
+      next: (v) => void r.events.push(v),
+      error: (e) => void (r.errors = Array.isArray(e) ? e : [e]),
+      complete: () => void (r.completed = true),
+    },
+  );
   return r;
 }

@@ -1,11 +1,26 @@
 import { describe, expect, it } from 'vitest';
-import { B2MML_NS, buildGetProductionSchedule, buildProcessProductionPerformance, mapScheduleAnswer, readAcknowledge, type RequestContext } from '../../lib/connectors/mes/b2mml.ts';
+import {
+  B2MML_NS,
+  buildGetProductionSchedule,
+  buildProcessProductionPerformance,
+  mapScheduleAnswer,
+  readAcknowledge,
+  type RequestContext,
+} from '../../lib/connectors/mes/b2mml.ts';
 import { describeSoapFault } from '../../lib/connectors/mes/soap-transport.ts';
 import { childOf, parseXml, textAt } from '../../lib/connectors/xml.ts';
 import { RecordProblem } from '../../lib/connectors/values.ts';
 
-const STATUS: RequestContext['statusMap'] = { Released: 'PLANNED', Running: 'ACTIVE', Completed: 'COMPLETED', Aborted: 'CANCELLED' };
-const ctx = (lineId: string | null = 'LINE-1', lineMap: Record<string, string> = { L01: 'LINE-1' }): RequestContext => ({ lineId, lineMap, statusMap: STATUS });
+const STATUS: RequestContext['statusMap'] = {
+  Released: 'PLANNED',
+  Running: 'ACTIVE',
+  Completed: 'COMPLETED',
+  Aborted: 'CANCELLED',
+};
+const ctx = (
+  lineId: string | null = 'LINE-1',
+  lineMap: Record<string, string> = { L01: 'LINE-1' },
+): RequestContext => ({ lineId, lineMap, statusMap: STATUS });
 
 // The ProductionSchedule example of reference/protocols.md §4, with a HierarchyScope naming the line.
 const PROTOCOLS_EXAMPLE = `<ProductionSchedule xmlns="http://www.mesa.org/xml/B2MML-V0600">
@@ -25,7 +40,20 @@ describe('B2MML ProductionSchedule → work orders', () => {
     const { records, errors } = mapScheduleAnswer(PROTOCOLS_EXAMPLE, ctx());
     expect(errors).toEqual([]);
     expect(records).toEqual([
-      { number: '1000123', lineId: 'LINE-1', productId: 'FG-PUMP-10', recipeCode: 'FG-PUMP-10', plannedStart: new Date('2024-05-01T06:00:00Z'), plannedEnd: new Date('2024-05-02T06:00:00Z'), plannedQuantity: 480, actualQuantity: null, actualStart: null, actualEnd: null, status: 'PLANNED', priority: 5 },
+      {
+        number: '1000123',
+        lineId: 'LINE-1',
+        productId: 'FG-PUMP-10',
+        recipeCode: 'FG-PUMP-10',
+        plannedStart: new Date('2024-05-01T06:00:00Z'),
+        plannedEnd: new Date('2024-05-02T06:00:00Z'),
+        plannedQuantity: 480,
+        actualQuantity: null,
+        actualStart: null,
+        actualEnd: null,
+        status: 'PLANNED',
+        priority: 5,
+      },
     ]);
   });
 
@@ -44,7 +72,17 @@ describe('B2MML ProductionSchedule → work orders', () => {
         </b2:ProductionRequest></b2:ProductionSchedule></b2:DataArea></b2:ShowProductionSchedule></s:Body></s:Envelope>`;
     const { records, errors } = mapScheduleAnswer(xml, ctx());
     expect(errors).toEqual([]);
-    expect(records[0]).toMatchObject({ number: 'WO-1', lineId: 'LINE-1', productId: 'P-1', recipeCode: null, plannedStart: new Date('2030-01-01T06:00:00Z'), plannedEnd: new Date('2030-01-01T14:00:00Z'), plannedQuantity: 200, status: 'ACTIVE', priority: 3 });
+    expect(records[0]).toMatchObject({
+      number: 'WO-1',
+      lineId: 'LINE-1',
+      productId: 'P-1',
+      recipeCode: null,
+      plannedStart: new Date('2030-01-01T06:00:00Z'),
+      plannedEnd: new Date('2030-01-01T14:00:00Z'),
+      plannedQuantity: 200,
+      status: 'ACTIVE',
+      priority: 3,
+    });
   });
 
   it('falls back to the request StartTime/EndTime, and reports unusable requests by key', () => {
@@ -58,7 +96,10 @@ describe('B2MML ProductionSchedule → work orders', () => {
       ${req('ABORTED', `<StartTime>2030-01-01T00:00:00Z</StartTime><EndTime>2030-01-01T01:00:00Z</EndTime>${produced}<RequestState>Aborted</RequestState>`)}
     </ProductionSchedule>`;
     const { records, errors } = mapScheduleAnswer(xml, ctx());
-    expect(records.map((r) => [r.number, r.status, r.lineId])).toEqual([['OK', 'PLANNED', 'LINE-1'], ['ABORTED', 'CANCELLED', 'LINE-1']]);
+    expect(records.map((r) => [r.number, r.status, r.lineId])).toEqual([
+      ['OK', 'PLANNED', 'LINE-1'],
+      ['ABORTED', 'CANCELLED', 'LINE-1'],
+    ]);
     expect(Object.fromEntries(errors.map((e) => [e.key, e.message]))).toEqual({
       'NO-TIME': 'no EarliestStartTime in a SegmentRequirement and no StartTime',
       'BAD-QTY': 'MaterialRequirement/Quantity/QuantityString "4.5" is not a whole number',
@@ -67,21 +108,36 @@ describe('B2MML ProductionSchedule → work orders', () => {
   });
 
   it('takes the line from the document when none is asked for, and needs one then', () => {
-    const one = (scope: string) => `<ProductionSchedule xmlns="${B2MML_NS}"><ProductionRequest><ID>X</ID>${scope}<StartTime>2030-01-01T00:00:00Z</StartTime><EndTime>2030-01-01T01:00:00Z</EndTime><SegmentRequirement><MaterialRequirement><MaterialDefinitionID>P</MaterialDefinitionID><MaterialUse>Produced</MaterialUse><Quantity><QuantityString>1</QuantityString></Quantity></MaterialRequirement></SegmentRequirement></ProductionRequest></ProductionSchedule>`;
-    expect(mapScheduleAnswer(one('<HierarchyScope><EquipmentID>L01</EquipmentID></HierarchyScope>'), ctx(null)).records[0]!.lineId).toBe('LINE-1');
-    expect(mapScheduleAnswer(one('<Location><EquipmentID>LINE-7</EquipmentID></Location>'), ctx(null)).records[0]!.lineId).toBe('LINE-7');
+    const one = (scope: string) =>
+      `<ProductionSchedule xmlns="${B2MML_NS}"><ProductionRequest><ID>X</ID>${scope}<StartTime>2030-01-01T00:00:00Z</StartTime><EndTime>2030-01-01T01:00:00Z</EndTime><SegmentRequirement><MaterialRequirement><MaterialDefinitionID>P</MaterialDefinitionID><MaterialUse>Produced</MaterialUse><Quantity><QuantityString>1</QuantityString></Quantity></MaterialRequirement></SegmentRequirement></ProductionRequest></ProductionSchedule>`;
+    expect(
+      mapScheduleAnswer(one('<HierarchyScope><EquipmentID>L01</EquipmentID></HierarchyScope>'), ctx(null)).records[0]!
+        .lineId,
+    ).toBe('LINE-1');
+    expect(
+      mapScheduleAnswer(one('<Location><EquipmentID>LINE-7</EquipmentID></Location>'), ctx(null)).records[0]!.lineId,
+    ).toBe('LINE-7');
     expect(mapScheduleAnswer(one(''), ctx(null)).errors[0]!.message).toMatch(/names no line/);
   });
 
   it('refuses another B2MML version and malformed XML', () => {
-    expect(() => mapScheduleAnswer(PROTOCOLS_EXAMPLE.replace(B2MML_NS, 'http://www.wbf.org/xml/B2MML-V0401'), ctx())).toThrow(/no B2MML V0600 ProductionSchedule/);
+    expect(() =>
+      mapScheduleAnswer(PROTOCOLS_EXAMPLE.replace(B2MML_NS, 'http://www.wbf.org/xml/B2MML-V0401'), ctx()),
+    ).toThrow(/no B2MML V0600 ProductionSchedule/);
     expect(() => mapScheduleAnswer(PROTOCOLS_EXAMPLE.slice(0, 200), ctx())).toThrow(RecordProblem);
   });
 });
 
 describe('B2MML documents the hub sends', () => {
   it('GetProductionSchedule carries the selection in XSD order', () => {
-    const xml = buildGetProductionSchedule({ lineValue: 'L&1', from: new Date('2030-01-01T00:00:00Z'), to: new Date('2030-01-02T00:00:00Z'), sender: 'HUB', messageId: 'm-1', createdAt: new Date('2029-12-31T00:00:00Z') });
+    const xml = buildGetProductionSchedule({
+      lineValue: 'L&1',
+      from: new Date('2030-01-01T00:00:00Z'),
+      to: new Date('2030-01-02T00:00:00Z'),
+      sender: 'HUB',
+      messageId: 'm-1',
+      createdAt: new Date('2029-12-31T00:00:00Z'),
+    });
     const root = parseXml(xml);
     expect([root.ns, root.name]).toEqual([B2MML_NS, 'GetProductionSchedule']);
     expect(root.children.map((c) => c.name)).toEqual(['ApplicationArea', 'DataArea']);
@@ -89,42 +145,92 @@ describe('B2MML documents the hub sends', () => {
     expect(ps.children.map((c) => c.name)).toEqual(['HierarchyScope', 'StartTime', 'EndTime']);
     expect(textAt(ps, B2MML_NS, 'HierarchyScope', 'EquipmentID')).toBe('L&1');
     expect(textAt(root, B2MML_NS, 'ApplicationArea', 'BODID')).toBe('m-1');
-    const one = parseXml(buildGetProductionSchedule({ workOrderNumber: 'WO-9', sender: 'HUB', messageId: 'm', createdAt: new Date() }));
-    expect(childOf(childOf(one, B2MML_NS, 'DataArea'), B2MML_NS, 'ProductionSchedule')!.children.map((c) => c.name)).toEqual(['ProductionRequest']);
+    const one = parseXml(
+      buildGetProductionSchedule({ workOrderNumber: 'WO-9', sender: 'HUB', messageId: 'm', createdAt: new Date() }),
+    );
+    expect(
+      childOf(childOf(one, B2MML_NS, 'DataArea'), B2MML_NS, 'ProductionSchedule')!.children.map((c) => c.name),
+    ).toEqual(['ProductionRequest']);
   });
 
   it('ProcessProductionPerformance carries the key, the order, the state and the produced quantity in XSD order', () => {
-    const xml = buildProcessProductionPerformance({ id: 'key-1', workOrderNumber: 'WO-1', lineValue: 'L01', state: 'Completed', actualQuantity: 95, actualStart: new Date('2030-01-01T06:00:00Z'), actualEnd: new Date('2030-01-01T14:00:00Z'), publishedAt: new Date('2030-01-01T14:01:00Z'), sender: 'HUB' });
+    const xml = buildProcessProductionPerformance({
+      id: 'key-1',
+      workOrderNumber: 'WO-1',
+      lineValue: 'L01',
+      state: 'Completed',
+      actualQuantity: 95,
+      actualStart: new Date('2030-01-01T06:00:00Z'),
+      actualEnd: new Date('2030-01-01T14:00:00Z'),
+      publishedAt: new Date('2030-01-01T14:01:00Z'),
+      sender: 'HUB',
+    });
     const pp = childOf(childOf(parseXml(xml), B2MML_NS, 'DataArea'), B2MML_NS, 'ProductionPerformance')!;
     expect(pp.children.map((c) => c.name)).toEqual(['ID', 'HierarchyScope', 'PublishedDate', 'ProductionResponse']);
     const pr = childOf(pp, B2MML_NS, 'ProductionResponse')!;
-    expect(pr.children.map((c) => c.name)).toEqual(['ID', 'ProductionRequestID', 'HierarchyScope', 'StartTime', 'EndTime', 'SegmentResponse', 'ResponseState']);
+    expect(pr.children.map((c) => c.name)).toEqual([
+      'ID',
+      'ProductionRequestID',
+      'HierarchyScope',
+      'StartTime',
+      'EndTime',
+      'SegmentResponse',
+      'ResponseState',
+    ]);
     expect(textAt(pp, B2MML_NS, 'ID')).toBe('key-1');
     expect(textAt(pr, B2MML_NS, 'ProductionRequestID')).toBe('WO-1');
     expect(textAt(pr, B2MML_NS, 'ResponseState')).toBe('Completed');
     expect(textAt(pr, B2MML_NS, 'SegmentResponse', 'MaterialActual', 'Quantity', 'QuantityString')).toBe('95');
     expect(textAt(pr, B2MML_NS, 'SegmentResponse', 'MaterialActual', 'MaterialUse')).toBe('Produced');
     // No actual times yet: the elements are left out, not sent empty.
-    const open = buildProcessProductionPerformance({ id: 'k', workOrderNumber: 'W', lineValue: 'L', state: 'Released', actualQuantity: 0, actualStart: null, actualEnd: null, publishedAt: new Date(), sender: 'HUB' });
+    const open = buildProcessProductionPerformance({
+      id: 'k',
+      workOrderNumber: 'W',
+      lineValue: 'L',
+      state: 'Released',
+      actualQuantity: 0,
+      actualStart: null,
+      actualEnd: null,
+      publishedAt: new Date(),
+      sender: 'HUB',
+    });
     expect(open).not.toMatch(/StartTime|EndTime/);
   });
 
   it('reads an acknowledgement: accepted, or rejected with its reason', () => {
-    const ack = (criteria: string) => `<AcknowledgeProductionPerformance xmlns="${B2MML_NS}"><DataArea><Acknowledge>${criteria}</Acknowledge></DataArea></AcknowledgeProductionPerformance>`;
-    expect(readAcknowledge(ack('<ResponseCriteria><ResponseExpression actionCode="Accepted"/></ResponseCriteria>'))).toEqual({ accepted: true });
+    const ack = (criteria: string) =>
+      `<AcknowledgeProductionPerformance xmlns="${B2MML_NS}"><DataArea><Acknowledge>${criteria}</Acknowledge></DataArea></AcknowledgeProductionPerformance>`;
+    expect(
+      readAcknowledge(ack('<ResponseCriteria><ResponseExpression actionCode="Accepted"/></ResponseCriteria>')),
+    ).toEqual({ accepted: true });
     expect(readAcknowledge(ack(''))).toEqual({ accepted: true });
-    expect(readAcknowledge(ack('<ResponseCriteria><ResponseExpression actionCode="Rejected"/><ChangeStatus><Description>locked</Description></ChangeStatus></ResponseCriteria>'))).toEqual({ accepted: false, reason: 'locked' });
+    expect(
+      readAcknowledge(
+        ack(
+          '<ResponseCriteria><ResponseExpression actionCode="Rejected"/><ChangeStatus><Description>locked</Description></ChangeStatus></ResponseCriteria>',
+        ),
+      ),
+    ).toEqual({ accepted: false, reason: 'locked' });
     expect(() => readAcknowledge('<Other/>')).toThrow(/no B2MML V0600 AcknowledgeProductionPerformance/);
   });
 });
 
 describe('SOAP faults', () => {
   it('SOAP 1.1 and 1.2 faults: Client/Sender are final, Server/Receiver are retried', () => {
-    const f11 = (code: string) => `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault><faultcode>${code}</faultcode><faultstring>bad &amp; sad</faultstring></soap:Fault></soap:Body></soap:Envelope>`;
-    expect(describeSoapFault(f11('soap:Client'))).toEqual({ message: 'SOAP Fault soap:Client: bad & sad', upstreamCode: 'soap:Client', retryable: false });
+    const f11 = (code: string) =>
+      `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault><faultcode>${code}</faultcode><faultstring>bad &amp; sad</faultstring></soap:Fault></soap:Body></soap:Envelope>`;
+    expect(describeSoapFault(f11('soap:Client'))).toEqual({
+      message: 'SOAP Fault soap:Client: bad & sad',
+      upstreamCode: 'soap:Client',
+      retryable: false,
+    });
     expect(describeSoapFault(f11('soap:Server.Database'))).toMatchObject({ retryable: true });
     const f12 = `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><env:Fault><env:Code><env:Value>env:Sender</env:Value></env:Code><env:Reason><env:Text xml:lang="en">no such line</env:Text></env:Reason></env:Fault></env:Body></env:Envelope>`;
-    expect(describeSoapFault(f12)).toEqual({ message: 'SOAP Fault env:Sender: no such line', upstreamCode: 'env:Sender', retryable: false });
+    expect(describeSoapFault(f12)).toEqual({
+      message: 'SOAP Fault env:Sender: no such line',
+      upstreamCode: 'env:Sender',
+      retryable: false,
+    });
     expect(describeSoapFault('<html>502 Bad Gateway</html>')).toBeUndefined();
     expect(describeSoapFault('not xml')).toBeUndefined();
   });

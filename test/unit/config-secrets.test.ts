@@ -11,8 +11,10 @@ const dirWith = (file: string, yaml: string) => {
   writeFileSync(join(dir, file), yaml);
   return dir;
 };
-const mes = (auth: string) => `mes:\n  systemType: rest\n  connection:\n    baseUrl: https://mes.example.com\n    auth: ${auth}\n  lines: [LINE-1]\n`;
-const erp = (auth: string) => `erp:\n  systemType: sap_odata\n  connection:\n    baseUrl: https://s4.example.com\n    auth: ${auth}\n  sap: { plant: '1710' }\n`;
+const mes = (auth: string) =>
+  `mes:\n  systemType: rest\n  connection:\n    baseUrl: https://mes.example.com\n    auth: ${auth}\n  lines: [LINE-1]\n`;
+const erp = (auth: string) =>
+  `erp:\n  systemType: sap_odata\n  connection:\n    baseUrl: https://s4.example.com\n    auth: ${auth}\n  sap: { plant: '1710' }\n`;
 const refusal = (load: () => unknown) => {
   try {
     load();
@@ -25,27 +27,59 @@ const refusal = (load: () => unknown) => {
 
 describe('secrets in mes.yml and erp.yml come only from the environment', () => {
   it.each([
-    ['an OAuth2 client secret', '{ type: oauth2, tokenUrl: https://mes.example.com/t, clientId: hub, clientSecret: s3cr3t-literal }', 'mes.connection.auth.clientSecret', 'MES_CLIENT_SECRET'],
-    ['a password', '{ type: basic, username: hub, password: s3cr3t-literal }', 'mes.connection.auth.password', 'MES_PASSWORD'],
+    [
+      'an OAuth2 client secret',
+      '{ type: oauth2, tokenUrl: https://mes.example.com/t, clientId: hub, clientSecret: s3cr3t-literal }',
+      'mes.connection.auth.clientSecret',
+      'MES_CLIENT_SECRET',
+    ],
+    [
+      'a password',
+      '{ type: basic, username: hub, password: s3cr3t-literal }',
+      'mes.connection.auth.password',
+      'MES_PASSWORD',
+    ],
     ['an API key', '{ type: apiKey, key: s3cr3t-literal }', 'mes.connection.auth.key', 'MES_API_KEY'],
-    ['a reference with a literal default', '{ type: basic, username: hub, password: "${MES_PW:-s3cr3t-literal}" }', 'mes.connection.auth.password', 'MES_PASSWORD'],
-    ['a literal around a reference', '{ type: basic, username: hub, password: "x${MES_PW}" }', 'mes.connection.auth.password', 'MES_PASSWORD'],
+    [
+      'a reference with a literal default',
+      '{ type: basic, username: hub, password: "${MES_PW:-s3cr3t-literal}" }',
+      'mes.connection.auth.password',
+      'MES_PASSWORD',
+    ],
+    [
+      'a literal around a reference',
+      '{ type: basic, username: hub, password: "x${MES_PW}" }',
+      'mes.connection.auth.password',
+      'MES_PASSWORD',
+    ],
   ])('refuses %s written in mes.yml, naming the file and the key', (_what, auth, key, example) => {
     const dir = dirWith('mes.yml', mes(auth));
     const msg = refusal(() => loadMesConfig(dir, { MES_PW: 'from-env' }));
-    expect(msg).toBe(`${join(dir, 'mes.yml')}: ${key}: must come from the environment, e.g. \${${example}} (a literal secret is refused)`);
+    expect(msg).toBe(
+      `${join(dir, 'mes.yml')}: ${key}: must come from the environment, e.g. \${${example}} (a literal secret is refused)`,
+    );
     expect(msg).not.toContain('s3cr3t-literal');
   });
 
   it('refuses a literal password in erp.yml', () => {
     const dir = dirWith('erp.yml', erp('{ type: basic, username: hub, password: s3cr3t-literal }'));
-    expect(refusal(() => loadErpConfig(dir, {}))).toMatch(/erp\.yml: erp\.connection\.auth\.password: must come from the environment, e\.g\. \$\{ERP_PASSWORD\}/);
+    expect(refusal(() => loadErpConfig(dir, {}))).toMatch(
+      /erp\.yml: erp\.connection\.auth\.password: must come from the environment, e\.g\. \$\{ERP_PASSWORD\}/,
+    );
   });
 
   it('takes secrets written as ${VAR} from the environment (non-secret fields may stay literal)', () => {
-    const m = loadMesConfig(dirWith('mes.yml', mes('{ type: oauth2, tokenUrl: https://mes.example.com/t, clientId: hub, clientSecret: "${MES_SECRET}" }')), { MES_SECRET: 'from-env' })!;
+    const m = loadMesConfig(
+      dirWith(
+        'mes.yml',
+        mes('{ type: oauth2, tokenUrl: https://mes.example.com/t, clientId: hub, clientSecret: "${MES_SECRET}" }'),
+      ),
+      { MES_SECRET: 'from-env' },
+    )!;
     expect(m.connection.auth).toMatchObject({ clientId: 'hub', clientSecret: 'from-env' });
-    const e = loadErpConfig(dirWith('erp.yml', erp('{ type: basic, username: hub, password: "${SAP_PW}" }')), { SAP_PW: 'pw-from-env' })!;
+    const e = loadErpConfig(dirWith('erp.yml', erp('{ type: basic, username: hub, password: "${SAP_PW}" }')), {
+      SAP_PW: 'pw-from-env',
+    })!;
     expect(e.connection.auth).toMatchObject({ username: 'hub', password: 'pw-from-env' });
   });
 });
@@ -59,7 +93,17 @@ describe('mes.yml and erp.yml are read once', () => {
   });
 
   it('skips a switched-off system without asking for its secrets', () => {
-    expect(loadMesConfig(dirWith('mes.yml', `${mes('{ type: basic, username: hub, password: "${MES_PW}" }')}  enabled: false\n`), {})).toBeUndefined();
-    expect(loadErpConfig(dirWith('erp.yml', `${erp('{ type: basic, username: hub, password: "${SAP_PW}" }')}  enabled: false\n`), {})).toBeUndefined();
+    expect(
+      loadMesConfig(
+        dirWith('mes.yml', `${mes('{ type: basic, username: hub, password: "${MES_PW}" }')}  enabled: false\n`),
+        {},
+      ),
+    ).toBeUndefined();
+    expect(
+      loadErpConfig(
+        dirWith('erp.yml', `${erp('{ type: basic, username: hub, password: "${SAP_PW}" }')}  enabled: false\n`),
+        {},
+      ),
+    ).toBeUndefined();
   });
 });

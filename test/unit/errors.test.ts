@@ -14,6 +14,9 @@ describe('error table', () => {
   it('masks anything else', () => {
     const raw = new GraphQLError('relation "secret_table" does not exist');
     const out = formatError({ message: raw.message, extensions: { code: 'SOMETHING', requestId: 'r1' } });
-    expect(out).toEqual({ message: 'Unexpected error', extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: 'r1' } });
+    expect(out).toEqual({
+      message: 'Unexpected error',
+      extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: 'r1' },
+    });
   });
 });

@@ -17,7 +17,8 @@ const realTurn = () => new Promise<void>((r) => setImmediate(r)); // setImmediat
  * only the fake clock can end. What happens at which (fake) second is then fixed, to within one step.
  */
 async function advance(ms: number, stalled: string[] = []): Promise<void> {
-  const busy = () => pollers.some((p) => p.status().some((s) => s.pollingSince && !stalled.some((path) => s.url.endsWith(path))));
+  const busy = () =>
+    pollers.some((p) => p.status().some((s) => s.pollingSince && !stalled.some((path) => s.url.endsWith(path))));
   for (let done = 0; done < ms; done += 10) {
     await vi.advanceTimersByTimeAsync(Math.min(10, ms - done));
     await realTurn();
@@ -59,7 +60,13 @@ const pollers: HttpPoller[] = [];
 function poller(endpoints: Record<string, unknown>[], sink: TelemetrySink = recordingSink()): HttpPoller {
   const cfg = HttpPollingConfigSchema.parse({
     enabled: true,
-    endpoints: endpoints.map(({ path, url, ...rest }) => ({ url: url ?? `${sensor.url}${path}`, intervalSeconds: 1, timeoutSeconds: 0.5, mapping, ...rest })),
+    endpoints: endpoints.map(({ path, url, ...rest }) => ({
+      url: url ?? `${sensor.url}${path}`,
+      intervalSeconds: 1,
+      timeoutSeconds: 0.5,
+      mapping,
+      ...rest,
+    })),
   });
   // random 0: the backoff is its un-jittered upper bound, so request counts are exact.
   const p = new HttpPoller(cfg, sink, { random: () => 0 });
@@ -98,8 +105,18 @@ describe('HTTP poller', () => {
       docs.map((d) => ({
         source: 'HTTP',
         readings: [
-          { sensorId: 'OVEN-1-TEMP', ts: new Date(d.ts), value: d.value, origin: { topic: `${sensor.url}/oven`, payload: Buffer.from(JSON.stringify(d)) } },
-          { sensorId: 'OVEN-1-SEQ', ts: new Date(d.ts), value: d.seq, origin: { topic: `${sensor.url}/oven`, payload: Buffer.from(JSON.stringify(d)) } },
+          {
+            sensorId: 'OVEN-1-TEMP',
+            ts: new Date(d.ts),
+            value: d.value,
+            origin: { topic: `${sensor.url}/oven`, payload: Buffer.from(JSON.stringify(d)) },
+          },
+          {
+            sensorId: 'OVEN-1-SEQ',
+            ts: new Date(d.ts),
+            value: d.seq,
+            origin: { topic: `${sensor.url}/oven`, payload: Buffer.from(JSON.stringify(d)) },
+          },
         ],
         deadLetters: [],
       })),
@@ -127,7 +144,13 @@ describe('HTTP poller', () => {
     sensor.setMode('/fine', 'ok');
     const sink = recordingSink();
     // The hanging endpoint comes first: a poller that took endpoints one after the other would wait on it.
-    const p = poller([{ path: '/hung', timeoutSeconds: 1 }, { path: '/fine', timeoutSeconds: 1 }], sink);
+    const p = poller(
+      [
+        { path: '/hung', timeoutSeconds: 1 },
+        { path: '/fine', timeoutSeconds: 1 },
+      ],
+      sink,
+    );
     p.start();
     await advance(100, ['/hung']);
     await until(() => sensor.requests('/hung') === 1 && sink.batches.length === 1, 'both first requests');
@@ -175,7 +198,10 @@ describe('HTTP poller', () => {
     expect(statusOf(p, '/stalled').pollingSince).toBeInstanceOf(Date);
     await advance(200, ['/stalled']);
     await until(() => statusOf(p, '/stalled').consecutiveFailures === 1, 'the stalled poll to be cut');
-    expect(statusOf(p, '/stalled')).toMatchObject({ lastErrorCode: 'UPSTREAM_UNAVAILABLE', lastError: 'no complete answer within 5 s' });
+    expect(statusOf(p, '/stalled')).toMatchObject({
+      lastErrorCode: 'UPSTREAM_UNAVAILABLE',
+      lastError: 'no complete answer within 5 s',
+    });
     expect(sink.batches).toEqual([]); // half a document is not a malformed one: it never arrived
   });
 
@@ -188,7 +214,11 @@ describe('HTTP poller', () => {
     // Every second would be 21 requests; backing off 2, 4, 8, 8 s asks at 0, 2, 6 and 14 s.
     expect(sensor.requests('/flaky')).toBe(4);
     const failing = statusOf(p, '/flaky');
-    expect(failing).toMatchObject({ consecutiveFailures: 4, lastErrorCode: 'UPSTREAM_UNAVAILABLE', lastError: 'HTTP 500 Internal Server Error' });
+    expect(failing).toMatchObject({
+      consecutiveFailures: 4,
+      lastErrorCode: 'UPSTREAM_UNAVAILABLE',
+      lastError: 'HTTP 500 Internal Server Error',
+    });
     expect(failing.nextPollAt!.getTime() - failing.lastFailureAt!.getTime()).toBe(8000); // capped
 
     sensor.setMode('/flaky', 'ok', { sensor: 'F' });
@@ -211,12 +241,22 @@ describe('HTTP poller', () => {
         s.close(() => resolve(port));
       });
     });
-    const p = poller([{ path: '/busy' }, { path: '/no-such-sensor' }, { name: 'gone', url: `http://127.0.0.1:${closedPort}/x` }]);
+    const p = poller([
+      { path: '/busy' },
+      { path: '/no-such-sensor' },
+      { name: 'gone', url: `http://127.0.0.1:${closedPort}/x` },
+    ]);
     p.start();
     await advance(100);
     await until(() => p.status().every((s) => s.consecutiveFailures === 1), 'three failures');
-    expect(statusOf(p, '/busy')).toMatchObject({ lastErrorCode: 'UPSTREAM_UNAVAILABLE', lastError: 'HTTP 429 Too Many Requests' });
-    expect(statusOf(p, '/no-such-sensor')).toMatchObject({ lastErrorCode: 'UPSTREAM_BAD_RESPONSE', lastError: 'HTTP 404 Not Found' });
+    expect(statusOf(p, '/busy')).toMatchObject({
+      lastErrorCode: 'UPSTREAM_UNAVAILABLE',
+      lastError: 'HTTP 429 Too Many Requests',
+    });
+    expect(statusOf(p, '/no-such-sensor')).toMatchObject({
+      lastErrorCode: 'UPSTREAM_BAD_RESPONSE',
+      lastError: 'HTTP 404 Not Found',
+    });
     expect(statusOf(p, 'gone').lastErrorCode).toBe('UPSTREAM_UNAVAILABLE');
     expect(statusOf(p, 'gone').lastError).toMatch(/ECONNREFUSED/);
     // A 404 is backed off too: asking again every second will not make the URL right.
@@ -233,7 +273,10 @@ describe('HTTP poller', () => {
     await advance(100);
     await until(() => sink.batches.length === 2, 'two batches');
 
-    for (const [path, body] of [['/truncated', MALFORMED_BODY], ['/login', HTML_BODY]] as const) {
+    for (const [path, body] of [
+      ['/truncated', MALFORMED_BODY],
+      ['/login', HTML_BODY],
+    ] as const) {
       const batch = sink.batches.find((b) => b.deadLetters[0]?.topic === `${sensor.url}${path}`)!;
       expect(batch.readings).toEqual([]);
       expect(batch.deadLetters).toHaveLength(1);
@@ -241,7 +284,12 @@ describe('HTTP poller', () => {
       expect(Buffer.isBuffer(batch.deadLetters[0]!.payload)).toBe(true);
       expect(batch.deadLetters[0]!.payload!.toString('utf8')).toBe(body);
       const s = statusOf(p, path);
-      expect(s).toMatchObject({ consecutiveFailures: 1, lastErrorCode: 'UPSTREAM_BAD_RESPONSE', readings: 0, deadLetters: 1 });
+      expect(s).toMatchObject({
+        consecutiveFailures: 1,
+        lastErrorCode: 'UPSTREAM_BAD_RESPONSE',
+        readings: 0,
+        deadLetters: 1,
+      });
       expect(s.lastSuccessAt).toBeUndefined();
     }
   });
@@ -249,14 +297,29 @@ describe('HTTP poller', () => {
   it('gives the dead letters of the mapping the url and the document', async () => {
     sensor.setMode('/partial', 'ok', { sensor: 'P' });
     const sink = recordingSink();
-    const p = poller([{ path: '/partial', mapping: { sensorId: { path: 'sensor' }, values: [{ path: 'value' }, { path: 'humidity', sensorId: 'P-HUM' }] } }], sink);
+    const p = poller(
+      [
+        {
+          path: '/partial',
+          mapping: {
+            sensorId: { path: 'sensor' },
+            values: [{ path: 'value' }, { path: 'humidity', sensorId: 'P-HUM' }],
+          },
+        },
+      ],
+      sink,
+    );
     p.start();
     await advance(100);
     await until(() => sink.batches.length === 1, 'one batch');
     const [batch] = sink.batches;
     expect(batch!.readings.map((r) => r.sensorId)).toEqual(['P.value']);
     expect(batch!.deadLetters).toHaveLength(1);
-    expect(batch!.deadLetters[0]).toMatchObject({ reason: 'UNMAPPABLE_PAYLOAD', sensorId: 'P-HUM', topic: `${sensor.url}/partial` });
+    expect(batch!.deadLetters[0]).toMatchObject({
+      reason: 'UNMAPPABLE_PAYLOAD',
+      sensorId: 'P-HUM',
+      topic: `${sensor.url}/partial`,
+    });
     expect(JSON.parse(batch!.deadLetters[0]!.payload!.toString('utf8'))).toEqual(sensor.served('/partial')[0]);
     expect(statusOf(p, '/partial')).toMatchObject({ readings: 1, deadLetters: 1, consecutiveFailures: 0 });
   });
@@ -293,7 +356,10 @@ describe('HTTP poller', () => {
   it('stop() aborts requests in flight and leaves no timers and no sockets', async () => {
     sensor.setMode('/stay', 'ok');
     sensor.setMode('/stuck', 'hang');
-    const p = poller([{ path: '/stay', timeoutSeconds: 1 }, { path: '/stuck', timeoutSeconds: 1 }]);
+    const p = poller([
+      { path: '/stay', timeoutSeconds: 1 },
+      { path: '/stuck', timeoutSeconds: 1 },
+    ]);
     p.start();
     await advance(100, ['/stuck']);
     await until(() => sensor.requests('/stuck') === 1 && sensor.requests('/stay') === 1, 'both requests');

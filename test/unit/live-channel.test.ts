@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { LiveAudience, LiveReadingEncoder, listenerPayload, listenerTopic, type LiveReading } from '../../lib/telemetry/live.ts';
+import {
+  LiveAudience,
+  LiveReadingEncoder,
+  listenerPayload,
+  listenerTopic,
+  type LiveReading,
+} from '../../lib/telemetry/live.ts';
 
 describe('LiveAudience (who reads the live channel)', () => {
   const topic = (id: string) => listenerTopic('oee-hub/live', id);
@@ -31,10 +37,50 @@ describe('LiveReadingEncoder', () => {
   it('writes exactly what JSON.stringify writes, for awkward values and after a sensor moves', () => {
     const enc = new LiveReadingEncoder();
     const readings: LiveReading[] = [
-      { sensorId: 'S-"1"', sensorType: 'temperature', machineId: 'M-1', ts: '2026-11-22T10:00:00.000Z', value: 12.5, quality: 100, source: 'MQTT', workOrderId: null, operatorId: null },
-      { sensorId: 'S-"1"', sensorType: 'temperature', machineId: 'M-1', ts: '1999-12-31T23:59:59.999Z', value: -1e-300, quality: 0, source: 'HTTP', workOrderId: '0b8f3c1e-8d5a-4c1e-9f00-1234567890ab', operatorId: 'Zoë \\ "運転" \n' },
-      { sensorId: 'S-"1"', sensorType: 'temperature', machineId: 'M-2', ts: '2026-11-22T10:00:01.000Z', value: 1e21, quality: 50, source: 'SPARKPLUG', workOrderId: null, operatorId: '' },
-      { sensorId: 'S-2', sensorType: 'vibration', machineId: 'M-2', ts: '2026-11-22T10:00:01.000Z', value: -0, quality: 100, source: 'MQTT', workOrderId: null, operatorId: 'op-7' },
+      {
+        sensorId: 'S-"1"',
+        sensorType: 'temperature',
+        machineId: 'M-1',
+        ts: '2026-11-22T10:00:00.000Z',
+        value: 12.5,
+        quality: 100,
+        source: 'MQTT',
+        workOrderId: null,
+        operatorId: null,
+      },
+      {
+        sensorId: 'S-"1"',
+        sensorType: 'temperature',
+        machineId: 'M-1',
+        ts: '1999-12-31T23:59:59.999Z',
+        value: -1e-300,
+        quality: 0,
+        source: 'HTTP',
+        workOrderId: '0b8f3c1e-8d5a-4c1e-9f00-1234567890ab',
+        operatorId: 'Zoë \\ "運転" \n',
+      },
+      {
+        sensorId: 'S-"1"',
+        sensorType: 'temperature',
+        machineId: 'M-2',
+        ts: '2026-11-22T10:00:01.000Z',
+        value: 1e21,
+        quality: 50,
+        source: 'SPARKPLUG',
+        workOrderId: null,
+        operatorId: '',
+      },
+      {
+        sensorId: 'S-2',
+        sensorType: 'vibration',
+        machineId: 'M-2',
+        ts: '2026-11-22T10:00:01.000Z',
+        value: -0,
+        quality: 100,
+        source: 'MQTT',
+        workOrderId: null,
+        operatorId: 'op-7',
+      },
     ];
     for (const r of readings) expect(enc.encode(r)).toBe(JSON.stringify(r));
   });

@@ -12,16 +12,48 @@ function stream(v: 4 | 5): { bytes: Buffer; expected: string[] } {
   const big = Buffer.alloc(300, 7); // a Remaining Length of two bytes
   const packets: [Packet, string][] = [
     [{ cmd: 'connack', returnCode: 0, reasonCode: 0, sessionPresent: true }, 'other:2'],
-    [{ cmd: 'publish', topic: 'plant/L1/S1', payload: Buffer.from('{"v":1}'), qos: 1, messageId: 7, dup: false, retain: false }, 'publish:plant/L1/S1:1:7:false:{"v":1}'],
-    [{ cmd: 'publish', topic: 'plant/L1/é', payload: Buffer.from('x'), qos: 0, dup: false, retain: false }, 'publish:plant/L1/é:0:undefined:false:x'],
-    [{ cmd: 'publish', topic: 'a', payload: big, qos: 1, messageId: 65535, dup: true, retain: false }, `publish:a:1:65535:true:${big.toString()}`],
+    [
+      {
+        cmd: 'publish',
+        topic: 'plant/L1/S1',
+        payload: Buffer.from('{"v":1}'),
+        qos: 1,
+        messageId: 7,
+        dup: false,
+        retain: false,
+      },
+      'publish:plant/L1/S1:1:7:false:{"v":1}',
+    ],
+    [
+      { cmd: 'publish', topic: 'plant/L1/é', payload: Buffer.from('x'), qos: 0, dup: false, retain: false },
+      'publish:plant/L1/é:0:undefined:false:x',
+    ],
+    [
+      { cmd: 'publish', topic: 'a', payload: big, qos: 1, messageId: 65535, dup: true, retain: false },
+      `publish:a:1:65535:true:${big.toString()}`,
+    ],
     [{ cmd: 'pingresp' }, 'other:13'],
     [{ cmd: 'suback', messageId: 3, granted: [1] }, 'other:9'],
-    [{ cmd: 'publish', topic: 'b', payload: Buffer.alloc(0), qos: 1, messageId: 1, dup: false, retain: false }, 'publish:b:1:1:false:'],
+    [
+      { cmd: 'publish', topic: 'b', payload: Buffer.alloc(0), qos: 1, messageId: 1, dup: false, retain: false },
+      'publish:b:1:1:false:',
+    ],
   ];
   if (v === 5) {
     // A PUBLISH with a property is left to mqtt-packet.
-    packets.push([{ cmd: 'publish', topic: 'c', payload: Buffer.from('p'), qos: 1, messageId: 2, dup: false, retain: false, properties: { contentType: 'json' } }, 'other:3']);
+    packets.push([
+      {
+        cmd: 'publish',
+        topic: 'c',
+        payload: Buffer.from('p'),
+        qos: 1,
+        messageId: 2,
+        dup: false,
+        retain: false,
+        properties: { contentType: 'json' },
+      },
+      'other:3',
+    ]);
   }
   return { bytes: Buffer.concat(packets.map(([p]) => gen(p, v))), expected: packets.map(([, e]) => e) };
 }
@@ -42,13 +74,23 @@ describe('PacketFramer', () => {
     it(`yields every packet once, in order, at every chunk boundary (MQTT ${v === 5 ? '5' : '3.1.1'})`, () => {
       const { bytes, expected } = stream(v);
       expect(run(v, [bytes])).toEqual(expected);
-      for (let cut = 1; cut < bytes.length; cut++) expect(run(v, [bytes.subarray(0, cut), bytes.subarray(cut)])).toEqual(expected);
-      expect(run(v, [...bytes].map((b) => Buffer.from([b])))).toEqual(expected);
+      for (let cut = 1; cut < bytes.length; cut++)
+        expect(run(v, [bytes.subarray(0, cut), bytes.subarray(cut)])).toEqual(expected);
+      expect(
+        run(
+          v,
+          [...bytes].map((b) => Buffer.from([b])),
+        ),
+      ).toEqual(expected);
     });
   }
 
   it('throws on a Remaining Length longer than four bytes', () => {
-    const framer = new PacketFramer(true, () => {}, () => {});
+    const framer = new PacketFramer(
+      true,
+      () => {},
+      () => {},
+    );
     expect(() => framer.push(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]))).toThrow(/Remaining Length/);
   });
 });

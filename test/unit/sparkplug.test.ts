@@ -105,7 +105,7 @@ describe('Sparkplug B codec', () => {
     expect(m.value).toBe(value);
   });
 
-  it('writes negative Int8/16/32 as 32-bit two\'s complement in int_value, Int64 as 64-bit in long_value', () => {
+  it("writes negative Int8/16/32 as 32-bit two's complement in int_value, Int64 as 64-bit in long_value", () => {
     const p = decodePayload(
       encodePayload({
         metrics: [
@@ -414,7 +414,7 @@ describe('SparkplugState', () => {
     expect(d.rebirth).toBeDefined();
   });
 
-  it('NDEATH with the birth\'s bdSeq makes the node stale; after it, data needs a new birth', () => {
+  it("NDEATH with the birth's bdSeq makes the node stale; after it, data needs a new birth", () => {
     const { s } = bornNode();
     const r = s.handle(topic('NDEATH'), buildDeath({ bdSeq: 3 }), at(50));
     expect(r).toEqual({ values: [], deadLetters: [], stale: { group: G, node: N } });
@@ -433,7 +433,7 @@ describe('SparkplugState', () => {
     expect(s.handle(topic('NDEATH'), buildDeath({ bdSeq: 3 }), at(52)).stale).toBeUndefined();
   });
 
-  it('ignores an NDEATH whose bdSeq is not the birth\'s (a late Will from an earlier session)', () => {
+  it("ignores an NDEATH whose bdSeq is not the birth's (a late Will from an earlier session)", () => {
     const { s } = bornNode();
     const r = s.handle(topic('NDEATH'), buildDeath({ bdSeq: 2 }), at(50));
     expect(r).toEqual({ values: [], deadLetters: [] });

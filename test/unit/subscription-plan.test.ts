@@ -47,10 +47,18 @@ describe('subscription plans', () => {
     const production: unknown[][] = [];
     const quality: unknown[][] = [];
     const completer = new EventCompleter(planner, {
-      production: new BatchingEntitiesDataSource(fakeService(production, (r) => ({ name: `Machine ${r.id}`, line: { id: 'L1' } })), 5),
-      quality: new BatchingEntitiesDataSource(fakeService(quality, () => ({ openAlerts: [{ type: 'GAP' }] })), 5),
+      production: new BatchingEntitiesDataSource(
+        fakeService(production, (r) => ({ name: `Machine ${r.id}`, line: { id: 'L1' } })),
+        5,
+      ),
+      quality: new BatchingEntitiesDataSource(
+        fakeService(quality, () => ({ openAlerts: [{ type: 'GAP' }] })),
+        5,
+      ),
     });
-    const event = (id: string, value: number) => ({ sensorReadings: { __typename: 'SensorReading', value, machine: { __typename: 'Machine', id } } });
+    const event = (id: string, value: number) => ({
+      sensorReadings: { __typename: 'SensorReading', value, machine: { __typename: 'Machine', id } },
+    });
     const ctx = { viewer: { sub: 't', role: 'viewer' as const }, requestId: 'r', internalToken: 'x' };
     const results = await Promise.all([
       completer.complete(p.plan, DOC, {}, ctx, event('M-1', 1)),
@@ -58,9 +66,24 @@ describe('subscription plans', () => {
       completer.complete(p.plan, DOC, {}, ctx, event('M-1', 3)),
     ]);
     expect(results.map((r) => r.data)).toEqual([
-      { sensorReadings: { value: 1, machine: { name: 'Machine M-1', line: { id: 'L1' }, openAlerts: [{ type: 'GAP' }] } } },
-      { sensorReadings: { value: 2, machine: { name: 'Machine M-2', line: { id: 'L1' }, openAlerts: [{ type: 'GAP' }] } } },
-      { sensorReadings: { value: 3, machine: { name: 'Machine M-1', line: { id: 'L1' }, openAlerts: [{ type: 'GAP' }] } } },
+      {
+        sensorReadings: {
+          value: 1,
+          machine: { name: 'Machine M-1', line: { id: 'L1' }, openAlerts: [{ type: 'GAP' }] },
+        },
+      },
+      {
+        sensorReadings: {
+          value: 2,
+          machine: { name: 'Machine M-2', line: { id: 'L1' }, openAlerts: [{ type: 'GAP' }] },
+        },
+      },
+      {
+        sensorReadings: {
+          value: 3,
+          machine: { name: 'Machine M-1', line: { id: 'L1' }, openAlerts: [{ type: 'GAP' }] },
+        },
+      },
     ]);
     // Three events, one call per subgraph, and M-1 asked for once.
     expect(production).toHaveLength(1);
@@ -75,7 +98,10 @@ describe('subscription plans', () => {
       process: async ({ request }) => {
         const reps = request.variables!.representations as any[];
         calls.push(reps);
-        return { data: { _entities: reps.map((r) => (fail && r.id === 'M-2' ? null : { name: `Machine ${r.id}` })) }, errors: fail ? [{ message: 'boom', path: ['_entities', reps.findIndex((r) => r.id === 'M-2')] }] : undefined };
+        return {
+          data: { _entities: reps.map((r) => (fail && r.id === 'M-2' ? null : { name: `Machine ${r.id}` })) },
+          errors: fail ? [{ message: 'boom', path: ['_entities', reps.findIndex((r) => r.id === 'M-2')] }] : undefined,
+        };
       },
     };
     const source = new BatchingEntitiesDataSource(inner, 1, 200);

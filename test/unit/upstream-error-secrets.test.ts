@@ -27,7 +27,13 @@ afterAll(async () => {
 });
 
 const failure = async (base: string, auth: AuthConfig): Promise<UpstreamError> => {
-  const client = new UpstreamClient('TEST', { baseUrl: base, auth, timeoutSeconds: 0.2, retry: { maxAttempts: 1, baseDelayMs: 0, maxDelayMs: 0 }, headers: {} });
+  const client = new UpstreamClient('TEST', {
+    baseUrl: base,
+    auth,
+    timeoutSeconds: 0.2,
+    retry: { maxAttempts: 1, baseDelayMs: 0, maxDelayMs: 0 },
+    headers: {},
+  });
   try {
     await client.request({ url: '/orders', params: { q: 'x' } });
   } catch (e) {
@@ -41,9 +47,21 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 describe('upstream errors keep no credentials', () => {
   it.each([
     ['basic auth, timeout', () => url, { type: 'basic', username: 'hub', password: SECRET } as AuthConfig],
-    ['API key header, refused connection', () => closedUrl, { type: 'apiKey', header: 'X-API-Key', key: SECRET } as AuthConfig],
-    ['API key query parameter, timeout', () => url, { type: 'apiKey', header: 'X-API-Key', queryParam: 'apikey', key: SECRET } as AuthConfig],
-    ['OAuth2 token request, timeout', () => url, { type: 'oauth2', tokenUrl: '', clientId: 'hub', clientSecret: SECRET } as AuthConfig],
+    [
+      'API key header, refused connection',
+      () => closedUrl,
+      { type: 'apiKey', header: 'X-API-Key', key: SECRET } as AuthConfig,
+    ],
+    [
+      'API key query parameter, timeout',
+      () => url,
+      { type: 'apiKey', header: 'X-API-Key', queryParam: 'apikey', key: SECRET } as AuthConfig,
+    ],
+    [
+      'OAuth2 token request, timeout',
+      () => url,
+      { type: 'oauth2', tokenUrl: '', clientId: 'hub', clientSecret: SECRET } as AuthConfig,
+    ],
   ])('%s: neither JSON nor util.inspect shows a header or the secret', async (_what, base, auth) => {
     const a = auth.type === 'oauth2' ? { ...auth, tokenUrl: `${base()}/oauth/token` } : auth;
     const err = await failure(base(), a);
@@ -52,7 +70,12 @@ describe('upstream errors keep no credentials', () => {
     expect(cause).toBeDefined();
     expect(cause.message.length).toBeGreaterThan(0);
     expect(cause.code).toMatch(/ECONNABORTED|ECONNREFUSED|ERR_CANCELED|ETIMEDOUT/);
-    for (const text of [JSON.stringify(err), JSON.stringify(cause), inspect(err, { depth: 20, showHidden: true }), inspect(cause, { depth: 20, showHidden: true })]) {
+    for (const text of [
+      JSON.stringify(err),
+      JSON.stringify(cause),
+      inspect(err, { depth: 20, showHidden: true }),
+      inspect(cause, { depth: 20, showHidden: true }),
+    ]) {
       expect(text).not.toContain(SECRET);
       expect(text).not.toContain(b64(`hub:${SECRET}`));
       expect(text).not.toContain(encodeURIComponent(SECRET));

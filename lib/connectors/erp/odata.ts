@@ -40,7 +40,9 @@ export function datetimeLiteral(d: Date): string {
 export const str = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /** SAP's error body (JSON with Accept: application/json, else the same tree as XML) → code, message, transaction id. */
-export function describeSapError(body: string): { message: string; upstreamCode?: string; transactionId?: string } | undefined {
+export function describeSapError(
+  body: string,
+): { message: string; upstreamCode?: string; transactionId?: string } | undefined {
   try {
     const e = (JSON.parse(body) as { error?: any }).error;
     if (e) {

@@ -1,6 +1,15 @@
 import { at } from '../http.ts';
 import type { RecordError, ScheduleRecord, WorkOrderStatus } from '../mes/types.ts';
-import { hubId, instant, optionalInstant, optionalText, optionalWholeQuantity, RecordProblem, text, wholeQuantity } from '../values.ts';
+import {
+  hubId,
+  instant,
+  optionalInstant,
+  optionalText,
+  optionalWholeQuantity,
+  RecordProblem,
+  text,
+  wholeQuantity,
+} from '../values.ts';
 
 /**
  * Oracle Fusion REST wire details: the work order's fields, its status codes, `q` literals and the error body.
@@ -14,24 +23,41 @@ import { hubId, instant, optionalInstant, optionalText, optionalWholeQuantity, R
 export const oracleString = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 const STATUS: Record<string, WorkOrderStatus> = {
-  UNRELEASED: 'PLANNED', RELEASED: 'PLANNED', ON_HOLD: 'ACTIVE', COMPLETED: 'COMPLETED', CLOSED: 'COMPLETED', CANCELED: 'CANCELLED', CANCELLED: 'CANCELLED',
+  UNRELEASED: 'PLANNED',
+  RELEASED: 'PLANNED',
+  ON_HOLD: 'ACTIVE',
+  COMPLETED: 'COMPLETED',
+  CLOSED: 'COMPLETED',
+  CANCELED: 'CANCELLED',
+  CANCELLED: 'CANCELLED',
 };
 
 /** One workOrders item → a work order of `lineId`, or why it is unusable. */
-export function mapOracleWorkOrder(raw: unknown, lineId: string, lineField: string, lineMap: Record<string, string>): { record: ScheduleRecord } | { error: RecordError } {
+export function mapOracleWorkOrder(
+  raw: unknown,
+  lineId: string,
+  lineField: string,
+  lineMap: Record<string, string>,
+): { record: ScheduleRecord } | { error: RecordError } {
   const key = String(at(raw, 'WorkOrderNumber') ?? at(raw, 'WorkOrderId') ?? '?');
   try {
     if (!raw || typeof raw !== 'object') throw new RecordProblem('item is not an object');
     const number = text(at(raw, 'WorkOrderNumber'), 'WorkOrderNumber');
     const lineValue = optionalText(at(raw, lineField));
     // An ERP that ignored the line filter must not move orders between lines.
-    if (lineValue !== null && lineMap[lineValue] !== lineId) throw new RecordProblem(`${lineField} ${JSON.stringify(lineValue)} is not mapped to the line asked for (${lineId})`);
+    if (lineValue !== null && lineMap[lineValue] !== lineId)
+      throw new RecordProblem(
+        `${lineField} ${JSON.stringify(lineValue)} is not mapped to the line asked for (${lineId})`,
+      );
     const plannedStart = instant(at(raw, 'PlannedStartDate'), 'PlannedStartDate');
     const plannedEnd = instant(at(raw, 'PlannedCompletionDate'), 'PlannedCompletionDate');
     if (plannedEnd <= plannedStart) throw new RecordProblem('PlannedCompletionDate is not after PlannedStartDate');
     const completed = optionalWholeQuantity(at(raw, 'CompletedQuantity'), 'CompletedQuantity');
     const actualStart = optionalInstant(at(raw, 'ActualStartDate'), 'ActualStartDate');
-    const rawStatus = optionalText(at(raw, 'WorkOrderSystemStatusCode')) ?? optionalText(at(raw, 'WorkOrderStatusCode'))?.replace(/^ORA_/, '') ?? null;
+    const rawStatus =
+      optionalText(at(raw, 'WorkOrderSystemStatusCode')) ??
+      optionalText(at(raw, 'WorkOrderStatusCode'))?.replace(/^ORA_/, '') ??
+      null;
     let status = rawStatus === null ? 'PLANNED' : STATUS[rawStatus.toUpperCase()];
     if (!status) throw new RecordProblem(`status ${JSON.stringify(rawStatus)} is not a known work order status`);
     // A released order that has started or reported output is running.

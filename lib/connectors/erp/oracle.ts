@@ -23,7 +23,9 @@ export class OracleRestConnector implements ErpConnector {
   constructor(private readonly cfg: ErpConfig) {
     this.system = cfg.name;
     // Row-match `q` expressions (and/or, quoted literals) need REST framework version 2 or later; a configured header wins.
-    const headers = Object.keys(cfg.connection.headers).some((h) => h.toLowerCase() === 'rest-framework-version') ? cfg.connection.headers : { ...cfg.connection.headers, 'REST-Framework-Version': '4' };
+    const headers = Object.keys(cfg.connection.headers).some((h) => h.toLowerCase() === 'rest-framework-version')
+      ? cfg.connection.headers
+      : { ...cfg.connection.headers, 'REST-Framework-Version': '4' };
     this.client = new UpstreamClient(cfg.name, { ...cfg.connection, headers });
     this.oracle = cfg.oracle!;
   }
@@ -34,7 +36,8 @@ export class OracleRestConnector implements ErpConnector {
 
   async *productionOrders(lineId: string, from: Date, to: Date): AsyncIterable<RecordPage<ScheduleRecord>> {
     const values = valuesMappedTo(this.cfg.lineMap, lineId);
-    if (!values.length) throw badResponse(this.system, `no ${this.oracle.lineField} value maps to line ${lineId} (erp.yml lineMap)`);
+    if (!values.length)
+      throw badResponse(this.system, `no ${this.oracle.lineField} value maps to line ${lineId} (erp.yml lineMap)`);
     const f = this.oracle.lineField;
     const q = [
       `OrganizationCode=${oracleString(this.oracle.organizationCode)}`,
@@ -45,17 +48,22 @@ export class OracleRestConnector implements ErpConnector {
     const guard = new PageGuard(this.system);
     const limit = this.oracle.pageSize;
     for (let offset = 0; ; ) {
-      const body = (await this.client.request({
-        url: `${this.resources}/workOrders`,
-        // A stable order, or offsets skip and repeat rows while the ERP's data moves under the read.
-        params: { q, limit, offset, orderBy: 'WorkOrderNumber:asc', onlyData: 'true', totalResults: 'false' },
-        describeError: describeOracleError,
-      })).json();
+      const body = (
+        await this.client.request({
+          url: `${this.resources}/workOrders`,
+          // A stable order, or offsets skip and repeat rows while the ERP's data moves under the read.
+          params: { q, limit, offset, orderBy: 'WorkOrderNumber:asc', onlyData: 'true', totalResults: 'false' },
+          describeError: describeOracleError,
+        })
+      ).json();
       const items = at(body, 'items');
       if (!Array.isArray(items)) throw badResponse(this.system, 'workOrders answer has no items array');
       const hasMore = at(body, 'hasMore');
       const more = typeof hasMore === 'boolean' ? hasMore : items.length >= limit;
-      guard.page(items.map((i) => String(at(i, 'WorkOrderId') ?? at(i, 'WorkOrderNumber') ?? JSON.stringify(i))), more);
+      guard.page(
+        items.map((i) => String(at(i, 'WorkOrderId') ?? at(i, 'WorkOrderNumber') ?? JSON.stringify(i))),
+        more,
+      );
       const page: RecordPage<ScheduleRecord> = { records: [], errors: [] };
       for (const raw of items) {
         const m = mapOracleWorkOrder(raw, lineId, f, this.cfg.lineMap);
@@ -77,11 +85,19 @@ export class OracleRestConnector implements ErpConnector {
   }
 
   async inventoryConsumption(workOrderNumber: string): Promise<ConsumptionRecord[]> {
-    throw notSupported(this.system, `material consumption of ${workOrderNumber}`, 'the Oracle connector reads workOrders only');
+    throw notSupported(
+      this.system,
+      `material consumption of ${workOrderNumber}`,
+      'the Oracle connector reads workOrders only',
+    );
   }
 
   async postConsumption(c: ConsumptionPosting): Promise<{ documentId: string }> {
-    throw notSupported(this.system, `a goods issue to ${c.workOrderNumber}`, 'the Oracle connector reads workOrders only');
+    throw notSupported(
+      this.system,
+      `a goods issue to ${c.workOrderNumber}`,
+      'the Oracle connector reads workOrders only',
+    );
   }
 
   private async *refuse(what: string): AsyncIterable<never> {

@@ -4,7 +4,17 @@ import { badResponse } from '../errors.ts';
 import { UpstreamClient, type UpstreamRequest, type UpstreamResponse } from '../http.ts';
 import type { ConsumptionRecord, RecordError, RecordPage, ScheduleRecord } from '../mes/types.ts';
 import { PageGuard } from '../paging.ts';
-import { decimal, hubId, instant, optionalInstant, optionalText, optionalWholeQuantity, RecordProblem, text, wholeQuantity } from '../values.ts';
+import {
+  decimal,
+  hubId,
+  instant,
+  optionalInstant,
+  optionalText,
+  optionalWholeQuantity,
+  RecordProblem,
+  text,
+  wholeQuantity,
+} from '../values.ts';
 import { datetimeLiteral, describeSapError, edmDecimal, edmTimeMs, flag, readCollection, str } from './odata.ts';
 import type { ConsumptionPosting, ErpConnector, LabourCostRecord, MaterialRecord } from './types.ts';
 
@@ -40,13 +50,19 @@ export class SapOdataConnector implements ErpConnector {
   }
 
   /** Every page of an entity set, with repeat and empty-page guards. */
-  private async *pages<T>(entitySet: string, query: Record<string, string>, keyOf: (r: T) => string): AsyncIterable<T[]> {
+  private async *pages<T>(
+    entitySet: string,
+    query: Record<string, string>,
+    keyOf: (r: T) => string,
+  ): AsyncIterable<T[]> {
     const guard = new PageGuard(this.system);
     const top = this.sap.pageSize;
     let skip = 0;
     let next: string | undefined;
     for (;;) {
-      const res = next ? await this.get(next) : await this.get(entitySet, { ...query, $top: top, $skip: skip, $inlinecount: 'allpages' });
+      const res = next
+        ? await this.get(next)
+        : await this.get(entitySet, { ...query, $top: top, $skip: skip, $inlinecount: 'allpages' });
       const page = readCollection<T>(this.system, res.json());
       // __next is the server's own paging: follow it opaquely. Without it, a full page means ask for the next $skip.
       const more = page.next !== undefined || page.results.length >= top;
@@ -61,7 +77,8 @@ export class SapOdataConnector implements ErpConnector {
 
   async *productionOrders(lineId: string, from: Date, to: Date): AsyncIterable<RecordPage<ScheduleRecord>> {
     const values = valuesMappedTo(this.cfg.lineMap, lineId);
-    if (!values.length) throw badResponse(this.system, `no ${this.sap.lineField} value maps to line ${lineId} (erp.yml lineMap)`);
+    if (!values.length)
+      throw badResponse(this.system, `no ${this.sap.lineField} value maps to line ${lineId} (erp.yml lineMap)`);
     // Dates are whole days in SAP: filter by day, then keep the orders whose exact window overlaps [from, to).
     const dayFrom = new Date(Math.floor(from.getTime() / DAY) * DAY);
     const filter = [
@@ -70,7 +87,11 @@ export class SapOdataConnector implements ErpConnector {
       `MfgOrderPlannedStartDate lt ${datetimeLiteral(to)}`,
       `MfgOrderPlannedEndDate ge ${datetimeLiteral(dayFrom)}`,
     ].join(' and ');
-    for await (const rows of this.pages<Record<string, unknown>>(`${ORDERS}/A_ProductionOrder_2`, { $filter: filter }, (r) => String(r.ManufacturingOrder))) {
+    for await (const rows of this.pages<Record<string, unknown>>(
+      `${ORDERS}/A_ProductionOrder_2`,
+      { $filter: filter },
+      (r) => String(r.ManufacturingOrder),
+    )) {
       const page: RecordPage<ScheduleRecord> = { records: [], errors: [] };
       for (const r of rows) {
         const m = mapOrder(r, lineId);
@@ -83,10 +104,13 @@ export class SapOdataConnector implements ErpConnector {
 
   async *materials(): AsyncIterable<RecordPage<MaterialRecord>> {
     const query = {
-      $select: 'Product,ProductType,BaseUnit,ProductGroup,GrossWeight,NetWeight,WeightUnit,IsMarkedForDeletion,LastChangeDateTime,to_Description/Language,to_Description/ProductDescription',
+      $select:
+        'Product,ProductType,BaseUnit,ProductGroup,GrossWeight,NetWeight,WeightUnit,IsMarkedForDeletion,LastChangeDateTime,to_Description/Language,to_Description/ProductDescription',
       $expand: 'to_Description',
     };
-    for await (const rows of this.pages<Record<string, any>>(`${PRODUCTS}/A_Product`, query, (r) => String(r.Product))) {
+    for await (const rows of this.pages<Record<string, any>>(`${PRODUCTS}/A_Product`, query, (r) =>
+      String(r.Product),
+    )) {
       const page: RecordPage<MaterialRecord> = { records: [], errors: [] };
       for (const r of rows) {
         try {
@@ -116,7 +140,11 @@ export class SapOdataConnector implements ErpConnector {
   async *labourCosts(from: Date, to: Date): AsyncIterable<RecordPage<LabourCostRecord>> {
     // [unverified] ProdnOrdConf2 property names as in SAP's API_PROD_ORDER_CONFIRMATION_2_SRV documentation.
     const filter = `ConfirmedExecutionStartDate ge ${datetimeLiteral(from)} and ConfirmedExecutionStartDate lt ${datetimeLiteral(to)} and IsReversed eq false`;
-    for await (const rows of this.pages<Record<string, unknown>>(`${CONFIRMATIONS}/ProdnOrdConf2`, { $filter: filter }, (r) => `${r.ConfirmationGroup}/${r.ConfirmationCount}`)) {
+    for await (const rows of this.pages<Record<string, unknown>>(
+      `${CONFIRMATIONS}/ProdnOrdConf2`,
+      { $filter: filter },
+      (r) => `${r.ConfirmationGroup}/${r.ConfirmationCount}`,
+    )) {
       const page: RecordPage<LabourCostRecord> = { records: [], errors: [] };
       for (const r of rows) {
         const key = `${r.ConfirmationGroup}/${r.ConfirmationCount}`;
@@ -125,7 +153,8 @@ export class SapOdataConnector implements ErpConnector {
           const unit = optionalText(r.OpWorkQuantityUnit1) ?? 'H';
           const raw = decimal(r.OpConfirmedWorkQuantity1, 'OpConfirmedWorkQuantity1');
           const hours = unit === 'MIN' ? raw / 60 : unit === 'H' || unit === 'HR' ? raw : NaN;
-          if (!Number.isFinite(hours)) throw new RecordProblem(`OpWorkQuantityUnit1 ${JSON.stringify(unit)} is not H or MIN`);
+          if (!Number.isFinite(hours))
+            throw new RecordProblem(`OpWorkQuantityUnit1 ${JSON.stringify(unit)} is not H or MIN`);
           const rate = this.sap.labourRates[workCenter];
           page.records.push({
             externalId: key,
@@ -151,8 +180,13 @@ export class SapOdataConnector implements ErpConnector {
   async inventoryConsumption(workOrderNumber: string): Promise<ConsumptionRecord[]> {
     const out: ConsumptionRecord[] = [];
     const filter = `ManufacturingOrder eq ${str(workOrderNumber)} and GoodsMovementType eq ${str(this.sap.goodsIssueMovementType)}`;
-    const key = (r: Record<string, unknown>) => `${r.MaterialDocumentYear}/${r.MaterialDocument}/${r.MaterialDocumentItem}`;
-    for await (const rows of this.pages<Record<string, unknown>>(`${MATDOC}/A_MaterialDocumentItem`, { $filter: filter }, key)) {
+    const key = (r: Record<string, unknown>) =>
+      `${r.MaterialDocumentYear}/${r.MaterialDocument}/${r.MaterialDocumentItem}`;
+    for await (const rows of this.pages<Record<string, unknown>>(
+      `${MATDOC}/A_MaterialDocumentItem`,
+      { $filter: filter },
+      key,
+    )) {
       for (const r of rows) {
         try {
           out.push({
@@ -216,18 +250,29 @@ export class SapOdataConnector implements ErpConnector {
       const csrfRequired = String(res.headers['x-csrf-token'] ?? '').toLowerCase() === 'required';
       if (!csrfRequired || attempt >= 1) {
         const d = describeSapError(res.text);
-        throw badResponse(this.system, `POST ${url} answered 403${csrfRequired ? ' (CSRF token refused twice)' : ''}${d ? `: ${d.message}` : ''}`, { status: 403, upstreamCode: d?.upstreamCode, rejected: true });
+        throw badResponse(
+          this.system,
+          `POST ${url} answered 403${csrfRequired ? ' (CSRF token refused twice)' : ''}${d ? `: ${d.message}` : ''}`,
+          { status: 403, upstreamCode: d?.upstreamCode, rejected: true },
+        );
       }
     }
   }
 
   private async fetchCsrf(service: string): Promise<{ token: string; cookie: string }> {
     this.csrfFetches++;
-    const res = await this.client.request({ url: `${service}/`, headers: { 'x-csrf-token': 'Fetch' }, describeError: describeSapError });
+    const res = await this.client.request({
+      url: `${service}/`,
+      headers: { 'x-csrf-token': 'Fetch' },
+      describeError: describeSapError,
+    });
     const token = res.headers['x-csrf-token'];
-    if (typeof token !== 'string' || !token || token.toLowerCase() === 'required') throw badResponse(this.system, 'no CSRF token in the fetch answer');
+    if (typeof token !== 'string' || !token || token.toLowerCase() === 'required')
+      throw badResponse(this.system, 'no CSRF token in the fetch answer');
     const setCookie = res.headers['set-cookie'];
-    const cookies = (Array.isArray(setCookie) ? setCookie : setCookie ? [setCookie] : []).map((c) => c.split(';')[0]).filter(Boolean);
+    const cookies = (Array.isArray(setCookie) ? setCookie : setCookie ? [setCookie] : [])
+      .map((c) => c.split(';')[0])
+      .filter(Boolean);
     return { token, cookie: cookies.join('; ') };
   }
 
@@ -235,7 +280,10 @@ export class SapOdataConnector implements ErpConnector {
 }
 
 /** One A_ProductionOrder_2 entity → a work order. Dates without a time are whole days (start 00:00, end 24:00 UTC). */
-export function mapOrder(r: Record<string, unknown>, lineId: string): { record: ScheduleRecord } | { error: RecordError } {
+export function mapOrder(
+  r: Record<string, unknown>,
+  lineId: string,
+): { record: ScheduleRecord } | { error: RecordError } {
   const key = String(r.ManufacturingOrder ?? '?');
   try {
     const number = text(r.ManufacturingOrder, 'ManufacturingOrder');
@@ -248,13 +296,14 @@ export function mapOrder(r: Record<string, unknown>, lineId: string): { record: 
     const plannedEnd = new Date(endDate + (endTime ? edmTimeMs(endTime, `${p}EndTime`) : DAY));
     if (plannedEnd <= plannedStart) throw new RecordProblem(`${p}End is not after ${p}Start`);
     const confirmed = optionalWholeQuantity(r.MfgOrderConfirmedYieldQty, 'MfgOrderConfirmedYieldQty');
-    const status = flag(r.OrderIsMarkedForDeletion) || flag(r.OrderIsDeleted)
-      ? 'CANCELLED'
-      : flag(r.OrderIsTechnicallyCompleted) || flag(r.OrderIsClosed)
-        ? 'COMPLETED'
-        : flag(r.OrderIsPartiallyConfirmed) || flag(r.OrderIsConfirmed) || (confirmed ?? 0) > 0
-          ? 'ACTIVE'
-          : 'PLANNED';
+    const status =
+      flag(r.OrderIsMarkedForDeletion) || flag(r.OrderIsDeleted)
+        ? 'CANCELLED'
+        : flag(r.OrderIsTechnicallyCompleted) || flag(r.OrderIsClosed)
+          ? 'COMPLETED'
+          : flag(r.OrderIsPartiallyConfirmed) || flag(r.OrderIsConfirmed) || (confirmed ?? 0) > 0
+            ? 'ACTIVE'
+            : 'PLANNED';
     return {
       record: {
         number,

@@ -24,22 +24,30 @@ export interface ScheduleQuery {
 }
 
 const iso = (d: Date) => d.toISOString();
-const el = (name: string, content: string | undefined | null) => (content === undefined || content === null ? '' : `<${name}>${content}</${name}>`);
+const el = (name: string, content: string | undefined | null) =>
+  content === undefined || content === null ? '' : `<${name}>${content}</${name}>`;
 const txt = (name: string, v: string | undefined | null) => (v === undefined || v === null ? '' : el(name, esc(v)));
 
 function applicationArea(sender: string, messageId: string, createdAt: Date): string {
   // TransApplicationAreaType: Sender, Receiver*, CreationDateTime, Signature, BODID, UserArea.
-  return el('ApplicationArea', el('Sender', txt('LogicalID', sender)) + txt('CreationDateTime', iso(createdAt)) + txt('BODID', messageId));
+  return el(
+    'ApplicationArea',
+    el('Sender', txt('LogicalID', sender)) + txt('CreationDateTime', iso(createdAt)) + txt('BODID', messageId),
+  );
 }
 
-const hierarchyScope = (equipmentId: string) => el('HierarchyScope', txt('EquipmentID', equipmentId) + txt('EquipmentElementLevel', 'ProductionLine'));
+const hierarchyScope = (equipmentId: string) =>
+  el('HierarchyScope', txt('EquipmentID', equipmentId) + txt('EquipmentElementLevel', 'ProductionLine'));
 
 /** GetProductionSchedule: the ProductionSchedule in the DataArea is the selection (line, window, optionally one request). */
 export function buildGetProductionSchedule(q: ScheduleQuery): string {
   // ProductionSchedule sequence: ID, Description*, Location, HierarchyScope, PublishedDate, StartTime, EndTime, ..., ProductionRequest*.
   const schedule = el(
     'ProductionSchedule',
-    (q.lineValue ? hierarchyScope(q.lineValue) : '') + txt('StartTime', q.from && iso(q.from)) + txt('EndTime', q.to && iso(q.to)) + (q.workOrderNumber ? el('ProductionRequest', txt('ID', q.workOrderNumber)) : ''),
+    (q.lineValue ? hierarchyScope(q.lineValue) : '') +
+      txt('StartTime', q.from && iso(q.from)) +
+      txt('EndTime', q.to && iso(q.to)) +
+      (q.workOrderNumber ? el('ProductionRequest', txt('ID', q.workOrderNumber)) : ''),
   );
   return `<GetProductionSchedule xmlns="${N}" releaseID="6.0">${applicationArea(q.sender, q.messageId, q.createdAt)}${el('DataArea', '<Get/>' + schedule)}</GetProductionSchedule>`;
 }
@@ -64,16 +72,34 @@ export interface PerformanceReport {
  */
 export function buildProcessProductionPerformance(r: PerformanceReport): string {
   // MaterialActual: MaterialClassID*, MaterialDefinitionID*, MaterialLotID*, ..., MaterialUse, Quantity*.
-  const material = el('MaterialActual', txt('MaterialUse', 'Produced') + el('Quantity', txt('QuantityString', String(r.actualQuantity))));
+  const material = el(
+    'MaterialActual',
+    txt('MaterialUse', 'Produced') + el('Quantity', txt('QuantityString', String(r.actualQuantity))),
+  );
   // SegmentResponse: ID, ProcessSegmentID*, ProductSegmentID*, Description*, Location, HierarchyScope, ActualStartTime, ActualEndTime, ..., MaterialActual*.
-  const segment = el('SegmentResponse', txt('ID', '1') + txt('ActualStartTime', r.actualStart && iso(r.actualStart)) + txt('ActualEndTime', r.actualEnd && iso(r.actualEnd)) + material);
+  const segment = el(
+    'SegmentResponse',
+    txt('ID', '1') +
+      txt('ActualStartTime', r.actualStart && iso(r.actualStart)) +
+      txt('ActualEndTime', r.actualEnd && iso(r.actualEnd)) +
+      material,
+  );
   // ProductionResponse: ID, ProductionRequestID, ProductProductionRuleID*, Version*, Location, HierarchyScope, StartTime, EndTime, SegmentResponse*, ResponseState.
   const response = el(
     'ProductionResponse',
-    txt('ID', r.id) + txt('ProductionRequestID', r.workOrderNumber) + hierarchyScope(r.lineValue) + txt('StartTime', r.actualStart && iso(r.actualStart)) + txt('EndTime', r.actualEnd && iso(r.actualEnd)) + segment + txt('ResponseState', r.state),
+    txt('ID', r.id) +
+      txt('ProductionRequestID', r.workOrderNumber) +
+      hierarchyScope(r.lineValue) +
+      txt('StartTime', r.actualStart && iso(r.actualStart)) +
+      txt('EndTime', r.actualEnd && iso(r.actualEnd)) +
+      segment +
+      txt('ResponseState', r.state),
   );
   // ProductionPerformance: ID, Description*, Location, HierarchyScope, PublishedDate, ProductionScheduleID, StartTime, EndTime, ..., ProductionResponse*.
-  const performance = el('ProductionPerformance', txt('ID', r.id) + hierarchyScope(r.lineValue) + txt('PublishedDate', iso(r.publishedAt)) + response);
+  const performance = el(
+    'ProductionPerformance',
+    txt('ID', r.id) + hierarchyScope(r.lineValue) + txt('PublishedDate', iso(r.publishedAt)) + response,
+  );
   return `<ProcessProductionPerformance xmlns="${N}" releaseID="6.0">${applicationArea(r.sender, r.id, r.publishedAt)}${el('DataArea', '<Process/>' + performance)}</ProcessProductionPerformance>`;
 }
 
@@ -95,7 +121,10 @@ function innermostEquipment(scope: XmlElement | undefined, name: 'HierarchyScope
 }
 
 export function equipmentOf(e: XmlElement): string | undefined {
-  return innermostEquipment(childOf(e, N, 'HierarchyScope'), 'HierarchyScope') ?? innermostEquipment(childOf(e, N, 'Location'), 'Location');
+  return (
+    innermostEquipment(childOf(e, N, 'HierarchyScope'), 'HierarchyScope') ??
+    innermostEquipment(childOf(e, N, 'Location'), 'Location')
+  );
 }
 
 export interface RequestContext {
@@ -114,25 +143,37 @@ const isProduced = (m: XmlElement) => (textAt(m, N, 'MaterialUse') ?? '').toLowe
  * quantity come from the MaterialRequirement whose MaterialUse is Produced (the product falls back to
  * ProductProductionRuleID, which is also the recipe code); RequestState goes through statusMap.
  */
-export function mapProductionRequest(req: XmlElement, schedule: XmlElement, ctx: RequestContext): { record: ScheduleRecord } | { error: RecordError } {
+export function mapProductionRequest(
+  req: XmlElement,
+  schedule: XmlElement,
+  ctx: RequestContext,
+): { record: ScheduleRecord } | { error: RecordError } {
   const key = textAt(req, N, 'ID') ?? '?';
   try {
     const number = textAt(req, N, 'ID');
     if (!number) throw new RecordProblem('ProductionRequest has no ID');
     const equipment = equipmentOf(req) ?? equipmentOf(schedule);
-    const line = equipment !== undefined ? ctx.lineMap[equipment] ?? equipment : ctx.lineId;
+    const line = equipment !== undefined ? (ctx.lineMap[equipment] ?? equipment) : ctx.lineId;
     if (!line) throw new RecordProblem('ProductionRequest names no line (HierarchyScope/EquipmentID)');
-    if (ctx.lineId !== null && line !== ctx.lineId) throw new RecordProblem(`HierarchyScope ${JSON.stringify(equipment)} is not the line asked for (${ctx.lineId})`);
+    if (ctx.lineId !== null && line !== ctx.lineId)
+      throw new RecordProblem(`HierarchyScope ${JSON.stringify(equipment)} is not the line asked for (${ctx.lineId})`);
 
     const segments = descendants(req, N, 'SegmentRequirement');
-    const times = (name: string) => segments.map((s) => textAt(s, N, name)).filter((t): t is string => !!t).map((t) => instant(t, `SegmentRequirement/${name}`).getTime());
+    const times = (name: string) =>
+      segments
+        .map((s) => textAt(s, N, name))
+        .filter((t): t is string => !!t)
+        .map((t) => instant(t, `SegmentRequirement/${name}`).getTime());
     const starts = times('EarliestStartTime');
     const ends = times('LatestEndTime');
     const ownStart = textAt(req, N, 'StartTime');
     const ownEnd = textAt(req, N, 'EndTime');
-    if (!starts.length && !ownStart) throw new RecordProblem('no EarliestStartTime in a SegmentRequirement and no StartTime');
+    if (!starts.length && !ownStart)
+      throw new RecordProblem('no EarliestStartTime in a SegmentRequirement and no StartTime');
     if (!ends.length && !ownEnd) throw new RecordProblem('no LatestEndTime in a SegmentRequirement and no EndTime');
-    const plannedStart = starts.length ? new Date(Math.min(...starts)) : instant(ownStart, 'ProductionRequest/StartTime');
+    const plannedStart = starts.length
+      ? new Date(Math.min(...starts))
+      : instant(ownStart, 'ProductionRequest/StartTime');
     const plannedEnd = ends.length ? new Date(Math.max(...ends)) : instant(ownEnd, 'ProductionRequest/EndTime');
     if (plannedEnd <= plannedStart) throw new RecordProblem('the latest end is not after the earliest start');
 
@@ -145,10 +186,12 @@ export function mapProductionRequest(req: XmlElement, schedule: XmlElement, ctx:
       .map((m) => textAt(m, N, 'Quantity', 'QuantityString'))
       .filter((q): q is string => q !== undefined)
       .map((q) => wholeQuantity(q, 'MaterialRequirement/Quantity/QuantityString'));
-    if (!quantities.length) throw new RecordProblem('no MaterialRequirement with MaterialUse Produced gives a Quantity');
+    if (!quantities.length)
+      throw new RecordProblem('no MaterialRequirement with MaterialUse Produced gives a Quantity');
 
     const rawState = textAt(req, N, 'RequestState');
-    const status = rawState === undefined ? 'PLANNED' : ctx.statusMap[rawState] ?? ctx.statusMap[rawState.toUpperCase()];
+    const status =
+      rawState === undefined ? 'PLANNED' : (ctx.statusMap[rawState] ?? ctx.statusMap[rawState.toUpperCase()]);
     if (!status) throw new RecordProblem(`RequestState ${JSON.stringify(rawState)} is not in statusMap`);
     const rawPriority = textAt(req, N, 'Priority');
     const priority = rawPriority === undefined ? 5 : wholeQuantity(rawPriority, 'Priority');
@@ -176,7 +219,10 @@ export function mapProductionRequest(req: XmlElement, schedule: XmlElement, ctx:
 }
 
 /** Every ProductionRequest of every ProductionSchedule in an answer, mapped. */
-export function mapScheduleAnswer(xml: string, ctx: RequestContext): { records: ScheduleRecord[]; errors: RecordError[] } {
+export function mapScheduleAnswer(
+  xml: string,
+  ctx: RequestContext,
+): { records: ScheduleRecord[]; errors: RecordError[] } {
   const out = { records: [] as ScheduleRecord[], errors: [] as RecordError[] };
   for (const s of readProductionSchedules(xml)) {
     for (const req of childrenOf(s, N, 'ProductionRequest')) {
@@ -196,11 +242,18 @@ export function mapScheduleAnswer(xml: string, ctx: RequestContext): { records: 
 export function readAcknowledge(xml: string): { accepted: true } | { accepted: false; reason: string } {
   const root = parseXml(xml);
   const ack = descendants(root, N, 'AcknowledgeProductionPerformance')[0];
-  if (!ack) throw new RecordProblem(`the answer holds no B2MML V0600 AcknowledgeProductionPerformance (namespace ${N})`);
+  if (!ack)
+    throw new RecordProblem(`the answer holds no B2MML V0600 AcknowledgeProductionPerformance (namespace ${N})`);
   for (const c of descendants(ack, N, 'ResponseCriteria')) {
     const action = childOf(c, N, 'ResponseExpression')?.attrs.actionCode;
     if (action?.toLowerCase() === 'rejected') {
-      return { accepted: false, reason: textAt(c, N, 'ChangeStatus', 'Description') ?? textAt(c, N, 'ChangeStatus', 'ReasonCode') ?? 'no reason given' };
+      return {
+        accepted: false,
+        reason:
+          textAt(c, N, 'ChangeStatus', 'Description') ??
+          textAt(c, N, 'ChangeStatus', 'ReasonCode') ??
+          'no reason given',
+      };
     }
   }
   return { accepted: true };

@@ -4,7 +4,14 @@ import { badResponse } from '../errors.ts';
 import { PageGuard } from '../paging.ts';
 import { decimal, hubId, instant, optionalText, RecordProblem, text } from '../values.ts';
 import { mapScheduleRecord, mesStatus } from './mapping.ts';
-import type { ConsumptionRecord, MesConnector, MesRecipe, OrderStatusUpdate, RecordPage, ScheduleRecord } from './types.ts';
+import type {
+  ConsumptionRecord,
+  MesConnector,
+  MesRecipe,
+  OrderStatusUpdate,
+  RecordPage,
+  ScheduleRecord,
+} from './types.ts';
 
 /**
  * A JSON REST MES, configured rather than coded: paths, query parameter names, paging style and the field
@@ -29,12 +36,20 @@ export class RestMesConnector implements MesConnector {
   async *schedules(lineId: string, from: Date, to: Date): AsyncIterable<RecordPage<ScheduleRecord>> {
     const p = this.rest.paging;
     const guard = new PageGuard(this.system, p.maxPages);
-    const base = { [this.rest.params.line]: lineId, [this.rest.params.from]: from.toISOString(), [this.rest.params.to]: to.toISOString() };
+    const base = {
+      [this.rest.params.line]: lineId,
+      [this.rest.params.from]: from.toISOString(),
+      [this.rest.params.to]: to.toISOString(),
+    };
     let url: string | undefined = this.rest.paths.schedules;
     let offset = 0;
     while (url) {
       const params: Record<string, string | number> =
-        p.style === 'offset' ? { ...base, [p.limitParam]: p.pageSize, [p.offsetParam]: offset } : offset === 0 ? { ...base, [p.limitParam]: p.pageSize } : {};
+        p.style === 'offset'
+          ? { ...base, [p.limitParam]: p.pageSize, [p.offsetParam]: offset }
+          : offset === 0
+            ? { ...base, [p.limitParam]: p.pageSize }
+            : {};
       const body = (await this.client.request({ url, params })).json();
       const items = at(body, p.itemsPath);
       if (!Array.isArray(items)) throw badResponse(this.system, `schedules page has no "${p.itemsPath}" array`);
@@ -46,7 +61,10 @@ export class RestMesConnector implements MesConnector {
         const hasMore = at(body, 'hasMore');
         next = (typeof hasMore === 'boolean' ? hasMore : items.length >= p.pageSize) ? url : undefined;
       }
-      guard.page(items.map((i) => String(at(i, this.cfg.fieldMappings.workOrderNumber) ?? JSON.stringify(i))), next !== undefined);
+      guard.page(
+        items.map((i) => String(at(i, this.cfg.fieldMappings.workOrderNumber) ?? JSON.stringify(i))),
+        next !== undefined,
+      );
       if (p.style === 'nextLink' && next) guard.link(next);
       const page: RecordPage<ScheduleRecord> = { records: [], errors: [] };
       for (const raw of items) {
@@ -61,7 +79,10 @@ export class RestMesConnector implements MesConnector {
   }
 
   async workOrder(number: string): Promise<ScheduleRecord | null> {
-    const res = await this.client.request({ url: this.path(this.rest.paths.workOrder, number), pass: (s) => s === 404 });
+    const res = await this.client.request({
+      url: this.path(this.rest.paths.workOrder, number),
+      pass: (s) => s === 404,
+    });
     if (res.status === 404) return null;
     const raw = res.json();
     const line = optionalText(at(raw, this.cfg.fieldMappings.lineId));
@@ -83,10 +104,16 @@ export class RestMesConnector implements MesConnector {
         version: text(at(raw, m.version), m.version),
         productId: hubId(at(raw, m.productId), m.productId),
         lineId: optionalText(at(raw, m.lineId)),
-        targetCycleTimeSeconds: positive(decimal(at(raw, m.targetCycleTimeSeconds), m.targetCycleTimeSeconds), m.targetCycleTimeSeconds),
-        setupTimeSeconds: at(raw, m.setupTimeSeconds) == null ? 0 : decimal(at(raw, m.setupTimeSeconds), m.setupTimeSeconds),
-        teardownTimeSeconds: at(raw, m.teardownTimeSeconds) == null ? 0 : decimal(at(raw, m.teardownTimeSeconds), m.teardownTimeSeconds),
-        parameters: params && typeof params === 'object' && !Array.isArray(params) ? (params as Record<string, unknown>) : {},
+        targetCycleTimeSeconds: positive(
+          decimal(at(raw, m.targetCycleTimeSeconds), m.targetCycleTimeSeconds),
+          m.targetCycleTimeSeconds,
+        ),
+        setupTimeSeconds:
+          at(raw, m.setupTimeSeconds) == null ? 0 : decimal(at(raw, m.setupTimeSeconds), m.setupTimeSeconds),
+        teardownTimeSeconds:
+          at(raw, m.teardownTimeSeconds) == null ? 0 : decimal(at(raw, m.teardownTimeSeconds), m.teardownTimeSeconds),
+        parameters:
+          params && typeof params === 'object' && !Array.isArray(params) ? (params as Record<string, unknown>) : {},
       };
     } catch (e) {
       if (e instanceof RecordProblem) throw badResponse(this.system, `recipe ${id}: ${e.message}`);
@@ -97,7 +124,8 @@ export class RestMesConnector implements MesConnector {
   async materialConsumption(workOrderNumber: string): Promise<ConsumptionRecord[]> {
     const body = (await this.client.request({ url: this.path(this.rest.paths.consumption, workOrderNumber) })).json();
     const items = at(body, this.rest.paging.itemsPath);
-    if (!Array.isArray(items)) throw badResponse(this.system, `consumption of ${workOrderNumber} has no "${this.rest.paging.itemsPath}" array`);
+    if (!Array.isArray(items))
+      throw badResponse(this.system, `consumption of ${workOrderNumber} has no "${this.rest.paging.itemsPath}" array`);
     const m = this.cfg.consumptionMappings;
     return items.map((raw) => {
       try {
@@ -111,7 +139,8 @@ export class RestMesConnector implements MesConnector {
           consumedAt: instant(at(raw, m.consumedAt), m.consumedAt),
         };
       } catch (e) {
-        if (e instanceof RecordProblem) throw badResponse(this.system, `consumption of ${workOrderNumber}: ${e.message}`);
+        if (e instanceof RecordProblem)
+          throw badResponse(this.system, `consumption of ${workOrderNumber}: ${e.message}`);
         throw e;
       }
     });

@@ -15,10 +15,17 @@ const SOAP12 = 'http://www.w3.org/2003/05/soap-envelope';
 export class SoapTransport implements IHttpClient {
   constructor(private readonly http: UpstreamClient) {}
 
-  request(rurl: string, data: unknown, callback: (error: unknown, res?: unknown, body?: unknown) => unknown, exheaders?: IHeaders, exoptions?: IExOptions): any {
+  request(
+    rurl: string,
+    data: unknown,
+    callback: (error: unknown, res?: unknown, body?: unknown) => unknown,
+    exheaders?: IHeaders,
+    exoptions?: IExOptions,
+  ): any {
     const get = data === null || data === undefined;
     const headers: Record<string, string> = { accept: 'text/xml, application/soap+xml, application/xml' };
-    for (const [k, v] of Object.entries(exheaders ?? {})) if (v !== undefined && v !== null) headers[k.toLowerCase()] = String(v);
+    for (const [k, v] of Object.entries(exheaders ?? {}))
+      if (v !== undefined && v !== null) headers[k.toLowerCase()] = String(v);
     const done = this.http
       .request({
         method: get ? 'GET' : 'POST',
@@ -41,7 +48,9 @@ export class SoapTransport implements IHttpClient {
  * A SOAP 1.1 or 1.2 Fault body → its code and string. Client/Sender faults say our request is wrong: not worth
  * retrying (UPSTREAM_BAD_RESPONSE). Server/Receiver faults are the MES's trouble: retried (UPSTREAM_UNAVAILABLE).
  */
-export function describeSoapFault(body: string): { message: string; upstreamCode?: string; retryable?: boolean } | undefined {
+export function describeSoapFault(
+  body: string,
+): { message: string; upstreamCode?: string; retryable?: boolean } | undefined {
   let fault;
   try {
     const root = parseXml(body);
@@ -58,6 +67,7 @@ export function describeSoapFault(body: string): { message: string; upstreamCode
   return {
     message: `SOAP Fault ${code ?? '(no code)'}: ${message ?? '(no faultstring)'}`,
     upstreamCode: code,
-    retryable: local === 'client' || local === 'sender' ? false : local === 'server' || local === 'receiver' ? true : undefined,
+    retryable:
+      local === 'client' || local === 'sender' ? false : local === 'server' || local === 'receiver' ? true : undefined,
   };
 }

@@ -5,10 +5,23 @@ import { valuesMappedTo } from '../config.ts';
 import { badResponse, notSupported, unavailable, UpstreamError } from '../errors.ts';
 import { UpstreamClient } from '../http.ts';
 import { RecordProblem } from '../values.ts';
-import { buildGetProductionSchedule, buildProcessProductionPerformance, mapScheduleAnswer, readAcknowledge, type RequestContext } from './b2mml.ts';
+import {
+  buildGetProductionSchedule,
+  buildProcessProductionPerformance,
+  mapScheduleAnswer,
+  readAcknowledge,
+  type RequestContext,
+} from './b2mml.ts';
 import { mesStatus } from './mapping.ts';
 import { describeSoapFault, SoapTransport } from './soap-transport.ts';
-import type { ConsumptionRecord, MesConnector, MesRecipe, OrderStatusUpdate, RecordPage, ScheduleRecord } from './types.ts';
+import type {
+  ConsumptionRecord,
+  MesConnector,
+  MesRecipe,
+  OrderStatusUpdate,
+  RecordPage,
+  ScheduleRecord,
+} from './types.ts';
 
 type SoapCall = (args: unknown, options?: unknown) => Promise<[unknown, string, unknown, string]>;
 
@@ -43,13 +56,18 @@ export class SoapMesConnector implements MesConnector {
   private async open(): Promise<soap.Client> {
     let c: soap.Client;
     try {
-      c = await soap.createClientAsync(this.soapCfg.wsdl, { httpClient: new SoapTransport(this.http), disableCache: true, endpoint: this.soapCfg.endpoint });
+      c = await soap.createClientAsync(this.soapCfg.wsdl, {
+        httpClient: new SoapTransport(this.http),
+        disableCache: true,
+        endpoint: this.soapCfg.endpoint,
+      });
     } catch (e) {
       if (e instanceof UpstreamError) throw e;
       throw badResponse(this.system, `the WSDL could not be read: ${(e as Error).message}`, {}, e);
     }
     for (const op of Object.values(this.soapCfg.operations)) {
-      if (typeof (c as unknown as Record<string, unknown>)[`${op}Async`] !== 'function') throw badResponse(this.system, `the WSDL has no operation ${op} (mes.yml soap.operations)`);
+      if (typeof (c as unknown as Record<string, unknown>)[`${op}Async`] !== 'function')
+        throw badResponse(this.system, `the WSDL has no operation ${op} (mes.yml soap.operations)`);
     }
     return c;
   }
@@ -64,9 +82,23 @@ export class SoapMesConnector implements MesConnector {
       if (e instanceof UpstreamError) throw e;
       // The soap package's own parse failed: a Fault sent with status 200 (not SOAP 1.1 over HTTP, but seen), or
       // a body that is not a SOAP envelope.
-      const f = typeof (e as { body?: unknown })?.body === 'string' ? describeSoapFault((e as { body: string }).body) : undefined;
-      if (f) throw (f.retryable ? unavailable : badResponse)(this.system, `${op} answered ${f.message}`, { upstreamCode: f.upstreamCode, rejected: f.retryable === false }, e);
-      throw badResponse(this.system, `${op} answered a body we cannot use: ${soapParseProblem(e).slice(0, 300)}`, {}, e);
+      const f =
+        typeof (e as { body?: unknown })?.body === 'string'
+          ? describeSoapFault((e as { body: string }).body)
+          : undefined;
+      if (f)
+        throw (f.retryable ? unavailable : badResponse)(
+          this.system,
+          `${op} answered ${f.message}`,
+          { upstreamCode: f.upstreamCode, rejected: f.retryable === false },
+          e,
+        );
+      throw badResponse(
+        this.system,
+        `${op} answered a body we cannot use: ${soapParseProblem(e).slice(0, 300)}`,
+        {},
+        e,
+      );
     }
   }
 
@@ -90,20 +122,34 @@ export class SoapMesConnector implements MesConnector {
   }
 
   private query(lineValue?: string, from?: Date, to?: Date, workOrderNumber?: string): string {
-    return buildGetProductionSchedule({ lineValue, from, to, workOrderNumber, sender: this.soapCfg.senderId, messageId: randomUUID(), createdAt: new Date() });
+    return buildGetProductionSchedule({
+      lineValue,
+      from,
+      to,
+      workOrderNumber,
+      sender: this.soapCfg.senderId,
+      messageId: randomUUID(),
+      createdAt: new Date(),
+    });
   }
 
   /** One answer per MES equipment id of the line; orders outside [from, to) are left out (a MES may ignore the window). */
   async *schedules(lineId: string, from: Date, to: Date): AsyncIterable<RecordPage<ScheduleRecord>> {
     for (const value of this.lineValues(lineId)) {
-      const { records, errors } = this.read(await this.call(this.soapCfg.operations.schedule, this.query(value, from, to)), this.context(lineId));
+      const { records, errors } = this.read(
+        await this.call(this.soapCfg.operations.schedule, this.query(value, from, to)),
+        this.context(lineId),
+      );
       yield { records: records.filter((r) => r.plannedEnd > from && r.plannedStart < to), errors };
     }
   }
 
   async workOrder(number: string): Promise<ScheduleRecord | null> {
     // The selection is the ProductionRequest ID alone: no line, no window.
-    const answer = await this.call(this.soapCfg.operations.schedule, this.query(undefined, undefined, undefined, number));
+    const answer = await this.call(
+      this.soapCfg.operations.schedule,
+      this.query(undefined, undefined, undefined, number),
+    );
     const { records, errors } = this.read(answer, this.context(null));
     const found = records.find((r) => r.number === number);
     if (found) return found;
@@ -113,11 +159,19 @@ export class SoapMesConnector implements MesConnector {
   }
 
   async recipe(id: string): Promise<MesRecipe> {
-    throw notSupported(this.system, `recipe download (${id})`, 'a B2MML ProductionSchedule/ProductionPerformance MES has no recipe operation; use a REST MES');
+    throw notSupported(
+      this.system,
+      `recipe download (${id})`,
+      'a B2MML ProductionSchedule/ProductionPerformance MES has no recipe operation; use a REST MES',
+    );
   }
 
   async materialConsumption(workOrderNumber: string): Promise<ConsumptionRecord[]> {
-    throw notSupported(this.system, `material consumption of ${workOrderNumber}`, 'the B2MML SOAP connector exchanges ProductionSchedule and ProductionPerformance only');
+    throw notSupported(
+      this.system,
+      `material consumption of ${workOrderNumber}`,
+      'the B2MML SOAP connector exchanges ProductionSchedule and ProductionPerformance only',
+    );
   }
 
   /**
@@ -145,7 +199,12 @@ export class SoapMesConnector implements MesConnector {
       if (e instanceof RecordProblem) throw badResponse(this.system, `AcknowledgeProductionPerformance: ${e.message}`);
       throw e;
     }
-    if (!ack.accepted) throw badResponse(this.system, `ProductionPerformance ${u.idempotencyKey} for ${u.workOrderNumber} was rejected: ${ack.reason}`, { rejected: true });
+    if (!ack.accepted)
+      throw badResponse(
+        this.system,
+        `ProductionPerformance ${u.idempotencyKey} for ${u.workOrderNumber} was rejected: ${ack.reason}`,
+        { rejected: true },
+      );
     return { duplicate: false };
   }
 
@@ -155,6 +214,7 @@ export class SoapMesConnector implements MesConnector {
 /** What the soap package rejected with when it could not read an answer: an Error, or `{ Fault: { faultstring, detail } }` for invalid XML. */
 function soapParseProblem(e: unknown): string {
   const err = e as { message?: unknown; Fault?: { faultstring?: unknown; detail?: unknown } } | undefined;
-  if (err?.Fault) return `${String(err.Fault.faultstring ?? 'unreadable')}${err.Fault.detail ? ` (${String(err.Fault.detail).split('\n')[0]})` : ''}`;
+  if (err?.Fault)
+    return `${String(err.Fault.faultstring ?? 'unreadable')}${err.Fault.detail ? ` (${String(err.Fault.detail).split('\n')[0]})` : ''}`;
   return String(err?.message ?? e);
 }

@@ -22,15 +22,27 @@ const EndpointSchema = z
   .superRefine((e, ctx) => {
     // A poll must be over before the next one is due; otherwise every other poll of a slow endpoint is skipped.
     if (e.timeoutSeconds !== undefined && e.timeoutSeconds > e.intervalSeconds) {
-      ctx.addIssue({ code: 'custom', path: ['timeoutSeconds'], message: `must not exceed intervalSeconds (${e.intervalSeconds})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['timeoutSeconds'],
+        message: `must not exceed intervalSeconds (${e.intervalSeconds})`,
+      });
     }
     // Backing off means polling less often than normal, never more.
     if (e.backoff?.maxSeconds !== undefined && e.backoff.maxSeconds < e.intervalSeconds) {
-      ctx.addIssue({ code: 'custom', path: ['backoff', 'maxSeconds'], message: `must be at least intervalSeconds (${e.intervalSeconds})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['backoff', 'maxSeconds'],
+        message: `must be at least intervalSeconds (${e.intervalSeconds})`,
+      });
     }
     // An HTTP response has no topic: a topicSegment sensor id would dead-letter every document.
     if (e.mapping.sensorId && 'topicSegment' in e.mapping.sensorId) {
-      ctx.addIssue({ code: 'custom', path: ['mapping', 'sensorId'], message: 'topicSegment is for MQTT; use path or value for HTTP' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mapping', 'sensorId'],
+        message: 'topicSegment is for MQTT; use path or value for HTTP',
+      });
     }
   })
   .transform((e) => ({
@@ -69,7 +81,12 @@ export const HttpPollingConfigSchema = z
     // Names key the status and the logs; two endpoints with one name could not be told apart.
     const seen = new Set<string>();
     c.endpoints.forEach((e, i) => {
-      if (seen.has(e.name)) ctx.addIssue({ code: 'custom', path: ['endpoints', i, 'name'], message: `endpoint name "${e.name}" is used twice (the default name is the url)` });
+      if (seen.has(e.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['endpoints', i, 'name'],
+          message: `endpoint name "${e.name}" is used twice (the default name is the url)`,
+        });
       seen.add(e.name);
     });
   });

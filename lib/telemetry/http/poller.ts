@@ -91,7 +91,15 @@ export class HttpPoller {
     this.endpoints = cfg.endpoints.map((c) => ({
       cfg: c,
       logged: 'ok',
-      status: { name: c.name, url: c.url, intervalSeconds: c.intervalSeconds, consecutiveFailures: 0, readings: 0, deadLetters: 0, skippedPolls: 0 },
+      status: {
+        name: c.name,
+        url: c.url,
+        intervalSeconds: c.intervalSeconds,
+        consecutiveFailures: 0,
+        readings: 0,
+        deadLetters: 0,
+        skippedPolls: 0,
+      },
     }));
     this.http = axios.create({
       httpAgent: this.agents.http,
@@ -180,9 +188,16 @@ export class HttpPoller {
       doc = JSON.parse(utf8.decode(body));
     } catch (err) {
       // A 2xx that is not JSON (a login page, a truncated document) is kept as it came, and counts as a failure.
-      const detail = err instanceof TypeError ? 'response is not valid UTF-8' : `response is not JSON: ${(err as Error).message}`;
+      const detail =
+        err instanceof TypeError ? 'response is not valid UTF-8' : `response is not JSON: ${(err as Error).message}`;
       this.failed(ep, new PollFailure('UPSTREAM_BAD_RESPONSE', detail));
-      await this.submit(ep, [], [{ reason: 'MALFORMED_PAYLOAD', detail, topic: cfg.url, payload: body }], receivedAt, false);
+      await this.submit(
+        ep,
+        [],
+        [{ reason: 'MALFORMED_PAYLOAD', detail, topic: cfg.url, payload: body }],
+        receivedAt,
+        false,
+      );
       return;
     }
 
@@ -197,15 +212,28 @@ export class HttpPoller {
 
   /** The body of a 2xx answer, or a PollFailure saying why there is none. */
   private async fetch(cfg: HttpEndpointConfig, signal: AbortSignal): Promise<Buffer> {
-    const res = await this.http.get<Buffer>(cfg.url, { headers: cfg.headers, timeout: cfg.timeoutSeconds * 1000, signal });
+    const res = await this.http.get<Buffer>(cfg.url, {
+      headers: cfg.headers,
+      timeout: cfg.timeoutSeconds * 1000,
+      signal,
+    });
     if (res.status >= 200 && res.status < 300) return Buffer.isBuffer(res.data) ? res.data : Buffer.from(res.data);
     // 5xx, 429 and 408 say "not now": the endpoint may recover by itself. Other statuses say our request is wrong.
     const transient = res.status >= 500 || res.status === 429 || res.status === 408;
-    throw new PollFailure(transient ? 'UPSTREAM_UNAVAILABLE' : 'UPSTREAM_BAD_RESPONSE', `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
+    throw new PollFailure(
+      transient ? 'UPSTREAM_UNAVAILABLE' : 'UPSTREAM_BAD_RESPONSE',
+      `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`,
+    );
   }
 
   /** Awaits the pipeline (its backpressure); counters move only when it has committed the batch. */
-  private async submit(ep: Endpoint, readings: IncomingReading[], deadLetters: DeadLetter[], receivedAt: Date, usable: boolean): Promise<void> {
+  private async submit(
+    ep: Endpoint,
+    readings: IncomingReading[],
+    deadLetters: DeadLetter[],
+    receivedAt: Date,
+    usable: boolean,
+  ): Promise<void> {
     const { status } = ep;
     let settled = false;
     const fail = (err: Error) => {
@@ -235,7 +263,10 @@ export class HttpPoller {
   /** The endpoint answered with JSON: back to the normal interval (already scheduled by tick). */
   private answered(ep: Endpoint): void {
     if (ep.logged !== 'ok') {
-      log.info({ endpoint: ep.cfg.name, url: ep.cfg.url, failures: ep.status.consecutiveFailures }, 'HTTP sensor endpoint answers again');
+      log.info(
+        { endpoint: ep.cfg.name, url: ep.cfg.url, failures: ep.status.consecutiveFailures },
+        'HTTP sensor endpoint answers again',
+      );
       ep.logged = 'ok';
     }
     ep.status.consecutiveFailures = 0;
@@ -249,7 +280,10 @@ export class HttpPoller {
     status.lastErrorCode = f.code;
     const delayMs = this.backoffMs(cfg, status.consecutiveFailures);
     if (ep.logged !== f.code) {
-      log.warn({ endpoint: cfg.name, url: cfg.url, code: f.code, err: f.message, retryInMs: delayMs }, 'HTTP sensor endpoint failing; backing off');
+      log.warn(
+        { endpoint: cfg.name, url: cfg.url, code: f.code, err: f.message, retryInMs: delayMs },
+        'HTTP sensor endpoint failing; backing off',
+      );
       ep.logged = f.code;
     }
     this.schedule(ep, delayMs);

@@ -32,13 +32,20 @@ export function createJsonDecoder(topics: TopicMapping[], opts: { maxPayloadByte
     }
     return r;
   };
-  return function decode(topic: string, payload: Buffer, receivedAt: Date, out: { readings: IncomingReading[]; deadLetters: DeadLetter[] }): void {
+  return function decode(
+    topic: string,
+    payload: Buffer,
+    receivedAt: Date,
+    out: { readings: IncomingReading[]; deadLetters: DeadLetter[] },
+  ): void {
     const { levels, mapping } = route(topic);
     let reason: DeadLetter['reason'] | undefined;
     let detail = '';
     let doc: unknown;
     if (!mapping) (reason = 'NO_MATCHING_TOPIC'), (detail = `no configured topic pattern matches ${topic}`);
-    else if (payload.length > opts.maxPayloadBytes) (reason = 'MALFORMED_PAYLOAD'), (detail = `payload of ${payload.length} bytes is over the ${opts.maxPayloadBytes}-byte limit`);
+    else if (payload.length > opts.maxPayloadBytes)
+      (reason = 'MALFORMED_PAYLOAD'),
+        (detail = `payload of ${payload.length} bytes is over the ${opts.maxPayloadBytes}-byte limit`);
     // isUtf8 is a native check (simdutf); far cheaper per message than a fatal TextDecoder.
     else if (!isUtf8(payload)) (reason = 'MALFORMED_PAYLOAD'), (detail = 'payload is not valid UTF-8');
     else {
@@ -53,7 +60,12 @@ export function createJsonDecoder(topics: TopicMapping[], opts: { maxPayloadByte
       return;
     }
     const origin = { topic, payload };
-    const r = applyMapping(mapping!, doc, { topicSegments: levels, receivedAt, maxFutureMs: opts.maxFutureMs, origin }, out.readings);
+    const r = applyMapping(
+      mapping!,
+      doc,
+      { topicSegments: levels, receivedAt, maxFutureMs: opts.maxFutureMs, origin },
+      out.readings,
+    );
     for (const d of r.deadLetters) out.deadLetters.push({ ...d, topic, payload });
   };
 }

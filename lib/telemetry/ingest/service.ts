@@ -57,20 +57,39 @@ export async function startIngest(o: IngestOptions): Promise<RunningIngest> {
   let mqtt: MqttIngestClient | undefined;
   const sp = m?.sparkplug.enabled ? createSparkplugDecoder(m.sparkplug) : undefined;
   if (m?.enabled && url && (m.topics.length || sp)) {
-    const decodeJson = createJsonDecoder(m.topics, { maxPayloadBytes: m.maxPayloadBytes, maxFutureMs: p.maxFutureSeconds * 1000 });
+    const decodeJson = createJsonDecoder(m.topics, {
+      maxPayloadBytes: m.maxPayloadBytes,
+      maxFutureMs: p.maxFutureSeconds * 1000,
+    });
     const share = (f: string) => (m.sharedGroup ? `$share/${m.sharedGroup}/${f}` : f);
     const subscriptions: { filter: string; qos: 0 | 1 }[] = m.topics.map((t) => ({ filter: share(t.pattern), qos: 1 }));
     // Never shared: one worker must see every message of an edge node to follow its births, aliases and seq.
     if (sp) for (const g of m.sparkplug.groups) subscriptions.push({ filter: `spBv1.0/${g}/#`, qos: 1 });
     // Who reads the live channel (retained announcements, sent again at every SUBSCRIBE, so after a restart too).
-    const audience = o.iot.live.enabled && o.iot.live.publish === 'listened' ? new LiveAudience(o.iot.live.topicPrefix) : undefined;
+    const audience =
+      o.iot.live.enabled && o.iot.live.publish === 'listened' ? new LiveAudience(o.iot.live.topicPrefix) : undefined;
     if (audience) {
       subscriptions.push({ filter: audience.filter, qos: 0 });
       // 0 while a dashboard is open means its consumer does not announce itself (see lib/telemetry/live.ts).
-      new Gauge({ name: 'hub_live_listeners', help: 'Live-channel consumers announced to this ingest (0: live publishing is off)', registers: [o.registry], collect() { this.set(audience.size); } });
+      new Gauge({
+        name: 'hub_live_listeners',
+        help: 'Live-channel consumers announced to this ingest (0: live publishing is off)',
+        registers: [o.registry],
+        collect() {
+          this.set(audience.size);
+        },
+      });
     }
     const client: MqttIngestClient = new MqttIngestClient(
-      { url, clientId: m.clientId, username: m.username, password: m.password, subscriptions, sessionExpirySeconds: m.sessionExpirySeconds, receiveMaximum: m.receiveMaximum },
+      {
+        url,
+        clientId: m.clientId,
+        username: m.username,
+        password: m.password,
+        subscriptions,
+        sessionExpirySeconds: m.sessionExpirySeconds,
+        receiveMaximum: m.receiveMaximum,
+      },
       (msgs: InboundMessage[]) => {
         // While stopping, take nothing new: unacknowledged, these come again in the next session.
         if (closing) return;
@@ -85,7 +104,8 @@ export async function startIngest(o: IngestOptions): Promise<RunningIngest> {
             audience?.update(msg.topic, msg.payload);
             continue;
           }
-          if (sp && msg.topic.startsWith('spBv1.0/')) onSparkplug(sp.decode(msg.topic, msg.payload, receivedAt, spark), receivedAt);
+          if (sp && msg.topic.startsWith('spBv1.0/'))
+            onSparkplug(sp.decode(msg.topic, msg.payload, receivedAt, spark), receivedAt);
           else decodeJson(msg.topic, msg.payload, receivedAt, json);
         }
         const hasSpark = spark.readings.length > 0 || spark.deadLetters.length > 0;
@@ -103,14 +123,28 @@ export async function startIngest(o: IngestOptions): Promise<RunningIngest> {
       },
     );
     const onSparkplug = (e: ReturnType<NonNullable<typeof sp>['decode']>, at: Date) => {
-      if (e.rebirth) void client.publish(e.rebirth.topic, e.rebirth.payload, { qos: 0 }).catch((err) => log.warn({ err: err.message }, 'rebirth request not sent'));
+      if (e.rebirth)
+        void client
+          .publish(e.rebirth.topic, e.rebirth.payload, { qos: 0 })
+          .catch((err) => log.warn({ err: err.message }, 'rebirth request not sent'));
       if (e.seqGap) {
         const g = e.seqGap;
-        pipeline.recordLoss({ source: 'SPARKPLUG', kind: 'SEQ_GAP', detail: `${g.group}/${g.node}: expected seq ${g.expected}, got ${g.got}`, expected: g.expected, got: g.got, stream: `${g.group}/${g.node}` });
+        pipeline.recordLoss({
+          source: 'SPARKPLUG',
+          kind: 'SEQ_GAP',
+          detail: `${g.group}/${g.node}: expected seq ${g.expected}, got ${g.got}`,
+          expected: g.expected,
+          got: g.got,
+          stream: `${g.group}/${g.node}`,
+        });
       }
       if (e.stale) {
         const s = e.stale;
-        pipeline.markStale(sp!.prefixOf(s), `${s.device ? 'DDEATH' : 'NDEATH'} from ${s.group}/${s.node}${s.device ? '/' + s.device : ''}`, at);
+        pipeline.markStale(
+          sp!.prefixOf(s),
+          `${s.device ? 'DDEATH' : 'NDEATH'} from ${s.group}/${s.node}${s.device ? '/' + s.device : ''}`,
+          at,
+        );
       }
     };
     client.on('error', (err: Error) => log.error({ err: err.message }, 'mqtt ingest error'));
@@ -133,13 +167,21 @@ export async function startIngest(o: IngestOptions): Promise<RunningIngest> {
         wants: audience ? (kind) => audience.wants(kind) : () => true,
       };
     }
-    log.info({ url, clientId: m.clientId, sessionPresent, subscriptions: subscriptions.map((x) => x.filter) }, 'mqtt ingest connected');
+    log.info(
+      { url, clientId: m.clientId, sessionPresent, subscriptions: subscriptions.map((x) => x.filter) },
+      'mqtt ingest connected',
+    );
     mqtt = client;
   }
 
   let poller: HttpPoller | undefined;
   let statusTimer: NodeJS.Timeout | undefined;
-  const saveStatus = () => (poller ? saveEndpointStatus(o.db, o.worker ?? hostname(), poller.status()).catch((err) => log.warn({ err: err.message }, 'http status not saved')) : undefined);
+  const saveStatus = () =>
+    poller
+      ? saveEndpointStatus(o.db, o.worker ?? hostname(), poller.status()).catch((err) =>
+          log.warn({ err: err.message }, 'http status not saved'),
+        )
+      : undefined;
   if (o.iot.http.enabled && o.iot.http.endpoints.length) {
     poller = new HttpPoller(o.iot.http, pipeline, { maxFutureMs: p.maxFutureSeconds * 1000 });
     poller.start();

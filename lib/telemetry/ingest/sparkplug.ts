@@ -22,11 +22,20 @@ export function createSparkplugDecoder(opts: { sensorId: string; rebirthInterval
       .replace(/\/{2,}/g, '/')
       .replace(/^\/|\/$/g, '');
   return {
-    decode(topic: string, payload: Buffer, receivedAt: Date, out: { readings: IncomingReading[]; deadLetters: DeadLetter[] }): Omit<SparkplugResult, 'values' | 'deadLetters'> {
+    decode(
+      topic: string,
+      payload: Buffer,
+      receivedAt: Date,
+      out: { readings: IncomingReading[]; deadLetters: DeadLetter[] },
+    ): Omit<SparkplugResult, 'values' | 'deadLetters'> {
       const r = state.handle(topic, payload, receivedAt);
       const origin = { topic, payload };
       for (const v of r.values) {
-        out.readings.push(v.quality === undefined ? { sensorId: idOf(v), ts: v.ts, value: v.value, origin } : { sensorId: idOf(v), ts: v.ts, value: v.value, sourceQuality: v.quality, origin });
+        out.readings.push(
+          v.quality === undefined
+            ? { sensorId: idOf(v), ts: v.ts, value: v.value, origin }
+            : { sensorId: idOf(v), ts: v.ts, value: v.value, sourceQuality: v.quality, origin },
+        );
       }
       for (const d of r.deadLetters) out.deadLetters.push(d);
       const { values: _v, deadLetters: _d, ...events } = r;

@@ -68,7 +68,11 @@ export class IngestConnection {
   ) {
     this.parser = mqttPacket.parser({ protocolVersion: settings.protocolVersion });
     // Whole packets only reach the parser: PUBLISH is decoded by the framer, the rest by mqtt-packet.
-    this.framer = new PacketFramer(settings.protocolVersion === 5, (p) => this.onPublish(p), (packet) => this.parser.parse(packet));
+    this.framer = new PacketFramer(
+      settings.protocolVersion === 5,
+      (p) => this.onPublish(p),
+      (packet) => this.parser.parse(packet),
+    );
     let markClosed!: () => void;
     this.closed = new Promise<void>((r) => (markClosed = r));
     this.socket = openSocket(settings.addr, settings.tls);

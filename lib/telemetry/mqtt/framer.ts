@@ -78,7 +78,14 @@ export class PacketFramer {
       if (p >= end || buf[p] !== 0) return false;
       p += 1;
     }
-    this.onPublish({ cmd: 'publish', topic, payload: buf.subarray(p, end), qos: qos as 0 | 1, messageId, dup: (flags & 0x08) !== 0 });
+    this.onPublish({
+      cmd: 'publish',
+      topic,
+      payload: buf.subarray(p, end),
+      qos: qos as 0 | 1,
+      messageId,
+      dup: (flags & 0x08) !== 0,
+    });
     return true;
   }
 }

@@ -109,7 +109,13 @@ export class MqttIngestClient extends EventEmitter {
     this.opts = { ...DEFAULTS, ...(given as unknown as IngestClientOptions) };
     validate(this.opts);
     const { receiveMaximum, connectTimeoutMs, tls } = this.opts;
-    this.settings = { addr: parseBrokerUrl(opts.url), protocolVersion: opts.protocolVersion === 4 ? 4 : 5, tls, receiveMaximum, connectTimeoutMs };
+    this.settings = {
+      addr: parseBrokerUrl(opts.url),
+      protocolVersion: opts.protocolVersion === 4 ? 4 : 5,
+      tls,
+      receiveMaximum,
+      connectTimeoutMs,
+    };
   }
 
   get stats(): IngestClientStats {
@@ -211,7 +217,10 @@ export class MqttIngestClient extends EventEmitter {
         username,
         password: password === undefined ? undefined : Buffer.from(password),
         // MQTT 3.1.1 has no properties: clean=false alone keeps the session (its expiry is the broker's).
-        properties: this.settings.protocolVersion === 5 ? { sessionExpiryInterval: sessionExpirySeconds, receiveMaximum } : undefined,
+        properties:
+          this.settings.protocolVersion === 5
+            ? { sessionExpiryInterval: sessionExpirySeconds, receiveMaximum }
+            : undefined,
       });
     } catch (err) {
       conn.drop(new Error(`cannot encode CONNECT: ${(err as Error).message}`));
@@ -285,7 +294,11 @@ export class MqttIngestClient extends EventEmitter {
     }
     // A broker that speaks only MQTT 3.1.1 refuses a v5 CONNECT with 0x01 (3.1.1: unacceptable protocol
     // version) or 0x84 (v5: unsupported protocol version): try again at once with 3.1.1, unless 5 was asked for.
-    if (this.settings.protocolVersion === 5 && this.opts.protocolVersion === undefined && (conn.refusedCode === 0x01 || conn.refusedCode === 0x84)) {
+    if (
+      this.settings.protocolVersion === 5 &&
+      this.opts.protocolVersion === undefined &&
+      (conn.refusedCode === 0x01 || conn.refusedCode === 0x84)
+    ) {
       this.settings = { ...this.settings, protocolVersion: 4 };
       this.emit('downgraded', { protocolVersion: 4 });
       return this.connect();
@@ -330,7 +343,10 @@ function validate(o: IngestClientOptions & typeof DEFAULTS): void {
   if (!int(o.sessionExpirySeconds, 1, 0xffffffff)) {
     throw new Error('MqttIngestClient: sessionExpirySeconds must be 1..4294967295 (0 drops the session at disconnect)');
   }
-  if (!int(o.receiveMaximum, 1, MAX_RECEIVE_WINDOW)) throw new Error(`MqttIngestClient: receiveMaximum must be 1..${MAX_RECEIVE_WINDOW} (packet ids must not wrap while unacknowledged)`);
+  if (!int(o.receiveMaximum, 1, MAX_RECEIVE_WINDOW))
+    throw new Error(
+      `MqttIngestClient: receiveMaximum must be 1..${MAX_RECEIVE_WINDOW} (packet ids must not wrap while unacknowledged)`,
+    );
   if (!int(o.keepaliveSeconds, 0, 65535)) throw new Error('MqttIngestClient: keepaliveSeconds must be 0..65535');
   if (!(o.connectTimeoutMs > 0)) throw new Error('MqttIngestClient: connectTimeoutMs must be > 0');
   if (!(o.reconnect.minMs > 0 && o.reconnect.maxMs >= o.reconnect.minMs)) {

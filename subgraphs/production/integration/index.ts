@@ -30,7 +30,10 @@ export async function startIntegrations(db: Db, setup: IntegrationSetup): Promis
   const mes = setup.mes ? createMesConnector(setup.mes) : undefined;
   const erp = setup.erp ? createErpConnector(setup.erp) : undefined;
   const integrations = new Integrations(db, setup.mes, setup.erp, mes, erp);
-  const jobs = (mes || erp) && setup.jobs !== false ? await startIntegrationJobs(integrations, { pollingIntervalSeconds: setup.pollingIntervalSeconds }) : undefined;
+  const jobs =
+    (mes || erp) && setup.jobs !== false
+      ? await startIntegrationJobs(integrations, { pollingIntervalSeconds: setup.pollingIntervalSeconds })
+      : undefined;
   if (mes || erp) log.info({ mes: mes?.system, erp: erp?.system, jobs: !!jobs }, 'MES/ERP integration ready');
   return {
     integrations,

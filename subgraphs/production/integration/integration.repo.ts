@@ -6,7 +6,16 @@ import type { ScopeFilter } from '../../../lib/auth/scope.ts';
 import type { PageArgs } from '../../../lib/pagination.ts';
 import type { ConsumptionRecord, ScheduleRecord } from '../../../lib/connectors/mes/types.ts';
 import type { LabourCostRecord, MaterialRecord } from '../../../lib/connectors/erp/types.ts';
-import { idb, type ErpPostingRow, type OutboundUpdateRow, type OutboundState, type SyncKind, type SyncStatus, type SystemKind, type VarianceRow } from './tables.ts';
+import {
+  idb,
+  type ErpPostingRow,
+  type OutboundUpdateRow,
+  type OutboundState,
+  type SyncKind,
+  type SyncStatus,
+  type SystemKind,
+  type VarianceRow,
+} from './tables.ts';
 
 /**
  * The integration layer's SQL. Upserts compare before they write (`is distinct from`): an unchanged re-sync
@@ -23,9 +32,15 @@ export interface Counts {
  * Runs `fn` holding a session advisory lock on one connection, or returns undefined at once when another
  * session holds it. A crashed holder's lock goes with its connection, so nothing is left locked.
  */
-export async function withTryLock<T>(db: Db, key: string, fn: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
+export async function withTryLock<T>(
+  db: Db,
+  key: string,
+  fn: () => Promise<T>,
+): Promise<{ ran: true; value: T } | { ran: false }> {
   return db.connection().execute(async (conn) => {
-    const { rows } = await sql<{ ok: boolean }>`select pg_try_advisory_lock(hashtextextended(${key}, 0)) as ok`.execute(conn);
+    const { rows } = await sql<{ ok: boolean }>`select pg_try_advisory_lock(hashtextextended(${key}, 0)) as ok`.execute(
+      conn,
+    );
     if (!rows[0]?.ok) return { ran: false as const };
     try {
       return { ran: true as const, value: await fn() };
@@ -36,14 +51,41 @@ export async function withTryLock<T>(db: Db, key: string, fn: () => Promise<T>):
 }
 
 // ---- sync history
-export const insertSyncRun = (db: Db, r: { system: string; systemKind: SystemKind; kind: SyncKind; lineId: string | null; workOrderId?: string | null; rangeFrom?: Date | null; rangeTo?: Date | null; trigger: 'MANUAL' | 'SCHEDULED'; requestedBy: string }) =>
+export const insertSyncRun = (
+  db: Db,
+  r: {
+    system: string;
+    systemKind: SystemKind;
+    kind: SyncKind;
+    lineId: string | null;
+    workOrderId?: string | null;
+    rangeFrom?: Date | null;
+    rangeTo?: Date | null;
+    trigger: 'MANUAL' | 'SCHEDULED';
+    requestedBy: string;
+  },
+) =>
   idb(db)
     .insertInto('production.syncRuns')
     .values({ ...r, workOrderId: r.workOrderId ?? null, rangeFrom: r.rangeFrom ?? null, rangeTo: r.rangeTo ?? null })
     .returning(['id', 'startedAt'])
     .executeTakeFirstOrThrow();
 
-export const finishSyncRun = (db: Db, id: string, r: { status: SyncStatus; fetched: number; created: number; updated: number; unchanged: number; rejected: number; errors: { key: string | null; message: string }[]; errorCount: number; durationMs: number }) =>
+export const finishSyncRun = (
+  db: Db,
+  id: string,
+  r: {
+    status: SyncStatus;
+    fetched: number;
+    created: number;
+    updated: number;
+    unchanged: number;
+    rejected: number;
+    errors: { key: string | null; message: string }[];
+    errorCount: number;
+    durationMs: number;
+  },
+) =>
   idb(db)
     .updateTable('production.syncRuns')
     .set({ ...r, errors: JSON.stringify(r.errors), finishedAt: new Date() })
@@ -72,7 +114,10 @@ export function listSyncRuns(db: Db, f: SyncRunFilter, scope: ScopeFilter, page:
 /** Products an order names but the catalogue lacks are added with their code as name (the ERP material sync names them). */
 export async function ensureProducts(db: Db, ids: string[]): Promise<number> {
   if (!ids.length) return 0;
-  const r = await sql`insert into production.products (id, name) select p, p from unnest(${[...new Set(ids)]}::text[]) as p on conflict (id) do nothing`.execute(db);
+  const r =
+    await sql`insert into production.products (id, name) select p, p from unnest(${[...new Set(ids)]}::text[]) as p on conflict (id) do nothing`.execute(
+      db,
+    );
   return Number(r.numAffectedRows ?? 0);
 }
 
@@ -87,7 +132,8 @@ export async function lineExists(db: Db, lineId: string): Promise<boolean> {
 export async function upsertWorkOrders(db: Db, rows: ScheduleRecord[], source: string): Promise<Counts> {
   if (!rows.length) return { created: 0, updated: 0 };
   const col = <K extends keyof ScheduleRecord>(k: K) => rows.map((r) => r[k]);
-  const iso = (k: 'plannedStart' | 'plannedEnd' | 'actualStart' | 'actualEnd') => rows.map((r) => r[k]?.toISOString() ?? null);
+  const iso = (k: 'plannedStart' | 'plannedEnd' | 'actualStart' | 'actualEnd') =>
+    rows.map((r) => r[k]?.toISOString() ?? null);
   const { rows: out } = await sql<{ created: number; updated: number }>`
     with input as (
       select i.*, r.id as recipe_id
@@ -146,7 +192,8 @@ export async function upsertMaterials(db: Db, rows: MaterialRecord[], system: st
 
 export function listMaterials(db: Db, f: { search?: string | null; includeDeleted?: boolean | null }, page: PageArgs) {
   let q = idb(db).selectFrom('production.materials').selectAll();
-  if (f.search) q = q.where((eb) => eb.or([eb('id', 'ilike', `%${f.search}%`), eb('description', 'ilike', `%${f.search}%`)]));
+  if (f.search)
+    q = q.where((eb) => eb.or([eb('id', 'ilike', `%${f.search}%`), eb('description', 'ilike', `%${f.search}%`)]));
   if (!f.includeDeleted) q = q.where('isMarkedForDeletion', '=', false);
   return pageOf(q, page);
 }
@@ -185,7 +232,12 @@ export function listLabour(db: Db, f: LabourFilter, scope: ScopeFilter, page: Pa
 }
 
 // ---- material consumption
-export async function upsertConsumption(db: Db, workOrderId: string, rows: ConsumptionRecord[], system: string): Promise<Counts> {
+export async function upsertConsumption(
+  db: Db,
+  workOrderId: string,
+  rows: ConsumptionRecord[],
+  system: string,
+): Promise<Counts> {
   if (!rows.length) return { created: 0, updated: 0 };
   const c = <K extends keyof ConsumptionRecord>(k: K) => rows.map((r) => r[k]);
   const { rows: out } = await sql<{ inserted: boolean }>`
@@ -214,35 +266,82 @@ export interface NewPosting {
 }
 
 /** Reserves a key for a goods issue (its own short transaction), or returns what the key already holds. */
-export async function reservePosting(db: Db, p: NewPosting): Promise<{ reserved: true } | { reserved: false; row: ErpPostingRow }> {
-  const inserted = await idb(db).insertInto('production.erpPostings').values(p).onConflict((oc) => oc.column('idempotencyKey').doNothing()).returning('idempotencyKey').executeTakeFirst();
+export async function reservePosting(
+  db: Db,
+  p: NewPosting,
+): Promise<{ reserved: true } | { reserved: false; row: ErpPostingRow }> {
+  const inserted = await idb(db)
+    .insertInto('production.erpPostings')
+    .values(p)
+    .onConflict((oc) => oc.column('idempotencyKey').doNothing())
+    .returning('idempotencyKey')
+    .executeTakeFirst();
   if (inserted) return { reserved: true };
-  return { reserved: false, row: await idb(db).selectFrom('production.erpPostings').selectAll().where('idempotencyKey', '=', p.idempotencyKey).executeTakeFirstOrThrow() };
+  return {
+    reserved: false,
+    row: await idb(db)
+      .selectFrom('production.erpPostings')
+      .selectAll()
+      .where('idempotencyKey', '=', p.idempotencyKey)
+      .executeTakeFirstOrThrow(),
+  };
 }
 
 /** The ERP refused the goods issue (nothing was posted): the key is free again. */
-export const releasePosting = (db: Db, key: string) => idb(db).deleteFrom('production.erpPostings').where('idempotencyKey', '=', key).where('state', '=', 'POSTING').execute();
+export const releasePosting = (db: Db, key: string) =>
+  idb(db)
+    .deleteFrom('production.erpPostings')
+    .where('idempotencyKey', '=', key)
+    .where('state', '=', 'POSTING')
+    .execute();
 
 export const markPostingUncertain = (db: Db, key: string, error: string) =>
-  idb(db).updateTable('production.erpPostings').set({ state: 'UNCERTAIN', lastError: error }).where('idempotencyKey', '=', key).execute();
+  idb(db)
+    .updateTable('production.erpPostings')
+    .set({ state: 'UNCERTAIN', lastError: error })
+    .where('idempotencyKey', '=', key)
+    .execute();
 
 /** The posted goods issue as a consumption record of its order, and the key marked POSTED, together. */
-export async function recordPosting(db: Db, key: string, c: ConsumptionRecord & { workOrderId: string; system: string; documentId: string }) {
+export async function recordPosting(
+  db: Db,
+  key: string,
+  c: ConsumptionRecord & { workOrderId: string; system: string; documentId: string },
+) {
   return db.transaction().execute(async (tx) => {
     const t = idb(tx as unknown as Db);
     const row = await t
       .insertInto('production.materialConsumption')
-      .values({ sourceSystem: c.system, externalId: c.externalId, workOrderId: c.workOrderId, materialId: c.materialId, quantity: c.quantity, unit: c.unit, lot: c.lot, consumedAt: c.consumedAt })
+      .values({
+        sourceSystem: c.system,
+        externalId: c.externalId,
+        workOrderId: c.workOrderId,
+        materialId: c.materialId,
+        quantity: c.quantity,
+        unit: c.unit,
+        lot: c.lot,
+        consumedAt: c.consumedAt,
+      })
       .returningAll()
       .executeTakeFirstOrThrow();
-    await t.updateTable('production.erpPostings').set({ state: 'POSTED', documentId: c.documentId, consumptionId: row.id, lastError: null }).where('idempotencyKey', '=', key).execute();
+    await t
+      .updateTable('production.erpPostings')
+      .set({ state: 'POSTED', documentId: c.documentId, consumptionId: row.id, lastError: null })
+      .where('idempotencyKey', '=', key)
+      .execute();
     return row;
   });
 }
 
-export const consumptionById = (db: Db, id: string) => idb(db).selectFrom('production.materialConsumption').selectAll().where('id', '=', id).executeTakeFirst();
+export const consumptionById = (db: Db, id: string) =>
+  idb(db).selectFrom('production.materialConsumption').selectAll().where('id', '=', id).executeTakeFirst();
 
-export function listConsumption(db: Db, f: { workOrderId?: string | null; materialId?: string | null }, scope: ScopeFilter, page: PageArgs) {
+export function listConsumption(
+  db: Db,
+  f: { workOrderId?: string | null; materialId?: string | null },
+  scope: ScopeFilter,
+  page: PageArgs,
+) {
   let q = idb(db)
     .selectFrom('production.materialConsumption as c')
     .innerJoin('production.workOrders as w', 'w.id', 'c.workOrderId')
@@ -255,15 +354,34 @@ export function listConsumption(db: Db, f: { workOrderId?: string | null; materi
 
 // ---- recipes from the MES
 export const latestRecipe = (db: Db, code: string) =>
-  db.selectFrom('production.recipes').selectAll().where('code', '=', code).orderBy('version', 'desc').limit(1).executeTakeFirst();
+  db
+    .selectFrom('production.recipes')
+    .selectAll()
+    .where('code', '=', code)
+    .orderBy('version', 'desc')
+    .limit(1)
+    .executeTakeFirst();
 
-export const insertRecipeDownload = (db: Db, r: { system: string; mesRecipeId: string; mesVersion: string; recipeId: string; createdVersion: boolean; downloadedBy: string }) =>
-  idb(db).insertInto('production.recipeDownloads').values(r).returningAll().executeTakeFirstOrThrow();
+export const insertRecipeDownload = (
+  db: Db,
+  r: {
+    system: string;
+    mesRecipeId: string;
+    mesVersion: string;
+    recipeId: string;
+    createdVersion: boolean;
+    downloadedBy: string;
+  },
+) => idb(db).insertInto('production.recipeDownloads').values(r).returningAll().executeTakeFirstOrThrow();
 
 export function listRecipeDownloads(db: Db, f: { mesRecipeId?: string | null }, scope: ScopeFilter, page: PageArgs) {
-  let q = idb(db).selectFrom('production.recipeDownloads as d').innerJoin('production.recipes as r', 'r.id', 'd.recipeId').selectAll('d');
+  let q = idb(db)
+    .selectFrom('production.recipeDownloads as d')
+    .innerJoin('production.recipes as r', 'r.id', 'd.recipeId')
+    .selectAll('d');
   if (f.mesRecipeId) q = q.where('d.mesRecipeId', '=', f.mesRecipeId);
-  if (scope.lineIds) q = q.where((eb) => eb.or([eb('r.lineId', 'is', null), eb('r.lineId', 'in', inList(scope.lineIds!))]));
+  if (scope.lineIds)
+    q = q.where((eb) => eb.or([eb('r.lineId', 'is', null), eb('r.lineId', 'in', inList(scope.lineIds!))]));
   return pageOf(q, page, { sortCol: 'd.downloadedAt', idCol: 'd.id', desc: true });
 }
 
@@ -277,7 +395,19 @@ export interface VarianceFilter {
 export function listVariance(db: Db, f: VarianceFilter, scope: ScopeFilter, page: PageArgs) {
   let q = db
     .selectFrom('production.workOrders')
-    .select(['id as workOrderId', 'id', 'number', 'lineId', 'status', 'plannedQuantity', 'actualQuantity', 'plannedStart', 'plannedEnd', 'actualStart', 'actualEnd']);
+    .select([
+      'id as workOrderId',
+      'id',
+      'number',
+      'lineId',
+      'status',
+      'plannedQuantity',
+      'actualQuantity',
+      'plannedStart',
+      'plannedEnd',
+      'actualStart',
+      'actualEnd',
+    ]);
   if (f.lineId) q = q.where('lineId', '=', f.lineId);
   if (f.from) q = q.where('plannedEnd', '>', f.from);
   if (f.to) q = q.where('plannedStart', '<', f.to);
@@ -318,11 +448,21 @@ export async function recordStatusChange(
     // Two concurrent first uses of one key wait for each other here; the second then sees the first's report.
     await sql`select pg_advisory_xact_lock(hashtextextended(${'outbound-key:' + u.idempotencyKey}, 0))`.execute(tx);
     const t = idb(tx as unknown as Db);
-    const existing = await t.selectFrom('production.outboundUpdates').selectAll().where('idempotencyKey', '=', u.idempotencyKey).executeTakeFirst();
+    const existing = await t
+      .selectFrom('production.outboundUpdates')
+      .selectAll()
+      .where('idempotencyKey', '=', u.idempotencyKey)
+      .executeTakeFirst();
     if (existing) return { kind: sameRequest(existing) ? ('replay' as const) : ('conflict' as const), row: existing };
     await tx
       .updateTable('production.workOrders')
-      .set({ status: u.status, actualQuantity: u.actualQuantity, actualStart: u.actualStart, actualEnd: u.actualEnd, updatedAt: new Date() })
+      .set({
+        status: u.status,
+        actualQuantity: u.actualQuantity,
+        actualStart: u.actualStart,
+        actualEnd: u.actualEnd,
+        updatedAt: new Date(),
+      })
       .where('id', '=', u.workOrderId)
       .execute();
     const row = await t.insertInto('production.outboundUpdates').values(u).returningAll().executeTakeFirstOrThrow();
@@ -330,7 +470,8 @@ export async function recordStatusChange(
   });
 }
 
-export const outboundById = (db: Db, id: string) => idb(db).selectFrom('production.outboundUpdates').selectAll().where('id', '=', id).executeTakeFirst();
+export const outboundById = (db: Db, id: string) =>
+  idb(db).selectFrom('production.outboundUpdates').selectAll().where('id', '=', id).executeTakeFirst();
 
 /**
  * Claims the next due report for `leaseSeconds` in one statement (its own short transaction): attempts + 1, a
@@ -407,7 +548,12 @@ export async function nextOutboundDue(db: Db): Promise<Date | null> {
   return r?.due ? new Date(r.due) : null;
 }
 
-export function listOutbound(db: Db, f: { state?: OutboundState[] | null; workOrderId?: string | null }, scope: ScopeFilter, page: PageArgs) {
+export function listOutbound(
+  db: Db,
+  f: { state?: OutboundState[] | null; workOrderId?: string | null },
+  scope: ScopeFilter,
+  page: PageArgs,
+) {
   let q = idb(db).selectFrom('production.outboundUpdates').selectAll();
   if (f.state?.length) q = q.where('state', 'in', f.state);
   if (f.workOrderId) q = q.where('workOrderId', '=', f.workOrderId);

@@ -20,7 +20,10 @@ export interface JobRunner {
  * scheduled sync throws, so pg-boss retries it with exponential backoff. Schedules live in Postgres, so a
  * restart changes nothing; lines no longer configured lose theirs.
  */
-export async function startIntegrationJobs(svc: Integrations, opts: { pollingIntervalSeconds?: number } = {}): Promise<JobRunner> {
+export async function startIntegrationJobs(
+  svc: Integrations,
+  opts: { pollingIntervalSeconds?: number } = {},
+): Promise<JobRunner> {
   const boss = await startQueue(svc.db);
   const polling = opts.pollingIntervalSeconds ?? 2;
   const ensureQueue = async (name: string, o: Omit<PgBoss.Queue, 'name'>) => {
@@ -42,7 +45,11 @@ export async function startIntegrationJobs(svc: Integrations, opts: { pollingInt
   const wanted = new Map<string, { cron: string; data: object; retry: { retryLimit: number; retryDelay: number } }>();
   if (mes?.sync.autoSyncEnabled) {
     for (const line of mes.lines) {
-      wanted.set(queueName(SCHEDULE_QUEUE, line), { cron: cronEvery(mes.sync.scheduleSyncIntervalMinutes), data: { lineId: line, system: 'MES' }, retry: { retryLimit: mes.sync.retryLimit, retryDelay: mes.sync.retryDelaySeconds } });
+      wanted.set(queueName(SCHEDULE_QUEUE, line), {
+        cron: cronEvery(mes.sync.scheduleSyncIntervalMinutes),
+        data: { lineId: line, system: 'MES' },
+        retry: { retryLimit: mes.sync.retryLimit, retryDelay: mes.sync.retryDelaySeconds },
+      });
     }
   }
   const erp = svc.erpConfig;
@@ -50,21 +57,32 @@ export async function startIntegrationJobs(svc: Integrations, opts: { pollingInt
     const retry = { retryLimit: erp.sync.retryLimit, retryDelay: erp.sync.retryDelaySeconds };
     for (const line of new Set(Object.values(erp.lineMap))) {
       const q = queueName(SCHEDULE_QUEUE, line);
-      if (!wanted.has(q)) wanted.set(q, { cron: cronEvery(erp.sync.scheduleSyncIntervalMinutes), data: { lineId: line, system: 'ERP' }, retry });
+      if (!wanted.has(q))
+        wanted.set(q, {
+          cron: cronEvery(erp.sync.scheduleSyncIntervalMinutes),
+          data: { lineId: line, system: 'ERP' },
+          retry,
+        });
     }
     // An ERP without a material master (Oracle's connector) gets no material schedule that could only fail.
-    if (!svc.erp.unsupported?.has('materials')) wanted.set(MATERIAL_QUEUE, { cron: cronEvery(erp.sync.materialSyncIntervalMinutes), data: {}, retry });
+    if (!svc.erp.unsupported?.has('materials'))
+      wanted.set(MATERIAL_QUEUE, { cron: cronEvery(erp.sync.materialSyncIntervalMinutes), data: {}, retry });
   }
   for (const s of await boss.getSchedules()) {
-    if ((s.name.startsWith(`${SCHEDULE_QUEUE}.`) || s.name === MATERIAL_QUEUE) && !wanted.has(s.name)) await boss.unschedule(s.name);
+    if ((s.name.startsWith(`${SCHEDULE_QUEUE}.`) || s.name === MATERIAL_QUEUE) && !wanted.has(s.name))
+      await boss.unschedule(s.name);
   }
   for (const [name, w] of wanted) {
     await ensureQueue(name, { policy: 'stately', ...w.retry, retryBackoff: true });
     await boss.schedule(name, w.cron, w.data, { singletonKey: name, ...w.retry, retryBackoff: true });
-    await boss.work<{ lineId?: string; system?: SystemKind }>(name, { batchSize: 1, pollingIntervalSeconds: polling }, async ([job]) => {
-      if (!job) return;
-      await runScheduled(svc, name, job.data);
-    });
+    await boss.work<{ lineId?: string; system?: SystemKind }>(
+      name,
+      { batchSize: 1, pollingIntervalSeconds: polling },
+      async ([job]) => {
+        if (!job) return;
+        await runScheduled(svc, name, job.data);
+      },
+    );
   }
   log.info({ schedules: [...wanted.keys()], outbound: !!outbox }, 'integration jobs started');
   return {

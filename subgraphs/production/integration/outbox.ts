@@ -27,7 +27,15 @@ export function claimLeaseSeconds(mes: MesConfig): number {
 export function outcomeOf(e: unknown, attempts: number, mes: MesConfig): OutboundOutcome {
   const message = (e as Error)?.message ?? String(e);
   if (e instanceof UpstreamError && e.rejected) return { state: 'REJECTED', error: message };
-  return { state: 'PENDING', error: message, retryInSeconds: retryDelaySeconds(attempts, mes.sync.outboundRetryDelaySeconds, mes.sync.outboundRetryMaxDelaySeconds) };
+  return {
+    state: 'PENDING',
+    error: message,
+    retryInSeconds: retryDelaySeconds(
+      attempts,
+      mes.sync.outboundRetryDelaySeconds,
+      mes.sync.outboundRetryMaxDelaySeconds,
+    ),
+  };
 }
 
 /**

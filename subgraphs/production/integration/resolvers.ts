@@ -12,7 +12,8 @@ const svc = (ctx: Context) => ctx.loaders.integrations;
 const date = (v: Date | string) => new Date(v);
 const num = (v: string | null) => (v === null ? null : Number(v));
 const lineOf = <T extends { lineId: string }>(r: T) => ({ lineId: r.lineId });
-const workOrder = async (ctx: Context, id: string) => requireVisible(ctx, 'WorkOrder', id, await ctx.loaders.workOrder.load(id), lineOf);
+const workOrder = async (ctx: Context, id: string) =>
+  requireVisible(ctx, 'WorkOrder', id, await ctx.loaders.workOrder.load(id), lineOf);
 
 /** MES/ERP: syncs, recipe downloads, order status reports and what they brought. Thin: arguments in, service or repo out. */
 export const integrationResolvers: Resolvers = {
@@ -23,47 +24,111 @@ export const integrationResolvers: Resolvers = {
     labourCosts: async (_, a, ctx) => repo.listLabour(ctx.db, a.filter ?? {}, await ctx.scope.filter(), a),
     materialConsumption: async (_, a, ctx) => repo.listConsumption(ctx.db, a, await ctx.scope.filter(), a),
     productionVariance: async (_, a, ctx) =>
-      repo.listVariance(ctx.db, { ...a.filter, from: a.filter?.from ? date(a.filter.from) : null, to: a.filter?.to ? date(a.filter.to) : null }, await ctx.scope.filter(), a),
-    outboundUpdates: async (_, a, ctx) => repo.listOutbound(ctx.db, { state: a.state, workOrderId: a.workOrderId }, await ctx.scope.filter(), a),
+      repo.listVariance(
+        ctx.db,
+        { ...a.filter, from: a.filter?.from ? date(a.filter.from) : null, to: a.filter?.to ? date(a.filter.to) : null },
+        await ctx.scope.filter(),
+        a,
+      ),
+    outboundUpdates: async (_, a, ctx) =>
+      repo.listOutbound(ctx.db, { state: a.state, workOrderId: a.workOrderId }, await ctx.scope.filter(), a),
   },
   Mutation: {
-    syncSchedules: guard({ role: 'engineer', audit: true, target: (a) => a.lineId }, async (a: { lineId: string; from: Date | string; to: Date | string; system?: 'MES' | 'ERP' | null }, ctx: Context) => {
-      await requireInScope(ctx, { lineId: a.lineId });
-      return (await svc(ctx).syncSchedules({ lineId: a.lineId, from: date(a.from), to: date(a.to), system: a.system, trigger: 'MANUAL', actor: actor(ctx) }))!;
-    }) as never,
-    downloadRecipe: guard({ role: 'engineer', audit: true, target: (a) => a.mesRecipeId }, async (a: { mesRecipeId: string; lineId?: string | null }, ctx: Context) => {
-      if (a.lineId) await requireInScope(ctx, { lineId: a.lineId });
-      return svc(ctx).downloadRecipe({ mesRecipeId: a.mesRecipeId, lineId: a.lineId, actor: actor(ctx) });
-    }) as never,
-    syncMaterials: guard({ role: 'engineer', audit: true }, (_a: object, ctx: Context) => svc(ctx).syncMaterials({ trigger: 'MANUAL', actor: actor(ctx) })) as never,
-    syncLabourCosts: guard({ role: 'engineer', audit: true }, (a: { from: Date | string; to: Date | string }, ctx: Context) =>
-      svc(ctx).syncLabour({ from: date(a.from), to: date(a.to), trigger: 'MANUAL', actor: actor(ctx) }),
+    syncSchedules: guard(
+      { role: 'engineer', audit: true, target: (a) => a.lineId },
+      async (
+        a: { lineId: string; from: Date | string; to: Date | string; system?: 'MES' | 'ERP' | null },
+        ctx: Context,
+      ) => {
+        await requireInScope(ctx, { lineId: a.lineId });
+        return (await svc(ctx).syncSchedules({
+          lineId: a.lineId,
+          from: date(a.from),
+          to: date(a.to),
+          system: a.system,
+          trigger: 'MANUAL',
+          actor: actor(ctx),
+        }))!;
+      },
     ) as never,
-    syncMaterialConsumption: guard({ role: 'engineer', audit: true, target: (a) => a.workOrderId }, async (a: { workOrderId: string; system: 'MES' | 'ERP' }, ctx: Context) =>
-      svc(ctx).syncConsumption({ workOrder: await workOrder(ctx, a.workOrderId), system: a.system, actor: actor(ctx) }),
+    downloadRecipe: guard(
+      { role: 'engineer', audit: true, target: (a) => a.mesRecipeId },
+      async (a: { mesRecipeId: string; lineId?: string | null }, ctx: Context) => {
+        if (a.lineId) await requireInScope(ctx, { lineId: a.lineId });
+        return svc(ctx).downloadRecipe({ mesRecipeId: a.mesRecipeId, lineId: a.lineId, actor: actor(ctx) });
+      },
     ) as never,
-    updateOrderStatus: guard({ role: 'operator', audit: true, target: (a) => a.workOrderId }, async (a: { workOrderId: string; status: any; actualQuantity: number; actualStart?: Date | string | null; actualEnd?: Date | string | null; idempotencyKey?: string | null }, ctx: Context) => {
-      const wo = await workOrder(ctx, a.workOrderId);
-      // The loader holds the order as it was; the answer must show it changed.
-      ctx.loaders.workOrder.clear(a.workOrderId);
-      return svc(ctx).updateOrderStatus({
-        workOrder: wo,
-        status: a.status,
-        actualQuantity: a.actualQuantity,
-        actualStart: a.actualStart ? date(a.actualStart) : null,
-        actualEnd: a.actualEnd ? date(a.actualEnd) : null,
-        idempotencyKey: a.idempotencyKey,
-        actor: actor(ctx),
-      });
-    }) as never,
-    reportMaterialConsumption: guard({ role: 'operator', audit: true, target: (a) => a.workOrderId }, async (a: { workOrderId: string; materialId: string; quantity: number; unit: string; lot?: string | null; idempotencyKey?: string | null }, ctx: Context) =>
-      reportMaterialConsumption(svc(ctx), { ...a, workOrder: await workOrder(ctx, a.workOrderId), actor: actor(ctx) }),
+    syncMaterials: guard({ role: 'engineer', audit: true }, (_a: object, ctx: Context) =>
+      svc(ctx).syncMaterials({ trigger: 'MANUAL', actor: actor(ctx) }),
     ) as never,
-    requeueOutboundUpdate: guard({ role: 'engineer', audit: true, target: (a) => a.id }, async (a: { id: string }, ctx: Context) => {
-      const row = await repo.outboundById(ctx.db, a.id);
-      await requireVisible(ctx, 'OutboundUpdate', a.id, row, lineOf);
-      return svc(ctx).requeueOutbound(a.id);
-    }) as never,
+    syncLabourCosts: guard(
+      { role: 'engineer', audit: true },
+      (a: { from: Date | string; to: Date | string }, ctx: Context) =>
+        svc(ctx).syncLabour({ from: date(a.from), to: date(a.to), trigger: 'MANUAL', actor: actor(ctx) }),
+    ) as never,
+    syncMaterialConsumption: guard(
+      { role: 'engineer', audit: true, target: (a) => a.workOrderId },
+      async (a: { workOrderId: string; system: 'MES' | 'ERP' }, ctx: Context) =>
+        svc(ctx).syncConsumption({
+          workOrder: await workOrder(ctx, a.workOrderId),
+          system: a.system,
+          actor: actor(ctx),
+        }),
+    ) as never,
+    updateOrderStatus: guard(
+      { role: 'operator', audit: true, target: (a) => a.workOrderId },
+      async (
+        a: {
+          workOrderId: string;
+          status: any;
+          actualQuantity: number;
+          actualStart?: Date | string | null;
+          actualEnd?: Date | string | null;
+          idempotencyKey?: string | null;
+        },
+        ctx: Context,
+      ) => {
+        const wo = await workOrder(ctx, a.workOrderId);
+        // The loader holds the order as it was; the answer must show it changed.
+        ctx.loaders.workOrder.clear(a.workOrderId);
+        return svc(ctx).updateOrderStatus({
+          workOrder: wo,
+          status: a.status,
+          actualQuantity: a.actualQuantity,
+          actualStart: a.actualStart ? date(a.actualStart) : null,
+          actualEnd: a.actualEnd ? date(a.actualEnd) : null,
+          idempotencyKey: a.idempotencyKey,
+          actor: actor(ctx),
+        });
+      },
+    ) as never,
+    reportMaterialConsumption: guard(
+      { role: 'operator', audit: true, target: (a) => a.workOrderId },
+      async (
+        a: {
+          workOrderId: string;
+          materialId: string;
+          quantity: number;
+          unit: string;
+          lot?: string | null;
+          idempotencyKey?: string | null;
+        },
+        ctx: Context,
+      ) =>
+        reportMaterialConsumption(svc(ctx), {
+          ...a,
+          workOrder: await workOrder(ctx, a.workOrderId),
+          actor: actor(ctx),
+        }),
+    ) as never,
+    requeueOutboundUpdate: guard(
+      { role: 'engineer', audit: true, target: (a) => a.id },
+      async (a: { id: string }, ctx: Context) => {
+        const row = await repo.outboundById(ctx.db, a.id);
+        await requireVisible(ctx, 'OutboundUpdate', a.id, row, lineOf);
+        return svc(ctx).requeueOutbound(a.id);
+      },
+    ) as never,
   },
   SyncRun: {
     id: (r) => String(r.id),
@@ -75,7 +140,8 @@ export const integrationResolvers: Resolvers = {
   },
   RecipeDownload: {
     id: (r) => String(r.id),
-    recipe: async (r, _, ctx) => (await ctx.loaders.recipe.load(r.recipeId)) ?? Promise.reject(notFound('Recipe', r.recipeId)),
+    recipe: async (r, _, ctx) =>
+      (await ctx.loaders.recipe.load(r.recipeId)) ?? Promise.reject(notFound('Recipe', r.recipeId)),
   },
   Material: {
     group: (m) => m.materialGroup,
@@ -91,11 +157,13 @@ export const integrationResolvers: Resolvers = {
   },
   MaterialConsumption: {
     id: (r) => String(r.id),
-    workOrder: async (r, _, ctx) => (await ctx.loaders.workOrder.load(r.workOrderId)) ?? Promise.reject(notFound('WorkOrder', r.workOrderId)),
+    workOrder: async (r, _, ctx) =>
+      (await ctx.loaders.workOrder.load(r.workOrderId)) ?? Promise.reject(notFound('WorkOrder', r.workOrderId)),
     quantity: (r) => Number(r.quantity),
   },
   ProductionVariance: {
-    workOrder: async (r, _, ctx) => (await ctx.loaders.workOrder.load(r.workOrderId)) ?? Promise.reject(notFound('WorkOrder', r.workOrderId)),
+    workOrder: async (r, _, ctx) =>
+      (await ctx.loaders.workOrder.load(r.workOrderId)) ?? Promise.reject(notFound('WorkOrder', r.workOrderId)),
     quantityVariance: (r) => r.actualQuantity - r.plannedQuantity,
     quantityRatio: (r) => (r.plannedQuantity > 0 ? r.actualQuantity / r.plannedQuantity : null),
     plannedSeconds: (r) => seconds(r.plannedStart, r.plannedEnd)!,
@@ -107,7 +175,8 @@ export const integrationResolvers: Resolvers = {
   },
   OutboundUpdate: {
     nextAttemptAt: (r) => (r.state === 'PENDING' ? r.nextAttemptAt : null),
-    workOrder: async (r, _, ctx) => (await ctx.loaders.workOrder.load(r.workOrderId)) ?? Promise.reject(notFound('WorkOrder', r.workOrderId)),
+    workOrder: async (r, _, ctx) =>
+      (await ctx.loaders.workOrder.load(r.workOrderId)) ?? Promise.reject(notFound('WorkOrder', r.workOrderId)),
   },
 };
 

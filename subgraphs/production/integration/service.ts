@@ -43,22 +43,50 @@ export class Integrations {
     const mes = !!this.mes && !!this.mesConfig?.lines.includes(lineId);
     const erp = !!this.erp && Object.values(this.erpConfig?.lineMap ?? {}).includes(lineId);
     if (asked === 'MES' ? mes : asked === 'ERP' ? erp : mes || erp) return asked ?? (mes ? 'MES' : 'ERP');
-    throw badInput(`no ${asked ?? 'MES or ERP'} is configured for line ${lineId} (mes.yml lines / erp.yml lineMap)`, { argument: 'lineId' });
+    throw badInput(`no ${asked ?? 'MES or ERP'} is configured for line ${lineId} (mes.yml lines / erp.yml lineMap)`, {
+      argument: 'lineId',
+    });
   }
 
   /** Schedules of one line in [from, to). One at a time per line, across every hub instance (advisory lock). */
-  async syncSchedules(a: { lineId: string; from: Date; to: Date; system?: SystemKind | null; trigger: 'MANUAL' | 'SCHEDULED'; actor: Actor }): Promise<SyncRunRow | undefined> {
+  async syncSchedules(a: {
+    lineId: string;
+    from: Date;
+    to: Date;
+    system?: SystemKind | null;
+    trigger: 'MANUAL' | 'SCHEDULED';
+    actor: Actor;
+  }): Promise<SyncRunRow | undefined> {
     if (!(a.to > a.from)) throw badInput('to must be after from', { argument: 'to' });
-    if (a.to.getTime() - a.from.getTime() > 366 * 86_400_000) throw badInput('the range may span at most 366 days', { argument: 'to' });
+    if (a.to.getTime() - a.from.getTime() > 366 * 86_400_000)
+      throw badInput('the range may span at most 366 days', { argument: 'to' });
     if (!(await repo.lineExists(this.db, a.lineId))) throw notFound('Line', a.lineId);
     const kind = this.scheduleSource(a.lineId, a.system);
     const source = kind === 'MES' ? this.mes! : this.erp!;
-    const batchSize = (kind === 'MES' ? this.mesConfig!.sync.batchSize : this.erpConfig!.sync.batchSize);
+    const batchSize = kind === 'MES' ? this.mesConfig!.sync.batchSize : this.erpConfig!.sync.batchSize;
     const locked = await repo.withTryLock(this.db, `schedule-sync:${a.lineId}`, () =>
       recordSync(
         this.db,
-        { system: source.system, systemKind: kind, kind: 'SCHEDULES', lineId: a.lineId, rangeFrom: a.from, rangeTo: a.to, trigger: a.trigger, actor: a.actor.sub, requestId: a.actor.requestId },
-        (t) => this.writeSchedules(kind === 'MES' ? this.mes!.schedules(a.lineId, a.from, a.to) : this.erp!.productionOrders(a.lineId, a.from, a.to), source.system, batchSize, t),
+        {
+          system: source.system,
+          systemKind: kind,
+          kind: 'SCHEDULES',
+          lineId: a.lineId,
+          rangeFrom: a.from,
+          rangeTo: a.to,
+          trigger: a.trigger,
+          actor: a.actor.sub,
+          requestId: a.actor.requestId,
+        },
+        (t) =>
+          this.writeSchedules(
+            kind === 'MES'
+              ? this.mes!.schedules(a.lineId, a.from, a.to)
+              : this.erp!.productionOrders(a.lineId, a.from, a.to),
+            source.system,
+            batchSize,
+            t,
+          ),
       ),
     );
     if (locked.ran) return locked.value;
@@ -67,7 +95,12 @@ export class Integrations {
   }
 
   /** Pages in, batches out: each batch is one upsert; an order seen twice in one sync is kept once (the first). */
-  private async writeSchedules(pages: AsyncIterable<RecordPage<ScheduleRecord>>, system: string, batchSize: number, t: SyncTally) {
+  private async writeSchedules(
+    pages: AsyncIterable<RecordPage<ScheduleRecord>>,
+    system: string,
+    batchSize: number,
+    t: SyncTally,
+  ) {
     const seen = new Set<string>();
     let batch: ScheduleRecord[] = [];
     const flush = async () => {
@@ -99,13 +132,23 @@ export class Integrations {
 
   async syncMaterials(a: { trigger: 'MANUAL' | 'SCHEDULED'; actor: Actor }): Promise<SyncRunRow> {
     const erp = this.requireErp('materials', 'the material master');
-    return this.syncErpPages(erp, { kind: 'MATERIALS', trigger: a.trigger, actor: a.actor }, () => erp.materials(), repo.upsertMaterials);
+    return this.syncErpPages(
+      erp,
+      { kind: 'MATERIALS', trigger: a.trigger, actor: a.actor },
+      () => erp.materials(),
+      repo.upsertMaterials,
+    );
   }
 
   async syncLabour(a: { from: Date; to: Date; trigger: 'MANUAL' | 'SCHEDULED'; actor: Actor }): Promise<SyncRunRow> {
     const erp = this.requireErp('labour', 'labour costs');
     if (!(a.to > a.from)) throw badInput('to must be after from', { argument: 'to' });
-    return this.syncErpPages(erp, { kind: 'LABOUR', rangeFrom: a.from, rangeTo: a.to, trigger: a.trigger, actor: a.actor }, () => erp.labourCosts(a.from, a.to), repo.upsertLabour);
+    return this.syncErpPages(
+      erp,
+      { kind: 'LABOUR', rangeFrom: a.from, rangeTo: a.to, trigger: a.trigger, actor: a.actor },
+      () => erp.labourCosts(a.from, a.to),
+      repo.upsertLabour,
+    );
   }
 
   /** An ERP sync not tied to a line (materials, labour): each page's records are written as it arrives. */
@@ -116,24 +159,44 @@ export class Integrations {
     upsert: (db: Db, rows: R[], system: string) => Promise<repo.Counts>,
   ): Promise<SyncRunRow> {
     const { actor, ...meta } = run;
-    return recordSync(this.db, { ...meta, system: erp.system, systemKind: 'ERP', lineId: null, actor: actor.sub, requestId: actor.requestId }, async (t) => {
-      for await (const page of pages()) {
-        t.fetched += page.records.length + page.errors.length;
-        t.recordErrors(page.errors);
-        t.add(await upsert(this.db, page.records, erp.system));
-      }
-    });
+    return recordSync(
+      this.db,
+      { ...meta, system: erp.system, systemKind: 'ERP', lineId: null, actor: actor.sub, requestId: actor.requestId },
+      async (t) => {
+        for await (const page of pages()) {
+          t.fetched += page.records.length + page.errors.length;
+          t.recordErrors(page.errors);
+          t.add(await upsert(this.db, page.records, erp.system));
+        }
+      },
+    );
   }
 
   /** Material consumed by one work order, from the MES (bookings) or the ERP (goods issues). */
   async syncConsumption(a: { workOrder: WorkOrderRow; system: SystemKind; actor: Actor }): Promise<SyncRunRow> {
     const conn = a.system === 'MES' ? this.requireMes() : this.requireErp('consumption', 'material consumption');
     const wo = a.workOrder;
-    return recordSync(this.db, { system: conn.system, systemKind: a.system, kind: 'CONSUMPTION', lineId: wo.lineId, workOrderId: wo.id, trigger: 'MANUAL', actor: a.actor.sub, requestId: a.actor.requestId }, async (t) => {
-      const rows = a.system === 'MES' ? await this.mes!.materialConsumption(wo.number) : await this.erp!.inventoryConsumption(wo.number);
-      t.fetched += rows.length;
-      t.add(await repo.upsertConsumption(this.db, wo.id, rows, conn.system));
-    });
+    return recordSync(
+      this.db,
+      {
+        system: conn.system,
+        systemKind: a.system,
+        kind: 'CONSUMPTION',
+        lineId: wo.lineId,
+        workOrderId: wo.id,
+        trigger: 'MANUAL',
+        actor: a.actor.sub,
+        requestId: a.actor.requestId,
+      },
+      async (t) => {
+        const rows =
+          a.system === 'MES'
+            ? await this.mes!.materialConsumption(wo.number)
+            : await this.erp!.inventoryConsumption(wo.number);
+        t.fetched += rows.length;
+        t.add(await repo.upsertConsumption(this.db, wo.id, rows, conn.system));
+      },
+    );
   }
 
   /**
@@ -144,7 +207,8 @@ export class Integrations {
     const mes = this.requireMes();
     const r = await mes.recipe(a.mesRecipeId);
     const lineId = a.lineId ?? r.lineId;
-    if (lineId && !(await repo.lineExists(this.db, lineId))) throw badInput(`recipe ${r.code} names line ${lineId}, which does not exist`, { argument: 'lineId' });
+    if (lineId && !(await repo.lineExists(this.db, lineId)))
+      throw badInput(`recipe ${r.code} names line ${lineId}, which does not exist`, { argument: 'lineId' });
     await repo.ensureProducts(this.db, [r.productId]);
     const wanted = {
       code: r.code,
@@ -165,7 +229,14 @@ export class Integrations {
       latest.teardownTimeSeconds === wanted.teardownTimeSeconds &&
       stableJson(latest.parameters) === stableJson(wanted.parameters);
     const recipe = same ? latest : await insertRecipe(this.db, wanted);
-    return repo.insertRecipeDownload(this.db, { system: mes.system, mesRecipeId: a.mesRecipeId, mesVersion: r.version, recipeId: recipe.id, createdVersion: !same, downloadedBy: a.actor.sub });
+    return repo.insertRecipeDownload(this.db, {
+      system: mes.system,
+      mesRecipeId: a.mesRecipeId,
+      mesVersion: r.version,
+      recipeId: recipe.id,
+      createdVersion: !same,
+      downloadedBy: a.actor.sub,
+    });
   }
 
   /**
@@ -173,19 +244,42 @@ export class Integrations {
    * at least once by the outbox sender and carries the same idempotency key every time, so the MES applies it once.
    * A caller-supplied key makes the mutation itself safe to retry: the same key returns the same report.
    */
-  async updateOrderStatus(a: { workOrder: WorkOrderRow; status: WorkOrderStatus; actualQuantity: number; actualStart?: Date | null; actualEnd?: Date | null; idempotencyKey?: string | null; actor: Actor }): Promise<OutboundUpdateRow> {
+  async updateOrderStatus(a: {
+    workOrder: WorkOrderRow;
+    status: WorkOrderStatus;
+    actualQuantity: number;
+    actualStart?: Date | null;
+    actualEnd?: Date | null;
+    idempotencyKey?: string | null;
+    actor: Actor;
+  }): Promise<OutboundUpdateRow> {
     const mes = this.requireMes();
-    if (!this.mesConfig!.sync.bidirectionalUpdates) throw badInput('order status updates to the MES are switched off (mes.yml sync.bidirectionalUpdates)');
-    if (!Number.isInteger(a.actualQuantity) || a.actualQuantity < 0) throw badInput('actualQuantity must be a whole number ≥ 0', { argument: 'actualQuantity' });
+    if (!this.mesConfig!.sync.bidirectionalUpdates)
+      throw badInput('order status updates to the MES are switched off (mes.yml sync.bidirectionalUpdates)');
+    if (!Number.isInteger(a.actualQuantity) || a.actualQuantity < 0)
+      throw badInput('actualQuantity must be a whole number ≥ 0', { argument: 'actualQuantity' });
     const wo = a.workOrder;
     const actualStart = a.actualStart ?? wo.actualStart ?? (a.status !== 'PLANNED' ? new Date() : null);
     const actualEnd = a.actualEnd ?? wo.actualEnd ?? (a.status === 'COMPLETED' ? new Date() : null);
-    if (actualStart && actualEnd && actualEnd < actualStart) throw badInput('actualEnd is before actualStart', { argument: 'actualEnd' });
+    if (actualStart && actualEnd && actualEnd < actualStart)
+      throw badInput('actualEnd is before actualStart', { argument: 'actualEnd' });
     const key = a.idempotencyKey ?? randomUUID();
-    if (!IDEMPOTENCY_KEY.test(key)) throw badInput('idempotencyKey must be 8–128 letters, digits or _ . : -', { argument: 'idempotencyKey' });
+    if (!IDEMPOTENCY_KEY.test(key))
+      throw badInput('idempotencyKey must be 8–128 letters, digits or _ . : -', { argument: 'idempotencyKey' });
     const result = await repo.recordStatusChange(
       this.db,
-      { idempotencyKey: key, system: mes.system, workOrderId: wo.id, workOrderNumber: wo.number, lineId: wo.lineId, status: a.status, actualQuantity: a.actualQuantity, actualStart, actualEnd, requestedBy: a.actor.sub },
+      {
+        idempotencyKey: key,
+        system: mes.system,
+        workOrderId: wo.id,
+        workOrderNumber: wo.number,
+        lineId: wo.lineId,
+        status: a.status,
+        actualQuantity: a.actualQuantity,
+        actualStart,
+        actualEnd,
+        requestedBy: a.actor.sub,
+      },
       // A replay is the same request: same order, status and quantity, and the same times where the caller gave them
       // (times it left out were derived from the order, which the first request already changed).
       (r) =>
@@ -197,7 +291,10 @@ export class Integrations {
     );
     if (result.kind === 'conflict') {
       const why = result.row.workOrderId !== wo.id ? 'another work order' : 'a different status, quantity or time';
-      throw new HubError('CONFLICT', `idempotencyKey was already used for ${why}; nothing was changed`, { argument: 'idempotencyKey', outboundUpdateId: result.row.id });
+      throw new HubError('CONFLICT', `idempotencyKey was already used for ${why}; nothing was changed`, {
+        argument: 'idempotencyKey',
+        outboundUpdateId: result.row.id,
+      });
     }
     if (result.kind === 'created') this.kickOutbound?.();
     return result.row;
@@ -209,7 +306,9 @@ export class Integrations {
     if (!row) {
       const cur = await repo.outboundById(this.db, id);
       if (!cur) throw notFound('OutboundUpdate', id);
-      throw new HubError('CONFLICT', `the report is ${cur.state}; only a REJECTED report can be re-queued`, { state: cur.state });
+      throw new HubError('CONFLICT', `the report is ${cur.state}; only a REJECTED report can be re-queued`, {
+        state: cur.state,
+      });
     }
     this.kickOutbound?.();
     return row;
@@ -222,7 +321,8 @@ export class Integrations {
   /** The ERP, refusing up front (no FAILED run in the history) an operation its system has no equivalent for. */
   requireErp(op?: ErpOperation, what?: string): ErpConnector {
     if (!this.erp) throw badInput('no ERP is configured (erp.yml)');
-    if (op && this.erp.unsupported?.has(op)) throw notSupported(this.erp.system, what ?? op, `${this.erpConfig?.systemType} connector`);
+    if (op && this.erp.unsupported?.has(op))
+      throw notSupported(this.erp.system, what ?? op, `${this.erpConfig?.systemType} connector`);
     return this.erp;
   }
 
@@ -234,6 +334,10 @@ export class Integrations {
 
 function stableJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
-  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stableJson((v as any)[k])}`).join(',')}}`;
+  if (v && typeof v === 'object')
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as any)[k])}`)
+      .join(',')}}`;
   return JSON.stringify(v);
 }

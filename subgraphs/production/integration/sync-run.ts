@@ -75,7 +75,8 @@ export async function recordSync(db: Db, meta: SyncMeta, body: (t: SyncTally) =>
     t.aborted = true;
     errorCode = errorCodeOf(e);
     t.error(null, errorCode === 'INTERNAL_SERVER_ERROR' ? 'unexpected error (see the hub log)' : (e as Error).message);
-    if (errorCode === 'INTERNAL_SERVER_ERROR') log.error({ err: e, runId: run.id, kind: meta.kind }, 'sync failed unexpectedly');
+    if (errorCode === 'INTERNAL_SERVER_ERROR')
+      log.error({ err: e, runId: run.id, kind: meta.kind }, 'sync failed unexpectedly');
   }
   const status = t.aborted ? (t.fetched === 0 ? 'FAILED' : 'PARTIAL') : t.errorCount > 0 ? 'PARTIAL' : 'SUCCESS';
   const unchanged = Math.max(0, t.fetched - t.rejected - t.created - t.updated);
@@ -100,11 +101,34 @@ export async function recordSync(db: Db, meta: SyncMeta, body: (t: SyncTally) =>
       target: meta.lineId ?? meta.workOrderId ?? meta.system,
       outcome: status === 'FAILED' ? 'FAILURE' : 'SUCCESS',
       errorCode,
-      details: { runId: row.id, system: meta.system, trigger: meta.trigger, status, fetched: t.fetched, created: t.created, updated: t.updated, unchanged, rejected: t.rejected },
+      details: {
+        runId: row.id,
+        system: meta.system,
+        trigger: meta.trigger,
+        status,
+        fetched: t.fetched,
+        created: t.created,
+        updated: t.updated,
+        unchanged,
+        rejected: t.rejected,
+      },
       requestId: meta.requestId ?? null,
     },
     { runId: row.id },
   );
-  log.info({ runId: row.id, system: meta.system, kind: meta.kind, line: meta.lineId, status, fetched: t.fetched, created: t.created, updated: t.updated, ms: row.durationMs }, 'sync finished');
+  log.info(
+    {
+      runId: row.id,
+      system: meta.system,
+      kind: meta.kind,
+      line: meta.lineId,
+      status,
+      fetched: t.fetched,
+      created: t.created,
+      updated: t.updated,
+      ms: row.durationMs,
+    },
+    'sync finished',
+  );
   return row;
 }

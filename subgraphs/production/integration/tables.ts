@@ -13,43 +13,122 @@ export type SystemKind = 'MES' | 'ERP';
 export type OutboundState = 'PENDING' | 'SENT' | 'REJECTED';
 
 export interface SyncRunsTable {
-  id: ColumnType<string, never, never>; system: string; systemKind: SystemKind; kind: SyncKind; lineId: string | null; workOrderId: string | null;
-  rangeFrom: TsNull; rangeTo: TsNull; trigger: 'MANUAL' | 'SCHEDULED'; requestedBy: string; status: Generated<SyncStatus>;
-  fetched: Generated<number>; created: Generated<number>; updated: Generated<number>; unchanged: Generated<number>; rejected: Generated<number>;
-  errors: JSONColumnType<{ key: string | null; message: string }[], string | undefined, string>; errorCount: Generated<number>;
-  startedAt: Stamp; finishedAt: TsNull; durationMs: number | null;
+  id: ColumnType<string, never, never>;
+  system: string;
+  systemKind: SystemKind;
+  kind: SyncKind;
+  lineId: string | null;
+  workOrderId: string | null;
+  rangeFrom: TsNull;
+  rangeTo: TsNull;
+  trigger: 'MANUAL' | 'SCHEDULED';
+  requestedBy: string;
+  status: Generated<SyncStatus>;
+  fetched: Generated<number>;
+  created: Generated<number>;
+  updated: Generated<number>;
+  unchanged: Generated<number>;
+  rejected: Generated<number>;
+  errors: JSONColumnType<{ key: string | null; message: string }[], string | undefined, string>;
+  errorCount: Generated<number>;
+  startedAt: Stamp;
+  finishedAt: TsNull;
+  durationMs: number | null;
 }
 export interface RecipeDownloadsTable {
-  id: ColumnType<string, never, never>; system: string; mesRecipeId: string; mesVersion: string; recipeId: string;
-  createdVersion: boolean; downloadedBy: string; downloadedAt: Stamp;
+  id: ColumnType<string, never, never>;
+  system: string;
+  mesRecipeId: string;
+  mesVersion: string;
+  recipeId: string;
+  createdVersion: boolean;
+  downloadedBy: string;
+  downloadedAt: Stamp;
 }
 export interface MaterialsTable {
-  id: string; description: string | null; type: string | null; baseUnit: string | null; materialGroup: string | null;
-  grossWeight: NumNull; netWeight: NumNull; weightUnit: string | null; isMarkedForDeletion: boolean; sourceSystem: string;
-  sourceChangedAt: TsNull; createdAt: Stamp; updatedAt: Stamp;
+  id: string;
+  description: string | null;
+  type: string | null;
+  baseUnit: string | null;
+  materialGroup: string | null;
+  grossWeight: NumNull;
+  netWeight: NumNull;
+  weightUnit: string | null;
+  isMarkedForDeletion: boolean;
+  sourceSystem: string;
+  sourceChangedAt: TsNull;
+  createdAt: Stamp;
+  updatedAt: Stamp;
 }
 export interface LabourBookingsTable {
-  id: ColumnType<string, never, never>; sourceSystem: string; externalId: string; costCenter: string; workCenter: string | null;
-  lineId: string | null; workOrderNumber: string | null; workDate: ColumnType<string, string, string>; hours: Num;
-  ratePerHour: NumNull; cost: NumNull; currency: string | null; createdAt: Stamp; updatedAt: Stamp;
+  id: ColumnType<string, never, never>;
+  sourceSystem: string;
+  externalId: string;
+  costCenter: string;
+  workCenter: string | null;
+  lineId: string | null;
+  workOrderNumber: string | null;
+  workDate: ColumnType<string, string, string>;
+  hours: Num;
+  ratePerHour: NumNull;
+  cost: NumNull;
+  currency: string | null;
+  createdAt: Stamp;
+  updatedAt: Stamp;
 }
 export interface MaterialConsumptionTable {
-  id: ColumnType<string, never, never>; sourceSystem: string; externalId: string; workOrderId: string; materialId: string;
-  quantity: Num; unit: string; lot: string | null; consumedAt: ColumnType<Date, Date | string, Date | string>; createdAt: Stamp; updatedAt: Stamp;
+  id: ColumnType<string, never, never>;
+  sourceSystem: string;
+  externalId: string;
+  workOrderId: string;
+  materialId: string;
+  quantity: Num;
+  unit: string;
+  lot: string | null;
+  consumedAt: ColumnType<Date, Date | string, Date | string>;
+  createdAt: Stamp;
+  updatedAt: Stamp;
 }
 export interface OutboundUpdatesTable {
-  id: Generated<string>; idempotencyKey: string; system: string; workOrderId: string; workOrderNumber: string; lineId: string;
-  status: 'PLANNED' | 'ACTIVE' | 'COMPLETED' | 'CANCELLED'; actualQuantity: number; actualStart: TsNull; actualEnd: TsNull;
-  state: Generated<OutboundState>; attempts: Generated<number>; lastError: string | null; lastAttemptAt: TsNull; duplicate: Generated<boolean>;
-  requestedBy: string; createdAt: Stamp; sentAt: TsNull;
+  id: Generated<string>;
+  idempotencyKey: string;
+  system: string;
+  workOrderId: string;
+  workOrderNumber: string;
+  lineId: string;
+  status: 'PLANNED' | 'ACTIVE' | 'COMPLETED' | 'CANCELLED';
+  actualQuantity: number;
+  actualStart: TsNull;
+  actualEnd: TsNull;
+  state: Generated<OutboundState>;
+  attempts: Generated<number>;
+  lastError: string | null;
+  lastAttemptAt: TsNull;
+  duplicate: Generated<boolean>;
+  requestedBy: string;
+  createdAt: Stamp;
+  sentAt: TsNull;
   // 0005: claims, backoff, definitive refusals.
-  nextAttemptAt: Stamp; claimedUntil: TsNull; claimToken: string | null; rejectedAt: TsNull;
+  nextAttemptAt: Stamp;
+  claimedUntil: TsNull;
+  claimToken: string | null;
+  rejectedAt: TsNull;
 }
 
 export interface ErpPostingsTable {
-  idempotencyKey: string; system: string; workOrderId: string; materialId: string; quantity: Num; unit: string; lot: string | null;
-  state: Generated<'POSTING' | 'POSTED' | 'UNCERTAIN'>; documentId: string | null; consumptionId: string | null; lastError: string | null;
-  requestedBy: string; createdAt: Stamp;
+  idempotencyKey: string;
+  system: string;
+  workOrderId: string;
+  materialId: string;
+  quantity: Num;
+  unit: string;
+  lot: string | null;
+  state: Generated<'POSTING' | 'POSTED' | 'UNCERTAIN'>;
+  documentId: string | null;
+  consumptionId: string | null;
+  lastError: string | null;
+  requestedBy: string;
+  createdAt: Stamp;
 }
 
 export type IntegrationTables = {
@@ -75,6 +154,14 @@ export type OutboundUpdateRow = Selectable<OutboundUpdatesTable>;
 export type ErpPostingRow = Selectable<ErpPostingsTable>;
 /** A work order with its planned and actual quantity and duration, as the variance query returns it. */
 export interface VarianceRow {
-  workOrderId: string; number: string; lineId: string; status: string;
-  plannedQuantity: number; actualQuantity: number; plannedStart: Date; plannedEnd: Date; actualStart: Date | null; actualEnd: Date | null;
+  workOrderId: string;
+  number: string;
+  lineId: string;
+  status: string;
+  plannedQuantity: number;
+  actualQuantity: number;
+  plannedStart: Date;
+  plannedEnd: Date;
+  actualStart: Date | null;
+  actualEnd: Date | null;
 }
