@@ -2,8 +2,10 @@ import { readFileSync } from 'node:fs';
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
 /**
- * Typed resolvers per subgraph (federation: true). GraphQL object types map to the repository row types
- * in lib/db/rows.ts; connections to lib/pagination.ts. Output is generated: never edit it by hand.
+ * Typed resolvers per subgraph (federation: true). GraphQL object types map to the repository row types in
+ * lib/db/rows.ts; connections to lib/pagination.ts. The context type is a parameter (`Resolvers<Context>` in each
+ * resolvers.ts), so the generated types import nothing of the subgraph's own and form no import cycle with the
+ * repositories that use them. Output is generated: never edit it by hand.
  */
 const rows: Record<string, string> = {
   Site: 'SiteRow',
@@ -24,6 +26,7 @@ const rows: Record<string, string> = {
   DeadLetter: 'DeadLetterRow',
   LossEvent: 'LossEventRow',
   HttpEndpointStatus: 'HttpEndpointRow',
+  TelemetrySourceStatus: 'TelemetrySourceRow',
   AggregatedSeries: 'AggregatedSeriesRow',
 };
 // MES/ERP integration rows (production only), typed in subgraphs/production/integration/tables.ts.
@@ -81,9 +84,14 @@ const config: CodegenConfig = {
           useIndexSignature: true,
           useTypeImports: true,
           enumsAsTypes: true,
-          contextType: `../context.ts#Context`,
           mappers: mappers(s),
-          scalars: { DateTime: 'Date | string', Date: 'string', JSON: 'Record<string, unknown>', ID: 'string' },
+          // graphql-scalars parses a DateTime argument into a Date; a resolver may answer with a Date or ISO text.
+          scalars: {
+            DateTime: { input: 'Date', output: 'Date | string' },
+            Date: 'string',
+            JSON: 'Record<string, unknown>',
+            ID: 'string',
+          },
           emitLegacyCommonJSImports: false,
           importExtension: '.ts',
         },

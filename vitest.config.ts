@@ -13,6 +13,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
+    setupFiles: ['test/helpers/setup.ts'],
     // Each file gets its own database, so files may run in parallel; two cores, so two workers.
     maxWorkers: 2,
     testTimeout: 30_000,

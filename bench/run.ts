@@ -1,7 +1,8 @@
 /**
  * Bench dispatcher: `tsx bench/run.ts <scenario> [--quick] [--duration s] [--connections n] [--warmup s]
- * [--rate n] [--messages n] [--soak minutes] [--receive-maximum n] [--clients n] [--machines n]` (or `npm run bench -- <scenario> ...`). A scenario is
- * bench/scenarios/<name>.ts exporting `run(opts)`; options a scenario has no use for are ignored by it.
+ * [--rate n] [--messages n] [--soak minutes] [--receive-maximum n] [--clients n] [--machines n]` (or `npm run bench --
+ * <scenario> ...`). A scenario is bench/scenarios/<name>.ts exporting `run(opts)`; options a scenario has no use for
+ * are ignored by it.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +38,9 @@ const available = readdirSync(scenariosDir)
 function usage(msg?: string): never {
   if (msg) console.error(msg);
   console.error(
-    `usage: npm run bench -- <scenario> [--quick] [--duration s] [--connections n] [--warmup s] [--rate n] [--messages n] [--soak minutes] [--receive-maximum n] [--clients n] [--machines n]\nscenarios: ${available.join(', ')}`,
+    `usage: npm run bench -- <scenario> [--quick] [--duration s] [--connections n] [--warmup s] [--rate n] ` +
+      `[--messages n] [--soak minutes] [--receive-maximum n] [--clients n] [--machines n]\nscenarios: ` +
+      `${available.join(', ')}`,
   );
   process.exit(2);
 }

@@ -39,7 +39,10 @@ export const forbidden = (message: string) => new HubError('FORBIDDEN', message)
 export const unauthenticated = (message = 'A valid bearer token is required') =>
   new HubError('UNAUTHENTICATED', message);
 
-/** The code an error shows a client (`extensions.code` of a GraphQLError such as HubError); anything else is INTERNAL_SERVER_ERROR. */
+/**
+ * The code an error shows a client (`extensions.code` of a GraphQLError such as HubError); anything else is
+ * INTERNAL_SERVER_ERROR.
+ */
 export function errorCodeOf(err: unknown): string {
   return err instanceof GraphQLError ? String(err.extensions.code ?? 'INTERNAL_SERVER_ERROR') : 'INTERNAL_SERVER_ERROR';
 }

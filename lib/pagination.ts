@@ -72,7 +72,7 @@ export function toConnection<T>(
 }
 
 // Codegen maps every *Connection GraphQL type here; the row type is checked where the connection is built.
-export type AnyConnection = Connection<any>;
+export type AnyConnection = Connection<unknown>;
 
 /** A page with nothing on it: what a token sees of lists outside its scope entirely. */
 export const emptyConnection = <T>(): Connection<T> => ({

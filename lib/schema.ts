@@ -22,7 +22,7 @@ export function composeSupergraph(): { sdl: string; file: string } {
     SUBGRAPHS.map((name) => ({ name, typeDefs: subgraphTypeDefs(name), url: `http://${name}.invalid/graphql` })),
   );
   if (result.errors) {
-    throw new Error('composition failed:\n' + result.errors.map((e) => `- ${e.message}`).join('\n'));
+    throw new Error(`composition failed:\n${result.errors.map((e) => `- ${e.message}`).join('\n')}`);
   }
   return { sdl: result.supergraphSdl + (result.supergraphSdl.endsWith('\n') ? '' : '\n'), file: supergraphFile };
 }

@@ -43,7 +43,7 @@ export async function startBroker(name: string): Promise<Broker> {
       'log_type information',
     ];
     if (process.getuid?.() === 0) lines.push('user root'); // else it drops to `mosquitto`, who cannot read our temp dir
-    writeFileSync(conf, lines.join('\n') + '\n');
+    writeFileSync(conf, `${lines.join('\n')}\n`);
     const child = await startChild(name, MOSQUITTO_BIN, ['-c', conf], { readyLine: false });
     // "... running" is logged once the listener is bound (a port that merely accepts may be someone else's).
     const until = Date.now() + 10_000;

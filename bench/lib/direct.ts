@@ -41,7 +41,9 @@ export function directRequest(
           headers,
           JSON.stringify({ query: f.operation, variables: { representations } }),
         );
-        (res.data._entities as object[]).forEach((e, i) => Object.assign(objects[i], e));
+        (res.data._entities as object[]).forEach((e, i) => {
+          Object.assign(objects[i], e);
+        });
       }),
     );
     return data;

@@ -7,10 +7,12 @@ import type { SubgraphName } from '../../lib/config/hub.ts';
 import { readSupergraph } from '../../lib/schema.ts';
 import { createUserTokenVerifier } from '../../lib/auth/tokens.ts';
 import { startGateway } from '../../gateway/server.ts';
+import { configureLog } from '../../lib/log.ts';
 import { watchLoopDelay } from './loop-delay.ts';
 import { BENCH_INTERNAL_SECRET, BENCH_JWT_SECRET } from './env.ts';
 import { readyUntilSignal } from './child.ts';
 
+configureLog({ level: process.env.LOG_LEVEL ?? 'info' });
 const subgraphUrls = JSON.parse(process.env.BENCH_SUBGRAPH_URLS ?? '') as Record<SubgraphName, string>;
 const gw = await startGateway({
   supergraphSdl: readSupergraph(),

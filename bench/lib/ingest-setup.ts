@@ -16,8 +16,7 @@ export interface BenchPlant {
 }
 
 export async function setupIngestDatabase(name: string, sensors: number, machines = 10): Promise<BenchPlant> {
-  // Imported on use: the hub's modules (and its logger, which reads LOG_LEVEL once) load only now.
-  const { openDatabase } = await import('../../lib/hub.ts');
+  const { openDatabase } = await import('../../lib/db/open.ts');
   const { insertLine, insertMachine, insertSite } = await import('../../subgraphs/production/production.repo.ts');
   const { insertSensor } = await import('../../subgraphs/iot/iot.repo.ts');
   const url = await createBenchDatabase(name);

@@ -9,7 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
-import { MqttIngestClient, type InboundMessage } from '../../lib/telemetry/mqtt/ingest-client.ts';
+import { MqttIngestClient, type InboundMessage } from '../../lib/mqtt/ingest-client.ts';
 import { startMosquitto } from '../../test/helpers/mosquitto.ts';
 
 const { values } = parseArgs({

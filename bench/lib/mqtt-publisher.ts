@@ -96,7 +96,7 @@ export class Publisher {
         c.onAck?.();
       });
       sock.on('data', (chunk: Buffer) => {
-        let buf = c.rest ? Buffer.concat([c.rest, chunk]) : chunk;
+        const buf = c.rest ? Buffer.concat([c.rest, chunk]) : chunk;
         let o = 0;
         let acks = 0;
         while (buf.length - o >= 2) {

@@ -85,7 +85,15 @@ export async function postgresPids(
         .map((r) => r.pid),
       byApp: rows
         .filter((r) => r.datname === db)
-        .reduce<Record<string, number[]>>((m, r) => ((m[r.application_name] ??= []).push(r.pid), m), {}),
+        .reduce<Record<string, number[]>>((m, r) => {
+          let pids = m[r.application_name];
+          if (!pids) {
+            pids = [];
+            m[r.application_name] = pids;
+          }
+          pids.push(r.pid);
+          return m;
+        }, {}),
     };
   } finally {
     await client.end();

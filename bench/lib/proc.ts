@@ -121,7 +121,7 @@ export async function startChild(
       if (line.startsWith('READY ')) {
         clearTimeout(timer);
         resolve(JSON.parse(line.slice(6)));
-      } else log.write(line + '\n');
+      } else log.write(`${line}\n`);
     });
     proc.once('exit', (code, signal) => {
       clearTimeout(timer);

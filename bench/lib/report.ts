@@ -15,7 +15,7 @@ export function table(header: string[], rows: (string | number)[][]): string {
 export function writeResult(scenario: string, data: unknown): string {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const file = `${RESULTS_DIR}${scenario}.json`;
-  writeFileSync(file, JSON.stringify(data, null, 2) + '\n');
+  writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
   return file;
 }
 

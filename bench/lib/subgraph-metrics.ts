@@ -20,6 +20,6 @@ export async function metricValue(graphqlUrl: string, name: string): Promise<num
     (r) => r.text(),
     () => '',
   );
-  const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
   return line ? Number(line.split(' ').pop()) : 0;
 }

@@ -5,14 +5,18 @@
  */
 import { sql } from 'kysely';
 import { SUBGRAPHS, type SubgraphName } from '../../lib/config/hub.ts';
-import { openDatabase, startSubgraph } from '../../lib/hub.ts';
+import { startSubgraph } from '../../app/start-subgraph.ts';
+import { SUBGRAPH_MODULES } from '../../app/subgraphs.ts';
+import { openDatabase } from '../../lib/db/open.ts';
+import { configureLog } from '../../lib/log.ts';
 import { readSupergraph } from '../../lib/schema.ts';
 import { createUserTokenVerifier, signUserToken } from '../../lib/auth/tokens.ts';
-import { seedDemo } from '../../lib/demo/seed.ts';
+import { seedDemo } from '../../app/demo/seed.ts';
 import { startGateway } from '../../gateway/server.ts';
 import { BENCH_INTERNAL_SECRET, BENCH_JWT_SECRET, createBenchDatabase } from './env.ts';
 import { readyUntilSignal } from './child.ts';
 
+configureLog({ level: process.env.LOG_LEVEL ?? 'info' });
 const dbName = process.env.BENCH_DB;
 if (!dbName || !/^[a-z_][a-z0-9_]*$/.test(dbName)) throw new Error('BENCH_DB must name the bench database');
 
@@ -20,7 +24,12 @@ const db = await openDatabase(await createBenchDatabase(dbName), 10);
 const urls = {} as Record<SubgraphName, string>;
 const closers: (() => Promise<void>)[] = [];
 for (const name of SUBGRAPHS) {
-  const s = await startSubgraph(name, db, BENCH_INTERNAL_SECRET, '127.0.0.1', 0);
+  const s = await startSubgraph(SUBGRAPH_MODULES[name], {
+    db,
+    internalSecret: BENCH_INTERNAL_SECRET,
+    host: '127.0.0.1',
+    port: 0,
+  });
   urls[name] = s.url;
   closers.push(s.close);
 }

@@ -10,13 +10,17 @@
 import { Registry } from 'prom-client';
 import { SUBGRAPHS, type SubgraphName } from '../../lib/config/hub.ts';
 import { IotConfigSchema } from '../../lib/config/iot.ts';
-import { openDatabase, startSubgraph } from '../../lib/hub.ts';
-import { startIngest } from '../../lib/telemetry/ingest/service.ts';
+import { startSubgraph } from '../../app/start-subgraph.ts';
+import { SUBGRAPH_MODULES } from '../../app/subgraphs.ts';
+import { openDatabase } from '../../lib/db/open.ts';
+import { configureLog } from '../../lib/log.ts';
+import { startIngest } from '../../lib/telemetry/ingest.ts';
 import { watchLoopDelay } from './loop-delay.ts';
 import { BENCH_INTERNAL_SECRET } from './env.ts';
 import { SUBS_TOPIC } from './subs-setup.ts';
 import { readyUntilSignal } from './child.ts';
 
+configureLog({ level: process.env.LOG_LEVEL ?? 'info' });
 const dbUrl = process.env.BENCH_DB_URL!;
 const mqttUrl = process.env.BENCH_MQTT_URL!;
 const db = await openDatabase(dbUrl, 10, false);
@@ -43,7 +47,13 @@ if (process.env.BENCH_PART === 'ingest') {
   const urls = {} as Record<SubgraphName, string>;
   const closers: (() => Promise<void>)[] = [];
   for (const name of SUBGRAPHS) {
-    const s = await startSubgraph(name, db, BENCH_INTERNAL_SECRET, '127.0.0.1', 0, { mqttUrl });
+    const s = await startSubgraph(SUBGRAPH_MODULES[name], {
+      db,
+      internalSecret: BENCH_INTERNAL_SECRET,
+      host: '127.0.0.1',
+      port: 0,
+      live: { mqttUrl },
+    });
     urls[name] = s.url;
     closers.push(s.close);
   }

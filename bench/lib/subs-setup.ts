@@ -10,9 +10,8 @@ export const subsSensorId = (i: number): string => `${subsMachineId(i)}-TEMP`;
 export const SUBS_TOPIC = 'bench-subs';
 
 export async function setupSubscriptionsDatabase(name: string, machines: number, lines = 10): Promise<string> {
-  // Imported on use: the hub's modules (and its logger, which reads LOG_LEVEL once) load only now.
   const { sql } = await import('kysely');
-  const { openDatabase } = await import('../../lib/hub.ts');
+  const { openDatabase } = await import('../../lib/db/open.ts');
   const prod = await import('../../subgraphs/production/production.repo.ts');
   const { insertSensor } = await import('../../subgraphs/iot/iot.repo.ts');
   const url = await createBenchDatabase(name);
@@ -27,8 +26,8 @@ export async function setupSubscriptionsDatabase(name: string, machines: number,
       number: `WO-SUBS-${l + 1}`,
       lineId,
       productId: 'SUBS-P',
-      plannedStart: new Date(Date.now() - day).toISOString(),
-      plannedEnd: new Date(Date.now() + day).toISOString(),
+      plannedStart: new Date(Date.now() - day),
+      plannedEnd: new Date(Date.now() + day),
       plannedQuantity: 1000,
       status: 'ACTIVE',
     });

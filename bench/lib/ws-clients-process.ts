@@ -54,14 +54,18 @@ function onFrame(data: Buffer): void {
       firstError ??= data.toString().slice(0, 300);
       return;
     }
-    return record(ts, now);
+    record(ts, now);
+    return;
   }
   const msg = JSON.parse(data.toString());
   if (msg.type === 'connection_ack') acked++;
   else if (msg.type === 'error' || msg.type === 'next') {
     // A `next` that is not a plain event (the prefix did not match): errors, or another gateway's key order.
     const r = msg.payload?.data?.sensorReadings;
-    if (msg.type === 'next' && r && !msg.payload.errors) return record(Date.parse(r.ts), now);
+    if (msg.type === 'next' && r && !msg.payload.errors) {
+      record(Date.parse(r.ts), now);
+      return;
+    }
     errors++;
     firstError ??= JSON.stringify(msg.payload).slice(0, 300);
   }
@@ -69,7 +73,8 @@ function onFrame(data: Buffer): void {
 
 function open(i: number): Promise<void> {
   return new Promise((resolve) => {
-    // The load generator trusts the gateway's UTF-8 (validating 20,000 frames/s is the client's cost, not the gateway's).
+    // The load generator trusts the gateway's UTF-8 (validating 20,000 frames/s is the client's cost, not the
+    // gateway's).
     const ws = new WebSocket(url, 'graphql-transport-ws', { perMessageDeflate: false, skipUTF8Validation: true });
     sockets.push(ws);
     ws.on('open', () => {

@@ -24,7 +24,9 @@ import { resultLine, table, writeResult } from '../lib/report.ts';
 import { subgraphOperations } from '../lib/subgraph-metrics.ts';
 import { cpuMeter } from '../lib/cpu.ts';
 
-const QUERY = `query($id: ID!){ line(id:$id){ id name machines { id name sensors { id type unit } latestReadings { value ts quality sensor { id } } openAlerts { id type severity message } } } }`;
+const QUERY =
+  'query($id: ID!){ line(id:$id){ id name machines { id name sensors { id type unit } latestReadings { value ts ' +
+  'quality sensor { id } } openAlerts { id type severity message } } } }';
 const VARIABLES = { id: 'LINE-1' };
 /**
  * The subgraphs process is fresh: under load its CPU per request keeps falling for ~10 s (JIT). Without this the
@@ -41,7 +43,10 @@ const healthz = (graphqlUrl: string) => graphqlUrl.replace(/\/graphql$/, '/healt
 
 type Measured = Stats & {
   subgraphFetchesPerRequest: number;
-  /** CPU ms per request of: the gateway process (0 for direct), the subgraphs, their Postgres backends, the bench client. */
+  /**
+   * CPU ms per request of: the gateway process (0 for direct), the subgraphs, their Postgres backends, the bench
+   * client.
+   */
   cpuMsPerRequest: Record<'gateway' | 'subgraphs' | 'postgres' | 'client', number>;
   /** Share of the machine's CPU used by unrelated processes while measuring. */
   otherCpuShare: number;
@@ -230,7 +235,8 @@ function report(results: Record<'gateway' | 'direct' | 'hive', Measured> & { hiv
   );
   say('');
   say(
-    `p50 overhead vs direct: ours ${ms(g.p50 - d.p50)} ms, Hive ${ms(h.p50 - d.p50)} ms${hd ? ` (Hive with defaults ${ms(hd.p50 - d.p50)} ms)` : ''}`,
+    `p50 overhead vs direct: ours ${ms(g.p50 - d.p50)} ms, Hive ${ms(h.p50 - d.p50)} ` +
+      `ms${hd ? ` (Hive with defaults ${ms(hd.p50 - d.p50)} ms)` : ''}`,
   );
   say(`gateway CPU per request: ours ${ms(g.cpuMsPerRequest.gateway)} ms, Hive ${ms(h.cpuMsPerRequest.gateway)} ms`);
   say('auth:        ours verifies the user JWT and signs the internal token, both cached per user token. Hive');
@@ -238,7 +244,8 @@ function report(results: Record<'gateway' | 'direct' | 'hive', Measured> & { hiv
   say('             x-hub-internal header the bench client pre-signed: it signed nothing itself.');
   say("*            Hive's default in-flight deduplication shares identical concurrent subgraph fetches (all bench");
   say(
-    '             clients send the same query and token). The "Hive Gateway" row (RESULT hive_*) has it off, like ours.',
+    '             clients send the same query and token). The "Hive Gateway" row (RESULT hive_*) has it off, like ' +
+      'ours.',
   );
   if (!hd) say("             (the row with Hive's defaults is skipped in --quick)");
   say('fetches/req: subgraph operations served per request. CPU: per process from /proc while measuring;');
@@ -249,7 +256,8 @@ function report(results: Record<'gateway' | 'direct' | 'hive', Measured> & { hiv
   const noisy = Object.entries(results).filter(([, r]) => r.otherCpuShare > NOISY_SHARE);
   if (noisy.length)
     say(
-      `! other processes used >${NOISY_SHARE * 100}% of the CPUs while measuring ${noisy.map(([k]) => k).join(', ')}: figures are disturbed, rerun on a quiet machine`,
+      `! other processes used >${NOISY_SHARE * 100}% of the CPUs while measuring ` +
+        `${noisy.map(([k]) => k).join(', ')}: figures are disturbed, rerun on a quiet machine`,
     );
   const failed = Object.entries(results).filter(([, r]) => r.errors);
   if (failed.length) say(`! failed requests while measuring: ${failed.map(([k, r]) => `${k} ${r.errors}`).join(', ')}`);
@@ -259,10 +267,12 @@ export async function run(opts: BenchOptions): Promise<void> {
   const started = Date.now();
   const plan = planQuery(readSupergraph(), QUERY);
   say(
-    `gateway bench: ${opts.duration}s per target after ${opts.warmup}s warm-up, ${opts.connections} connections, ${cpus().length} CPUs, node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`,
+    `gateway bench: ${opts.duration}s per target after ${opts.warmup}s warm-up, ${opts.connections} connections, ` +
+      `${cpus().length} CPUs, node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`,
   );
   say(
-    `query: ${QUERY}\nvariables: ${JSON.stringify(VARIABLES)}\n\nquery plan (@apollo/query-planner, as our gateway runs it):\n${plan.pretty}\n`,
+    `query: ${QUERY}\nvariables: ${JSON.stringify(VARIABLES)}\n\nquery plan (@apollo/query-planner, as our gateway ` +
+      `runs it):\n${plan.pretty}\n`,
   );
 
   // 1st child: the subgraphs over a fresh, seeded database.
@@ -338,7 +348,9 @@ export async function run(opts: BenchOptions): Promise<void> {
       hiveDefaults: hiveDefaults && hiveDefaults.p50 - d.p50,
     },
     hive: {
-      auth: 'built-in JWT plugin verifies the user JWT (HS256); x-hub-internal is pre-signed by the bench client and forwarded',
+      auth:
+        'built-in JWT plugin verifies the user JWT (HS256); x-hub-internal is pre-signed by the bench client and ' +
+        'forwarded',
       hive: 'deduplicateInflightRequests off (like our gateway)',
       hiveDefaults: 'deduplicateInflightRequests on (Hive default)',
     },

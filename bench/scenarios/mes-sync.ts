@@ -11,7 +11,9 @@ import { HubConfigSchema } from '../../lib/config/hub.ts';
 import { MesConfigSchema } from '../../lib/config/mes.ts';
 import { ErpConfigSchema } from '../../lib/config/erp.ts';
 import { signUserToken } from '../../lib/auth/tokens.ts';
-import { openDatabase, startAll } from '../../lib/hub.ts';
+import { startAll } from '../../app/start-all.ts';
+import { settingsOf } from '../../lib/config/settings.ts';
+import { openDatabase } from '../../lib/db/open.ts';
 import { BENCH_INTERNAL_SECRET, BENCH_JWT_SECRET, createBenchDatabase, dropBenchDatabase } from '../lib/env.ts';
 import { resultLine, table, writeResult } from '../lib/report.ts';
 import { makeOrders, startRestMes } from '../../test/fakes/mes-rest.ts';
@@ -28,8 +30,9 @@ export async function run(o: BenchOptions): Promise<void> {
   const sap = await startSap();
   const db = await openDatabase(url, 10);
   try {
-    const integration = {
-      jobs: false,
+    const settings = settingsOf({
+      // Syncs are asked for through the gateway here; no scheduled job may run beside them.
+      hub: HubConfigSchema.parse({ gateway: { host: '127.0.0.1', port: 0 }, jobs: { enabled: false } }),
       mes: MesConfigSchema.parse({
         mes: {
           systemType: 'rest',
@@ -57,18 +60,16 @@ export async function run(o: BenchOptions): Promise<void> {
           sync: { autoSyncEnabled: false },
         },
       }).erp!,
-    };
-    const hub = await startAll(
-      HubConfigSchema.parse({ gateway: { host: '127.0.0.1', port: 0 } }),
-      db,
-      { jwtSecret: BENCH_JWT_SECRET, internalSecret: BENCH_INTERNAL_SECRET, generated: false },
-      integration,
-    );
+    });
+    const hub = await startAll(settings, db, {
+      jwtSecret: BENCH_JWT_SECRET,
+      internalSecret: BENCH_INTERNAL_SECRET,
+      generated: false,
+    });
     try {
       await sql`insert into production.sites (id, name) values ('SITE-B', 'Bench site');
-        insert into production.lines (id, site_id, name) values ('LINE-R', 'SITE-B', 'REST line'), ('LINE-S', 'SITE-B', 'SAP line')`.execute(
-        db,
-      );
+        insert into production.lines (id, site_id, name)
+          values ('LINE-R', 'SITE-B', 'REST line'), ('LINE-S', 'SITE-B', 'SAP line')`.execute(db);
       // Orders every 15 minutes (an hour long), so 10,000 fit in one sync range (at most 366 days).
       for (const [i, x] of makeOrders('LINE-R', n, T0, ['P-A', 'P-B', 'P-C']).entries()) {
         x.PlannedStart = new Date(T0.getTime() + i * 900_000).toISOString();
@@ -88,7 +89,8 @@ export async function run(o: BenchOptions): Promise<void> {
           headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
           body: JSON.stringify({
             query:
-              'mutation($l: ID!, $f: DateTime!, $t: DateTime!) { syncSchedules(lineId: $l, from: $f, to: $t) { status fetched created updated unchanged durationMs } }',
+              'mutation($l: ID!, $f: DateTime!, $t: DateTime!) { syncSchedules(lineId: $l, from: $f, to: $t) { ' +
+              'status fetched created updated unchanged durationMs } }',
             variables: { l: line, f: range.from, t: range.to },
           }),
         });

@@ -29,7 +29,9 @@ import { LIVE_PREFIX, listenerPayload, listenerTopic, listenerWill } from '../..
 import { nowMs } from '../lib/mqtt-publisher.ts';
 import { setupSubscriptionsDatabase, subsMachineId, subsSensorId, SUBS_TOPIC } from '../lib/subs-setup.ts';
 
-const QUERY = `subscription($f: SensorReadingFilter) { sensorReadings(filter: $f) { value ts sensor { id } machine { id name line { id name currentWorkOrder { number product { name } } } } } }`;
+const QUERY =
+  'subscription($f: SensorReadingFilter) { sensorReadings(filter: $f) { value ts sensor { id } machine { id name ' +
+  'line { id name currentWorkOrder { number product { name } } } } } }';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HIVE_CONFIG = fileURLToPath(new URL('../hive/subscriptions.config.ts', import.meta.url));
 const CLIENT_SCRIPT = fileURLToPath(new URL('../lib/ws-clients-process.ts', import.meta.url));
@@ -182,7 +184,8 @@ function forkClients(s: Setup, wsUrl: string): Promise<ClientProc[]> {
 
 async function measure(label: string, s: Setup, target: Target): Promise<Measured> {
   say(
-    `- ${label}: ${s.clients} clients in ${s.processes} processes over ${s.machines} machines, ${s.rate} readings/s, warm-up ${s.warmup}s, measured ${s.duration}s`,
+    `- ${label}: ${s.clients} clients in ${s.processes} processes over ${s.machines} machines, ${s.rate} ` +
+      `readings/s, warm-up ${s.warmup}s, measured ${s.duration}s`,
   );
   await checkOnce(label, s, target.wsUrl);
   const connectStart = Date.now();
@@ -193,7 +196,8 @@ async function measure(label: string, s: Setup, target: Target): Promise<Measure
   const acked = status.reduce((a, x) => a + x.acked, 0);
   if (acked < s.clients)
     throw new Error(
-      `${label}: only ${acked} of ${s.clients} connections acknowledged; first error: ${status.find((x) => x.firstError)?.firstError}`,
+      `${label}: only ${acked} of ${s.clients} connections acknowledged; first error: ` +
+        `${status.find((x) => x.firstError)?.firstError}`,
     );
   // Subscriptions are established upstream when the iot subgraph's count stops moving.
   let upstream = -1;
@@ -243,10 +247,12 @@ async function measure(label: string, s: Setup, target: Target): Promise<Measure
     ),
   );
   say(
-    `  client event-loop delay p99/max: ${reports.map((r) => `${r.loopP99Ms.toFixed(0)}/${r.loopMaxMs.toFixed(0)}`).join(', ')} ms`,
+    `  client event-loop delay p99/max: ` +
+      `${reports.map((r) => `${r.loopP99Ms.toFixed(0)}/${r.loopMaxMs.toFixed(0)}`).join(', ')} ms`,
   );
   say(
-    `  frames received ${reports.reduce((a, r) => a + r.frames, 0)}, of readings stamped before the window ${reports.reduce((a, r) => a + r.early, 0)}`,
+    `  frames received ${reports.reduce((a, r) => a + r.frames, 0)}, of readings stamped before the window ` +
+      `${reports.reduce((a, r) => a + r.early, 0)}`,
   );
   for (const p of procs) await p.ask({ type: 'close' });
   await Promise.all(
@@ -265,7 +271,10 @@ async function measure(label: string, s: Setup, target: Target): Promise<Measure
   const total = sorted.reduce((a, [, n]) => a + n, 0);
   const at = (q: number) => {
     let seen = 0;
-    for (const [b, n] of sorted) if ((seen += n) >= q * total) return b / 10;
+    for (const [b, n] of sorted) {
+      seen += n;
+      if (seen >= q * total) return b / 10;
+    }
     return NaN;
   };
   const delivered = reports.reduce((a, r) => a + r.events, 0);
@@ -396,7 +405,8 @@ function report(results: Record<string, Measured>): void {
   say('               broker in the same window: the part of the latency before any subgraph or gateway.');
   say('upstream subs: subscriptions the iot subgraph serves (ours: one per group of identical subscriptions).');
   say(
-    'CPU:           share of one core over the measured window (200% = both cores); hub = subgraphs + ingest (two processes).',
+    'CPU:           share of one core over the measured window (200% = both cores); hub = subgraphs + ingest (two ' +
+      'processes).',
   );
   for (const [k, m] of Object.entries(results))
     if (m.firstError) say(`! ${k}: ${m.errors} errors, first: ${m.firstError}`);
@@ -408,7 +418,8 @@ export async function run(opts: BenchOptions): Promise<void> {
   const machines = opts.machines ?? 500;
   const processes = clients >= 4000 ? 4 : 2;
   say(
-    `subscriptions bench: ${clients} clients, ${machines} machines, ${cpus().length} CPUs, node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`,
+    `subscriptions bench: ${clients} clients, ${machines} machines, ${cpus().length} CPUs, node ` +
+      `${process.version}, load average ${loadavg()[0]!.toFixed(2)}`,
   );
   say(`subscription: ${QUERY}\n`);
 

@@ -63,7 +63,7 @@ export class BatchingEntitiesDataSource implements GraphQLDataSource<GatewayCont
     const repKeys = reps.map((r) => JSON.stringify(r));
     if (this.cacheMs > 0) {
       const now = Date.now();
-      const hits = repKeys.map((k) => this.cache.get(key + '\u0000' + k));
+      const hits = repKeys.map((k) => this.cache.get(`${key}\u0000${k}`));
       if (hits.every((h) => h && now - h.at < this.cacheMs)) {
         // Refresh in the background from half the lifetime on: events keep being served from the cache instead of
         // all waiting for the same refetch the moment the entries expire (a latency spike every cacheMs).
@@ -150,7 +150,7 @@ export class BatchingEntitiesDataSource implements GraphQLDataSource<GatewayCont
     if (this.cache.size > MAX_CACHED) this.cache.clear();
     const at = Date.now();
     batch.keys.forEach((k, i) => {
-      if (!bad.has(i) && entities[i] != null) this.cache.set(key + '\u0000' + k, { entity: entities[i], at });
+      if (!bad.has(i) && entities[i] != null) this.cache.set(`${key}\u0000${k}`, { entity: entities[i], at });
     });
   }
 }

@@ -76,7 +76,8 @@ class Group {
         const variables = Object.fromEntries(
           (p.variableUsages ?? []).filter((v) => v in this.variables).map((v) => [v, this.variables[v]]),
         );
-        // A throw here (no such subgraph) must become a retry/give-up like a lost connection, not an unhandled rejection.
+        // A throw here (no such subgraph) must become a retry/give-up like a lost connection, not an unhandled
+        // rejection.
         this.unsubscribe = this.engine.upstreams.subscribe(
           p.serviceName,
           {
@@ -102,8 +103,12 @@ class Group {
       const errors = (r.errors as readonly GraphQLFormattedError[]).map((e) => formatError(e));
       // Before any event: refused at subscribe time (FORBIDDEN, NOT_FOUND...), the same answer for every member
       // of this scope. Later: one event failed; members get it as an event with errors and the stream goes on.
-      if (!this.started) return this.end(errors);
-      return this.deliver(Promise.resolve({ data: null, errors }));
+      if (!this.started) {
+        this.end(errors);
+        return;
+      }
+      this.deliver(Promise.resolve({ data: null, errors }));
+      return;
     }
     this.started = true;
     this.downSince = undefined;
@@ -147,7 +152,10 @@ class Group {
   }
 
   private onUpstreamError(e: unknown): void {
-    if (Array.isArray(e)) return this.end(e.map((x) => formatError(x as GraphQLFormattedError))); // a graphql-ws `error` message
+    if (Array.isArray(e)) {
+      this.end(e.map((x) => formatError(x as GraphQLFormattedError))); // a graphql-ws `error` message
+      return;
+    }
     this.onUpstreamLost(e);
   }
 
@@ -157,12 +165,13 @@ class Group {
     this.unsubscribe = undefined;
     this.downSince ??= Date.now();
     if (Date.now() - this.downSince > this.engine.giveUpAfterMs) {
-      return this.end([
+      this.end([
         {
           message: `The ${this.plan.primary.serviceName} subgraph stopped serving this subscription`,
           extensions: { code: 'UPSTREAM_UNAVAILABLE' },
         },
       ]);
+      return;
     }
     const reason =
       (e as { reason?: string; message?: string })?.reason ||
@@ -290,7 +299,10 @@ export class SubscriptionEngine {
     return { viewer: g.viewer, requestId: g.requestId, internalToken: await this.internalToken(g.scope, g.viewer) };
   }
 
-  /** A new supergraph: plans may differ, so every subscription ends with SUBSCRIPTION_SCHEMA_RELOAD (clients resubscribe). */
+  /**
+   * A new supergraph: plans may differ, so every subscription ends with SUBSCRIPTION_SCHEMA_RELOAD (clients
+   * resubscribe).
+   */
   reload(planner: SubscriptionPlanner): void {
     this.planner = planner;
     this.completer = new EventCompleter(planner, this.opts.services);

@@ -29,6 +29,13 @@ const INIT_TIMEOUT_MS = 3000;
 /** Longest timer Node accepts (~24.8 days); a later expiry is checked again then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** A `subscribe` message's payload (graphql-transport-ws). */
+interface SubscribePayload {
+  query: string;
+  operationName?: string | null;
+  variables?: Record<string, unknown> | null;
+}
+
 export interface WsServerOptions {
   server: Server;
   path: string;
@@ -169,7 +176,7 @@ class Connection {
 
   private async onMessage(raw: string): Promise<void> {
     this.alive = true;
-    let msg: { type?: unknown; id?: unknown; payload?: any };
+    let msg: { type?: unknown; id?: unknown; payload?: unknown };
     try {
       msg = JSON.parse(raw);
     } catch {
@@ -184,8 +191,10 @@ class Connection {
         );
       case 'pong':
         return;
-      case 'subscribe':
-        if (typeof msg.id !== 'string' || !msg.id || typeof msg.payload?.query !== 'string') break;
+      case 'subscribe': {
+        // Only the query is checked here; operationName and variables are passed on as the client sent them.
+        const payload = msg.payload as Partial<SubscribePayload> | null | undefined;
+        if (typeof msg.id !== 'string' || !msg.id || typeof payload?.query !== 'string') break;
         if (!this.context) return this.socket.close(...CLOSE.unauthorized);
         if (this.subs.has(msg.id))
           return this.socket.close(CLOSE.duplicateId[0], `Subscriber for ${msg.id} already exists`);
@@ -194,7 +203,8 @@ class Connection {
             { message: `At most ${MAX_OPERATIONS} operations per connection`, extensions: { code: 'BAD_USER_INPUT' } },
           ]);
         }
-        return this.subscribe(msg.id, msg.payload);
+        return this.subscribe(msg.id, payload as SubscribePayload);
+      }
       case 'complete':
         if (typeof msg.id !== 'string') break;
         return this.leave(msg.id);
@@ -237,10 +247,7 @@ class Connection {
     this.expiryTimer.unref();
   }
 
-  private async subscribe(
-    id: string,
-    payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
-  ): Promise<void> {
+  private async subscribe(id: string, payload: SubscribePayload): Promise<void> {
     const variables = payload.variables ?? {};
     const operationName = payload.operationName ?? undefined;
     const prepared = this.opts.engine.currentPlanner.prepare(payload.query, operationName);
@@ -280,7 +287,10 @@ class Connection {
     return {
       next: (payload, frames) => {
         let frame = frames.get(id);
-        if (!frame) frames.set(id, (frame = Buffer.from(head + payload + '}')));
+        if (!frame) {
+          frame = Buffer.from(`${head}${payload}}`);
+          frames.set(id, frame);
+        }
         this.sendNext(id, frame);
       },
       error: (errors) => {

@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { unauthenticated } from '../errors.ts';
 import { roleFromClaims, type Viewer } from './viewer.ts';
 
@@ -20,7 +20,8 @@ export interface UserTokenOptions {
 
 /**
  * Verifies the end user's bearer token at the gateway (HS256 shared secret or a JWKS URL) and turns it into a Viewer.
- * Verified tokens are remembered until they expire, so a dashboard polling every second costs one HMAC, not one per call.
+ * Verified tokens are remembered until they expire, so a dashboard polling every second costs one HMAC, not one per
+ * call.
  */
 export function createUserTokenVerifier(opts: UserTokenOptions) {
   if (!opts.secret && !opts.jwksUrl) throw new Error('auth.jwt needs a secret or a jwksUrl');
@@ -33,7 +34,7 @@ export function createUserTokenVerifier(opts: UserTokenOptions) {
     const now = Date.now() / 1000;
     const hit = cache.get(token);
     if (hit && hit.exp > now) return hit.viewer;
-    let payload;
+    let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, key as Uint8Array, {
         issuer: opts.issuer,

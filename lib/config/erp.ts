@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConnectionSchema, lineId, loadSystemConfig, syncIntervalMinutes } from '../connectors/config.ts';
+import { ConnectionSchema, lineId, loadSystemConfig, syncIntervalMinutes } from './connection.ts';
 
 const sapSchema = z
   .object({
@@ -91,6 +91,6 @@ export type SapConfig = z.output<typeof sapSchema>;
 export type OracleConfig = z.output<typeof oracleSchema>;
 
 /** Loads `erp.yml` from the config directory; no file (or `enabled: false`) means no ERP. */
-export function loadErpConfig(dir: string | undefined, env: NodeJS.ProcessEnv = process.env): ErpConfig | undefined {
+export function loadErpConfig(dir: string | undefined, env: NodeJS.ProcessEnv): ErpConfig | undefined {
   return loadSystemConfig(dir, 'erp', ErpConfigSchema, env);
 }

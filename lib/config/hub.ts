@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { loadYamlConfig } from './load.ts';
-import { LIVE_PREFIX } from '../telemetry/live.ts';
+import { LIVE_PREFIX } from './iot.ts';
 
 export const SUBGRAPHS = ['production', 'historian', 'iot', 'quality'] as const;
 export type SubgraphName = (typeof SUBGRAPHS)[number];
@@ -104,6 +104,16 @@ export const HubConfigSchema = z
       .object({ seed: z.union([z.boolean(), z.stringbool()]).default(false) })
       .strict()
       .default({ seed: false }),
+    /** The durable job runner (MES/ERP syncs, the outbox; backfills and imports next) in this process. */
+    jobs: z
+      .object({
+        /** false: this process serves requests but runs no jobs (another instance does). */
+        enabled: z.union([z.boolean(), z.stringbool()]).default(true),
+        /** How often an idle worker asks Postgres for work (seconds, at least 0.5). */
+        pollingIntervalSeconds: z.coerce.number().min(0.5).default(2),
+      })
+      .strict()
+      .default({ enabled: true, pollingIntervalSeconds: 2 }),
   })
   .strict();
 
@@ -113,7 +123,7 @@ export type HubConfig = z.output<typeof HubConfigSchema>;
  * Loads `hub.yml` from the config directory (HUB_CONFIG_DIR), or only defaults when there is none.
  * Environment variables fill what the file leaves out, so `DATABASE_URL=... npm start` just works.
  */
-export function loadHubConfig(env: NodeJS.ProcessEnv = process.env, dir = env.HUB_CONFIG_DIR): HubConfig {
+export function loadHubConfig(env: NodeJS.ProcessEnv, dir = env.HUB_CONFIG_DIR): HubConfig {
   const cfg = loadYamlConfig(dir, 'hub.yml', HubConfigSchema, env);
   cfg.database.url ??= env.DATABASE_URL || undefined;
   cfg.mqtt.url ??= env.MQTT_URL || undefined;

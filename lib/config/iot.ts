@@ -1,9 +1,8 @@
 import { z } from 'zod';
-import { JsonMappingSchema } from '../telemetry/json-mapping.ts';
-import { HttpPollingConfigSchema } from '../telemetry/http/config.ts';
-import { compileTopicFilter } from '../telemetry/topic-filter.ts';
+import { JsonMappingSchema } from './json-mapping.ts';
+import { HttpPollingConfigSchema } from './http-polling.ts';
+import { compileTopicFilter } from '../mqtt/topic-filter.ts';
 import { loadYamlConfig } from './load.ts';
-import { LIVE_PREFIX } from '../telemetry/live.ts';
 
 const topicFilter = z
   .string()
@@ -15,6 +14,9 @@ const topicFilter = z
       ctx.addIssue({ code: 'custom', message: (e as Error).message });
     }
   });
+
+/** Where the live channel is published by default (lib/telemetry/live.ts describes the channel). */
+export const LIVE_PREFIX = 'oee-hub/live';
 
 /** `iot.yml`: where live telemetry comes from and how the one pipeline batches and validates it. */
 export const IotConfigSchema = z
@@ -38,7 +40,7 @@ export const IotConfigSchema = z
           .int()
           .min(1)
           .default(7 * 86_400),
-        /** At most 30,000: see MAX_RECEIVE_WINDOW in lib/telemetry/mqtt/ingest-client.ts (16-bit packet ids). */
+        /** At most 30,000: see MAX_RECEIVE_WINDOW in lib/mqtt/ingest-client.ts (16-bit packet ids). */
         receiveMaximum: z.number().int().min(1).max(30_000).default(20_000),
         maxPayloadBytes: z.number().int().min(64).default(65_536),
         topics: z
@@ -54,6 +56,10 @@ export const IotConfigSchema = z
             /** The hub sensor id of a metric. */
             sensorId: z.string().default('{group}/{node}/{device}/{metric}'),
             rebirthIntervalSeconds: z.number().min(0).default(5),
+            /**
+             * The host's own MQTT session (default: mqtt.clientId + "-sparkplug"); stable per worker, like clientId.
+             */
+            clientId: z.string().min(1).optional(),
           })
           .strict()
           .default({
@@ -102,6 +108,6 @@ export const IotConfigSchema = z
 
 export type IotConfig = z.output<typeof IotConfigSchema>;
 
-export function loadIotConfig(dir: string | undefined, env: NodeJS.ProcessEnv = process.env): IotConfig {
+export function loadIotConfig(dir: string | undefined, env: NodeJS.ProcessEnv): IotConfig {
   return loadYamlConfig(dir, 'iot.yml', IotConfigSchema, env);
 }

@@ -34,7 +34,10 @@ export function interpolate(value: unknown, env: NodeJS.ProcessEnv, file: string
   return value;
 }
 
-/** A key whose value may only be a whole `${VAR}` reference (no literal, no `:-default`), and the variable a message suggests. */
+/**
+ * A key whose value may only be a whole `${VAR}` reference (no literal, no `:-default`), and the variable a message
+ * suggests.
+ */
 export interface EnvOnlyKey {
   path: string[];
   example: string;
@@ -45,8 +48,8 @@ const WHOLE_ENV_REF = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
 /** Refuses a literal where only an environment reference may stand (secrets): checked before interpolation. */
 export function requireEnvRefs(raw: unknown, file: string, keys: EnvOnlyKey[]): void {
   for (const k of keys) {
-    let v: any = raw;
-    for (const p of k.path) v = v && typeof v === 'object' ? v[p] : undefined;
+    let v: unknown = raw;
+    for (const p of k.path) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[p] : undefined;
     if (v === undefined || v === null) continue;
     if (typeof v !== 'string' || !WHOLE_ENV_REF.test(v.trim())) {
       throw new ConfigError(
@@ -77,15 +80,15 @@ export function loadYamlConfig<S extends z.ZodType>(
   schema: S,
   env: NodeJS.ProcessEnv | undefined,
   envOnly: EnvOnlyKey[] | undefined,
-  skip: (raw: any) => boolean,
+  skip: (raw: unknown) => boolean,
 ): z.output<S> | undefined;
 export function loadYamlConfig<S extends z.ZodType>(
   dir: string | undefined,
   fileName: string,
   schema: S,
-  env: NodeJS.ProcessEnv = process.env,
+  env: NodeJS.ProcessEnv = {},
   envOnly: EnvOnlyKey[] = [],
-  skip?: (raw: any) => boolean,
+  skip?: (raw: unknown) => boolean,
 ): z.output<S> | undefined {
   const file = dir ? join(dir, fileName) : fileName;
   let raw: unknown = {};

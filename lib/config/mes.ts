@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConnectionSchema, lineId, loadSystemConfig, syncIntervalMinutes } from '../connectors/config.ts';
+import { ConnectionSchema, lineId, loadSystemConfig, syncIntervalMinutes } from './connection.ts';
 
 const WORK_ORDER_STATUSES = ['PLANNED', 'ACTIVE', 'COMPLETED', 'CANCELLED'] as const;
 
@@ -157,7 +157,9 @@ export const MesConfigSchema = z
     mes: z
       .object({
         enabled: z.boolean().default(true),
-        /** `rest`: any JSON REST MES (configured paths and field mappings); `soap`: B2MML V0600 over SOAP (WSDL-driven). */
+        /**
+         * `rest`: any JSON REST MES (configured paths and field mappings); `soap`: B2MML V0600 over SOAP (WSDL-driven).
+         */
         systemType: z.enum(['rest', 'soap']),
         /** The name sync history and audit entries show (e.g. "SAP-ME-PLANT1"). */
         name: z.string().min(1).max(64).default('MES'),
@@ -201,7 +203,9 @@ export const MesConfigSchema = z
         fieldMappings: FieldMappingsSchema.default(FieldMappingsSchema.parse({})),
         recipeMappings: RecipeMappingsSchema.default(RecipeMappingsSchema.parse({})),
         consumptionMappings: ConsumptionMappingsSchema.default(ConsumptionMappingsSchema.parse({})),
-        /** MES status values → ours; unknown values are a record error. Default: by systemType (REST or B2MML names). */
+        /**
+         * MES status values → ours; unknown values are a record error. Default: by systemType (REST or B2MML names).
+         */
         statusMap: z.record(z.string(), z.enum(WORK_ORDER_STATUSES)).optional(),
         rest: restSchema.optional(),
         soap: soapSchema.optional(),
@@ -225,6 +229,6 @@ export type MesSoapConfig = z.output<typeof soapSchema>;
 export const defaultRestConfig = (): MesRestConfig => restSchema.parse({});
 
 /** Loads `mes.yml` from the config directory; no file (or `enabled: false`) means no MES. */
-export function loadMesConfig(dir: string | undefined, env: NodeJS.ProcessEnv = process.env): MesConfig | undefined {
+export function loadMesConfig(dir: string | undefined, env: NodeJS.ProcessEnv): MesConfig | undefined {
   return loadSystemConfig(dir, 'mes', MesConfigSchema, env);
 }

@@ -19,7 +19,8 @@ export class UpstreamError extends HubError {
     } = {},
     cause?: unknown,
   ) {
-    // Only a safe summary of the cause is kept: an axios error carries the request config, Authorization header included.
+    // Only a safe summary of the cause is kept: an axios error carries the request config, Authorization header
+    // included.
     super(
       code,
       `${system}: ${message}`,
@@ -27,6 +28,20 @@ export class UpstreamError extends HubError {
       cause === undefined ? undefined : safeCause(cause),
     );
   }
+
+  /**
+   * What the exchange itself came to, for callers that report it in their own words (the HTTP poller's endpoint
+   * status): the status line, or how the transport failed. Never part of the client-visible details.
+   */
+  transport?: {
+    status?: number;
+    statusText?: string;
+    timedOut?: boolean;
+    /** Ended by the caller's signal, not by the upstream. */
+    aborted?: boolean;
+    code?: string;
+    detail?: string;
+  };
 
   get retryable(): boolean {
     return this.upstream.retryable ?? this.code === 'UPSTREAM_UNAVAILABLE';

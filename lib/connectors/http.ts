@@ -1,10 +1,10 @@
-import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import axios, { isAxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { log } from '../log.ts';
-import type { AuthConfig, ConnectionConfig } from './config.ts';
+import type { AuthConfig, ConnectionConfig } from '../config/connection.ts';
 import { badResponse, isRefusalStatus, unavailable, UpstreamError } from './errors.ts';
-import { getter } from '../telemetry/json-mapping.ts';
+import { getter } from '../dot-path.ts';
 import { withRetry } from './retry.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -32,13 +32,25 @@ export interface UpstreamRequest {
    * not idempotent is never retried: after a timeout we cannot know whether it was applied.
    */
   idempotent?: boolean;
+  /** Ends the call early (a source stopping); the connection's deadline applies as well. */
+  signal?: AbortSignal;
+}
+
+/** Client-wide options beyond the connection's (what a sensor endpoint needs that an ERP does not). */
+export interface UpstreamClientOptions {
+  /** A larger body is refused (UPSTREAM_BAD_RESPONSE). Default: no limit. */
+  maxBodyBytes?: number;
+  /** Redirects followed (default 0: a MES or ERP that redirects is usually sending us to a login page). */
+  maxRedirects?: number;
 }
 
 export interface UpstreamResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  /** The raw body; `json()` parses it and turns a malformed body into UPSTREAM_BAD_RESPONSE. */
-  text: string;
+  /** The body's bytes, as they came. */
+  body: Buffer;
+  /** The body as UTF-8 text; `json()` parses it and turns a malformed body into UPSTREAM_BAD_RESPONSE. */
+  readonly text: string;
   json<T = unknown>(): T;
 }
 
@@ -53,21 +65,34 @@ export class UpstreamClient {
   private token?: { value: string; expiresAt: number };
   private tokenInFlight?: Promise<string>;
 
+  private readonly agents = {
+    http: new HttpAgent({ keepAlive: true, maxSockets: 8 }),
+    https: new HttpsAgent({ keepAlive: true, maxSockets: 8 }),
+  };
+
   constructor(
     readonly system: string,
     readonly conn: ConnectionConfig,
+    opts: UpstreamClientOptions = {},
   ) {
     this.http = axios.create({
       baseURL: conn.baseUrl.replace(/\/$/, ''),
       timeout: conn.timeoutSeconds * 1000,
-      // Raw text: we parse ourselves so a malformed body is a typed error, not an axios quirk.
-      responseType: 'text',
+      // Raw bytes: we decode and parse ourselves, so a malformed body is a typed error (and can be kept as it came).
+      responseType: 'arraybuffer',
       transformResponse: [(d) => d],
       validateStatus: () => true,
-      maxRedirects: 0,
-      httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 8 }),
-      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 8 }),
+      maxRedirects: opts.maxRedirects ?? 0,
+      ...(opts.maxBodyBytes ? { maxContentLength: opts.maxBodyBytes } : {}),
+      httpAgent: this.agents.http,
+      httpsAgent: this.agents.https,
     });
+  }
+
+  /** Closes the kept-alive sockets (a stopping source); calls after this open new ones. */
+  close(): void {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
   }
 
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {
@@ -96,25 +121,20 @@ export class UpstreamClient {
       data = JSON.stringify(data);
       headers['content-type'] ??= 'application/json';
     }
-    let res: AxiosResponse<string>;
+    let res: AxiosResponse<Buffer>;
+    // The axios timeout covers the wait for headers; the abort deadline also cuts a body that trickles.
+    const deadline = AbortSignal.timeout(this.conn.timeoutSeconds * 1000);
     try {
-      res = await this.http.request<string>({
+      res = await this.http.request<Buffer>({
         method,
         url: req.url,
         params,
         data,
         headers,
-        // The axios timeout covers the wait for headers; the abort deadline also cuts a body that trickles.
-        signal: AbortSignal.timeout(this.conn.timeoutSeconds * 1000),
+        signal: req.signal ? AbortSignal.any([deadline, req.signal]) : deadline,
       });
     } catch (e) {
-      const err = e as { code?: string; message?: string };
-      throw unavailable(
-        this.system,
-        `${method} ${pathOf(req.url)} failed: ${err.code ?? ''} ${err.message ?? ''}`.trim(),
-        {},
-        e,
-      );
+      throw this.transportError(e, method, req.url, deadline.aborted);
     }
     const status = res.status;
     if (status === 401 && this.conn.auth.type === 'oauth2' && !refreshed) {
@@ -122,27 +142,55 @@ export class UpstreamClient {
       this.token = undefined;
       return this.attempt(req, method, true);
     }
-    const text = typeof res.data === 'string' ? res.data : String(res.data ?? '');
+    const body = Buffer.isBuffer(res.data) ? res.data : Buffer.from(res.data ?? '');
+    let text: string | undefined;
     const out: UpstreamResponse = {
       status,
       headers: res.headers as UpstreamResponse['headers'],
-      text,
-      json: () => parseJson(this.system, text, req.url),
+      body,
+      get text() {
+        text ??= body.toString('utf8');
+        return text;
+      },
+      json: () => parseJson(this.system, out.text, req.url),
     };
     if ((status >= 200 && status < 300) || req.pass?.(status)) return out;
-    const described = req.describeError?.(text, status);
+    const described = req.describeError?.(out.text, status);
     const message = `${method} ${pathOf(req.url)} answered ${status}${described ? `: ${described.message}` : ''}`;
     const upstream = { status, upstreamCode: described?.upstreamCode, transactionId: described?.transactionId };
-    if ((status === 429 || status >= 500) && described?.retryable !== false) {
+    const transport = { status, statusText: res.statusText || undefined };
+    // 429, 408 and 5xx say "not now": the upstream may recover by itself.
+    if ((status === 429 || status === 408 || status >= 500) && described?.retryable !== false) {
       const e = unavailable(this.system, message, upstream) as UpstreamError & RetryAfter;
       e.retryAfterMs = retryAfterMs(res.headers['retry-after']);
+      e.transport = transport;
       throw e;
     }
     // A SOAP Client fault (HTTP 500, describeError says final) and a refusal status reject the request itself.
-    throw badResponse(this.system, message, {
+    const e = badResponse(this.system, message, {
       ...upstream,
       rejected: isRefusalStatus(status) || described?.retryable === false,
     });
+    e.transport = transport;
+    throw e;
+  }
+
+  /** No usable answer: refused, reset, timed out, too large, too many redirects, or stopped by the caller. */
+  private transportError(e: unknown, method: Method, url: string, timedOut: boolean): UpstreamError {
+    const err = e as { code?: string; message?: string };
+    const aborted = err.code === 'ERR_CANCELED';
+    const why = timedOut ? `no complete answer within ${this.conn.timeoutSeconds} s` : (err.message ?? '');
+    const message = `${method} ${pathOf(url)} failed: ${err.code ?? ''} ${why}`.trim();
+    // Too large or too many redirects: the upstream answered, but not with anything usable.
+    const unusable = isAxiosError(e) && (err.code === 'ERR_BAD_RESPONSE' || err.code === 'ERR_FR_TOO_MANY_REDIRECTS');
+    const out = unusable ? badResponse(this.system, message, {}, e) : unavailable(this.system, message, {}, e);
+    out.transport = {
+      timedOut: timedOut || err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT',
+      aborted: aborted && !timedOut,
+      code: err.code,
+      detail: err.message,
+    };
+    return out;
   }
 
   private async authorise(headers: Record<string, string>, params: Record<string, string | number | undefined>) {
@@ -167,14 +215,17 @@ export class UpstreamClient {
       grant_type: 'client_credentials',
       ...(a.scope ? { scope: a.scope } : {}),
     }).toString();
-    let res: AxiosResponse<string>;
+    let res: AxiosResponse<Buffer>;
     try {
-      // The instance's options (timeout, raw text, any status, no redirects) and keep-alive agents; tokenUrl is absolute.
-      res = await this.http.post<string>(a.tokenUrl, body, {
+      // The instance's options (timeout, raw bytes, any status, no redirects) and keep-alive agents; tokenUrl is
+      // absolute.
+      res = await this.http.post<Buffer>(a.tokenUrl, body, {
         headers: {
           'content-type': 'application/x-www-form-urlencoded',
           accept: 'application/json',
-          authorization: `Basic ${Buffer.from(`${encodeURIComponent(a.clientId)}:${encodeURIComponent(a.clientSecret)}`).toString('base64')}`,
+          authorization: `Basic ${Buffer.from(
+            `${encodeURIComponent(a.clientId)}:${encodeURIComponent(a.clientSecret)}`,
+          ).toString('base64')}`,
         },
         signal: AbortSignal.timeout(this.conn.timeoutSeconds * 1000),
       });
@@ -187,7 +238,8 @@ export class UpstreamClient {
       throw badResponse(this.system, `token request refused (${res.status}): check the client id and secret`, {
         status: res.status,
       });
-    const t = parseJson<{ access_token?: string; expires_in?: number | string }>(this.system, res.data, a.tokenUrl);
+    const text = Buffer.from(res.data ?? '').toString('utf8');
+    const t = parseJson<{ access_token?: string; expires_in?: number | string }>(this.system, text, a.tokenUrl);
     if (!t.access_token) throw badResponse(this.system, 'token response has no access_token');
     const ttl = Number(t.expires_in ?? 300);
     this.token = {
@@ -208,7 +260,8 @@ function parseJson<T>(system: string, text: string, url: string): T {
   } catch {
     throw badResponse(
       system,
-      `${pathOf(url)} answered a body that is not JSON (${text.length} bytes, starting ${JSON.stringify(text.slice(0, 40))})`,
+      `${pathOf(url)} answered a body that is not JSON (${text.length} bytes, ` +
+        `starting ${JSON.stringify(text.slice(0, 40))})`,
     );
   }
 }
@@ -230,5 +283,8 @@ function retryAfterMs(h: unknown): number | undefined {
   return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
 }
 
-/** Reads a value at a dotted path ("a.b.c") of a parsed JSON document; an empty path (a mapping left blank) names nothing. */
+/**
+ * Reads a value at a dotted path ("a.b.c") of a parsed JSON document; an empty path (a mapping left blank) names
+ * nothing.
+ */
 export const at = (obj: unknown, path: string): unknown => (path ? getter(path)(obj) : undefined);

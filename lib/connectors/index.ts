@@ -7,7 +7,10 @@ import { SoapMesConnector } from './mes/soap.ts';
 import { SapOdataConnector } from './erp/sap.ts';
 import { OracleRestConnector } from './erp/oracle.ts';
 
-/** The connector a mes.yml describes. The SOAP connector reads its WSDL on first use (a MES that is down does not stop the start). */
+/**
+ * The connector a mes.yml describes. The SOAP connector reads its WSDL on first use (a MES that is down does not stop
+ * the start).
+ */
 export function createMesConnector(cfg: MesConfig): MesConnector {
   return cfg.systemType === 'soap' ? new SoapMesConnector(cfg) : new RestMesConnector(cfg);
 }

@@ -1,4 +1,4 @@
-import type { RetryConfig } from './config.ts';
+import type { RetryConfig } from '../config/connection.ts';
 
 /**
  * The one retry loop for every call that leaves the process: exponential backoff with full jitter

@@ -1,3 +1,4 @@
+import { HUB_ID } from '../ids.ts';
 /**
  * Value parsing shared by every connector: upstream values arrive as strings, numbers, ISO dates, OData
  * /Date(ms)/ literals. Each parser returns the value or throws a RecordProblem naming what was wrong, which the
@@ -7,7 +8,10 @@ export class RecordProblem extends Error {}
 
 const ODATA_DATE = /^\/Date\((-?\d+)([+-]\d{4})?\)\/$/;
 
-/** ISO-8601 text, epoch milliseconds, or an OData V2 /Date(ms)/ or /Date(ms+0000)/ literal (the offset is informational: ms are UTC). */
+/**
+ * ISO-8601 text, epoch milliseconds, or an OData V2 /Date(ms)/ or /Date(ms+0000)/ literal (the offset is informational:
+ * ms are UTC).
+ */
 export function instant(v: unknown, field: string): Date {
   if (v instanceof Date && !Number.isNaN(v.getTime())) return v;
   if (typeof v === 'number' && Number.isFinite(v)) return new Date(v);
@@ -55,8 +59,6 @@ export function optionalText(v: unknown): string | null {
   return typeof v === 'string' && v.trim() ? v.trim() : null;
 }
 
-/** Ids the hub stores (products, lines, materials) must pass the same check as the tables. */
-export const HUB_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 export function hubId(v: unknown, field: string): string {
   const s = text(v, field);
   if (!HUB_ID.test(s)) throw new RecordProblem(`${field} ${JSON.stringify(s)} is not a valid id`);

@@ -55,7 +55,11 @@ export async function withPgClient<T>(db: Db, fn: (client: pg.PoolClient, db: Db
     const lent = { query: client.query.bind(client), release: () => {} };
     bound = new Kysely<Database>({
       dialect: new PostgresDialect({
-        pool: { connect: async () => lent as unknown as pg.PoolClient, end: async () => {} },
+        pool: {
+          connect: async () => lent as unknown as pg.PoolClient,
+          end: async () => {},
+          options: made.pool.options,
+        },
       }),
       plugins: [new CamelCasePlugin()],
       log: made.log,

@@ -1,10 +1,12 @@
-import { Migrator, sql, type Migration, type MigrationProvider } from 'kysely';
+import { sql } from 'kysely';
+import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import type { Db } from './index.ts';
 import * as m0001 from './migrations/0001_foundation.ts';
 import * as m0002 from './migrations/0002_ingest.ts';
 import * as m0003 from './migrations/0003_http_status.ts';
 import * as m0004 from './migrations/0004_mes_erp.ts';
 import * as m0005 from './migrations/0005_outbox_claims.ts';
+import * as m0006 from './migrations/0006_telemetry_sources.ts';
 
 /** Migrations in order; a static list keeps them bundled with the code that needs them (no path lookups). */
 const MIGRATIONS: Record<string, Migration> = {
@@ -13,6 +15,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003_http_status': m0003,
   '0004_mes_erp': m0004,
   '0005_outbox_claims': m0005,
+  '0006_telemetry_sources': m0006,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
@@ -23,8 +26,7 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   // New months get their partitions without a migration.
-  await sql`select telemetry.ensure_partitions((now() - interval '1 month')::date, (now() + interval '3 months')::date)`.execute(
-    db,
-  );
+  await sql`select telemetry.ensure_partitions(
+    (now() - interval '1 month')::date, (now() + interval '3 months')::date)`.execute(db);
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

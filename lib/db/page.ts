@@ -1,4 +1,4 @@
-import { sql, type SelectQueryBuilder } from 'kysely';
+import { sql, type OrderByExpression, type SelectQueryBuilder } from 'kysely';
 import { afterCursor, encodeCursor, readPage, toConnection, type Connection, type PageArgs } from '../pagination.ts';
 
 /**
@@ -7,8 +7,8 @@ import { afterCursor, encodeCursor, readPage, toConnection, type Connection, typ
  * The cursor carries Postgres' own text of both keys: a timestamp keeps its microseconds (a JS Date would cut
  * them to milliseconds and the next page would repeat or skip rows), and Postgres casts the text back.
  */
-export async function pageOf<Row extends Record<string, any>>(
-  query: SelectQueryBuilder<any, any, Row>,
+export async function pageOf<Row extends object, DB = unknown, TB extends keyof DB = keyof DB>(
+  query: SelectQueryBuilder<DB, TB, Row>,
   args: PageArgs,
   opts: { sortCol?: string; idCol?: string; desc?: boolean } = {},
 ): Promise<Connection<Row>> {
@@ -19,18 +19,19 @@ export async function pageOf<Row extends Record<string, any>>(
   let q = query.select([
     sql<string>`${sql.ref(sortCol)}::text`.as('pageKey'),
     sql<string>`${sql.ref(idCol)}::text`.as('pageId'),
-  ]) as SelectQueryBuilder<any, any, Row & PageKeys>;
+  ]) as SelectQueryBuilder<DB, TB, Row & PageKeys>;
   if (page.after) q = q.where(afterCursor(page, sortCol, idCol, opts.desc));
-  q = sortCol === idCol ? q.orderBy(sortCol as any, dir) : q.orderBy(sortCol as any, dir).orderBy(idCol as any, dir);
+  type Col = OrderByExpression<DB, TB, Row & PageKeys>;
+  q = sortCol === idCol ? q.orderBy(sortCol as Col, dir) : q.orderBy(sortCol as Col, dir).orderBy(idCol as Col, dir);
   const rows = (await q.limit(page.limit + 1).execute()) as (Row & PageKeys)[];
   const count = () =>
     query
       .clearSelect()
       .clearOrderBy()
-      .select((eb: any) => eb.fn.countAll().as('n'))
+      .select((eb) => eb.fn.countAll().as('n'))
       .executeTakeFirstOrThrow()
-      .then((r: any) => Number(r.n));
-  return toConnection<Row>(rows, page, (r) => encodeCursor(r.pageKey, r.pageId), count);
+      .then((r) => Number((r as { n: string | number | bigint }).n));
+  return toConnection<Row & PageKeys>(rows, page, (r) => encodeCursor(r.pageKey, r.pageId), count);
 }
 
 interface PageKeys {
@@ -58,6 +59,8 @@ export function byKey<K, R>(keys: readonly K[], rows: R[], keyOf: (r: R) => K): 
 }
 
 /** GraphQL sends explicit nulls for omitted nullable inputs; an update sets only the fields that were given. */
-export function changes<T extends object>(input: T): any {
-  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined && v !== null));
+export function changes<T extends object>(input: T): { [K in keyof T]?: NonNullable<T[K]> } {
+  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined && v !== null)) as {
+    [K in keyof T]?: NonNullable<T[K]>;
+  };
 }

@@ -13,6 +13,7 @@ export type ShiftRow = Selectable<T.ShiftsTable>;
 export type AuditRow = Selectable<T.AuditLogTable>;
 export type SensorRow = Selectable<T.SensorsTable>;
 export type HttpEndpointRow = Selectable<T.HttpEndpointsTable>;
+export type TelemetrySourceRow = Selectable<T.TelemetrySourcesTable>;
 export type TagMappingRow = Selectable<T.TagMappingsTable>;
 export type BackfillJobRow = Selectable<T.BackfillJobsTable>;
 export type RangeRuleRow = Selectable<T.RangeRulesTable>;

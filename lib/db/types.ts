@@ -257,6 +257,17 @@ export interface HttpEndpointsTable {
   updatedAt: Stamp;
 }
 
+export interface TelemetrySourcesTable {
+  worker: string;
+  name: string;
+  kind: string;
+  state: 'STARTING' | 'RUNNING' | 'DEGRADED' | 'STOPPED';
+  ready: boolean;
+  problem: string | null;
+  counters: ColumnType<Record<string, number>, string, string>;
+  updatedAt: Stamp;
+}
+
 export interface Database {
   'production.sites': SitesTable;
   'production.areas': AreasTable;
@@ -268,6 +279,7 @@ export interface Database {
   'production.shifts': ShiftsTable;
   'iot.sensors': SensorsTable;
   'iot.httpEndpoints': HttpEndpointsTable;
+  'iot.telemetrySources': TelemetrySourcesTable;
   'historian.tagMappings': TagMappingsTable;
   'historian.backfillJobs': BackfillJobsTable;
   'quality.rangeRules': RangeRulesTable;

@@ -1,6 +1,7 @@
 import { writeAuditSafe } from '../audit.repo.ts';
 import { requireRole, type Role } from '../auth/viewer.ts';
 import { errorCodeOf } from '../errors.ts';
+import type { GraphQLResolveInfo } from 'graphql';
 import type { SubgraphContext } from './context.ts';
 
 interface GuardSpec<A, R> {
@@ -9,19 +10,21 @@ interface GuardSpec<A, R> {
   /** Write an audit entry (every mutation does). */
   audit?: boolean;
   /** What the entry names as the object changed. */
-  target?: (args: A, result?: R) => string | null | undefined;
+  target?: (args: A, result?: Awaited<R>) => string | null | undefined;
 }
 
 /**
  * Wraps a resolver with its role check and, for mutations, the audit entry (who, what, when, outcome),
  * so resolvers stay one line and no mutation can forget either. Refused and failed calls are audited too.
  */
-export function guard<A, R, C extends SubgraphContext<any>>(
+export function guard<A, R, C extends SubgraphContext, P = unknown>(
   spec: GuardSpec<A, R>,
   fn: (args: A, ctx: C) => Promise<R>,
-) {
-  return async (_parent: unknown, args: A, ctx: C, info: { fieldName: string }): Promise<R> => {
-    const audit = async (outcome: 'SUCCESS' | 'FAILURE', result?: R, err?: unknown) => {
+): (parent: P, args: A, ctx: C, info: GraphQLResolveInfo) => Promise<R> {
+  // The field's generated resolver type (its arguments, result and context) is what A, R and C are inferred
+  // from: `createSensor: guard({...}, (a, ctx) => ...)` needs no annotations and keeps the argument types.
+  return async (_parent, args, ctx, info) => {
+    const audit = async (outcome: 'SUCCESS' | 'FAILURE', result?: Awaited<R>, err?: unknown) => {
       if (!spec.audit) return;
       await writeAuditSafe(
         ctx.db,

@@ -6,7 +6,7 @@ import type { SubgraphContext } from './context.ts';
  * token's scope is refused with FORBIDDEN, never returned.
  */
 export async function requireVisible<R>(
-  ctx: SubgraphContext<any>,
+  ctx: SubgraphContext,
   what: string,
   id: string,
   row: R | null | undefined,
@@ -25,7 +25,7 @@ export async function requireVisible<R>(
 
 /** For writes: the target line/machine must be inside the token's scope. */
 export async function requireInScope(
-  ctx: SubgraphContext<any>,
+  ctx: SubgraphContext,
   place: { lineId?: string; machineId?: string; siteId?: string },
 ) {
   if (ctx.scope.unrestricted) return;

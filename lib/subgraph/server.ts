@@ -7,28 +7,27 @@ import {
 import { expressMiddleware } from '@as-integrations/express5';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { sql } from 'kysely';
-import type { DocumentNode } from 'graphql';
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/index.js';
 import { createInternalTokenVerifier } from '../auth/tokens.ts';
-import { Scope } from '../auth/scope.ts';
+import type { Viewer } from '../auth/viewer.ts';
 import type { Db } from '../db/index.ts';
 import { formatError, HubError, isClientError } from '../errors.ts';
 import { mountOps } from '../http.ts';
 import { log } from '../log.ts';
 import { createMetrics, observePlugin } from '../metrics.ts';
-import type { SubgraphContext } from './context.ts';
-import { LiveFeed } from '../subscriptions/live-feed.ts';
+import { buildContext, type ContextDeps, type SubgraphContext } from './context.ts';
+import { LiveFeed } from './live-feed.ts';
 import { LIVE_PREFIX } from '../telemetry/live.ts';
+import type { SubgraphModule } from './module.ts';
 
 export const INTERNAL_HEADER = 'x-hub-internal';
 
-export interface SubgraphOptions<L> {
-  name: string;
-  typeDefs: DocumentNode;
-  resolvers: object;
+export interface SubgraphOptions<L, S> {
+  module: SubgraphModule<L, S>;
   db: Db;
   internalSecret: string;
-  /** Per-request DataLoaders. */
-  loaders: (db: Db, scope: Scope) => L;
+  /** What the module's services made (ctx.services). */
+  services: S;
   live?: LiveOptions;
 }
 
@@ -42,15 +41,26 @@ export interface LiveOptions {
  * One subgraph as an Express app: POST /graphql (only with the gateway's signed header), plus
  * /healthz, /readyz and /metrics. The same function serves the in-process `npm start` and a separate process.
  */
-export async function createSubgraphApp<L>(opts: SubgraphOptions<L>) {
-  const metrics = createMetrics(opts.name);
+export async function createSubgraphApp<L, S>(opts: SubgraphOptions<L, S>) {
+  const { name, typeDefs } = opts.module;
+  const metrics = createMetrics(name);
   const verifyInternal = createInternalTokenVerifier(opts.internalSecret);
-  const schema = buildSubgraphSchema({ typeDefs: opts.typeDefs, resolvers: opts.resolvers as never });
+  // The generated Resolvers type is checked against the schema by codegen; Apollo's own map type is looser
+  // about scalars and __resolveReference, so the two meet here, once.
+  const resolvers = opts.module.resolvers as GraphQLResolverMap<unknown>;
+  const schema = buildSubgraphSchema({ typeDefs, resolvers });
   const live =
     schema.getSubscriptionType() && opts.live?.mqttUrl
       ? new LiveFeed(opts.live.mqttUrl, opts.live.topicPrefix ?? LIVE_PREFIX, metrics.registry)
       : undefined;
-  const server = new ApolloServer<SubgraphContext<L>>({
+  const deps: ContextDeps<L, S> = {
+    db: opts.db,
+    service: name,
+    loaders: opts.module.loaders,
+    services: opts.services,
+    live,
+  };
+  const server = new ApolloServer<SubgraphContext<L, S>>({
     schema,
     formatError,
     includeStacktraceInErrorResponses: false,
@@ -58,11 +68,11 @@ export async function createSubgraphApp<L>(opts: SubgraphOptions<L>) {
     stopOnTerminationSignals: false,
     // Inline traces (Apollo Studio) and cache-control hints are unused here and cost time on every fetch.
     plugins: [
-      observePlugin<SubgraphContext<L>>(metrics, (errors, ctx) => {
+      observePlugin<SubgraphContext<L, S>>(metrics, (errors, ctx) => {
         for (const e of errors) {
           if (isClientError(e.extensions?.code)) continue;
           log.error(
-            { err: e.originalError ?? e, requestId: ctx.requestId, service: opts.name, path: e.path },
+            { err: e.originalError ?? e, requestId: ctx.requestId, service: name, path: e.path },
             'unexpected error',
           );
         }
@@ -97,19 +107,10 @@ export async function createSubgraphApp<L>(opts: SubgraphOptions<L>) {
     express.json({ limit: '2mb' }),
     expressMiddleware(server, {
       context: async ({ res }) => {
-        const { viewer, requestId } = res.locals as { viewer: SubgraphContext['viewer']; requestId: string };
-        const scope = new Scope(opts.db, viewer);
-        return {
-          db: opts.db,
-          viewer,
-          scope,
-          requestId,
-          service: opts.name,
-          loaders: opts.loaders(opts.db, scope),
-          live,
-        };
+        const { viewer, requestId } = res.locals as { viewer: Viewer; requestId: string };
+        return buildContext(deps, viewer, requestId);
       },
     }),
   );
-  return { app, server, metrics, schema, verifyInternal, live };
+  return { app, server, metrics, schema, verifyInternal, live, deps };
 }

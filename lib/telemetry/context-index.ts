@@ -9,7 +9,10 @@ export interface OrderInterval {
   workOrderId: string;
   recipeId: string | null;
   productId: string | null;
-  /** Lower sorts first when two orders overlap: actual (ACTIVE/COMPLETED with actual times) before planned, then priority. */
+  /**
+   * Lower sorts first when two orders overlap: actual (ACTIVE/COMPLETED with actual times) before planned, then
+   * priority.
+   */
   rank: number;
 }
 export interface ShiftInterval {
@@ -45,7 +48,10 @@ export class ContextIndex {
     const lines = new Map<string, LineIndex>();
     const get = (id: string) => {
       let l = lines.get(id);
-      if (!l) lines.set(id, (l = { orders: { list: [], maxLen: 0 }, shifts: { list: [], maxLen: 0 } }));
+      if (!l) {
+        l = { orders: { list: [], maxLen: 0 }, shifts: { list: [], maxLen: 0 } };
+        lines.set(id, l);
+      }
       return l;
     };
     for (const o of orders) add(get(o.lineId).orders, o);

@@ -1,48 +1,6 @@
-import { z } from 'zod';
+import type { JsonMapping } from '../config/json-mapping.ts';
+import { getter } from '../dot-path.ts';
 import type { DeadLetter, IncomingReading } from './types.ts';
-
-/**
- * How to read readings out of one JSON document (an MQTT payload or an HTTP response), as configured in iot.yml.
- * One document may carry several values (temperature and humidity): each value names its sensor.
- *
- *   sensorId: { path: sensor_id }            # or { topicSegment: 1 } (MQTT) or { value: TEMP_ZONE_A }
- *   values:
- *     - { path: temperature, sensorId: "{base}-TEMP" }   # "{base}" is the sensorId above
- *     - { path: humidity,    sensorId: "{base}-HUM" }
- *   timestamp: { path: timestamp, format: iso }          # iso | epoch_ms | epoch_s; omitted: time received
- *   quality: { path: quality }                           # 0..100; omitted: the hub's full quality
- *   unit: { path: unit }                                 # optional: must equal the sensor's unit
- */
-const pathSchema = z
-  .string()
-  .min(1)
-  .regex(/^[A-Za-z0-9_$-]+(\[\d+\])*(\.[A-Za-z0-9_$-]+(\[\d+\])*)*$/, 'must be a dot path like a.b[0].c');
-
-export const JsonMappingSchema = z
-  .object({
-    sensorId: z
-      .union([
-        z.object({ path: pathSchema }).strict(),
-        z.object({ topicSegment: z.number().int().min(0) }).strict(),
-        z.object({ value: z.string().min(1) }).strict(),
-      ])
-      .optional(),
-    values: z
-      .array(z.object({ path: pathSchema, sensorId: z.string().min(1).optional() }).strict())
-      .min(1, 'at least one value path is needed'),
-    timestamp: z
-      .object({ path: pathSchema, format: z.enum(['iso', 'epoch_ms', 'epoch_s']).default('iso') })
-      .strict()
-      .optional(),
-    quality: z.object({ path: pathSchema }).strict().optional(),
-    /** Where the payload states its unit; a unit other than the sensor's is refused (no silent conversion). */
-    unit: z.object({ path: pathSchema }).strict().optional(),
-  })
-  .strict()
-  .refine((m) => m.sensorId || m.values.every((v) => v.sensorId && !v.sensorId.includes('{base}')), {
-    message: 'give sensorId, or a literal sensorId on every value',
-  });
-export type JsonMapping = z.output<typeof JsonMappingSchema>;
 
 export interface MappingContext {
   /** The MQTT topic split on '/', for `sensorId.topicSegment`. */
@@ -52,27 +10,6 @@ export interface MappingContext {
   maxFutureMs?: number;
   /** Put on every reading (the message it came from), so the pipeline can dead-letter it with its raw payload. */
   origin?: IncomingReading['origin'];
-}
-
-type Compiled = (doc: unknown) => unknown;
-const compiled = new Map<string, Compiled>();
-
-/** `a.b[0].c` (or `a.b.0.c`) → a getter; compiled once per path, since the same few paths run for every message. */
-export function getter(path: string): Compiled {
-  let g = compiled.get(path);
-  if (!g) {
-    const keys = path.split(/\.|\[(\d+)\]/).filter((k) => k !== undefined && k !== '');
-    g = (doc) => {
-      let cur: unknown = doc;
-      for (const k of keys) {
-        if (cur === null || typeof cur !== 'object') return undefined;
-        cur = (cur as Record<string, unknown>)[k];
-      }
-      return cur;
-    };
-    compiled.set(path, g);
-  }
-  return g;
 }
 
 function toNumber(v: unknown): number | undefined {

@@ -42,7 +42,8 @@ export interface LiveSink {
   publish(topic: string, payload: Buffer): void;
 }
 
-export const LIVE_PREFIX = 'oee-hub/live';
+/** The default topic prefix (iot.yml live.topicPrefix, hub.yml mqtt.liveTopicPrefix). */
+export { LIVE_PREFIX } from '../config/iot.ts';
 
 export function publishLive(
   sink: LiveSink,
@@ -51,7 +52,7 @@ export function publishLive(
   readings: { lineId: string; json: string }[],
   alerts: { lineId: string; alert: LiveAlert }[],
 ): void {
-  const group = <T>(xs: { lineId: string }[], pick: (x: any) => T) => {
+  const group = <X extends { lineId: string }, T>(xs: X[], pick: (x: X) => T) => {
     const m = new Map<string, T[]>();
     for (const x of xs) {
       const l = m.get(x.lineId);
@@ -79,11 +80,19 @@ export class LiveReadingEncoder {
     // A sensor may be moved to another machine or retyped: the cached part must still be its own.
     if (head === undefined || head.sensorType !== r.sensorType || head.machineId !== r.machineId) {
       if (this.heads.size >= 100_000) this.heads.clear();
-      const json = `{"sensorId":${JSON.stringify(r.sensorId)},"sensorType":${JSON.stringify(r.sensorType)},"machineId":${JSON.stringify(r.machineId)}`;
-      this.heads.set(r.sensorId, (head = { sensorType: r.sensorType, machineId: r.machineId, json }));
+      const json =
+        `{"sensorId":${JSON.stringify(r.sensorId)},"sensorType":${JSON.stringify(r.sensorType)},` +
+        `"machineId":${JSON.stringify(r.machineId)}`;
+      head = { sensorType: r.sensorType, machineId: r.machineId, json };
+      this.heads.set(r.sensorId, head);
     }
     // Numbers: JSON.stringify writes a finite number as String() does (the pipeline admits finite values only).
-    return `${head.json},"ts":"${r.ts}","value":${r.value},"quality":${r.quality},"source":${JSON.stringify(r.source)},"workOrderId":${r.workOrderId === null ? 'null' : JSON.stringify(r.workOrderId)},"operatorId":${r.operatorId === null ? 'null' : JSON.stringify(r.operatorId)}}`;
+    // One template (its lines break inside the substitutions only): the same concatenations as ever, per reading.
+    return `${head.json},"ts":"${r.ts}","value":${r.value},"quality":${r.quality},"source":${JSON.stringify(
+      r.source,
+    )},"workOrderId":${r.workOrderId === null ? 'null' : JSON.stringify(r.workOrderId)},"operatorId":${
+      r.operatorId === null ? 'null' : JSON.stringify(r.operatorId)
+    }}`;
   }
 }
 

@@ -2,7 +2,8 @@ import { sql } from 'kysely';
 import { withPgClient, type Db } from '../db/index.ts';
 import type { AlertRow } from '../db/rows.ts';
 import { encodeReadings } from './readings-binary.ts';
-import { copyReadings, isUniqueViolation, rollupsOf, writeReadings, type StoredReading } from './readings.repo.ts';
+import { copyReadings, isUniqueViolation, rollupsOf, writeReadings } from './readings.repo.ts';
+import type { StoredReading } from './types.ts';
 
 /** The pipeline's SQL: what it caches in memory, and the one transaction that commits a batch. */
 
@@ -38,7 +39,8 @@ export async function loadSchedule(db: Db, from: Date, to: Date) {
       .where('w.status', '!=', 'CANCELLED')
       .where(sql<boolean>`coalesce(w.actual_start, w.planned_start) < ${to}`)
       .where(
-        sql<boolean>`coalesce(w.actual_end, case when w.status = 'ACTIVE' then 'infinity'::timestamptz else w.planned_end end) > ${from}`,
+        sql<boolean>`coalesce(w.actual_end,
+          case when w.status = 'ACTIVE' then 'infinity'::timestamptz else w.planned_end end) > ${from}`,
       )
       .execute(),
     db

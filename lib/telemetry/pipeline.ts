@@ -2,12 +2,11 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Db } from '../db/index.ts';
 import { log } from '../log.ts';
 import type { SeriesInfo, TelemetryCaches } from './caches.ts';
-import { LiveReadingEncoder, publishLive, type LiveAlert, type LiveKind, type LiveSink } from './live.ts';
 import type { AlertRow } from '../db/rows.ts';
 import { commitBatch, insertLossEvent, insertStaleAlerts, type NewAlert, type NewDeadLetter } from './pipeline.repo.ts';
-import { SOURCE_CODES, sourceName, type SourceName } from './sources.ts';
-import type { IncomingReading, SourceBatch, TelemetrySink } from './types.ts';
-import type { StoredReading } from './readings.repo.ts';
+import { SOURCE_CODES, type SourceName } from './sources.ts';
+import type { IncomingReading, LossReport, SourceBatch, StoredReading, TelemetrySink } from './types.ts';
+import { isRepeat, judge, outOfRangeAlert, refusal, rejectedDetail } from './validate.ts';
 
 export interface PipelineOptions {
   /** Readings per commit (one statement). */
@@ -24,6 +23,24 @@ export interface PipelineOptions {
   commitAttempts: number;
   /** Batches committing at once: while Postgres commits one, the next is written (2 cores: 2). */
   commitConcurrency: number;
+}
+
+/** What a committed batch stored, for what runs after the commit (the live channel). */
+export interface CommittedBatch {
+  rows: StoredReading[];
+  /** The series of each row, in the same order. */
+  series: SeriesInfo[];
+  /** The alerts raised with the batch (or by markStale), as stored. */
+  alerts: AlertRow[];
+  source: SourceName;
+}
+
+export interface PipelineHooks {
+  /**
+   * Called once a batch is committed and its sources acknowledged; must not throw or take long (the next batch
+   * waits). The live channel publishes here.
+   */
+  afterCommit?: (batch: CommittedBatch) => void;
 }
 
 export const DEFAULT_PIPELINE: PipelineOptions = {
@@ -59,17 +76,15 @@ export class TelemetryPipeline implements TelemetrySink {
   private violating = new Set<number>();
   private last = new Map<number, { ts: number; value: number }>();
   private readonly m;
-  private readonly liveEncoder = new LiveReadingEncoder();
-  /** When a batch last committed (for readiness: work in hand but no commit for long = stalled). */
+  /** When a batch last committed. */
   lastCommitAt = Date.now();
-  /** Where committed readings and new alerts go live (set by the ingest service when the broker is up). */
-  live?: { sink: LiveSink; prefix: string; wants: (kind: LiveKind) => boolean };
 
   constructor(
     private readonly db: Db,
     private readonly caches: TelemetryCaches,
     registry: Registry,
     private readonly opts: PipelineOptions = DEFAULT_PIPELINE,
+    private readonly hooks: PipelineHooks = {},
   ) {
     this.m = {
       readings: new Counter({
@@ -196,7 +211,8 @@ export class TelemetryPipeline implements TelemetrySink {
     const placed: SeriesInfo[] = []; // the series of each row, for the live channel
     const dead: NewDeadLetter[] = [];
     const alerts: NewAlert[] = [];
-    // Per source: stored/duplicate/rejected counts and dead letters by reason (a Map key per reading cost more than the reading).
+    // Per source: stored/duplicate/rejected counts and dead letters by reason (a Map key per reading cost more than the
+    // reading).
     const counts = new Map<
       string,
       { stored: number; duplicate: number; rejected: number; dead: Map<string, number> }
@@ -205,7 +221,10 @@ export class TelemetryPipeline implements TelemetrySink {
     for (const b of batches) {
       const source = SOURCE_CODES[b.source];
       let c0 = counts.get(b.source);
-      if (!c0) counts.set(b.source, (c0 = { stored: 0, duplicate: 0, rejected: 0, dead: new Map() }));
+      if (!c0) {
+        c0 = { stored: 0, duplicate: 0, rejected: 0, dead: new Map() };
+        counts.set(b.source, c0);
+      }
       const cnt = c0;
       const count = (reason: string) => cnt.dead.set(reason, (cnt.dead.get(reason) ?? 0) + 1);
       for (const d of b.deadLetters) {
@@ -222,68 +241,27 @@ export class TelemetryPipeline implements TelemetrySink {
       }
       for (const r of b.readings) {
         const s = this.caches.get(r.sensorId) ?? (await this.caches.resolveMiss(r.sensorId));
-        if (!s || !s.isActive) {
-          dead.push({
-            source,
-            reason: 'UNKNOWN_SENSOR',
-            detail: s ? `sensor ${r.sensorId} is inactive` : `no sensor ${r.sensorId} is registered`,
-            sensorId: r.sensorId,
-            ...origin(r),
-          });
-          count('UNKNOWN_SENSOR');
+        const refused = refusal(r, s);
+        if (refused || !s) {
+          // An unknown or inactive sensor is not placed on a machine; a unit or value problem is the machine's.
+          const where = s?.isActive ? { sensorId: s.sensorId, machineId: s.machineId } : { sensorId: r.sensorId };
+          dead.push({ source, ...refused!, ...where, ...origin(r) });
+          count(refused!.reason);
           continue;
         }
-        if (r.unit !== undefined && r.unit !== s.unit) {
-          dead.push({
-            source,
-            reason: 'UNKNOWN_UNIT',
-            detail: `unit ${JSON.stringify(r.unit)} is not the sensor's unit ${JSON.stringify(s.unit)}`,
-            sensorId: s.sensorId,
-            machineId: s.machineId,
-            ...origin(r),
-          });
-          count('UNKNOWN_UNIT');
-          continue;
-        }
-        // Sources check their own values, but not all can (a Sparkplug double may be NaN): one guard for all, as
-        // a NaN would poison the rollups and the live channel's JSON.
-        if (!Number.isFinite(r.value)) {
-          dead.push({
-            source,
-            reason: 'INVALID_VALUE',
-            detail: `value ${r.value} is not a finite number`,
-            sensorId: s.sensorId,
-            machineId: s.machineId,
-            ...origin(r),
-          });
-          count('INVALID_VALUE');
-          continue;
-        }
-        const ts = r.ts.getTime();
-        let quality = r.sourceQuality ?? 100;
         const rule = s.rule;
+        const verdict = judge(r.value, r.sourceQuality, rule, this.opts.degradedQuality);
         if (rule) {
-          const out = r.value < rule.minValue || r.value > rule.maxValue;
-          if (out && !this.violating.has(s.seriesId)) {
+          if (verdict.outside && !this.violating.has(s.seriesId)) {
             this.violating.add(s.seriesId);
-            alerts.push({
-              machineId: s.machineId,
-              sensorId: s.sensorId,
-              type: 'OUT_OF_RANGE',
-              severity: rule.action === 'DEGRADE' ? 'INFO' : 'WARNING',
-              ts: r.ts,
-              metric: s.signal,
-              value: r.value,
-              expectedMin: rule.minValue,
-              expectedMax: rule.maxValue,
-              message: `${s.signal} ${r.value} ${s.unit} outside ${rule.minValue}..${rule.maxValue} (${rule.action})`,
-            });
-          } else if (!out) this.violating.delete(s.seriesId);
-          if (out && rule.action === 'REJECT') {
+            alerts.push(outOfRangeAlert(s, r, rule));
+          } else if (!verdict.outside) this.violating.delete(s.seriesId);
+          if (verdict.rejected) {
+            const detail = rejectedDetail(r.value, s, rule);
             dead.push({
               source,
               reason: 'REJECTED_BY_RULE',
-              detail: `${r.value} ${s.unit} outside ${rule.minValue}..${rule.maxValue}`,
+              detail,
               sensorId: s.sensorId,
               machineId: s.machineId,
               ...origin(r),
@@ -292,16 +270,10 @@ export class TelemetryPipeline implements TelemetrySink {
             count('REJECTED_BY_RULE');
             continue;
           }
-          if (out && rule.action === 'DEGRADE') quality = Math.min(quality, this.opts.degradedQuality);
         }
+        const ts = r.ts.getTime();
         if (this.opts.duplicateWindowMs > 0) {
-          const prev = this.last.get(s.seriesId);
-          if (
-            prev &&
-            prev.value === r.value &&
-            prev.ts !== ts &&
-            Math.abs(ts - prev.ts) < this.opts.duplicateWindowMs
-          ) {
+          if (isRepeat(this.last.get(s.seriesId), ts, r.value, this.opts.duplicateWindowMs)) {
             cnt.duplicate++;
             continue;
           }
@@ -312,7 +284,7 @@ export class TelemetryPipeline implements TelemetrySink {
           seriesId: s.seriesId,
           ts: r.ts,
           value: r.value,
-          quality: Math.round(quality),
+          quality: Math.round(verdict.quality),
           source,
           workOrderId: c.workOrderId,
           recipeId: c.recipeId,
@@ -339,7 +311,7 @@ export class TelemetryPipeline implements TelemetrySink {
       else b.fail?.(new Error('the batch could not be committed'));
     }
     if (!stored) return;
-    if (this.live) this.goLive(rows, placed, stored, batches[0]!.source);
+    this.afterCommit({ rows, series: placed, alerts: stored, source: batches[0]!.source });
     for (const [source, c] of counts) {
       for (const outcome of ['stored', 'duplicate', 'rejected'] as const)
         if (c[outcome]) this.m.readings.inc({ source, outcome }, c[outcome]);
@@ -347,54 +319,14 @@ export class TelemetryPipeline implements TelemetrySink {
     }
   }
 
-  private goLive(rows: StoredReading[], placed: SeriesInfo[], alerts: AlertRow[], source: string): void {
-    const live = this.live!;
-    // Nobody listening (no announced consumer): not encoding every reading again is most of the saving.
-    const readings = live.wants('readings') ? rows : [];
-    const newAlerts = live.wants('alerts') ? alerts : [];
-    if (!readings.length && !newAlerts.length) return;
+  /** The hook must not take the pipeline down: a failed live publish is a missed screen update, never lost data. */
+  private afterCommit(b: CommittedBatch): void {
+    if (!this.hooks.afterCommit) return;
     try {
-      publishLive(
-        live.sink,
-        live.prefix,
-        readings.map((r, i) => {
-          const s = placed[i]!;
-          return {
-            lineId: s.lineId,
-            json: this.liveEncoder.encode({
-              sensorId: s.sensorId,
-              sensorType: s.signal,
-              machineId: s.machineId,
-              ts: r.ts.toISOString(),
-              value: r.value,
-              quality: r.quality,
-              source: sourceName(r.source),
-              workOrderId: r.workOrderId ?? null,
-              operatorId: r.operatorId ?? null,
-            }),
-          };
-        }),
-        this.liveAlerts(newAlerts),
-      );
+      this.hooks.afterCommit(b);
     } catch (err) {
-      log.warn({ err: (err as Error).message, source }, 'live publish failed');
+      log.warn({ err: (err as Error).message, source: b.source }, 'after-commit hook failed');
     }
-  }
-
-  private liveAlerts(alerts: AlertRow[]): { lineId: string; alert: LiveAlert }[] {
-    return alerts.map((a) => ({
-      lineId:
-        (a.sensorId ? this.caches.get(a.sensorId)?.lineId : undefined) ??
-        this.caches.lineOfMachine(a.machineId) ??
-        'unknown',
-      alert: {
-        ...a,
-        ts: a.ts.toISOString(),
-        createdAt: a.createdAt.toISOString(),
-        acknowledgedAt: undefined,
-        acknowledgedBy: undefined,
-      } as LiveAlert,
-    }));
   }
 
   /** Retries a failed commit with backoff (the database may be restarting); after that, sources redeliver. */
@@ -421,27 +353,17 @@ export class TelemetryPipeline implements TelemetrySink {
   }
 
   /** A loss the source could detect but not prevent (a Sparkplug seq gap): recorded for the data-quality report. */
-  recordLoss(e: {
-    source: SourceName;
-    kind: string;
-    detail: string;
-    expected?: number;
-    got?: number;
-    stream?: string;
-  }): void {
+  recordLoss(e: LossReport): void {
     void insertLossEvent(this.db, { ...e, source: SOURCE_CODES[e.source] }).catch((err) =>
       log.error({ err: err.message }, 'loss event not recorded'),
     );
   }
 
   /** Marks the sensors under a prefix stale (their node or device died): one STALE alert each. */
-  markStale(prefix: string, reason: string, at: Date): void {
+  markStale(source: SourceName, prefix: string, reason: string, at: Date): void {
     const sensors = this.caches.byPrefix(prefix);
     void insertStaleAlerts(this.db, sensors, reason, at)
-      .then(
-        (stored) =>
-          this.live?.wants('alerts') && publishLive(this.live.sink, this.live.prefix, [], this.liveAlerts(stored)),
-      )
+      .then((stored) => this.afterCommit({ rows: [], series: [], alerts: stored, source }))
       .catch((err) => log.error({ err: err.message }, 'stale alerts not raised'));
   }
 
@@ -462,7 +384,9 @@ export class TelemetryPipeline implements TelemetrySink {
 
 const size = (b: SourceBatch) => b.readings.length + b.deadLetters.length;
 
-/** A refused reading's dead letter keeps the source's topic and raw payload, or the reading itself when there is none. */
+/**
+ * A refused reading's dead letter keeps the source's topic and raw payload, or the reading itself when there is none.
+ */
 function origin(r: IncomingReading): { topic: string | null; payload: Buffer } {
   return {
     topic: r.origin?.topic ?? null,

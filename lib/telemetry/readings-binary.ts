@@ -1,4 +1,4 @@
-import type { StoredReading } from './readings.repo.ts';
+import type { StoredReading } from './types.ts';
 
 /** The columns encodeReadings writes, in its order (the COPY's column list). */
 export const COPY_COLUMNS = 'series_id, ts, value, quality, source, work_order_id, shift_id, recipe_id, operator_id';
@@ -17,7 +17,10 @@ export function encodeReadings(rows: readonly StoredReading[]): Buffer {
   const uuids = new Map<string, Buffer>(); // a batch repeats the same few work orders, shifts and recipes
   const uuid = (s: string) => {
     let b = uuids.get(s);
-    if (!b) uuids.set(s, (b = uuidBytes(s)));
+    if (!b) {
+      b = uuidBytes(s);
+      uuids.set(s, b);
+    }
     return b;
   };
   let size = SIGNATURE.length + 8 + 2;
@@ -33,7 +36,10 @@ export function encodeReadings(rows: readonly StoredReading[]): Buffer {
   o = buf.writeInt32BE(0, o); // flags
   o = buf.writeInt32BE(0, o); // header extension length
   const optionalUuid = (s: string | null | undefined) => {
-    if (s == null) return (o = buf.writeInt32BE(-1, o));
+    if (s == null) {
+      o = buf.writeInt32BE(-1, o);
+      return;
+    }
     o = buf.writeInt32BE(16, o);
     o += uuid(s).copy(buf, o);
   };

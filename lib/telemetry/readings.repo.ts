@@ -3,24 +3,14 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Db } from '../db/index.ts';
 import { COPY_COLUMNS } from './readings-binary.ts';
-
-/** One reading as the pipeline's last stage hands it to storage. */
-export interface StoredReading {
-  seriesId: number;
-  ts: Date;
-  value: number;
-  quality: number;
-  source: number;
-  workOrderId?: string | null;
-  shiftId?: string | null;
-  recipeId?: string | null;
-  operatorId?: string | null;
-}
+import type { StoredReading } from './types.ts';
 
 /** Both write paths merge a batch's rollup rows (alias r) and latest values (alias l) alike. */
 const ADD_TO_ROLLUP = sql`on conflict (series_id, bucket) do update
-  set n = r.n + excluded.n, sum = r.sum + excluded.sum, min = least(r.min, excluded.min), max = greatest(r.max, excluded.max)`;
-const NEWER_LATEST = sql`on conflict (series_id) do update set ts = excluded.ts, value = excluded.value, quality = excluded.quality
+  set n = r.n + excluded.n, sum = r.sum + excluded.sum,
+    min = least(r.min, excluded.min), max = greatest(r.max, excluded.max)`;
+const NEWER_LATEST = sql`on conflict (series_id) do update
+  set ts = excluded.ts, value = excluded.value, quality = excluded.quality
   where excluded.ts > l.ts`;
 
 /**
@@ -57,26 +47,31 @@ export async function writeReadings(db: Db, batch: readonly StoredReading[]): Pr
   // from the epoch), as the queries that read them and rollupsOf bucket them.
   const { rows } = await sql<{ inserted: number }>`
     with input as (
-      select series_id, timestamptz 'epoch' + ms * interval '1 millisecond' as ts, value, quality, source, work_order_id, shift_id, recipe_id, operator_id
+      select series_id, timestamptz 'epoch' + ms * interval '1 millisecond' as ts, value, quality, source,
+        work_order_id, shift_id, recipe_id, operator_id
       from unnest(
-        ${lit(series)}::int[], ${lit(ms)}::int8[], ${lit(value)}::float8[], ${lit(quality)}::int2[], ${lit(source)}::int2[],
+        ${lit(series)}::int[], ${lit(ms)}::int8[], ${lit(value)}::float8[], ${lit(quality)}::int2[],
+        ${lit(source)}::int2[],
         ${lit(wo)}::uuid[], ${lit(shift)}::uuid[], ${lit(recipe)}::uuid[], ${lit(op)}::text[]
       ) as t(series_id, ms, value, quality, source, work_order_id, shift_id, recipe_id, operator_id)
     ),
     ins as (
-      insert into telemetry.readings (series_id, ts, value, quality, source, work_order_id, shift_id, recipe_id, operator_id)
+      insert into telemetry.readings (series_id, ts, value, quality, source, work_order_id, shift_id, recipe_id,
+        operator_id)
       select * from input
       on conflict do nothing
       returning series_id, ts, value, quality
     ),
     r1m as (
       insert into telemetry.rollup_1m as r (series_id, bucket, n, sum, min, max)
-      select series_id, date_bin('1 minute', ts, timestamptz 'epoch'), count(*), sum(value), min(value), max(value) from ins group by 1, 2 order by 1, 2
+      select series_id, date_bin('1 minute', ts, timestamptz 'epoch'), count(*), sum(value), min(value), max(value)
+      from ins group by 1, 2 order by 1, 2
       ${ADD_TO_ROLLUP}
     ),
     r1h as (
       insert into telemetry.rollup_1h as r (series_id, bucket, n, sum, min, max)
-      select series_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*), sum(value), min(value), max(value) from ins group by 1, 2 order by 1, 2
+      select series_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*), sum(value), min(value), max(value)
+      from ins group by 1, 2 order by 1, 2
       ${ADD_TO_ROLLUP}
     ),
     lat as (
@@ -107,13 +102,15 @@ export function rollupsOf(batch: readonly StoredReading[]): RawBuilder<unknown> 
   const upsert = (table: 'rollup_1m' | 'rollup_1h', a: ReturnType<typeof aggregate>) => sql`
       insert into ${sql.table(`telemetry.${table}`)} as r (series_id, bucket, n, sum, min, max)
       select s, timestamptz 'epoch' + b * interval '1 millisecond', n, su, mi, ma
-      from unnest(${lit(a.series)}::int[], ${lit(a.bucket)}::int8[], ${lit(a.n)}::int[], ${lit(a.sum)}::float8[], ${lit(a.min)}::float8[], ${lit(a.max)}::float8[]) as u(s, b, n, su, mi, ma)
+      from unnest(${lit(a.series)}::int[], ${lit(a.bucket)}::int8[], ${lit(a.n)}::int[], ${lit(a.sum)}::float8[],
+        ${lit(a.min)}::float8[], ${lit(a.max)}::float8[]) as u(s, b, n, su, mi, ma)
       ${ADD_TO_ROLLUP}`;
   return sql`
     with r1m as (${upsert('rollup_1m', m1)}), r1h as (${upsert('rollup_1h', h1)})
     insert into telemetry.latest as l (series_id, ts, value, quality)
     select s, timestamptz 'epoch' + ms * interval '1 millisecond', v, q
-    from unnest(${lit(last.map((r) => r.seriesId))}::int[], ${lit(last.map((r) => r.ts.getTime()))}::int8[], ${lit(last.map((r) => r.value))}::float8[], ${lit(last.map((r) => r.quality))}::int2[]) as u(s, ms, v, q)
+    from unnest(${lit(last.map((r) => r.seriesId))}::int[], ${lit(last.map((r) => r.ts.getTime()))}::int8[],
+      ${lit(last.map((r) => r.value))}::float8[], ${lit(last.map((r) => r.quality))}::int2[]) as u(s, ms, v, q)
     ${NEWER_LATEST}
   `;
 }
@@ -126,7 +123,10 @@ function aggregate(batch: readonly StoredReading[], width: number) {
   for (const r of batch) {
     const bucket = Math.floor(r.ts.getTime() / width) * width;
     let list = bySeries.get(r.seriesId);
-    if (!list) bySeries.set(r.seriesId, (list = []));
+    if (!list) {
+      list = [];
+      bySeries.set(r.seriesId, list);
+    }
     const a = list.find((x) => x.bucket === bucket);
     if (!a) list.push({ series: r.seriesId, bucket, n: 1, sum: r.value, min: r.value, max: r.value });
     else {

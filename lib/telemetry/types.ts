@@ -13,7 +13,10 @@ export interface IncomingReading {
   sourceQuality?: number;
   /** The unit the source states, when it states one: it must equal the sensor's. */
   unit?: string;
-  /** Where it came from, so a reading the pipeline refuses (unknown sensor, REJECT rule) becomes a dead letter with its topic and raw payload. Shared by all readings of one message. */
+  /**
+   * Where it came from, so a reading the pipeline refuses (unknown sensor, REJECT rule) becomes a dead letter with its
+   * topic and raw payload. Shared by all readings of one message.
+   */
   origin?: { topic?: string; payload?: Buffer };
 }
 
@@ -52,7 +55,36 @@ export interface SourceBatch {
   fail?: (err: Error) => void;
 }
 
-/** The pipeline's entry point as sources see it. `submit` resolves when the batch is accepted (backpressure). */
+/** A loss a source could detect but not prevent (a Sparkplug seq gap), for the data-quality report. */
+export interface LossReport {
+  source: SourceName;
+  kind: string;
+  detail: string;
+  expected?: number;
+  got?: number;
+  stream?: string;
+}
+
+/**
+ * The pipeline as sources see it. `submit` resolves when the batch is accepted (backpressure). The other two are
+ * events some sources can report (the pipeline has them; a test's sink may leave them out).
+ */
 export interface TelemetrySink {
   submit(batch: SourceBatch): Promise<void>;
+  recordLoss?(loss: LossReport): void;
+  /** The sensors whose ids start with `prefix` went silent with their node or device: one STALE alert each. */
+  markStale?(source: SourceName, prefix: string, reason: string, at: Date): void;
+}
+
+/** One reading as the pipeline's last stage hands it to storage. */
+export interface StoredReading {
+  seriesId: number;
+  ts: Date;
+  value: number;
+  quality: number;
+  source: number;
+  workOrderId?: string | null;
+  shiftId?: string | null;
+  recipeId?: string | null;
+  operatorId?: string | null;
 }

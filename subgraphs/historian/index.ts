@@ -1,9 +1,10 @@
 import { subgraphTypeDefs } from '../../lib/schema.ts';
-import { createLoaders } from './loaders.ts';
+import type { SubgraphModule } from '../../lib/subgraph/module.ts';
+import { createLoaders, type Loaders } from './loaders.ts';
 import { resolvers } from './resolvers.ts';
 
-export const historian = {
-  name: 'historian' as const,
+export const historian: SubgraphModule<Loaders> = {
+  name: 'historian',
   typeDefs: subgraphTypeDefs('historian'),
   resolvers,
   loaders: createLoaders,

@@ -12,7 +12,7 @@ const orThrow =
     row ?? Promise.reject(notFound(what, id));
 const pg = (what: string) => (e: unknown) => fromPgError(e, what);
 
-export const resolvers: G.Resolvers = {
+export const resolvers: G.Resolvers<Context> = {
   ...scalarResolvers,
   Query: {
     tagMappings: async (_, a, ctx) => repo.listTagMappings(ctx.db, a.filter, await ctx.scope.filter(), a),
@@ -23,22 +23,19 @@ export const resolvers: G.Resolvers = {
   Mutation: {
     createTagMapping: guard(
       { role: 'engineer', audit: true, target: (a, t) => t?.id ?? `${a.input.historianSystem}:${a.input.tag}` },
-      async (a: G.MutationCreateTagMappingArgs, ctx: Context) => {
+      async (a, ctx) => {
         await requireInScope(ctx, { machineId: a.input.machineId });
         return repo.insertTagMapping(ctx.db, a.input).catch(pg('TagMapping'));
       },
     ),
-    updateTagMapping: guard(
-      { role: 'engineer', audit: true, target: (a) => a.id },
-      async (a: G.MutationUpdateTagMappingArgs, ctx: Context) => {
-        const cur = await repo
-          .tagMappingsByIds(ctx.db, [a.id])
-          .then(([t]) => t)
-          .then(orThrow('TagMapping', a.id));
-        await requireInScope(ctx, { machineId: cur.machineId });
-        return repo.updateTagMapping(ctx.db, a.id, a.input).catch(pg('TagMapping')).then(orThrow('TagMapping', a.id));
-      },
-    ),
+    updateTagMapping: guard({ role: 'engineer', audit: true, target: (a) => a.id }, async (a, ctx) => {
+      const cur = await repo
+        .tagMappingsByIds(ctx.db, [a.id])
+        .then(([t]) => t)
+        .then(orThrow('TagMapping', a.id));
+      await requireInScope(ctx, { machineId: cur.machineId });
+      return repo.updateTagMapping(ctx.db, a.id, a.input).catch(pg('TagMapping')).then(orThrow('TagMapping', a.id));
+    }),
   },
   Machine: {
     __resolveReference: async (ref, ctx) => ((await ctx.scope.allowsMachine(ref.id)) ? { id: ref.id } : null),

@@ -183,11 +183,16 @@ export async function aggregatedSeries(
   const out: AggregatedSeriesRow[] = [];
   for (const r of rows) {
     let cur = out.at(-1);
-    if (cur?.sensorId !== r.sensorId)
-      out.push((cur = { sensorId: r.sensorId, machineId: r.machineId, signal: r.signal, unit: r.unit, points: [] }));
+    if (cur?.sensorId !== r.sensorId) {
+      cur = { sensorId: r.sensorId, machineId: r.machineId, signal: r.signal, unit: r.unit, points: [] };
+      out.push(cur);
+    }
     cur.points.push({ bucket: r.b, avg: r.avg, min: r.min, max: r.max, count: r.count });
   }
   return out;
 }
 
 export const listHttpEndpoints = (db: Db) => db.selectFrom('iot.httpEndpoints').selectAll().orderBy('name').execute();
+
+export const listTelemetrySources = (db: Db) =>
+  db.selectFrom('iot.telemetrySources').selectAll().orderBy('worker').orderBy('name').execute();

@@ -3,8 +3,8 @@ import { guard } from '../../lib/subgraph/guard.ts';
 import { scalarResolvers } from '../../lib/subgraph/scalars.ts';
 import { requireInScope, requireVisible } from '../../lib/subgraph/scope-checks.ts';
 import { SOURCE_CODES, sourceName, type SourceName } from '../../lib/telemetry/sources.ts';
-import { liveStream, scopedInterest, setOf } from '../../lib/subscriptions/interest.ts';
-import type { LiveEvent } from '../../lib/subscriptions/live-feed.ts';
+import { liveStream, scopedInterest, setOf } from '../../lib/subgraph/live-interest.ts';
+import type { LiveEvent } from '../../lib/subgraph/live-feed.ts';
 import type { ReadingRow } from '../../lib/db/rows.ts';
 import type { Context } from './context.ts';
 import type * as G from './__generated__/types.ts';
@@ -19,7 +19,7 @@ const pg = (what: string) => (e: unknown) => fromPgError(e, what);
 // A month of raw readings is already large; longer spans belong to the rollups.
 const MAX_READING_SPAN_MS = 31 * 24 * 3600 * 1000;
 
-export const resolvers: G.Resolvers = {
+export const resolvers: G.Resolvers<Context> = {
   ...scalarResolvers,
   Query: {
     sensors: async (_, a, ctx) => repo.listSensors(ctx.db, a.filter, await ctx.scope.filter(), a),
@@ -34,6 +34,7 @@ export const resolvers: G.Resolvers = {
     },
     // Endpoints are plant configuration, not placed on a line: scoped tokens see none.
     httpEndpoints: (_, __, ctx) => (ctx.scope.unrestricted ? repo.listHttpEndpoints(ctx.db) : []),
+    telemetrySources: (_, __, ctx) => (ctx.scope.unrestricted ? repo.listTelemetrySources(ctx.db) : []),
     aggregatedSeries: async (_, a, ctx) => {
       const range = seriesRange(a.from, a.to, a.bucket);
       for (const machineId of a.filter.machineIds ?? []) await requireInScope(ctx, { machineId });
@@ -57,35 +58,29 @@ export const resolvers: G.Resolvers = {
         );
         return liveStream(ctx, 'readings', interest);
       },
-      resolve: (e: any) => fromLive(e as LiveEvent<'readings'>),
+      resolve: (e: LiveEvent<'readings'>) => fromLive(e),
     },
   },
   Mutation: {
-    createSensor: guard(
-      { role: 'engineer', audit: true, target: (a) => a.input.id },
-      async (a: G.MutationCreateSensorArgs, ctx: Context) => {
-        checkSensor(a.input);
-        await requireInScope(ctx, { machineId: a.input.machineId });
-        return repo.insertSensor(ctx.db, a.input).catch(pg('Sensor'));
-      },
-    ),
-    updateSensor: guard(
-      { role: 'engineer', audit: true, target: (a) => a.id },
-      async (a: G.MutationUpdateSensorArgs, ctx: Context) => {
-        const cur = await repo
-          .sensorsByIds(ctx.db, [a.id])
-          .then(([s]) => s)
-          .then(orThrow('Sensor', a.id));
-        await requireInScope(ctx, { machineId: cur.machineId });
-        // Omitted fields keep their stored values, so the bounds are checked as they will be after the update.
-        checkSensor({
-          pollIntervalSeconds: a.input.pollIntervalSeconds,
-          minExpected: a.input.minExpected ?? cur.minExpected,
-          maxExpected: a.input.maxExpected ?? cur.maxExpected,
-        });
-        return repo.updateSensor(ctx.db, a.id, a.input).catch(pg('Sensor')).then(orThrow('Sensor', a.id));
-      },
-    ),
+    createSensor: guard({ role: 'engineer', audit: true, target: (a) => a.input.id }, async (a, ctx) => {
+      checkSensor(a.input);
+      await requireInScope(ctx, { machineId: a.input.machineId });
+      return repo.insertSensor(ctx.db, a.input).catch(pg('Sensor'));
+    }),
+    updateSensor: guard({ role: 'engineer', audit: true, target: (a) => a.id }, async (a, ctx) => {
+      const cur = await repo
+        .sensorsByIds(ctx.db, [a.id])
+        .then(([s]) => s)
+        .then(orThrow('Sensor', a.id));
+      await requireInScope(ctx, { machineId: cur.machineId });
+      // Omitted fields keep their stored values, so the bounds are checked as they will be after the update.
+      checkSensor({
+        pollIntervalSeconds: a.input.pollIntervalSeconds,
+        minExpected: a.input.minExpected ?? cur.minExpected,
+        maxExpected: a.input.maxExpected ?? cur.maxExpected,
+      });
+      return repo.updateSensor(ctx.db, a.id, a.input).catch(pg('Sensor')).then(orThrow('Sensor', a.id));
+    }),
   },
   Machine: {
     __resolveReference: async (ref, ctx) => ((await ctx.scope.allowsMachine(ref.id)) ? { id: ref.id } : null),

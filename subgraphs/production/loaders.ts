@@ -3,17 +3,11 @@ import type { Db } from '../../lib/db/index.ts';
 import { byKey, groupBy } from '../../lib/db/page.ts';
 import type { Scope } from '../../lib/auth/scope.ts';
 import * as repo from './production.repo.ts';
-import { Integrations } from './integration/service.ts';
-
-/** A subgraph without MES/ERP configuration still answers the integration queries (history, outbox). */
-const NONE = (db: Db) => new Integrations(db, undefined, undefined, undefined, undefined);
 
 /** Per-request batching: N machines asking for their line cost one query, not N. */
-export function createLoaders(db: Db, scope: Scope, integrations?: Integrations) {
+export function createLoaders(db: Db, scope: Scope) {
   const now = new Date();
   return {
-    /** Not a loader: the process's MES/ERP service, handed to resolvers with the per-request loaders. */
-    integrations: integrations ?? NONE(db),
     site: new DataLoader((ids: readonly string[]) => repo.sitesByIds(db, ids).then((r) => byKey(ids, r, (x) => x.id))),
     area: new DataLoader((ids: readonly string[]) => repo.areasByIds(db, ids).then((r) => byKey(ids, r, (x) => x.id))),
     line: new DataLoader((ids: readonly string[]) => repo.linesByIds(db, ids).then((r) => byKey(ids, r, (x) => x.id))),

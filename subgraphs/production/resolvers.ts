@@ -15,7 +15,7 @@ const orThrow =
 const pg = (what: string) => (e: unknown) => fromPgError(e, what);
 const lineOf = <T extends { lineId: string | null }>(r: T) => ({ lineId: r.lineId });
 
-export const resolvers: Resolvers = {
+export const resolvers: Resolvers<Context> = {
   ...scalarResolvers,
   Query: {
     sites: async (_, a, ctx) => repo.listSites(ctx.db, await ctx.scope.filter(), a),
@@ -38,105 +38,68 @@ export const resolvers: Resolvers = {
     workOrder: async (_, { id }, ctx) =>
       requireVisible(ctx, 'WorkOrder', id, await ctx.loaders.workOrder.load(id), lineOf),
     shifts: async (_, a, ctx) => repo.listShifts(ctx.db, a.filter, await ctx.scope.filter(), a),
-    auditLog: guard(
-      { role: 'admin' },
-      (a: { filter?: any; first?: number | null; after?: string | null }, ctx: Context) =>
-        listAudit(ctx.db, a.filter ?? {}, a),
-    ) as never,
+    auditLog: guard({ role: 'admin' }, (a, ctx) => listAudit(ctx.db, a.filter ?? {}, a)),
     ...mesErp.Query,
   },
   Mutation: {
-    createSite: guard({ role: 'admin', audit: true, target: (a) => a.input.id }, (a: { input: any }, ctx: Context) =>
+    createSite: guard({ role: 'admin', audit: true, target: (a) => a.input.id }, (a, ctx) =>
       repo.insertSite(ctx.db, a.input).catch(pg('Site')),
     ),
-    updateSite: guard(
-      { role: 'admin', audit: true, target: (a) => a.id },
-      async (a: { id: string; input: any }, ctx: Context) => {
-        await requireInScope(ctx, { siteId: a.id });
-        return repo.updateSite(ctx.db, a.id, a.input).catch(pg('Site')).then(orThrow('Site', a.id));
-      },
+    updateSite: guard({ role: 'admin', audit: true, target: (a) => a.id }, async (a, ctx) => {
+      await requireInScope(ctx, { siteId: a.id });
+      return repo.updateSite(ctx.db, a.id, a.input).catch(pg('Site')).then(orThrow('Site', a.id));
+    }),
+    createArea: guard({ role: 'admin', audit: true, target: (a) => a.input.id }, async (a, ctx) => {
+      await requireInScope(ctx, { siteId: a.input.siteId });
+      return repo.insertArea(ctx.db, a.input).catch(pg('Area'));
+    }),
+    createLine: guard({ role: 'admin', audit: true, target: (a) => a.input.id }, async (a, ctx) => {
+      await requireInScope(ctx, { siteId: a.input.siteId });
+      return repo.insertLine(ctx.db, a.input).catch(pg('Line'));
+    }),
+    updateLine: guard({ role: 'admin', audit: true, target: (a) => a.id }, async (a, ctx) => {
+      await requireInScope(ctx, { lineId: a.id });
+      return repo.updateLine(ctx.db, a.id, a.input).catch(pg('Line')).then(orThrow('Line', a.id));
+    }),
+    createMachine: guard({ role: 'admin', audit: true, target: (a) => a.input.id }, async (a, ctx) => {
+      await requireInScope(ctx, { lineId: a.input.lineId });
+      return repo.insertMachine(ctx.db, a.input).catch(pg('Machine'));
+    }),
+    updateMachine: guard({ role: 'admin', audit: true, target: (a) => a.id }, async (a, ctx) => {
+      await requireInScope(ctx, { machineId: a.id });
+      if (a.input.lineId) await requireInScope(ctx, { lineId: a.input.lineId });
+      return repo.updateMachine(ctx.db, a.id, a.input).catch(pg('Machine')).then(orThrow('Machine', a.id));
+    }),
+    createProduct: guard({ role: 'engineer', audit: true, target: (a) => a.input.id }, (a, ctx) =>
+      repo.insertProduct(ctx.db, a.input).catch(pg('Product')),
     ),
-    createArea: guard(
-      { role: 'admin', audit: true, target: (a) => a.input.id },
-      async (a: { input: any }, ctx: Context) => {
-        await requireInScope(ctx, { siteId: a.input.siteId });
-        return repo.insertArea(ctx.db, a.input).catch(pg('Area'));
-      },
+    updateProduct: guard({ role: 'engineer', audit: true, target: (a) => a.id }, (a, ctx) =>
+      repo.updateProduct(ctx.db, a.id, a.input).catch(pg('Product')).then(orThrow('Product', a.id)),
     ),
-    createLine: guard(
-      { role: 'admin', audit: true, target: (a) => a.input.id },
-      async (a: { input: any }, ctx: Context) => {
-        await requireInScope(ctx, { siteId: a.input.siteId });
-        return repo.insertLine(ctx.db, a.input).catch(pg('Line'));
-      },
-    ),
-    updateLine: guard(
-      { role: 'admin', audit: true, target: (a) => a.id },
-      async (a: { id: string; input: any }, ctx: Context) => {
-        await requireInScope(ctx, { lineId: a.id });
-        return repo.updateLine(ctx.db, a.id, a.input).catch(pg('Line')).then(orThrow('Line', a.id));
-      },
-    ),
-    createMachine: guard(
-      { role: 'admin', audit: true, target: (a) => a.input.id },
-      async (a: { input: any }, ctx: Context) => {
-        await requireInScope(ctx, { lineId: a.input.lineId });
-        return repo.insertMachine(ctx.db, a.input).catch(pg('Machine'));
-      },
-    ),
-    updateMachine: guard(
-      { role: 'admin', audit: true, target: (a) => a.id },
-      async (a: { id: string; input: any }, ctx: Context) => {
-        await requireInScope(ctx, { machineId: a.id });
-        if (a.input.lineId) await requireInScope(ctx, { lineId: a.input.lineId });
-        return repo.updateMachine(ctx.db, a.id, a.input).catch(pg('Machine')).then(orThrow('Machine', a.id));
-      },
-    ),
-    createProduct: guard(
-      { role: 'engineer', audit: true, target: (a) => a.input.id },
-      (a: { input: any }, ctx: Context) => repo.insertProduct(ctx.db, a.input).catch(pg('Product')),
-    ),
-    updateProduct: guard(
-      { role: 'engineer', audit: true, target: (a) => a.id },
-      (a: { id: string; input: any }, ctx: Context) =>
-        repo.updateProduct(ctx.db, a.id, a.input).catch(pg('Product')).then(orThrow('Product', a.id)),
-    ),
-    createRecipe: guard(
-      { role: 'engineer', audit: true, target: (a) => a.input.code },
-      async (a: { input: any }, ctx: Context) => {
-        if (a.input.lineId) await requireInScope(ctx, { lineId: a.input.lineId });
-        return repo.insertRecipe(ctx.db, a.input).catch(pg('Recipe'));
-      },
-    ),
-    createWorkOrder: guard(
-      { role: 'engineer', audit: true, target: (a) => a.input.number },
-      async (a: { input: any }, ctx: Context) => {
-        await requireInScope(ctx, { lineId: a.input.lineId });
-        return repo.insertWorkOrder(ctx.db, a.input).catch(pg('WorkOrder'));
-      },
-    ),
-    updateWorkOrder: guard(
-      { role: 'operator', audit: true, target: (a) => a.id },
-      async (a: { id: string; input: any }, ctx: Context) => {
-        await requireVisible(ctx, 'WorkOrder', a.id, await ctx.loaders.workOrder.load(a.id), lineOf);
-        return repo.updateWorkOrder(ctx.db, a.id, a.input).catch(pg('WorkOrder')).then(orThrow('WorkOrder', a.id));
-      },
-    ),
+    createRecipe: guard({ role: 'engineer', audit: true, target: (a) => a.input.code }, async (a, ctx) => {
+      if (a.input.lineId) await requireInScope(ctx, { lineId: a.input.lineId });
+      return repo.insertRecipe(ctx.db, a.input).catch(pg('Recipe'));
+    }),
+    createWorkOrder: guard({ role: 'engineer', audit: true, target: (a) => a.input.number }, async (a, ctx) => {
+      await requireInScope(ctx, { lineId: a.input.lineId });
+      return repo.insertWorkOrder(ctx.db, a.input).catch(pg('WorkOrder'));
+    }),
+    updateWorkOrder: guard({ role: 'operator', audit: true, target: (a) => a.id }, async (a, ctx) => {
+      await requireVisible(ctx, 'WorkOrder', a.id, await ctx.loaders.workOrder.load(a.id), lineOf);
+      return repo.updateWorkOrder(ctx.db, a.id, a.input).catch(pg('WorkOrder')).then(orThrow('WorkOrder', a.id));
+    }),
     createShift: guard(
       { role: 'engineer', audit: true, target: (a) => `${a.input.lineId}/${a.input.shiftDate}/${a.input.shiftNumber}` },
-      async (a: { input: any }, ctx: Context) => {
+      async (a, ctx) => {
         await requireInScope(ctx, { lineId: a.input.lineId });
         return repo.insertShift(ctx.db, a.input).catch(pg('Shift'));
       },
     ),
-    updateShift: guard(
-      { role: 'engineer', audit: true, target: (a) => a.id },
-      async (a: { id: string; input: any }, ctx: Context) => {
-        const [row] = await repo.shiftsByIds(ctx.db, [a.id]).catch(pg('Shift'));
-        await requireVisible(ctx, 'Shift', a.id, row, lineOf);
-        return repo.updateShift(ctx.db, a.id, a.input).catch(pg('Shift')).then(orThrow('Shift', a.id));
-      },
-    ),
+    updateShift: guard({ role: 'engineer', audit: true, target: (a) => a.id }, async (a, ctx) => {
+      const [row] = await repo.shiftsByIds(ctx.db, [a.id]).catch(pg('Shift'));
+      await requireVisible(ctx, 'Shift', a.id, row, lineOf);
+      return repo.updateShift(ctx.db, a.id, a.input).catch(pg('Shift')).then(orThrow('Shift', a.id));
+    }),
     ...mesErp.Mutation,
   },
   Site: {

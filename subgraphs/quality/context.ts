@@ -1,3 +1,5 @@
 import type { SubgraphContext } from '../../lib/subgraph/context.ts';
 import type { Loaders } from './loaders.ts';
-export type Context = SubgraphContext<Loaders>;
+
+/** What the quality subgraph's resolvers receive (it has no long-lived services). */
+export type Context = SubgraphContext<Loaders, Record<string, never>>;

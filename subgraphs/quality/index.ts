@@ -1,9 +1,10 @@
 import { subgraphTypeDefs } from '../../lib/schema.ts';
-import { createLoaders } from './loaders.ts';
+import type { SubgraphModule } from '../../lib/subgraph/module.ts';
+import { createLoaders, type Loaders } from './loaders.ts';
 import { resolvers } from './resolvers.ts';
 
-export const quality = {
-  name: 'quality' as const,
+export const quality: SubgraphModule<Loaders> = {
+  name: 'quality',
   typeDefs: subgraphTypeDefs('quality'),
   resolvers,
   loaders: createLoaders,

@@ -5,8 +5,8 @@ import { requireInScope } from '../../lib/subgraph/scope-checks.ts';
 import { isUtf8 } from 'node:buffer';
 import { emptyConnection } from '../../lib/pagination.ts';
 import { sourceName } from '../../lib/telemetry/sources.ts';
-import { liveStream, scopedInterest, setOf } from '../../lib/subscriptions/interest.ts';
-import type { LiveEvent } from '../../lib/subscriptions/live-feed.ts';
+import { liveStream, scopedInterest, setOf } from '../../lib/subgraph/live-interest.ts';
+import type { LiveEvent } from '../../lib/subgraph/live-feed.ts';
 import type { AlertRow } from '../../lib/db/rows.ts';
 import type { Context } from './context.ts';
 import type * as G from './__generated__/types.ts';
@@ -19,7 +19,7 @@ const orThrow =
 const pg = (what: string) => (e: unknown) => fromPgError(e, what);
 const sensorRef = (r: { sensorId: string | null }) => (r.sensorId ? { id: r.sensorId } : null);
 
-export const resolvers: G.Resolvers = {
+export const resolvers: G.Resolvers<Context> = {
   ...scalarResolvers,
   Query: {
     rangeRules: async (_, a, ctx) => repo.listRangeRules(ctx.db, a.filter, await ctx.scope.filter(), a),
@@ -40,36 +40,30 @@ export const resolvers: G.Resolvers = {
         );
         return liveStream(ctx, 'alerts', interest);
       },
-      resolve: (e: any) => fromLive(e as LiveEvent<'alerts'>),
+      resolve: (e: LiveEvent<'alerts'>) => fromLive(e),
     },
   },
   Mutation: {
     createRangeRule: guard(
       { role: 'engineer', audit: true, target: (a, r) => r?.id ?? `${a.input.machineId}/${a.input.signalType}` },
-      async (a: G.MutationCreateRangeRuleArgs, ctx: Context) => {
+      async (a, ctx) => {
         checkBounds(a.input.minValue, a.input.maxValue);
         await requireInScope(ctx, { machineId: a.input.machineId });
         return repo.insertRangeRule(ctx.db, a.input).catch(pg('RangeRule'));
       },
     ),
-    updateRangeRule: guard(
-      { role: 'engineer', audit: true, target: (a) => a.id },
-      async (a: G.MutationUpdateRangeRuleArgs, ctx: Context) => {
-        const cur = await repo.rangeRuleById(ctx.db, a.id).then(orThrow('RangeRule', a.id));
-        await requireInScope(ctx, { machineId: cur.machineId });
-        // Omitted bounds keep their stored values, so the pair is checked as it will be after the update.
-        checkBounds(a.input.minValue ?? cur.minValue, a.input.maxValue ?? cur.maxValue);
-        return repo.updateRangeRule(ctx.db, a.id, a.input).catch(pg('RangeRule')).then(orThrow('RangeRule', a.id));
-      },
-    ),
-    acknowledgeAlert: guard(
-      { role: 'operator', audit: true, target: (a) => a.id },
-      async (a: G.MutationAcknowledgeAlertArgs, ctx: Context) => {
-        const cur = await repo.alertById(ctx.db, a.id).then(orThrow('QualityAlert', a.id));
-        await requireInScope(ctx, { machineId: cur.machineId });
-        return repo.acknowledgeAlert(ctx.db, a.id, ctx.viewer.sub).then(orThrow('QualityAlert', a.id));
-      },
-    ),
+    updateRangeRule: guard({ role: 'engineer', audit: true, target: (a) => a.id }, async (a, ctx) => {
+      const cur = await repo.rangeRuleById(ctx.db, a.id).then(orThrow('RangeRule', a.id));
+      await requireInScope(ctx, { machineId: cur.machineId });
+      // Omitted bounds keep their stored values, so the pair is checked as it will be after the update.
+      checkBounds(a.input.minValue ?? cur.minValue, a.input.maxValue ?? cur.maxValue);
+      return repo.updateRangeRule(ctx.db, a.id, a.input).catch(pg('RangeRule')).then(orThrow('RangeRule', a.id));
+    }),
+    acknowledgeAlert: guard({ role: 'operator', audit: true, target: (a) => a.id }, async (a, ctx) => {
+      const cur = await repo.alertById(ctx.db, a.id).then(orThrow('QualityAlert', a.id));
+      await requireInScope(ctx, { machineId: cur.machineId });
+      return repo.acknowledgeAlert(ctx.db, a.id, ctx.viewer.sub).then(orThrow('QualityAlert', a.id));
+    }),
   },
   Machine: {
     __resolveReference: async (ref, ctx) => ((await ctx.scope.allowsMachine(ref.id)) ? { id: ref.id } : null),

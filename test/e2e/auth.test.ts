@@ -52,7 +52,8 @@ describe('subgraphs refuse calls that bypass the gateway', () => {
       body: JSON.stringify({ query: '{ _service { sdl } }' }),
     });
 
-  it('answers 401 UNAUTHENTICATED without the internal header, with a user token, or with a wrongly signed one', async () => {
+  it(`answers 401 UNAUTHENTICATED without the internal header, with a user token, \
+or with a wrongly signed one`, async () => {
     const userToken = await hub.token({ role: 'admin' });
     const wrong = await signInternalToken('not-the-internal-secret-0123456789abcdef', { sub: 'x', role: 'admin' });
     for (const url of Object.values(hub.subgraphUrls)) {
@@ -79,7 +80,8 @@ describe('subgraphs refuse calls that bypass the gateway', () => {
 
 describe('roles', () => {
   const createSensor = (id: string) =>
-    `mutation { createSensor(input: { id: "${id}", name: "t", type: "pressure", unit: "bar", machineId: "M-102", protocol: HTTP, endpoint: "http://s.local/p", pollIntervalSeconds: 5 }) { id machine { name } } }`;
+    `mutation { createSensor(input: { id: "${id}", name: "t", type: "pressure", unit: "bar", machineId: "M-102",
+      protocol: HTTP, endpoint: "http://s.local/p", pollIntervalSeconds: 5 }) { id machine { name } } }`;
   const createMachine = (id: string) =>
     `mutation { createMachine(input: { id: "${id}", lineId: "LINE-1", name: "new" }) { id } }`;
 
@@ -138,7 +140,8 @@ describe('row scope from the token (sites/lines claims)', () => {
       `{
       lines { nodes { id } } machines { nodes { id line { id } } } sensors(first: 100) { nodes { id machine { id } } }
       workOrders(first: 100) { nodes { line { id } } } shifts(first: 100) { nodes { line { id } } }
-      tagMappings { nodes { machine { id } } } alerts { nodes { machine { id } } } rangeRules(first: 100) { nodes { machine { id } } }
+      tagMappings { nodes { machine { id } } } alerts { nodes { machine { id } } } rangeRules(first: 100) { nodes {
+      machine { id } } }
     }`,
     );
     expect(body.errors).toBeUndefined();
@@ -207,7 +210,8 @@ describe('audit log', () => {
     const admin = await hub.token({ role: 'admin' });
     const { body } = await hub.gql(
       admin,
-      `{ auditLog(filter: { actor: "erin" }) { nodes { actor roles service operation target outcome errorCode at requestId } } }`,
+      `{ auditLog(filter: { actor: "erin" }) { nodes { actor roles service operation target outcome errorCode at
+        requestId } } }`,
     );
     expect(body.errors).toBeUndefined();
     const entries = body.data.auditLog.nodes;

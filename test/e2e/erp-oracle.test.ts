@@ -11,22 +11,22 @@ let ora: FakeOracle;
 let eng: string;
 const T0 = new Date(Date.UTC(2030, 8, 1));
 const RANGE = { from: T0.toISOString(), to: new Date(T0.getTime() + 40 * 86_400_000).toISOString() };
-const SYNC = `mutation($line: ID!, $from: DateTime!, $to: DateTime!) { syncSchedules(lineId: $line, from: $from, to: $to) {
+const SYNC = `mutation($line: ID!, $from: DateTime!, $to: DateTime!) { syncSchedules(lineId: $line, from: $from,
+  to: $to) {
   system systemKind status fetched created updated unchanged rejected errors { key message } } }`;
 const sync = (line = 'LINE-1') => hub.gql(eng, SYNC, { line, ...RANGE });
 const count = async (prefix: string) =>
   (
     await sql<{
       n: number;
-    }>`select count(*)::int as n from production.work_orders where number like ${prefix + '%'}`.execute(hub.db)
+    }>`select count(*)::int as n from production.work_orders where number like ${`${prefix}%`}`.execute(hub.db)
   ).rows[0]!.n;
 const xmins = async () =>
   (
     await sql<{
       x: string;
-    }>`select string_agg(xmin::text, ',' order by number) as x from production.work_orders where source = 'FUSION-TEST'`.execute(
-      hub.db,
-    )
+    }>`select string_agg(xmin::text, ',' order by number) as x from production.work_orders
+      where source = 'FUSION-TEST'`.execute(hub.db)
   ).rows[0]!.x;
 
 beforeAll(async () => {
@@ -51,10 +51,7 @@ beforeAll(async () => {
   oracle: { organizationCode: M1, pageSize: 20 }
 `,
   );
-  process.env.TEST_ORACLE_SECRET = ora.clientSecret;
-  process.env.HUB_CONFIG_DIR = dir;
-  hub = await startTestHub({ seed: true });
-  delete process.env.HUB_CONFIG_DIR;
+  hub = await startTestHub({ seed: true, config: { dir, env: { TEST_ORACLE_SECRET: ora.clientSecret } } });
   eng = await hub.token({ role: 'engineer' });
   for (const w of makeOracleWorkOrders('WA-ASSY-1', 65, T0)) ora.workOrders.set(String(w.WorkOrderNumber), w);
   for (const w of makeOracleWorkOrders('WA-ASSY-2', 5, T0, 'AS54999', 300100071700000))
@@ -76,7 +73,8 @@ afterAll(async () => {
 beforeEach(() => ora.setMode('ok'));
 
 describe('Oracle Fusion REST workOrders as schedules', () => {
-  it('reads every page by offset until hasMore is false, maps the work order, and re-syncs without writing', async () => {
+  it(`reads every page by offset until hasMore is false, maps the work order, \
+and re-syncs without writing`, async () => {
     const calls = ora.calls;
     const r = await sync();
     expect(r.body.errors).toBeUndefined();
@@ -91,7 +89,8 @@ describe('Oracle Fusion REST workOrders as schedules', () => {
     // 70 orders at 20 a page: 4 pages, plus the token request.
     expect(ora.calls - calls).toBe(5);
     expect(ora.queries.at(-1)).toBe(
-      `OrganizationCode='M1' and (WorkAreaCode='WA-ASSY-1' or WorkAreaCode='WA-ASSY-2') and PlannedStartDate<'${RANGE.to}' and PlannedCompletionDate>'${RANGE.from}'`,
+      `OrganizationCode='M1' and (WorkAreaCode='WA-ASSY-1' or WorkAreaCode='WA-ASSY-2') and PlannedStartDate<'` +
+        `${RANGE.to}' and PlannedCompletionDate>'${RANGE.from}'`,
     );
     expect(ora.lastHeaders?.['rest-framework-version']).toBe('4');
     const wo = await sql<{
@@ -103,9 +102,8 @@ describe('Oracle Fusion REST workOrders as schedules', () => {
       status: string;
       priority: number;
     }>`
-      select line_id, product_id, planned_start, planned_end, planned_quantity, status, priority from production.work_orders where number = 'M1-WA-ASSY-1-00003'`.execute(
-      hub.db,
-    );
+      select line_id, product_id, planned_start, planned_end, planned_quantity, status, priority
+        from production.work_orders where number = 'M1-WA-ASSY-1-00003'`.execute(hub.db);
     expect(wo.rows[0]).toEqual({
       lineId: 'LINE-1',
       productId: 'AS54888',
@@ -136,9 +134,8 @@ describe('Oracle Fusion REST workOrders as schedules', () => {
       status: string;
       actualQuantity: number;
       actualStart: Date;
-    }>`select status, actual_quantity, actual_start from production.work_orders where number = 'M1-WA-ASSY-1-00010'`.execute(
-      hub.db,
-    );
+    }>`select status, actual_quantity, actual_start from production.work_orders
+      where number = 'M1-WA-ASSY-1-00010'`.execute(hub.db);
     expect(upd.rows[0]).toEqual({
       status: 'ACTIVE',
       actualQuantity: 12,
@@ -177,7 +174,8 @@ describe('Oracle Fusion REST workOrders as schedules', () => {
     expect(r.body.data.syncSchedules.errors[0].message).toMatch(message);
   });
 
-  it('refuses what the workOrders API has no data for (NOT_SUPPORTED), without a failed run in the history', async () => {
+  it(`refuses what the workOrders API has no data for (NOT_SUPPORTED), \
+without a failed run in the history`, async () => {
     const r = await hub.gql(eng, 'mutation { syncMaterials { status } }');
     expect(r.body.errors[0].extensions).toMatchObject({
       code: 'BAD_USER_INPUT',

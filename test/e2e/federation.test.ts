@@ -10,7 +10,8 @@ beforeAll(async () => {
 afterAll(() => hub?.close());
 
 describe('one query across all four subgraphs, through the gateway', () => {
-  it('resolves a line with its machines, sensors, latest readings, tag mappings, open alerts and current work order', async () => {
+  it(`resolves a line with its machines, sensors, latest readings, tag mappings, \
+open alerts and current work order`, async () => {
     const { status, body } = await hub.gql(
       viewer,
       `{ line(id: "LINE-1") {
@@ -105,7 +106,8 @@ describe('bad arguments', () => {
     expect(badDate.body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
     const inverted = await hub.gql(
       viewer,
-      `{ readings(sensorId: "M-101-TEMP", from: "2030-01-02T00:00:00Z", to: "2030-01-01T00:00:00Z") { nodes { value } } }`,
+      `{ readings(sensorId: "M-101-TEMP", from: "2030-01-02T00:00:00Z", to: "2030-01-01T00:00:00Z") { nodes {
+        value } } }`,
     );
     expect(inverted.body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
     const none = await hub.gql(
@@ -126,7 +128,8 @@ describe('bad arguments', () => {
     const from = new Date(Date.now() - 3 * 3_600_000).toISOString();
     const { body } = await hub.gql(
       viewer,
-      `query($from: DateTime!, $to: DateTime!) { readings(sensorId: "M-201-TEMP", from: $from, to: $to, first: 50) { nodes { ts value sensor { id } machine { id name } } pageInfo { hasNextPage } } }`,
+      `query($from: DateTime!, $to: DateTime!) { readings(sensorId: "M-201-TEMP", from: $from, to: $to, first: 50) {
+        nodes { ts value sensor { id } machine { id name } } pageInfo { hasNextPage } } }`,
       { from, to },
     );
     expect(body.errors).toBeUndefined();
@@ -160,9 +163,11 @@ describe('aggregated series from the rollups', () => {
     const { body } = await hub.gql(
       viewer,
       `query($f: DateTime!, $t: DateTime!) {
-      hourly: aggregatedSeries(filter: { machineIds: ["M-101", "M-201"], signals: ["temperature"] }, from: $f, to: $t, bucket: ONE_HOUR) {
+      hourly: aggregatedSeries(filter: { machineIds: ["M-101", "M-201"], signals: ["temperature"] }, from: $f, to: $t,
+        bucket: ONE_HOUR) {
         sensor { id } machine { name } signal unit points { bucket avg min max count } }
-      fiveMin: aggregatedSeries(filter: { sensorIds: ["M-102-VIBR"] }, from: $f, to: $t, bucket: FIVE_MINUTES) { points { count } } }`,
+      fiveMin: aggregatedSeries(filter: { sensorIds: ["M-102-VIBR"] }, from: $f, to: $t,
+        bucket: FIVE_MINUTES) { points { count } } }`,
       { f: from, t: to },
     );
     expect(body.errors).toBeUndefined();
@@ -193,7 +198,8 @@ describe('aggregated series from the rollups', () => {
   it('refuses a range with too many buckets with BAD_USER_INPUT', async () => {
     const { body } = await hub.gql(
       viewer,
-      `{ aggregatedSeries(filter: { signals: ["temperature"] }, from: "2020-01-01T00:00:00Z", to: "2026-01-01T00:00:00Z", bucket: ONE_MINUTE) { signal } }`,
+      `{ aggregatedSeries(filter: { signals: ["temperature"] }, from: "2020-01-01T00:00:00Z",
+        to: "2026-01-01T00:00:00Z", bucket: ONE_MINUTE) { signal } }`,
     );
     expect(body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
   });

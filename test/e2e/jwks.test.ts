@@ -4,7 +4,9 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { createUserTokenVerifier } from '../../lib/auth/tokens.ts';
 import { readSupergraph } from '../../lib/schema.ts';
 import { startGateway } from '../../gateway/server.ts';
-import { openDatabase, startSubgraph } from '../../lib/hub.ts';
+import { startSubgraph } from '../../app/start-subgraph.ts';
+import { openDatabase } from '../../lib/db/open.ts';
+import { production as productionSubgraph } from '../../subgraphs/production/index.ts';
 import { createTestDatabase, INTERNAL_SECRET } from '../helpers/hub.ts';
 
 /** The gateway with an identity provider's JWKS instead of a shared secret (RS256 keys served over HTTP). */
@@ -26,7 +28,12 @@ beforeAll(async () => {
 
   const database = await createTestDatabase();
   const db = await openDatabase(database.url, 3);
-  const production = await startSubgraph('production', db, INTERNAL_SECRET, '127.0.0.1', 0);
+  const production = await startSubgraph(productionSubgraph, {
+    db,
+    internalSecret: INTERNAL_SECRET,
+    host: '127.0.0.1',
+    port: 0,
+  });
   const gw = await startGateway({
     supergraphSdl: readSupergraph(),
     subgraphUrls: {

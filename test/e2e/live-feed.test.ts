@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import mqtt from 'mqtt';
 import { Registry } from 'prom-client';
-import { LiveFeed } from '../../lib/subscriptions/live-feed.ts';
+import { LiveFeed } from '../../lib/subgraph/live-feed.ts';
 import { listenerTopic } from '../../lib/telemetry/live.ts';
 import { until } from '../helpers/until.ts';
 import { startEmbeddedBroker } from '../../lib/embedded/mqtt.ts';
@@ -36,7 +36,8 @@ afterAll(async () => {
 const last = async () => said.at(-1);
 
 describe('LiveFeed announcements', () => {
-  it('announces while it has subscriptions, survives a subscription ending as another starts, and clears at the end', async () => {
+  it(`announces while it has subscriptions, survives a subscription ending as another starts, \
+and clears at the end`, async () => {
     const a = feed.subscribe('readings', { match: () => true });
     await a.return!(); // ends at once...
     const b = feed.subscribe('readings', { match: () => true }); // ...and another starts: three syncs queued
@@ -62,7 +63,8 @@ describe('LiveFeed announcements', () => {
     await until('cleared', last, (s) => s === '');
   });
 
-  it('falls back to MQTT 3.1.1 where the broker refuses 5 (the embedded aedes broker), and still announces and serves', async () => {
+  it(`falls back to MQTT 3.1.1 where the broker refuses 5 (the embedded aedes broker), \
+and still announces and serves`, async () => {
     const broker = await startEmbeddedBroker();
     const onAedes = new LiveFeed(broker.url, prefix, new Registry(), `${feedId}-aedes`);
     const probe = await mqtt.connectAsync(broker.url, { clientId: `probe-${run}` });

@@ -3,14 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startQueue, type PgBoss } from '../../lib/jobs/queue.ts';
+import { JobRunner } from '../../lib/jobs/runner.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
 import { until } from '../helpers/until.ts';
 import { makeOrders, startRestMes, type FakeRestMes } from '../fakes/mes-rest.ts';
 
 let hub: TestHub;
 let mes: FakeRestMes;
-let boss: PgBoss;
+let boss: JobRunner;
 
 beforeAll(async () => {
   mes = await startRestMes();
@@ -31,16 +31,13 @@ beforeAll(async () => {
   lines: [LINE-1, LINE-2]
 `,
   );
-  process.env.TEST_JOBS_MES_SECRET = mes.clientSecret;
-  process.env.HUB_CONFIG_DIR = dir;
-  hub = await startTestHub({ seed: true });
-  delete process.env.HUB_CONFIG_DIR;
-  boss = await startQueue(hub.db);
+  hub = await startTestHub({ seed: true, config: { dir, env: { TEST_JOBS_MES_SECRET: mes.clientSecret } } });
+  boss = new JobRunner(hub.db);
   for (const o of makeOrders('LINE-2', 5, new Date(Date.now() + 3_600_000), ['P-HSG'], 'JOB-WO'))
     mes.orders.set(o.OrderNumber, o);
 });
 afterAll(async () => {
-  await boss?.stop({ graceful: false, wait: true });
+  await boss?.stop();
   await hub?.close();
   await mes?.close();
 });
@@ -62,7 +59,8 @@ describe('scheduled syncs on the Postgres job queue', () => {
     expect(q.rows.map((r) => r.policy)).toEqual(['stately', 'stately']);
   });
 
-  it('runs a queued sync job through the same sync path, recorded as SCHEDULED and audited as the scheduler', async () => {
+  it(`runs a queued sync job through the same sync path, \
+recorded as SCHEDULED and audited as the scheduler`, async () => {
     await boss.send('schedule-sync.LINE-2', { lineId: 'LINE-2', system: 'MES' });
     const runs = await until(
       'a scheduled run',
@@ -73,9 +71,8 @@ describe('scheduled syncs on the Postgres job queue', () => {
             trigger: string;
             created: number;
             requestedBy: string;
-          }>`select status, trigger, created, requested_by from production.sync_runs where line_id = 'LINE-2' and status <> 'RUNNING'`.execute(
-            hub.db,
-          )
+          }>`select status, trigger, created, requested_by from production.sync_runs where line_id = 'LINE-2'
+            and status <> 'RUNNING'`.execute(hub.db)
         ).rows,
       (r) => r.length > 0,
       20_000,
@@ -88,13 +85,15 @@ describe('scheduled syncs on the Postgres job queue', () => {
     expect(audit.rows).toEqual([{ actor: 'system:scheduler', outcome: 'SUCCESS' }]);
   });
 
-  it('never runs two syncs of one line at once: a manual sync while one holds the line lock is refused with CONFLICT', async () => {
-    const { withTryLock } = await import('../../subgraphs/production/integration/integration.repo.ts');
+  it(`never runs two syncs of one line at once: \
+a manual sync while one holds the line lock is refused with CONFLICT`, async () => {
+    const { withTryLock } = await import('../../subgraphs/production/integration/shared.repo.ts');
     const eng = await hub.token({ role: 'engineer' });
     const held = await withTryLock(hub.db, 'schedule-sync:LINE-1', async () =>
       hub.gql(
         eng,
-        `mutation { syncSchedules(lineId: "LINE-1", from: "2030-01-01T00:00:00Z", to: "2030-01-02T00:00:00Z") { status } }`,
+        `mutation { syncSchedules(lineId: "LINE-1", from: "2030-01-01T00:00:00Z", to: "2030-01-02T00:00:00Z") {
+          status } }`,
       ),
     );
     expect(held.ran && held.value.body.errors[0].extensions.code).toBe('CONFLICT');

@@ -19,14 +19,16 @@ const T0 = new Date(Date.UTC(2030, 0, 1));
 const FLAKY_SEED = Number(process.env.FLAKY_SEED ?? 3);
 const RANGE = { from: T0.toISOString(), to: new Date(T0.getTime() + 30 * 86_400_000).toISOString() };
 
-const SYNC = `mutation($line: ID!, $from: DateTime!, $to: DateTime!) { syncSchedules(lineId: $line, from: $from, to: $to) {
-  id system systemKind kind status fetched created updated unchanged rejected errorCount errors { key message } durationMs trigger requestedBy line { id } } }`;
+const SYNC = `mutation($line: ID!, $from: DateTime!, $to: DateTime!) { syncSchedules(lineId: $line, from: $from,
+  to: $to) {
+  id system systemKind kind status fetched created updated unchanged rejected errorCount errors { key message }
+  durationMs trigger requestedBy line { id } } }`;
 const sync = async (token: string, line = 'LINE-1') => hub.gql(token, SYNC, { line, ...RANGE });
 const orderCount = async (prefix: string) =>
   (
     await sql<{
       n: number;
-    }>`select count(*)::int as n from production.work_orders where number like ${prefix + '%'}`.execute(hub.db)
+    }>`select count(*)::int as n from production.work_orders where number like ${`${prefix}%`}`.execute(hub.db)
   ).rows[0]!.n;
 
 beforeAll(async () => {
@@ -51,10 +53,7 @@ beforeAll(async () => {
   rest: { paging: { pageSize: 25 } }
 `,
   );
-  process.env.TEST_MES_SECRET = mes.clientSecret;
-  process.env.HUB_CONFIG_DIR = dir;
-  hub = await startTestHub({ seed: true });
-  delete process.env.HUB_CONFIG_DIR;
+  hub = await startTestHub({ seed: true, config: { dir, env: { TEST_MES_SECRET: mes.clientSecret } } });
   eng = await hub.token({ role: 'engineer' });
   for (const o of makeOrders('LINE-1', 100, T0, ['P-CAP', 'P-NEW-1'])) mes.orders.set(o.OrderNumber, o);
 });
@@ -65,7 +64,8 @@ afterAll(async () => {
 beforeEach(() => mes.setMode('ok'));
 
 describe('REST MES schedule sync through the gateway', () => {
-  it('creates the orders once, then an unchanged re-sync writes nothing, and a change updates exactly that order', async () => {
+  it(`creates the orders once, then an unchanged re-sync writes nothing, \
+and a change updates exactly that order`, async () => {
     const first = await sync(eng);
     expect(first.body.errors).toBeUndefined();
     expect(first.body.data.syncSchedules).toMatchObject({
@@ -89,9 +89,8 @@ describe('REST MES schedule sync through the gateway', () => {
     const before = (
       await sql<{
         xmin: string;
-      }>`select string_agg(xmin::text, ',' order by number) as xmin from production.work_orders where number like 'LINE-1-WO%'`.execute(
-        hub.db,
-      )
+      }>`select string_agg(xmin::text, ',' order by number) as xmin from production.work_orders
+        where number like 'LINE-1-WO%'`.execute(hub.db)
     ).rows[0]!.xmin;
     const again = await sync(eng);
     expect(again.body.data.syncSchedules).toMatchObject({
@@ -104,9 +103,8 @@ describe('REST MES schedule sync through the gateway', () => {
     const after = (
       await sql<{
         xmin: string;
-      }>`select string_agg(xmin::text, ',' order by number) as xmin from production.work_orders where number like 'LINE-1-WO%'`.execute(
-        hub.db,
-      )
+      }>`select string_agg(xmin::text, ',' order by number) as xmin from production.work_orders
+        where number like 'LINE-1-WO%'`.execute(hub.db)
     ).rows[0]!.xmin;
     expect(after).toBe(before); // no row was rewritten
 
@@ -302,7 +300,8 @@ describe('REST MES schedule sync through the gateway', () => {
 });
 
 describe('order status back to the MES', () => {
-  const UPDATE = `mutation($id: ID!, $q: Int!, $key: String) { updateOrderStatus(workOrderId: $id, status: COMPLETED, actualQuantity: $q, idempotencyKey: $key) {
+  const UPDATE = `mutation($id: ID!, $q: Int!, $key: String) { updateOrderStatus(workOrderId: $id, status: COMPLETED,
+    actualQuantity: $q, idempotencyKey: $key) {
     id idempotencyKey state attempts workOrder { number status actualQuantity } } }`;
   const woId = async (number: string) =>
     (await sql<{ id: string }>`select id from production.work_orders where number = ${number}`.execute(hub.db)).rows[0]!
@@ -311,7 +310,8 @@ describe('order status back to the MES', () => {
     hub
       .gql(
         eng,
-        `{ outboundUpdates(state: [PENDING, SENT, REJECTED], first: 100) { nodes { id state attempts lastError duplicate sentAt } } }`,
+        `{ outboundUpdates(state: [PENDING, SENT, REJECTED], first: 100) { nodes { id state attempts lastError duplicate
+          sentAt } } }`,
       )
       .then((r) => r.body.data.outboundUpdates.nodes.find((n: any) => n.id === id));
 
@@ -393,9 +393,8 @@ describe('order status back to the MES', () => {
         status: string;
         actualQuantity: number;
         xmin: string;
-      }>`select status, actual_quantity, xmin::text as xmin from production.work_orders where number = ${number}`.execute(
-        hub.db,
-      )
+      }>`select status, actual_quantity, xmin::text as xmin from production.work_orders
+        where number = ${number}`.execute(hub.db)
     ).rows[0]!;
   const reportsOf = async (number: string) =>
     (
@@ -404,7 +403,8 @@ describe('order status back to the MES', () => {
       }>`select count(*)::int as n from production.outbound_updates where work_order_number = ${number}`.execute(hub.db)
     ).rows[0]!.n;
 
-  it('replays a reused idempotency key with the same request: the same report, nothing changed, nothing sent again', async () => {
+  it(`replays a reused idempotency key with the same request: the same report, nothing changed, \
+nothing sent again`, async () => {
     const id = await woId('LINE-1-WO-000010');
     const first = await hub.gql(eng, UPDATE, { id, q: 40, key: 'reuse-same-000010' });
     expect(first.body.errors).toBeUndefined();
@@ -428,7 +428,8 @@ describe('order status back to the MES', () => {
     expect(mes.statusRequests).toBe(requests);
   });
 
-  it('refuses a reused key with other values for the same order: CONFLICT, the order unchanged, no report queued', async () => {
+  it(`refuses a reused key with other values for the same order: CONFLICT, the order unchanged, \
+no report queued`, async () => {
     const id = await woId('LINE-1-WO-000011');
     const first = await hub.gql(eng, UPDATE, { id, q: 41, key: 'reuse-diff-000011' });
     expect(first.body.errors).toBeUndefined();
@@ -463,18 +464,16 @@ describe('order status back to the MES', () => {
         const row = await sql<{
           attempts: number;
           claimed: boolean;
-        }>`select attempts, claimed_until > now() as claimed from production.outbound_updates where id = ${id} for update nowait`.execute(
-          tx,
-        );
+        }>`select attempts, claimed_until > now() as claimed from production.outbound_updates where id = ${id}
+          for update nowait`.execute(tx);
         expect(row.rows[0]).toEqual({ attempts: 1, claimed: true });
         await sql`update production.outbound_updates set last_error = last_error where id = ${id}`.execute(tx);
       });
       // No session of the hub's database sits in an open transaction while it waits for the MES.
       const idle = await sql<{
         n: number;
-      }>`select count(*)::int as n from pg_stat_activity where datname = current_database() and state like 'idle in transaction%'`.execute(
-        hub.db,
-      );
+      }>`select count(*)::int as n from pg_stat_activity where datname = current_database()
+        and state like 'idle in transaction%'`.execute(hub.db);
       expect(idle.rows[0]!.n).toBe(0);
       hold.release();
       await until(
@@ -488,11 +487,13 @@ describe('order status back to the MES', () => {
     }
   });
 
-  it('keeps a report PENDING through more failed attempts than any limit, then sends it once when the MES is back', async () => {
+  it(`keeps a report PENDING through more failed attempts than any limit, \
+then sends it once when the MES is back`, async () => {
     mes.setMode('500', 'status');
     const r = await hub.gql(eng, UPDATE, { id: await woId('LINE-1-WO-000015'), q: 15, key: 'long-outage-000015' });
     const id = r.body.data.updateOrderStatus.id;
-    const q = `query($id: ID!) { outboundUpdates(workOrderId: $id, state: [PENDING, SENT, REJECTED]) { nodes { id state attempts lastError lastAttemptAt nextAttemptAt } } }`;
+    const q = `query($id: ID!) { outboundUpdates(workOrderId: $id, state: [PENDING, SENT, REJECTED]) { nodes { id state
+      attempts lastError lastAttemptAt nextAttemptAt } } }`;
     const get = async () =>
       (await hub.gql(eng, q, { id: await woId('LINE-1-WO-000015') })).body.data.outboundUpdates.nodes[0];
     // The old outbox gave up (FAILED) after outboundRetryLimit (30 in this file, 50 by default) attempts.
@@ -507,7 +508,8 @@ describe('order status back to the MES', () => {
     expect(mes.applied.get('long-outage-000015')).toMatchObject({ order: 'LINE-1-WO-000015', count: 1 });
   }, 90_000);
 
-  it('ends a report the MES refuses (4xx) as REJECTED with the reason; an engineer re-queues it and it is sent', async () => {
+  it(`ends a report the MES refuses (4xx) as REJECTED with the reason; \
+an engineer re-queues it and it is sent`, async () => {
     const order = mes.orders.get('LINE-1-WO-000016')!;
     mes.orders.delete('LINE-1-WO-000016'); // the MES answers 404 "no such order"
     const r = await hub.gql(eng, UPDATE, { id: await woId('LINE-1-WO-000016'), q: 16, key: 'refused-000016' });
@@ -560,8 +562,10 @@ describe('order status back to the MES', () => {
     // As a crashed sender leaves them: claimed, attempted once, never finished. One claim ran out, one has not.
     const ins = (woIdx: number, key: string, claimedUntil: string) =>
       sql<{ id: string }>`
-      insert into production.outbound_updates (idempotency_key, system, work_order_id, work_order_number, line_id, status, actual_quantity, requested_by, attempts, last_attempt_at, claimed_until, claim_token)
-      select ${key}, 'TEST-MES', id, number, line_id, 'ACTIVE', 3, 'test', 1, now(), ${claimedUntil}::timestamptz, gen_random_uuid() from production.work_orders where id = ${ids[woIdx]!}
+      insert into production.outbound_updates (idempotency_key, system, work_order_id, work_order_number, line_id,
+        status, actual_quantity, requested_by, attempts, last_attempt_at, claimed_until, claim_token)
+      select ${key}, 'TEST-MES', id, number, line_id, 'ACTIVE', 3, 'test', 1, now(), ${claimedUntil}::timestamptz,
+        gen_random_uuid() from production.work_orders where id = ${ids[woIdx]!}
       returning id`.execute(hub.db);
     const expired = (await ins(0, 'crashed-expired-17', new Date(Date.now() - 1000).toISOString())).rows[0]!.id;
     const live = (await ins(1, 'crashed-live-18', new Date(Date.now() + 3_600_000).toISOString())).rows[0]!.id;
@@ -601,7 +605,8 @@ describe('recipes, consumption and variance', () => {
       SetupTimeSeconds: 600,
       Parameters: { meltTempC: 228 },
     });
-    const DL = `mutation { downloadRecipe(mesRecipeId: "MES-RCP-9") { mesVersion createdVersion recipe { code version targetCycleTimeSeconds parameters line { id } } } }`;
+    const DL = `mutation { downloadRecipe(mesRecipeId: "MES-RCP-9") { mesVersion createdVersion recipe { code version
+      targetCycleTimeSeconds parameters line { id } } } }`;
     const a = await hub.gql(eng, DL);
     expect(a.body.data.downloadRecipe).toMatchObject({
       mesVersion: 'A',
@@ -644,7 +649,8 @@ describe('recipes, consumption and variance', () => {
     const id = (
       await sql<{ id: string }>`select id from production.work_orders where number = 'LINE-1-WO-000001'`.execute(hub.db)
     ).rows[0]!.id;
-    const SYNC_C = `mutation($id: ID!) { syncMaterialConsumption(workOrderId: $id, system: MES) { status fetched created updated } }`;
+    const SYNC_C = `mutation($id: ID!) { syncMaterialConsumption(workOrderId: $id, system: MES) { status fetched created
+      updated } }`;
     expect((await hub.gql(eng, SYNC_C, { id })).body.data.syncMaterialConsumption).toEqual({
       status: 'SUCCESS',
       fetched: 2,
@@ -659,7 +665,8 @@ describe('recipes, consumption and variance', () => {
     });
     const q = await hub.gql(
       eng,
-      `query($id: ID!) { materialConsumption(workOrderId: $id) { nodes { materialId quantity unit lot workOrder { number } } } }`,
+      `query($id: ID!) { materialConsumption(workOrderId: $id) { nodes { materialId quantity unit lot workOrder {
+        number } } } }`,
       { id },
     );
     expect(q.body.data.materialConsumption.nodes).toEqual([
@@ -668,8 +675,10 @@ describe('recipes, consumption and variance', () => {
     ]);
     const v = await hub.gql(
       eng,
-      `{ productionVariance(filter: { lineId: "LINE-1", from: "${RANGE.from}", to: "${new Date(T0.getTime() + 3_600_000).toISOString()}" }) {
-      nodes { workOrder { number } plannedQuantity actualQuantity quantityVariance quantityRatio plannedSeconds actualSeconds timeVariance } } }`,
+      `{ productionVariance(filter: { lineId: "LINE-1", from: "${RANGE.from}",
+      to: "${new Date(T0.getTime() + 3_600_000).toISOString()}" }) {
+      nodes { workOrder { number } plannedQuantity actualQuantity quantityVariance quantityRatio plannedSeconds
+      actualSeconds timeVariance } } }`,
     );
     const n = v.body.data.productionVariance.nodes.find((x: any) => x.workOrder.number === 'LINE-1-WO-000001');
     expect(n).toMatchObject({

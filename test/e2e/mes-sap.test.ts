@@ -14,7 +14,8 @@ let eng: string;
 let dir: string;
 const T0 = new Date(Date.UTC(2030, 2, 1));
 const RANGE = { from: T0.toISOString(), to: new Date(T0.getTime() + 40 * 86_400_000).toISOString() };
-const SYNC = `mutation($line: ID!, $from: DateTime!, $to: DateTime!) { syncSchedules(lineId: $line, from: $from, to: $to) {
+const SYNC = `mutation($line: ID!, $from: DateTime!, $to: DateTime!) { syncSchedules(lineId: $line, from: $from,
+  to: $to) {
   system systemKind status fetched created updated unchanged rejected errors { key message } } }`;
 const sync = (line = 'LINE-1') => hub.gql(eng, SYNC, { line, ...RANGE });
 
@@ -42,10 +43,7 @@ beforeAll(async () => {
     labourRates: { WC-L01: { costCenter: CC-4711, ratePerHour: 42.5, currency: EUR } }
 `,
   );
-  process.env.TEST_SAP_PASSWORD = sap.password;
-  process.env.HUB_CONFIG_DIR = dir;
-  hub = await startTestHub({ seed: true });
-  delete process.env.HUB_CONFIG_DIR;
+  hub = await startTestHub({ seed: true, config: { dir, env: { TEST_SAP_PASSWORD: sap.password } } });
   eng = await hub.token({ role: 'engineer' });
   for (const o of makeSapOrders('L01', 200, T0)) sap.orders.set(String(o.ManufacturingOrder), o);
   for (const o of makeSapOrders('L02', 5, T0, 'FG-VALVE-2', 2_000_000)) sap.orders.set(String(o.ManufacturingOrder), o);
@@ -57,7 +55,8 @@ afterAll(async () => {
 beforeEach(() => sap.setMode('ok'));
 
 describe('SAP S/4HANA OData V2 production orders as schedules', () => {
-  it('reads every page (the server caps pages at 30 and sends __next), maps dates, times and decimal strings, and re-syncs without writing', async () => {
+  it(`reads every page (the server caps pages at 30 and sends __next), maps dates, times and decimal strings, \
+and re-syncs without writing`, async () => {
     const r = await sync();
     expect(r.body.errors).toBeUndefined();
     expect(r.body.data.syncSchedules).toMatchObject({
@@ -76,9 +75,8 @@ describe('SAP S/4HANA OData V2 production orders as schedules', () => {
       status: string;
       lineId: string;
     }>`
-      select planned_start, planned_end, planned_quantity, product_id, status, line_id from production.work_orders where number = '1000003'`.execute(
-      hub.db,
-    );
+      select planned_start, planned_end, planned_quantity, product_id, status,
+        line_id from production.work_orders where number = '1000003'`.execute(hub.db);
     expect(wo.rows[0]).toEqual({
       plannedStart: new Date(T0.getTime() + 3 * 86_400_000 + 6 * 3_600_000),
       plannedEnd: new Date(T0.getTime() + 3 * 86_400_000 + 14 * 3_600_000),
@@ -98,7 +96,8 @@ describe('SAP S/4HANA OData V2 production orders as schedules', () => {
     expect((await sync('LINE-2')).body.data.syncSchedules).toMatchObject({ fetched: 5, created: 5 });
   });
 
-  it('pages by $skip when the server honours $top (no __next), and picks up a confirmation as ACTIVE with its yield', async () => {
+  it(`pages by $skip when the server honours $top (no __next), \
+and picks up a confirmation as ACTIVE with its yield`, async () => {
     sap.serverPageCap = 5000;
     const o = sap.orders.get('1000010')!;
     o.MfgOrderConfirmedYieldQty = '120.000';
@@ -184,7 +183,8 @@ describe('SAP material master and goods issues', () => {
     });
     const q = await hub.gql(
       eng,
-      '{ materials(search: "PUMP") { nodes { id description type baseUnit group grossWeight netWeight weightUnit sourceSystem sourceChangedAt } } }',
+      `{ materials(search: "PUMP") { nodes { id description type baseUnit group grossWeight netWeight weightUnit
+        sourceSystem sourceChangedAt } } }`,
     );
     expect(q.body.data.materials.nodes).toEqual([
       {
@@ -202,7 +202,8 @@ describe('SAP material master and goods issues', () => {
     ]);
   });
 
-  it('posts a goods issue with the CSRF token and cookie, fetches a new token once on 403, and reads consumption back', async () => {
+  it(`posts a goods issue with the CSRF token and cookie, fetches a new token once on 403, \
+and reads consumption back`, async () => {
     const c = new SapOdataConnector(loadErpConfig(dir, { TEST_SAP_PASSWORD: sap.password })!);
     const post = (qty: number) =>
       c.postConsumption({
@@ -239,13 +240,15 @@ describe('SAP material master and goods issues', () => {
     expect(r.body.data.syncMaterialConsumption).toEqual({ status: 'SUCCESS', fetched: 3, created: 3 });
     const q = await hub.gql(
       eng,
-      `query($id: ID!) { materialConsumption(workOrderId: $id) { nodes { materialId quantity unit lot sourceSystem } } }`,
+      `query($id: ID!) { materialConsumption(workOrderId: $id) { nodes { materialId quantity unit lot sourceSystem } }
+        }`,
       { id },
     );
     expect(q.body.data.materialConsumption.nodes.map((n: any) => n.quantity)).toEqual([3, 4, 5]);
   });
 
-  it('never resends a goods issue after a failure (not idempotent), and the second CSRF refusal is an error', async () => {
+  it(`never resends a goods issue after a failure (not idempotent), \
+and the second CSRF refusal is an error`, async () => {
     const c = new SapOdataConnector(loadErpConfig(dir, { TEST_SAP_PASSWORD: sap.password })!);
     sap.setMode('500');
     const before = sap.calls;
@@ -265,10 +268,12 @@ describe('SAP material master and goods issues', () => {
 });
 
 describe('SAP labour costs from production order confirmations', () => {
-  const LABOUR = `mutation($from: DateTime!, $to: DateTime!) { syncLabourCosts(from: $from, to: $to) { kind status fetched created updated unchanged rejected errors { key message } } }`;
+  const LABOUR = `mutation($from: DateTime!, $to: DateTime!) { syncLabourCosts(from: $from, to: $to) { kind status
+    fetched created updated unchanged rejected errors { key message } } }`;
   const day = (n: number) => new Date(T0.getTime() + n * 86_400_000).toISOString();
 
-  it('syncs confirmed hours over every page (__next), prices them by work centre, converts minutes, and re-syncs without writing', async () => {
+  it(`syncs confirmed hours over every page (__next), prices them by work centre, converts minutes, \
+and re-syncs without writing`, async () => {
     for (const c of makeConfirmations('WC-L01', 40, T0)) sap.confirmations.set(`${c.ConfirmationGroup}/1`, c);
     for (const c of makeConfirmations('WC-L02', 2, T0, { group: 60_000, unit: 'MIN', hours: 90 }))
       sap.confirmations.set(`${c.ConfirmationGroup}/1`, c);
@@ -297,7 +302,8 @@ describe('SAP labour costs from production order confirmations', () => {
       unchanged: 42,
     });
 
-    const Q = `query($f: LabourCostFilter) { labourCosts(filter: $f, first: 100) { totalCount nodes { externalId costCenter workCenter line { id } workOrderNumber workDate hours ratePerHour cost currency } } }`;
+    const Q = `query($f: LabourCostFilter) { labourCosts(filter: $f, first: 100) { totalCount nodes { externalId
+      costCenter workCenter line { id } workOrderNumber workDate hours ratePerHour cost currency } } }`;
     const l1 = await hub.gql(eng, Q, { f: { lineId: 'LINE-1' } });
     expect(l1.body.data.labourCosts.totalCount).toBe(40);
     expect(l1.body.data.labourCosts.nodes[0]).toEqual({
@@ -312,7 +318,8 @@ describe('SAP labour costs from production order confirmations', () => {
       cost: 318.75,
       currency: 'EUR',
     });
-    // No rate for WC-L02: its hours (90 MIN = 1.5 h) are kept, the money is unknown; the cost centre is the work centre.
+    // No rate for WC-L02: its hours (90 MIN = 1.5 h) are kept, the money is unknown; the cost centre is the work
+    // centre.
     const l2 = await hub.gql(eng, Q, { f: { lineId: 'LINE-2' } });
     expect(l2.body.data.labourCosts.nodes.map((n: any) => [n.hours, n.cost, n.costCenter])).toEqual([
       [1.5, null, 'WC-L02'],
@@ -348,12 +355,14 @@ describe('SAP labour costs from production order confirmations', () => {
 });
 
 describe('goods issues through the gateway (reportMaterialConsumption)', () => {
-  const REPORT = `mutation($id: ID!, $m: String!, $q: Float!, $key: String) { reportMaterialConsumption(workOrderId: $id, materialId: $m, quantity: $q, unit: "PC", lot: "B-9", idempotencyKey: $key) {
+  const REPORT = `mutation($id: ID!, $m: String!, $q: Float!, $key: String) { reportMaterialConsumption(workOrderId:
+    $id, materialId: $m, quantity: $q, unit: "PC", lot: "B-9", idempotencyKey: $key) {
     materialId quantity unit lot sourceSystem workOrder { number } } }`;
   const woId = async (n: string) =>
     (await sql<{ id: string }>`select id from production.work_orders where number = ${n}`.execute(hub.db)).rows[0]!.id;
 
-  it('posts with a fetched CSRF token, fetches a new one exactly once after a 403, and a retry with the key posts nothing', async () => {
+  it(`posts with a fetched CSRF token, fetches a new one exactly once after a 403, \
+and a retry with the key posts nothing`, async () => {
     const id = await woId('1000010');
     const op = await hub.token({ role: 'operator' });
     const fetches = sap.csrfFetches;
@@ -392,7 +401,8 @@ describe('goods issues through the gateway (reportMaterialConsumption)', () => {
     // Synced back from SAP, the posted issues are the same records (no duplicates).
     const sync = await hub.gql(
       eng,
-      `mutation($id: ID!) { syncMaterialConsumption(workOrderId: $id, system: ERP) { status fetched created updated } }`,
+      `mutation($id: ID!) { syncMaterialConsumption(workOrderId: $id, system: ERP) { status fetched created updated }
+        }`,
       { id },
     );
     expect(sync.body.data.syncMaterialConsumption).toEqual({ status: 'SUCCESS', fetched: 2, created: 0, updated: 0 });
@@ -409,7 +419,8 @@ describe('goods issues through the gateway (reportMaterialConsumption)', () => {
     ]);
   });
 
-  it("turns SAP's error body into a typed error, frees the key (nothing was posted) and checks role and line scope", async () => {
+  it(`turns SAP's error body into a typed error, \
+frees the key (nothing was posted) and checks role and line scope`, async () => {
     const id = await woId('1000011');
     sap.refusedMaterials.set('CASTING-X', {
       code: 'M7/021',
@@ -468,9 +479,8 @@ describe('SAP schedules with a flaky server', () => {
     const n = await sql<{
       n: number;
       d: number;
-    }>`select count(*)::int as n, count(distinct number)::int as d from production.work_orders where number like '3%' and length(number) = 7`.execute(
-      hub.db,
-    );
+    }>`select count(*)::int as n, count(distinct number)::int as d from production.work_orders where number like '3%'
+      and length(number) = 7`.execute(hub.db);
     expect(n.rows[0]).toEqual({ n: 120, d: 120 });
   });
 

@@ -15,22 +15,22 @@ let eng: string;
 let dir: string;
 const T0 = new Date(Date.UTC(2030, 5, 1));
 const RANGE = { from: T0.toISOString(), to: new Date(T0.getTime() + 30 * 86_400_000).toISOString() };
-const SYNC = `mutation($line: ID!, $from: DateTime!, $to: DateTime!) { syncSchedules(lineId: $line, from: $from, to: $to) {
+const SYNC = `mutation($line: ID!, $from: DateTime!, $to: DateTime!) { syncSchedules(lineId: $line, from: $from,
+  to: $to) {
   system systemKind status fetched created updated unchanged rejected errorCount errors { key message } } }`;
 const sync = (line = 'LINE-1') => hub.gql(eng, SYNC, { line, ...RANGE });
 const count = async (prefix: string) =>
   (
     await sql<{
       n: number;
-    }>`select count(*)::int as n from production.work_orders where number like ${prefix + '%'}`.execute(hub.db)
+    }>`select count(*)::int as n from production.work_orders where number like ${`${prefix}%`}`.execute(hub.db)
   ).rows[0]!.n;
 const xmins = async (prefix: string) =>
   (
     await sql<{
       x: string;
-    }>`select string_agg(xmin::text, ',' order by number) as x from production.work_orders where number like ${prefix + '%'}`.execute(
-      hub.db,
-    )
+    }>`select string_agg(xmin::text, ',' order by number) as x from production.work_orders
+      where number like ${`${prefix}%`}`.execute(hub.db)
   ).rows[0]!.x;
 
 beforeAll(async () => {
@@ -57,10 +57,7 @@ beforeAll(async () => {
     lineMap: { L-SOAP-1: LINE-1 }
 `,
   );
-  process.env.TEST_SOAP_PASSWORD = mes.password;
-  process.env.HUB_CONFIG_DIR = dir;
-  hub = await startTestHub({ seed: true });
-  delete process.env.HUB_CONFIG_DIR;
+  hub = await startTestHub({ seed: true, config: { dir, env: { TEST_SOAP_PASSWORD: mes.password } } });
   eng = await hub.token({ role: 'engineer' });
   for (const o of makeB2mmlOrders('L-SOAP-1', 50, T0, ['P-CAP', 'P-SOAP-NEW'], 'SOAP-WO')) mes.orders.set(o.id, o);
 });
@@ -71,7 +68,8 @@ afterAll(async () => {
 beforeEach(() => mes.setMode('ok'));
 
 describe('SOAP/B2MML MES schedule sync through the gateway', () => {
-  it('creates the orders from a ShowProductionSchedule, then an unchanged re-sync writes nothing and a change updates that order', async () => {
+  it(`creates the orders from a ShowProductionSchedule, \
+then an unchanged re-sync writes nothing and a change updates that order`, async () => {
     const first = await sync();
     expect(first.body.errors).toBeUndefined();
     expect(first.body.data.syncSchedules).toMatchObject({
@@ -102,9 +100,8 @@ describe('SOAP/B2MML MES schedule sync through the gateway', () => {
       priority: number;
       source: string;
     }>`
-      select line_id, product_id, planned_start, planned_end, planned_quantity, status, priority, source from production.work_orders where number = 'SOAP-WO-000004'`.execute(
-      hub.db,
-    );
+      select line_id, product_id, planned_start, planned_end, planned_quantity, status, priority,
+        source from production.work_orders where number = 'SOAP-WO-000004'`.execute(hub.db);
     expect(wo.rows[0]).toEqual({
       lineId: 'LINE-1',
       productId: 'P-SOAP-NEW',
@@ -207,7 +204,8 @@ describe('SOAP/B2MML MES schedule sync through the gateway', () => {
 });
 
 describe('one work order from the SOAP MES (connector workOrder)', () => {
-  it('asks GetProductionSchedule for the ProductionRequest ID alone and maps the answer; an unknown one is null', async () => {
+  it(`asks GetProductionSchedule for the ProductionRequest ID alone and maps the answer; \
+an unknown one is null`, async () => {
     const c = createMesConnector(loadMesConfig(dir, { TEST_SOAP_PASSWORD: mes.password })!);
     try {
       const wo = await c.workOrder('SOAP-WO-000004');
@@ -236,7 +234,8 @@ describe('one work order from the SOAP MES (connector workOrder)', () => {
 });
 
 describe('order status back to the SOAP MES as a ProductionPerformance', () => {
-  const UPDATE = `mutation($id: ID!, $q: Int!, $key: String) { updateOrderStatus(workOrderId: $id, status: COMPLETED, actualQuantity: $q, idempotencyKey: $key) {
+  const UPDATE = `mutation($id: ID!, $q: Int!, $key: String) { updateOrderStatus(workOrderId: $id, status: COMPLETED,
+    actualQuantity: $q, idempotencyKey: $key) {
     id idempotencyKey state workOrder { number status actualQuantity } } }`;
   const woId = async (number: string) =>
     (await sql<{ id: string }>`select id from production.work_orders where number = ${number}`.execute(hub.db)).rows[0]!
@@ -281,7 +280,8 @@ describe('order status back to the SOAP MES as a ProductionPerformance', () => {
     expect(mes.orders.get('SOAP-WO-000001')!.state).toBe('Completed');
   });
 
-  it('applies a report once when the MES applied it but its answer was a fault (resent with the same ProductionPerformance ID)', async () => {
+  it(`applies a report once when the MES applied it but its answer was a fault (resent with the same \
+ProductionPerformance ID)`, async () => {
     mes.setMode('applyThenFail', 'performance');
     const before = mes.performanceRequests;
     const r = await hub.gql(eng, UPDATE, { id: await woId('SOAP-WO-000002'), q: 120, key: 'soap-report-000002' });
@@ -299,7 +299,8 @@ describe('order status back to the SOAP MES as a ProductionPerformance', () => {
     });
   });
 
-  it('ends a report REJECTED with the reason when the MES rejects it (B2MML Rejected) or refuses it (Client fault); re-queued, it is sent', async () => {
+  it(`ends a report REJECTED with the reason when the MES rejects it (B2MML Rejected) or refuses it (Client fault); \
+re-queued, it is sent`, async () => {
     const REQUEUE = `mutation($id: ID!) { requeueOutboundUpdate(id: $id) { state } }`;
     mes.setMode('reject', 'performance');
     const r = await hub.gql(eng, UPDATE, { id: await woId('SOAP-WO-000003'), q: 7, key: 'soap-report-000003' });

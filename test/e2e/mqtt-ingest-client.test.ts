@@ -9,7 +9,7 @@ import {
   type IngestClientOptions,
   type InboundMessage,
   MAX_RECEIVE_WINDOW,
-} from '../../lib/telemetry/mqtt/ingest-client.ts';
+} from '../../lib/mqtt/ingest-client.ts';
 import { startMosquitto, type MosquittoBroker } from '../helpers/mosquitto.ts';
 
 /**
@@ -379,7 +379,8 @@ describe('MqttIngestClient (real Mosquitto)', () => {
 });
 
 describe('a long drain with the largest window', () => {
-  it('drains 100,000 queued messages completely, acking after a simulated commit (packet ids never wrap in flight)', async () => {
+  it(`drains 100,000 queued messages completely, \
+acking after a simulated commit (packet ids never wrap in flight)`, async () => {
     const broker = await startMosquitto();
     const clientId = 'long-drain';
     const sub = { filter: 'ld/#', qos: 1 as const };
@@ -391,7 +392,7 @@ describe('a long drain with the largest window', () => {
     await first.stop();
     const pub = await mqtt.connectAsync(broker.url, { clientId: 'ld-pub' });
     const N = 100_000;
-    let pending: Promise<unknown>[] = [];
+    const pending: Promise<unknown>[] = [];
     for (let i = 0; i < N; i++) {
       pending.push(pub.publishAsync(`ld/${i % 100}`, String(i), { qos: 1 }));
       if (pending.length >= 2000) await Promise.all(pending.splice(0));

@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import { Registry } from 'prom-client';
 import { IotConfigSchema } from '../../lib/config/iot.ts';
 import { LIVE_PREFIX, listenerTopic, listenerWill } from '../../lib/telemetry/live.ts';
-import { startIngest, type RunningIngest } from '../../lib/telemetry/ingest/service.ts';
+import { startIngest, type RunningIngest } from '../../lib/telemetry/ingest.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
 import { until } from '../helpers/until.ts';
 
@@ -24,7 +24,9 @@ beforeAll(async () => {
   for (const id of ['ZONE-A-TEMP', 'ZONE-A-HUM']) {
     const { body } = await hub.gql(
       eng,
-      `mutation { createSensor(input: { id: "${id}", name: "${id}", type: "${id.endsWith('TEMP') ? 'temperature' : 'humidity'}", unit: "x", machineId: "M-103", protocol: MQTT }) { id } }`,
+      `mutation { createSensor(input: { id: "${id}", name: "${id}",
+        type: "${id.endsWith('TEMP') ? 'temperature' : 'humidity'}", unit: "x", machineId: "M-103", protocol: MQTT }) {
+        id } }`,
     );
     expect(body.errors).toBeUndefined();
   }
@@ -64,12 +66,13 @@ afterAll(async () => {
 
 const countFor = (sensorPrefix: string, from: Date) =>
   sql<{ n: number }>`select count(*)::int as n from telemetry.readings r join telemetry.series s on s.id = r.series_id
-    where s.sensor_id like ${sensorPrefix + '%'} and r.ts >= ${from} and r.ts < ${new Date(from.getTime() + 60_000)}`
+    where s.sensor_id like ${`${sensorPrefix}%`} and r.ts >= ${from} and r.ts < ${new Date(from.getTime() + 60_000)}`
     .execute(hub.db)
     .then((r) => r.rows[0]!.n);
 
 describe('MQTT JSON ingest through the one pipeline', () => {
-  it('stores every good message, mapped to its sensor and machine, queryable through the gateway within a second or so', async () => {
+  it(`stores every good message, mapped to its sensor and machine, \
+queryable through the gateway within a second or so`, async () => {
     // Four hours back: outside the demo seed's two hours of readings.
     const t0 = new Date(Math.floor(Date.now() / 1000) * 1000 - 4 * 3_600_000);
     const published = Date.now();
@@ -88,7 +91,8 @@ describe('MQTT JSON ingest through the one pipeline', () => {
     const latency = Date.now() - published;
     const { body } = await hub.gql(
       admin,
-      `query($f: DateTime!, $t: DateTime!) { readings(sensorId: "M-201-TEMP", from: $f, to: $t, first: 500) { nodes { value source machine { name line { id } } workOrder { number } } } }`,
+      `query($f: DateTime!, $t: DateTime!) { readings(sensorId: "M-201-TEMP", from: $f, to: $t, first: 500) { nodes {
+        value source machine { name line { id } } workOrder { number } } } }`,
       { f: t0.toISOString(), t: new Date(t0.getTime() + 10_001).toISOString() },
     );
     expect(body.errors).toBeUndefined();
@@ -103,7 +107,8 @@ describe('MQTT JSON ingest through the one pipeline', () => {
     expect(latency).toBeLessThan(10_000);
   });
 
-  it('publishes committed readings to the live channel, one message per line per batch, enriched, while a listener has announced itself', async () => {
+  it(`publishes committed readings to the live channel, one message per line per batch, enriched, \
+while a listener has announced itself`, async () => {
     const announcement = listenerTopic(LIVE_PREFIX, `test-${run}`);
     const live = await mqtt.connectAsync(inject('mqttUrl'), {
       clientId: `live-${run}`,
@@ -172,12 +177,14 @@ describe('MQTT JSON ingest through the one pipeline', () => {
     );
     const { body } = await hub.gql(
       admin,
-      '{ t: sensor(id: "ZONE-A-TEMP") { latestReading { value } } h: sensor(id: "ZONE-A-HUM") { latestReading { value } } }',
+      `{ t: sensor(id: "ZONE-A-TEMP") { latestReading { value } } h: sensor(id: "ZONE-A-HUM") { latestReading {
+        value } } }`,
     );
     expect(body.data).toEqual({ t: { latestReading: { value: 72.5 } }, h: { latestReading: { value: 45.2 } } });
   });
 
-  it('keeps good data flowing around bad messages, each bad one a dead letter with its reason, topic and raw payload', async () => {
+  it(`keeps good data flowing around bad messages, each bad one a dead letter with its reason, \
+topic and raw payload`, async () => {
     const t0 = new Date(Math.floor(Date.now() / 1000) * 1000 - 5 * 3_600_000);
     const bad: [string, Buffer | string][] = [
       [`t/${run}/s/M-202-TEMP`, 'not json {'],
@@ -207,10 +214,10 @@ describe('MQTT JSON ingest through the one pipeline', () => {
     );
     const { body } = await hub.gql(admin, `{ deadLetters(first: 200) { nodes { reason topic detail payloadBytes } } }`);
     const mine = body.data.deadLetters.nodes.filter((d: any) => d.topic?.startsWith(`t/${run}/s/`));
-    const reasons = mine.reduce(
-      (m: Record<string, number>, d: any) => ({ ...m, [d.reason]: (m[d.reason] ?? 0) + 1 }),
-      {},
-    );
+    const reasons = mine.reduce((m: Record<string, number>, d: any) => {
+      m[d.reason] = (m[d.reason] ?? 0) + 1;
+      return m;
+    }, {});
     expect(reasons).toEqual({
       MALFORMED_PAYLOAD: 15,
       INVALID_VALUE: 5,
@@ -221,7 +228,8 @@ describe('MQTT JSON ingest through the one pipeline', () => {
     expect(mine.find((d: any) => d.detail.includes('UTF-8'))).toMatchObject({ payloadBytes: 4 });
   });
 
-  it('10,000 malformed payloads mixed into good traffic: every good one stored, every bad one a dead letter', async () => {
+  it(`10,000 malformed payloads mixed into good traffic: every good one stored, \
+every bad one a dead letter`, async () => {
     const t0 = new Date(Math.floor(Date.now() / 1000) * 1000 - 6 * 3_600_000);
     const bad = (i: number): Buffer | string =>
       [

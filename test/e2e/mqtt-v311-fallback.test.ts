@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import { startEmbeddedBroker } from '../../lib/embedded/mqtt.ts';
-import { MqttIngestClient, type InboundMessage } from '../../lib/telemetry/mqtt/ingest-client.ts';
+import { MqttIngestClient, type InboundMessage } from '../../lib/mqtt/ingest-client.ts';
 
 describe('a broker that speaks only MQTT 3.1.1 (the embedded aedes)', () => {
   it('falls back from 5 to 3.1.1, receives QoS 1 messages and acknowledges them', async () => {

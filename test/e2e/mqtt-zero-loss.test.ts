@@ -36,7 +36,12 @@ afterAll(async () => {
 function writeIot(clientId: string, prefix: string, sharedGroup?: string, receiveMaximum?: number) {
   writeFileSync(
     join(configDir, 'iot.yml'),
-    `mqtt:\n  clientId: ${clientId}\n${sharedGroup ? `  sharedGroup: ${sharedGroup}\n` : ''}${receiveMaximum ? `  receiveMaximum: ${receiveMaximum}\n` : ''}  topics:\n    - pattern: '${prefix}/+'\n      mapping:\n        sensorId: { topicSegment: 1 }\n        values: [{ path: v }]\n        timestamp: { path: t, format: epoch_ms }\npipeline:\n  batchMaxDelayMs: 10\n  batchMaxRows: 1000\n`,
+    `mqtt:\n  clientId: ${clientId}\n` +
+      `${sharedGroup ? `  sharedGroup: ${sharedGroup}\n` : ''}` +
+      `${receiveMaximum ? `  receiveMaximum: ${receiveMaximum}\n` : ''}` +
+      `  topics:\n    - pattern: '${prefix}/+'\n` +
+      '      mapping:\n        sensorId: { topicSegment: 1 }\n        values: [{ path: v }]\n' +
+      '        timestamp: { path: t, format: epoch_ms }\npipeline:\n  batchMaxDelayMs: 10\n  batchMaxRows: 1000\n',
   );
 }
 
@@ -91,9 +96,8 @@ const countDay = async (dayOffset: number) => {
     distinct: number;
   }>`select count(*)::int as n, count(distinct (r.series_id, r.ts))::int as distinct
     from telemetry.readings r join telemetry.series s on s.id = r.series_id
-    where s.sensor_id = any(${SENSORS}) and r.ts >= ${from} and r.ts < ${new Date(from.getTime() + 86_400_000)}`.execute(
-    hub.db,
-  );
+    where s.sensor_id = any(${SENSORS}) and r.ts >= ${from} and r.ts <
+      ${new Date(from.getTime() + 86_400_000)}`.execute(hub.db);
   return r.rows[0]!;
 };
 
@@ -168,7 +172,8 @@ describe('no lost messages', () => {
     await new Promise((r) => ingest.on('exit', r));
   }, 150_000);
 
-  it('two workers share one $share group: each takes part, together all, none doubled; one killed, the other carries on', async () => {
+  it(`two workers share one $share group: each takes part, together all, none doubled; one killed, \
+the other carries on`, async () => {
     const N = 20_000;
     const dirs = [mkdtempSync(join(tmpdir(), 'hub-zl-a-')), mkdtempSync(join(tmpdir(), 'hub-zl-b-'))];
     for (const [i, dir] of dirs.entries()) {

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
 import { Registry } from 'prom-client';
 import { sql } from 'kysely';
 import { TelemetryCaches } from '../../lib/telemetry/caches.ts';
@@ -37,13 +36,15 @@ function send(readings: IncomingReading[], deadLetters: SourceBatch['deadLetters
 const minuteAgo = () => new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
 
 describe('the telemetry pipeline', () => {
-  it('stores readings enriched with the work order, recipe, shift and operator of their line at their time', async () => {
+  it(`stores readings enriched with the work order, recipe, \
+shift and operator of their line at their time`, async () => {
     const ts = minuteAgo();
     await send([{ sensorId: 'M-101-TEMP', ts, value: 61.5 }]);
     const { body } = await hub.gql(
       admin,
       `query($f: DateTime!, $t: DateTime!) { readings(sensorId: "M-101-TEMP", from: $f, to: $t) {
-      nodes { value quality source operatorId workOrder { number status } } } line(id: "LINE-1") { currentWorkOrder { number } currentShifts { operatorId } } }`,
+      nodes { value quality source operatorId workOrder { number status } } } line(id: "LINE-1") { currentWorkOrder {
+      number } currentShifts { operatorId } } }`,
       { f: ts.toISOString(), t: new Date(ts.getTime() + 1).toISOString() },
     );
     expect(body.errors).toBeUndefined();
@@ -59,17 +60,19 @@ describe('the telemetry pipeline', () => {
     await send(batch);
     await send(batch);
     const rows = await sql<{ n: number; rollup: number }>`
-      select (select count(*)::int from telemetry.readings r join telemetry.series s on s.id = r.series_id where s.sensor_id = 'M-102-TEMP' and r.ts = ${ts}) as n,
-             (select sum(n)::int from telemetry.rollup_1m u join telemetry.series s on s.id = u.series_id where s.sensor_id = 'M-102-TEMP' and u.bucket = date_trunc('minute', ${ts}::timestamptz)) as rollup`.execute(
-      hub.db,
-    );
+      select (select count(*)::int from telemetry.readings r join telemetry.series s on s.id = r.series_id
+        where s.sensor_id = 'M-102-TEMP' and r.ts = ${ts}) as n,
+             (select sum(n)::int from telemetry.rollup_1m u join telemetry.series s on s.id = u.series_id
+               where s.sensor_id = 'M-102-TEMP'
+                 and u.bucket = date_trunc('minute', ${ts}::timestamptz)) as rollup`.execute(hub.db);
     expect(rows.rows[0]!.n).toBe(1);
     const before = rows.rows[0]!.rollup;
     await send(batch);
     const rollup = () =>
       sql<{
         rollup: number;
-      }>`select sum(n)::int as rollup from telemetry.rollup_1m u join telemetry.series s on s.id = u.series_id where s.sensor_id = 'M-102-TEMP' and u.bucket = date_trunc('minute', ${ts}::timestamptz)`
+      }>`select sum(n)::int as rollup from telemetry.rollup_1m u join telemetry.series s on s.id = u.series_id
+        where s.sensor_id = 'M-102-TEMP' and u.bucket = date_trunc('minute', ${ts}::timestamptz)`
         .execute(hub.db)
         .then((r) => r.rows[0]!.rollup);
     expect(await rollup()).toBe(before);
@@ -79,12 +82,14 @@ describe('the telemetry pipeline', () => {
     expect(await rollup()).toBe(before + 1);
   });
 
-  it('applies range rules: ALERT raises one alert when a series enters violation, REJECT keeps the value out, DEGRADE lowers quality', async () => {
+  it(`applies range rules: ALERT raises one alert when a series enters violation, REJECT keeps the value out, \
+DEGRADE lowers quality`, async () => {
     const eng = await hub.token({ role: 'engineer' });
     const rule = async (sensor: string, action: string) => {
       const { body } = await hub.gql(
         eng,
-        `mutation { createRangeRule(input: { machineId: "${sensor.slice(0, 5)}", sensorId: "${sensor}", signalType: "vibration", minValue: 0, maxValue: 10, action: ${action} }) { id } }`,
+        `mutation { createRangeRule(input: { machineId: "${sensor.slice(0, 5)}", sensorId: "${sensor}",
+          signalType: "vibration", minValue: 0, maxValue: 10, action: ${action} }) { id } }`,
       );
       expect(body.errors).toBeUndefined();
     };
@@ -100,10 +105,12 @@ describe('the telemetry pipeline', () => {
     const { body } = await hub.gql(
       admin,
       `query($f: DateTime!, $t: DateTime!) {
-      a: alerts(filter: { machineIds: ["M-103", "M-201", "M-202"], type: [OUT_OF_RANGE], from: $f }) { nodes { machine { id } value severity } }
+      a: alerts(filter: { machineIds: ["M-103", "M-201", "M-202"], type: [OUT_OF_RANGE],
+      from: $f }) { nodes { machine { id } value severity } }
       rejected: readings(sensorId: "M-201-VIBR", from: $f, to: $t) { nodes { value } }
       degraded: readings(sensorId: "M-202-VIBR", from: $f, to: $t) { nodes { value quality } }
-      dl: deadLetters(filter: { reason: [REJECTED_BY_RULE] }) { nodes { sensor { id } machine { id } detail payloadText } } }`,
+      dl: deadLetters(filter: { reason: [REJECTED_BY_RULE] }) { nodes { sensor { id } machine { id }
+      detail payloadText } } }`,
       { f: new Date(t0).toISOString(), t: new Date(t0 + 10).toISOString() },
     );
     expect(body.errors).toBeUndefined();
@@ -120,7 +127,8 @@ describe('the telemetry pipeline', () => {
     ]);
   });
 
-  it('turns readings of unknown sensors and the sources own dead letters into queryable dead letters, and keeps the good ones', async () => {
+  it(`turns readings of unknown sensors and the sources own dead letters into queryable dead letters, \
+and keeps the good ones`, async () => {
     const ts = minuteAgo();
     await send(
       [
@@ -131,7 +139,8 @@ describe('the telemetry pipeline', () => {
     );
     const { body } = await hub.gql(
       admin,
-      `{ deadLetters(filter: { reason: [UNKNOWN_SENSOR, MALFORMED_PAYLOAD] }) { totalCount nodes { reason source topic payloadText payloadBase64 payloadBytes } } }`,
+      `{ deadLetters(filter: { reason: [UNKNOWN_SENSOR, MALFORMED_PAYLOAD] }) { totalCount nodes { reason source topic
+        payloadText payloadBase64 payloadBytes } } }`,
     );
     expect(body.errors).toBeUndefined();
     const byReason = Object.fromEntries(body.data.deadLetters.nodes.map((n: any) => [n.reason, n]));
@@ -146,9 +155,8 @@ describe('the telemetry pipeline', () => {
     expect(byReason.UNKNOWN_SENSOR.payloadText).toContain('NO-SUCH-SENSOR');
     const stored = await sql<{
       n: number;
-    }>`select count(*)::int as n from telemetry.readings r join telemetry.series s on s.id = r.series_id where s.sensor_id = 'M-103-TEMP' and r.ts = ${ts}`.execute(
-      hub.db,
-    );
+    }>`select count(*)::int as n from telemetry.readings r join telemetry.series s on s.id = r.series_id
+      where s.sensor_id = 'M-103-TEMP' and r.ts = ${ts}`.execute(hub.db);
     expect(stored.rows[0]!.n).toBe(1);
   });
 
@@ -164,7 +172,8 @@ describe('the telemetry pipeline', () => {
     ]);
   });
 
-  it('refuses values that are not finite numbers (a Sparkplug double may be NaN) as INVALID_VALUE, and stores the rest', async () => {
+  it(`refuses values that are not finite numbers (a Sparkplug double may be NaN) as INVALID_VALUE, \
+and stores the rest`, async () => {
     const ts = minuteAgo();
     await send([
       { sensorId: 'M-102-VIBR', ts, value: NaN },
@@ -183,9 +192,8 @@ describe('the telemetry pipeline', () => {
     );
     const stored = await sql<{
       n: number;
-    }>`select count(*)::int as n from telemetry.readings r join telemetry.series s on s.id = r.series_id where s.sensor_id = 'M-102-VIBR' and r.ts >= ${ts} and r.ts < ${new Date(ts.getTime() + 3)}`.execute(
-      hub.db,
-    );
+    }>`select count(*)::int as n from telemetry.readings r join telemetry.series s on s.id = r.series_id
+      where s.sensor_id = 'M-102-VIBR' and r.ts >= ${ts} and r.ts < ${new Date(ts.getTime() + 3)}`.execute(hub.db);
     expect(stored.rows[0]!.n).toBe(1);
   });
 
@@ -228,14 +236,16 @@ describe('the telemetry pipeline', () => {
     );
   });
 
-  it('stores the same rows, rollups and latest values through the COPY path as through the idempotent insert', async () => {
+  it(`stores the same rows, rollups and latest values through the COPY path as through the idempotent \
+insert`, async () => {
     const { writeReadings } = await import('../../lib/telemetry/readings.repo.ts');
     const { commitBatch } = await import('../../lib/telemetry/pipeline.repo.ts');
     const eng = await hub.token({ role: 'engineer' });
     for (const id of ['M-201-COPY', 'M-201-INSERT']) {
       const s = await hub.gql(
         eng,
-        `mutation($id: ID!) { createSensor(input: { id: $id, name: "probe", type: "probe", unit: "u", machineId: "M-201", protocol: MQTT }) { id } }`,
+        `mutation($id: ID!) { createSensor(input: { id: $id, name: "probe", type: "probe", unit: "u",
+          machineId: "M-201", protocol: MQTT }) { id } }`,
         { id },
       );
       expect(s.body.errors).toBeUndefined();
@@ -308,7 +318,8 @@ describe('the telemetry pipeline', () => {
     );
   });
 
-  it('writes a batch that holds a reading stored before idempotently: the new rows once, the rollups counted once', async () => {
+  it(`writes a batch that holds a reading stored before idempotently: the new rows once, \
+the rollups counted once`, async () => {
     const { commitBatch } = await import('../../lib/telemetry/pipeline.repo.ts');
     const [series] = await hub.db
       .selectFrom('telemetry.series')
@@ -347,20 +358,23 @@ describe('the telemetry pipeline', () => {
     const start = new Date(Date.now() - 600_000);
     const wo = await hub.gql(
       eng,
-      `mutation($s: DateTime!, $e: DateTime!) { createWorkOrder(input: { number: "WO-LATE", lineId: "LINE-2", plannedStart: $s, plannedEnd: $e, plannedQuantity: 5, priority: 1, status: ACTIVE }) { id } }`,
+      `mutation($s: DateTime!, $e: DateTime!) { createWorkOrder(input: { number: "WO-LATE", lineId: "LINE-2",
+        plannedStart: $s, plannedEnd: $e, plannedQuantity: 5, priority: 1, status: ACTIVE }) { id } }`,
       { s: start.toISOString(), e: new Date(start.getTime() + 3_600_000).toISOString() },
     );
     expect(wo.body.errors).toBeUndefined();
     const s = await hub.gql(
       eng,
-      `mutation { createSensor(input: { id: "M-203-FLOW", name: "flow", type: "flow", unit: "l/min", machineId: "M-203", protocol: MQTT }) { id } }`,
+      `mutation { createSensor(input: { id: "M-203-FLOW", name: "flow", type: "flow", unit: "l/min", machineId: "M-203",
+        protocol: MQTT }) { id } }`,
     );
     expect(s.body.errors).toBeUndefined();
     const ts = new Date(Date.now() - 1_000);
     await send([{ sensorId: 'M-203-FLOW', ts, value: 12 }]);
     const { body } = await hub.gql(
       admin,
-      `query($f: DateTime!, $t: DateTime!) { readings(sensorId: "M-203-FLOW", from: $f, to: $t) { nodes { value workOrder { number } } } }`,
+      `query($f: DateTime!, $t: DateTime!) { readings(sensorId: "M-203-FLOW", from: $f, to: $t) { nodes { value
+        workOrder { number } } } }`,
       { f: ts.toISOString(), t: new Date(ts.getTime() + 1).toISOString() },
     );
     expect(body.data.readings.nodes).toEqual([{ value: 12, workOrder: { number: 'WO-LATE' } }]);

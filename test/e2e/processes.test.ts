@@ -119,15 +119,17 @@ describe('one process per role', () => {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body: JSON.stringify({
-        query:
-          'mutation { createSensor(input: { id: "M-T", name: "Press temperature", type: "temperature", unit: "degC", machineId: "M", protocol: MQTT }) { id } }',
+        query: `mutation { createSensor(input: { id: "M-T", name: "Press temperature", type: "temperature",
+          unit: "degC",
+            machineId: "M", protocol: MQTT }) { id } }`,
       }),
     }).then((r) => r.json() as Promise<any>);
     expect(created.errors).toBeUndefined();
     const port = await freePort();
     const second = start('gateway', { ...gatewayEnv, PORT: String(port) });
     await waitHealthy(`http://127.0.0.1:${port}/readyz`, second.child, second.log);
-    const doc = `subscription { sensorReadings(filter: { machineIds: ["M"] }) { value sensor { id } machine { name line { name } } } }`;
+    const doc = `subscription { sensorReadings(filter: { machineIds: ["M"] }) { value sensor { id } machine { name line
+      { name } } } }`;
     const clients = [wsClient(gatewayUrl, token), wsClient(`http://127.0.0.1:${port}/graphql`, token)];
     const subs = clients.map((c) => record(c, doc));
     const liveSubs = async () => {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import mqtt from 'mqtt';
 import { Registry } from 'prom-client';
 import { IotConfigSchema } from '../../lib/config/iot.ts';
-import { startIngest, type RunningIngest } from '../../lib/telemetry/ingest/service.ts';
+import { startIngest, type RunningIngest } from '../../lib/telemetry/ingest.ts';
 import { buildBirth, buildData, buildDeath, DataType, decodePayload } from '../../lib/telemetry/sparkplug/index.ts';
 import { startHttpSensor, type FakeHttpSensor } from '../fakes/http-sensor.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
@@ -75,7 +75,8 @@ const latest = async (id: string) =>
     .sensor.latestReading;
 
 describe('Sparkplug B', () => {
-  it('maps birth metrics and alias-only data to sensors; a seq gap is recorded and a rebirth requested; a death marks the series stale', async () => {
+  it(`maps birth metrics and alias-only data to sensors; a seq gap is recorded and a rebirth requested; \
+a death marks the series stale`, async () => {
     const t = Date.now() - 5_000;
     await edge.publishAsync(
       `spBv1.0/${group}/NBIRTH/edge-07`,

@@ -3,10 +3,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import mqtt from 'mqtt';
 import { Registry } from 'prom-client';
 import { IotConfigSchema } from '../../lib/config/iot.ts';
-import { startIngest, type RunningIngest } from '../../lib/telemetry/ingest/service.ts';
+import { startIngest, type RunningIngest } from '../../lib/telemetry/ingest.ts';
 import { createUserTokenVerifier, signUserToken } from '../../lib/auth/tokens.ts';
 import { freePort } from '../../lib/embedded/free-port.ts';
-import { startSubgraph } from '../../lib/hub.ts';
+import { startSubgraph } from '../../app/start-subgraph.ts';
+import { iot as iotSubgraph } from '../../subgraphs/iot/index.ts';
 import { readSupergraph } from '../../lib/schema.ts';
 import { startGateway } from '../../gateway/server.ts';
 import { SubscriptionPlanner } from '../../gateway/subscriptions/planner.ts';
@@ -43,7 +44,7 @@ async function metric(url: string, name: string): Promise<number> {
     () => '',
   );
   if (!text) return NaN;
-  const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
@@ -182,7 +183,8 @@ describe('filters and scope', () => {
     await all.dispose();
   });
 
-  it("never gives a line-scoped token another line's readings, and refuses a subscription outside its scope with FORBIDDEN", async () => {
+  it(`never gives a line-scoped token another line's readings, \
+and refuses a subscription outside its scope with FORBIDDEN`, async () => {
     const line1 = wsClient(hub.url, await hub.token({ role: 'viewer', lines: ['LINE-1'] }));
     const scoped = record(line1, `subscription { sensorReadings { sensor { id } machine { id line { id } } } }`);
     const refused = record(line1, `subscription { sensorReadings(filter: { machineIds: ["M-201"] }) { value } }`);
@@ -209,7 +211,8 @@ describe('filters and scope', () => {
     await all.dispose();
   });
 
-  it('answers a malformed document with a graphql-ws error and keeps the socket serving its other subscriptions', async () => {
+  it(`answers a malformed document with a graphql-ws error and keeps the socket serving its other \
+subscriptions`, async () => {
     const client = wsClient(hub.url, admin);
     const good = record(client, `subscription { sensorReadings(filter: { machineIds: ["M-202"] }) { value } }`);
     const bad = record(client, `subscription { sensorReadings { nope } }`);
@@ -348,11 +351,13 @@ describe('groups, dedupe and lifecycle', () => {
     await Promise.all(clients.map((c) => c.dispose()));
   });
 
-  it('runs two gateways side by side, each correct, and completes subscriptions cleanly when one shuts down', async () => {
+  it(`runs two gateways side by side, each correct, \
+and completes subscriptions cleanly when one shuts down`, async () => {
     const gw2 = await secondGateway();
     const c1 = wsClient(hub.url, admin);
     const c2 = wsClient(gw2.url, admin);
-    const doc = `subscription { sensorReadings(filter: { sensorIds: ["M-101-VIBR"] }) { value machine { name line { id } } } }`;
+    const doc = `subscription { sensorReadings(filter: { sensorIds: ["M-101-VIBR"] }) { value machine { name line {
+      id } } } }`;
     const s1 = record(c1, doc);
     const s2 = record(c2, doc);
     await until('each gateway has its upstream', liveSubs, (n) => n === 2);
@@ -439,7 +444,8 @@ describe('groups, dedupe and lifecycle', () => {
     try {
       const slow = await rawClient(gw2.url, admin);
       // ~10 KB per event (the time, 300 times over), so a paused reader fills the kernel's socket buffers fast.
-      const big = `subscription { sensorReadings(filter: { machineIds: ["M-102"] }) { value machine { id } ${Array.from({ length: 300 }, (_, i) => `t${i}: ts`).join(' ')} } }`;
+      const big = `subscription { sensorReadings(filter: { machineIds: ["M-102"] }) { value machine { id }
+        ${Array.from({ length: 300 }, (_, i) => `t${i}: ts`).join(' ')} } }`;
       slow.subscribe('slow', big);
       await until(
         'upstream',
@@ -516,7 +522,13 @@ describe('when a subgraph restarts', () => {
   it('resubscribes when it comes back, and ends with UPSTREAM_UNAVAILABLE when it does not', async () => {
     const port = await freePort();
     const live = { mqttUrl: inject('mqttUrl'), topicPrefix: prefix };
-    let iot = await startSubgraph('iot', hub.db, INTERNAL_SECRET, '127.0.0.1', port, live);
+    let iot = await startSubgraph(iotSubgraph, {
+      db: hub.db,
+      internalSecret: INTERNAL_SECRET,
+      host: '127.0.0.1',
+      port,
+      live,
+    });
     const gw = await secondGateway({ subgraphUrls: { ...hub.subgraphUrls, iot: iot.url }, upstreamGiveUpMs: 2500 });
     const client = wsClient(gw.url, admin);
     try {
@@ -536,7 +548,13 @@ describe('when a subgraph restarts', () => {
         (n) => n === 1,
       );
       await iot.close();
-      iot = await startSubgraph('iot', hub.db, INTERNAL_SECRET, '127.0.0.1', port, live);
+      iot = await startSubgraph(iotSubgraph, {
+        db: hub.db,
+        internalSecret: INTERNAL_SECRET,
+        host: '127.0.0.1',
+        port,
+        live,
+      });
       await until(
         'resubscribed to the restarted subgraph',
         () => metric(iot.url, 'hub_live_subscriptions'),

@@ -186,7 +186,8 @@ export async function startSoapMes(
         res,
         200,
         'text/xml',
-        `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><b2:ShowProductionSchedule xmlns:b2="${B2}"><b2:DataArea><b2:ProductionSch`,
+        `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>` +
+          `<b2:ShowProductionSchedule xmlns:b2="${B2}"><b2:DataArea><b2:ProductionSch`,
       );
     soapSide.emit('request', req, res);
   });
@@ -204,11 +205,20 @@ function send(res: ServerResponse, status: number, type: string, body: string) {
 const x = (s: string) => s.replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]!);
 
 function serverFault(message: string): string {
-  return `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault><faultcode>soap:Server</faultcode><faultstring>${x(message)}</faultstring></soap:Fault></soap:Body></soap:Envelope>`;
+  return (
+    `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">` +
+    `<soap:Body><soap:Fault><faultcode>soap:Server</faultcode><faultstring>${x(message)}</faultstring>` +
+    `</soap:Fault></soap:Body></soap:Envelope>`
+  );
 }
 
 function scope(equipment: string): string {
-  return `<b2:HierarchyScope><b2:EquipmentID>PLANT-1</b2:EquipmentID><b2:EquipmentElementLevel>Site</b2:EquipmentElementLevel><b2:HierarchyScope><b2:EquipmentID>${x(equipment)}</b2:EquipmentID><b2:EquipmentElementLevel>ProductionLine</b2:EquipmentElementLevel></b2:HierarchyScope></b2:HierarchyScope>`;
+  return (
+    `<b2:HierarchyScope><b2:EquipmentID>PLANT-1</b2:EquipmentID>` +
+    `<b2:EquipmentElementLevel>Site</b2:EquipmentElementLevel><b2:HierarchyScope><b2:EquipmentID>` +
+    `${x(equipment)}</b2:EquipmentID><b2:EquipmentElementLevel>ProductionLine</b2:EquipmentElementLevel>` +
+    `</b2:HierarchyScope></b2:HierarchyScope>`
+  );
 }
 
 /** A ShowProductionSchedule: each order as a ProductionRequest with a preparation and a production segment. */
@@ -216,30 +226,46 @@ function showSchedule(orders: B2mmlOrder[]): string {
   const requests = orders.map((o) => {
     const mid = new Date((Date.parse(o.start) + Date.parse(o.end)) / 2).toISOString();
     const produced = o.product
-      ? `<b2:MaterialRequirement><b2:MaterialDefinitionID>${x(o.product)}</b2:MaterialDefinitionID><b2:MaterialUse>Produced</b2:MaterialUse><b2:Quantity><b2:QuantityString>${x(o.quantity)}</b2:QuantityString><b2:UnitOfMeasure>PC</b2:UnitOfMeasure></b2:Quantity></b2:MaterialRequirement>`
+      ? `<b2:MaterialRequirement><b2:MaterialDefinitionID>${x(o.product)}</b2:MaterialDefinitionID>` +
+        `<b2:MaterialUse>Produced</b2:MaterialUse><b2:Quantity><b2:QuantityString>` +
+        `${x(o.quantity)}</b2:QuantityString><b2:UnitOfMeasure>PC</b2:UnitOfMeasure></b2:Quantity>` +
+        `</b2:MaterialRequirement>`
       : '';
     return (
       `<b2:ProductionRequest><b2:ID>${x(o.id)}</b2:ID>` +
       (o.rule ? `<b2:ProductProductionRuleID>${x(o.rule)}</b2:ProductProductionRuleID>` : '') +
       scope(o.equipment) +
       (o.priority !== undefined ? `<b2:Priority>${o.priority}</b2:Priority>` : '') +
-      `<b2:SegmentRequirement><b2:ID>0010</b2:ID><b2:ProcessSegmentID>SETUP</b2:ProcessSegmentID><b2:EarliestStartTime>${o.start}</b2:EarliestStartTime><b2:LatestEndTime>${mid}</b2:LatestEndTime>` +
-      `<b2:MaterialRequirement><b2:MaterialDefinitionID>RESIN-PP</b2:MaterialDefinitionID><b2:MaterialUse>Consumed</b2:MaterialUse><b2:Quantity><b2:QuantityString>12.5</b2:QuantityString><b2:UnitOfMeasure>KG</b2:UnitOfMeasure></b2:Quantity></b2:MaterialRequirement></b2:SegmentRequirement>` +
-      `<b2:SegmentRequirement><b2:ID>0020</b2:ID><b2:ProcessSegmentID>MOULDING</b2:ProcessSegmentID><b2:EarliestStartTime>${mid}</b2:EarliestStartTime><b2:LatestEndTime>${o.end}</b2:LatestEndTime>${produced}</b2:SegmentRequirement>` +
+      `<b2:SegmentRequirement><b2:ID>0010</b2:ID><b2:ProcessSegmentID>SETUP</b2:ProcessSegmentID>` +
+      `<b2:EarliestStartTime>${o.start}</b2:EarliestStartTime><b2:LatestEndTime>${mid}</b2:LatestEndTime>` +
+      `<b2:MaterialRequirement><b2:MaterialDefinitionID>RESIN-PP</b2:MaterialDefinitionID>` +
+      `<b2:MaterialUse>Consumed</b2:MaterialUse><b2:Quantity><b2:QuantityString>12.5</b2:QuantityString>` +
+      `<b2:UnitOfMeasure>KG</b2:UnitOfMeasure></b2:Quantity></b2:MaterialRequirement></b2:SegmentRequirement>` +
+      `<b2:SegmentRequirement><b2:ID>0020</b2:ID><b2:ProcessSegmentID>MOULDING</b2:ProcessSegmentID>` +
+      `<b2:EarliestStartTime>${mid}</b2:EarliestStartTime><b2:LatestEndTime>${o.end}</b2:LatestEndTime>` +
+      `${produced}</b2:SegmentRequirement>` +
       `<b2:RequestState>${x(o.state)}</b2:RequestState></b2:ProductionRequest>`
     );
   });
   return (
-    `<b2:ShowProductionSchedule xmlns:b2="${B2}" releaseID="6.0"><b2:ApplicationArea><b2:Sender><b2:LogicalID>FAKE-MES</b2:LogicalID></b2:Sender><b2:CreationDateTime>${new Date().toISOString()}</b2:CreationDateTime></b2:ApplicationArea>` +
-    `<b2:DataArea><b2:Show/><b2:ProductionSchedule><b2:ID>PS-${Date.now()}</b2:ID><b2:PublishedDate>${new Date().toISOString()}</b2:PublishedDate>${requests.join('')}</b2:ProductionSchedule></b2:DataArea></b2:ShowProductionSchedule>`
+    `<b2:ShowProductionSchedule xmlns:b2="${B2}" releaseID="6.0"><b2:ApplicationArea><b2:Sender>` +
+    `<b2:LogicalID>FAKE-MES</b2:LogicalID></b2:Sender><b2:CreationDateTime>` +
+    `${new Date().toISOString()}</b2:CreationDateTime></b2:ApplicationArea>` +
+    `<b2:DataArea><b2:Show/><b2:ProductionSchedule><b2:ID>PS-${Date.now()}</b2:ID><b2:PublishedDate>` +
+    `${new Date().toISOString()}</b2:PublishedDate>${requests.join('')}</b2:ProductionSchedule></b2:DataArea>` +
+    `</b2:ShowProductionSchedule>`
   );
 }
 
 function acknowledge(id: string, action: 'Accepted' | 'Rejected', reason?: string): string {
   const status = reason ? `<b2:ChangeStatus><b2:Description>${x(reason)}</b2:Description></b2:ChangeStatus>` : '';
   return (
-    `<b2:AcknowledgeProductionPerformance xmlns:b2="${B2}" releaseID="6.0"><b2:ApplicationArea><b2:Sender><b2:LogicalID>FAKE-MES</b2:LogicalID></b2:Sender><b2:CreationDateTime>${new Date().toISOString()}</b2:CreationDateTime></b2:ApplicationArea>` +
-    `<b2:DataArea><b2:Acknowledge><b2:ResponseCriteria><b2:ResponseExpression actionCode="${action}"/>${status}</b2:ResponseCriteria></b2:Acknowledge><b2:ProductionPerformance><b2:ID>${x(id)}</b2:ID></b2:ProductionPerformance></b2:DataArea></b2:AcknowledgeProductionPerformance>`
+    `<b2:AcknowledgeProductionPerformance xmlns:b2="${B2}" releaseID="6.0"><b2:ApplicationArea><b2:Sender>` +
+    `<b2:LogicalID>FAKE-MES</b2:LogicalID></b2:Sender><b2:CreationDateTime>` +
+    `${new Date().toISOString()}</b2:CreationDateTime></b2:ApplicationArea>` +
+    `<b2:DataArea><b2:Acknowledge><b2:ResponseCriteria><b2:ResponseExpression actionCode="${action}"/>` +
+    `${status}</b2:ResponseCriteria></b2:Acknowledge><b2:ProductionPerformance><b2:ID>${x(id)}</b2:ID>` +
+    `</b2:ProductionPerformance></b2:DataArea></b2:AcknowledgeProductionPerformance>`
   );
 }
 

@@ -75,7 +75,9 @@ export async function startSap(
       mode = m;
       random = seeded(seed ?? 5);
     },
-    expireCsrf: () => void (csrf = randomUUID()),
+    expireCsrf: () => {
+      csrf = randomUUID();
+    },
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
@@ -132,8 +134,8 @@ export async function startSap(
         )
         .filter(
           (o) =>
-            (!lt || ms(o.MfgOrderPlannedStartDate) < Date.parse(lt + 'Z')) &&
-            (!ge || ms(o.MfgOrderPlannedEndDate) >= Date.parse(ge + 'Z')),
+            (!lt || ms(o.MfgOrderPlannedStartDate) < Date.parse(`${lt}Z`)) &&
+            (!ge || ms(o.MfgOrderPlannedEndDate) >= Date.parse(`${ge}Z`)),
         )
         .sort((a, b) => String(a.ManufacturingOrder).localeCompare(String(b.ManufacturingOrder)));
       const skip = Number(url.searchParams.get('$skiptoken') ?? url.searchParams.get('$skip') ?? 0);
@@ -141,22 +143,21 @@ export async function startSap(
       const start = mode === 'repeatPage' ? 0 : skip;
       if (mode === 'emptyPage' && skip > 0)
         return send(res, 200, { d: { results: [], __next: `${fake.url}${url.pathname}?$skiptoken=${skip + 1}` } });
-      const page = all
-        .slice(start, start + top)
-        .map((o) => ({
-          __metadata: {
-            id: `${fake.url}${ORDERS}/A_ProductionOrder_2('${o.ManufacturingOrder}')`,
-            uri: `${fake.url}${ORDERS}/A_ProductionOrder_2('${o.ManufacturingOrder}')`,
-            type: 'API_PRODUCTION_ORDER_2_SRV.A_ProductionOrder_2Type',
-          },
-          ...o,
-        }));
+      const page = all.slice(start, start + top).map((o) => ({
+        __metadata: {
+          id: `${fake.url}${ORDERS}/A_ProductionOrder_2('${o.ManufacturingOrder}')`,
+          uri: `${fake.url}${ORDERS}/A_ProductionOrder_2('${o.ManufacturingOrder}')`,
+          type: 'API_PRODUCTION_ORDER_2_SRV.A_ProductionOrder_2Type',
+        },
+        ...o,
+      }));
       const requested = Number(url.searchParams.get('$top') ?? 100);
       // The server capped the page below what was asked: it says how to go on (like RAP services).
       const capped = requested > fake.serverPageCap && skip + page.length < all.length;
       const next =
         capped || mode === 'repeatPage'
-          ? `${fake.url}${url.pathname}?$filter=${encodeURIComponent(filter)}&$top=${requested}&$skiptoken=${mode === 'repeatPage' ? skip + top : skip + page.length}`
+          ? `${fake.url}${url.pathname}?$filter=${encodeURIComponent(filter)}&$top=${requested}&$skiptoken=` +
+            `${mode === 'repeatPage' ? skip + top : skip + page.length}`
           : undefined;
       return send(res, 200, { d: { results: page, __count: String(all.length), ...(next ? { __next: next } : {}) } });
     }
@@ -170,8 +171,8 @@ export async function startSap(
       const all = [...fake.confirmations.values()]
         .filter(
           (c) =>
-            (!ge || ms(c.ConfirmedExecutionStartDate) >= Date.parse(ge + 'Z')) &&
-            (!lt || ms(c.ConfirmedExecutionStartDate) < Date.parse(lt + 'Z')) &&
+            (!ge || ms(c.ConfirmedExecutionStartDate) >= Date.parse(`${ge}Z`)) &&
+            (!lt || ms(c.ConfirmedExecutionStartDate) < Date.parse(`${lt}Z`)) &&
             (!notReversed || c.IsReversed === false),
         )
         .sort((a, b) =>
@@ -182,12 +183,15 @@ export async function startSap(
       const skip = Number(url.searchParams.get('$skiptoken') ?? url.searchParams.get('$skip') ?? 0);
       const requested = Number(url.searchParams.get('$top') ?? 100);
       const page = all.slice(skip, skip + Math.min(requested, fake.serverPageCap)).map((c) => {
-        const uri = `${fake.url}${CONF}/ProdnOrdConf2(ConfirmationGroup='${c.ConfirmationGroup}',ConfirmationCount='${c.ConfirmationCount}')`;
+        const uri =
+          `${fake.url}${CONF}/ProdnOrdConf2(ConfirmationGroup='${c.ConfirmationGroup}',ConfirmationCount='` +
+          `${c.ConfirmationCount}')`;
         return { __metadata: { id: uri, uri, type: 'API_PROD_ORDER_CONFIRMATION_2_SRV.A_ProdnOrdConf2Type' }, ...c };
       });
       const more = requested > fake.serverPageCap && skip + page.length < all.length;
       const next = more
-        ? `${fake.url}${url.pathname}?$filter=${encodeURIComponent(filter)}&$top=${requested}&$skiptoken=${skip + page.length}`
+        ? `${fake.url}${url.pathname}?$filter=${encodeURIComponent(filter)}&$top=${requested}&$skiptoken=` +
+          `${skip + page.length}`
         : undefined;
       return send(res, 200, { d: { results: page, __count: String(all.length), ...(next ? { __next: next } : {}) } });
     }
@@ -218,15 +222,15 @@ export async function startSap(
         .find(Boolean);
       if (refused) return send(res, 400, sapError(refused.code, refused.message));
       const number = String(4900000000 + fake.documents.length);
-      doc.to_MaterialDocumentItem.results.forEach((it, i) =>
+      doc.to_MaterialDocumentItem.results.forEach((it, i) => {
         fake.documents.push({
           MaterialDocumentYear: '2030',
           MaterialDocument: number,
           MaterialDocumentItem: String(i + 1),
           PostingDate: doc.PostingDate,
           ...it,
-        }),
-      );
+        });
+      });
       return send(res, 201, { d: { MaterialDocumentYear: '2030', MaterialDocument: number } });
     }
     return send(res, 404, sapError('/IWBEP/CM_MGW_RT/020', `Resource not found for segment '${url.pathname}'`));

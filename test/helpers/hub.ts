@@ -1,11 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import pg from 'pg';
-import { HubConfigSchema } from '../../lib/config/hub.ts';
+import { seedDemo } from '../../app/demo/seed.ts';
+import { startAll, type RunningHub } from '../../app/start-all.ts';
 import { signUserToken } from '../../lib/auth/tokens.ts';
-import { seedDemo } from '../../lib/demo/seed.ts';
-import { openDatabase, startAll, type RunningHub } from '../../lib/hub.ts';
 import type { Role } from '../../lib/auth/viewer.ts';
+import { loadErpConfig } from '../../lib/config/erp.ts';
+import { HubConfigSchema } from '../../lib/config/hub.ts';
+import { loadMesConfig } from '../../lib/config/mes.ts';
+import { settingsOf } from '../../lib/config/settings.ts';
+import { openDatabase } from '../../lib/db/open.ts';
 
 export const JWT_SECRET = 'test-jwt-secret-0123456789abcdef0123456789';
 export const INTERNAL_SECRET = 'test-internal-secret-0123456789abcdef0123';
@@ -44,18 +48,38 @@ export interface TestHub extends RunningHub {
   close: () => Promise<void>;
 }
 
-/** The whole hub in this process on a fresh database, optionally with the demo plant seeded through the API. */
-export async function startTestHub(
-  opts: { seed?: boolean; mqtt?: { url: string; liveTopicPrefix: string } } = {},
-): Promise<TestHub> {
+export interface TestHubOptions {
+  /** The demo plant, seeded through the API. */
+  seed?: boolean;
+  mqtt?: { url: string; liveTopicPrefix: string };
+  /**
+   * mes.yml and erp.yml read from `dir` as the hub reads them at start, with `env` as the environment their
+   * `${VAR}` references see (the process's own environment is never touched).
+   */
+  config?: { dir: string; env?: Record<string, string> };
+}
+
+/** The whole hub in this process on a fresh database, configured by `opts` (nothing comes from the environment). */
+export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> {
   const database = await createTestDatabase();
-  const cfg = HubConfigSchema.parse({
+  const hubConfig = HubConfigSchema.parse({
     gateway: { host: '127.0.0.1', port: 0 },
     ...(opts.mqtt ? { mqtt: opts.mqtt } : {}),
   });
+  const { dir, env = {} } = opts.config ?? {};
+  const settings = settingsOf({
+    configDir: dir,
+    hub: hubConfig,
+    mes: dir ? loadMesConfig(dir, env) : undefined,
+    erp: dir ? loadErpConfig(dir, env) : undefined,
+  });
   const queries: string[] = [];
   const db = await openDatabase(database.url, 5, true, (sql) => queries.push(sql));
-  const hub = await startAll(cfg, db, { jwtSecret: JWT_SECRET, internalSecret: INTERNAL_SECRET, generated: false });
+  const hub = await startAll(settings, db, {
+    jwtSecret: JWT_SECRET,
+    internalSecret: INTERNAL_SECRET,
+    generated: false,
+  });
   const token: TestHub['token'] = (v) => signUserToken(JWT_SECRET, { sub: v.sub ?? `${v.role}-user`, ...v });
   const gql: TestHub['gql'] = async (tok, query, variables = {}) => {
     const res = await fetch(hub.url, {

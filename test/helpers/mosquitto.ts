@@ -64,7 +64,7 @@ async function startOnPort(port: number, opts: MosquittoOptions): Promise<Mosqui
     mkdirSync(dataDir, { recursive: true });
   }
   const confFile = join(confDir, 'mosquitto.conf');
-  writeFileSync(confFile, lines.join('\n') + '\n');
+  writeFileSync(confFile, `${lines.join('\n')}\n`);
 
   let child: ChildProcess | undefined;
   let log = '';

@@ -26,8 +26,12 @@ export function record(client: Client, query: string, variables: Record<string, 
     { query, variables },
     {
       next: (v) => void r.events.push(v),
-      error: (e) => void (r.errors = Array.isArray(e) ? e : [e]),
-      complete: () => void (r.completed = true),
+      error: (e) => {
+        r.errors = Array.isArray(e) ? e : [e];
+      },
+      complete: () => {
+        r.completed = true;
+      },
     },
   );
   return r;

@@ -24,7 +24,8 @@ const ctx = (
 
 // The ProductionSchedule example of reference/protocols.md §4, with a HierarchyScope naming the line.
 const PROTOCOLS_EXAMPLE = `<ProductionSchedule xmlns="http://www.mesa.org/xml/B2MML-V0600">
-  <ID>PS-2024-0501</ID><HierarchyScope><EquipmentID>L01</EquipmentID></HierarchyScope><PublishedDate>2024-04-30T18:00:00Z</PublishedDate>
+  <ID>PS-2024-0501</ID><HierarchyScope><EquipmentID>L01</EquipmentID></HierarchyScope>
+    <PublishedDate>2024-04-30T18:00:00Z</PublishedDate>
   <ProductionRequest><ID>1000123</ID><ProductProductionRuleID>FG-PUMP-10</ProductProductionRuleID>
     <SegmentRequirement><ID>0010</ID><ProcessSegmentID>ASSEMBLY</ProcessSegmentID>
       <EarliestStartTime>2024-05-01T06:00:00Z</EarliestStartTime><LatestEndTime>2024-05-02T06:00:00Z</LatestEndTime>
@@ -36,7 +37,8 @@ const PROTOCOLS_EXAMPLE = `<ProductionSchedule xmlns="http://www.mesa.org/xml/B2
 </ProductionSchedule>`;
 
 describe('B2MML ProductionSchedule → work orders', () => {
-  it('maps the protocols.md example: ID, product, window from the SegmentRequirement, produced quantity, default status', () => {
+  it(`maps the protocols.md example: ID, product, window from the SegmentRequirement, produced quantity, \
+default status`, () => {
     const { records, errors } = mapScheduleAnswer(PROTOCOLS_EXAMPLE, ctx());
     expect(errors).toEqual([]);
     expect(records).toEqual([
@@ -61,15 +63,23 @@ describe('B2MML ProductionSchedule → work orders', () => {
     const xml = `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>
       <b2:ShowProductionSchedule xmlns:b2="${B2MML_NS}"><b2:DataArea><b2:Show/><b2:ProductionSchedule>
         <b2:ProductionRequest><b2:ID>WO-1</b2:ID>
-          <b2:HierarchyScope><b2:EquipmentID>SITE</b2:EquipmentID><b2:HierarchyScope><b2:EquipmentID>L01</b2:EquipmentID></b2:HierarchyScope></b2:HierarchyScope>
+          <b2:HierarchyScope><b2:EquipmentID>SITE</b2:EquipmentID><b2:HierarchyScope>
+            <b2:EquipmentID>L01</b2:EquipmentID></b2:HierarchyScope></b2:HierarchyScope>
           <b2:Priority>3</b2:Priority>
-          <x:SegmentRequirement xmlns:x="${B2MML_NS}"><x:ID>1</x:ID><x:EarliestStartTime>2030-01-01T06:00:00Z</x:EarliestStartTime><x:LatestEndTime>2030-01-01T08:00:00Z</x:LatestEndTime></x:SegmentRequirement>
-          <SegmentRequirement xmlns="${B2MML_NS}"><ID>2</ID><EarliestStartTime>2030-01-01T08:00:00Z</EarliestStartTime><LatestEndTime>2030-01-01T14:00:00Z</LatestEndTime>
-            <MaterialRequirement><MaterialDefinitionID>P-1</MaterialDefinitionID><MaterialUse>Produced</MaterialUse><Quantity><QuantityString>200</QuantityString></Quantity></MaterialRequirement>
-            <MaterialRequirement xmlns="urn:vendor"><MaterialDefinitionID>NOT-B2MML</MaterialDefinitionID><MaterialUse>Produced</MaterialUse><Quantity><QuantityString>999</QuantityString></Quantity></MaterialRequirement>
+          <x:SegmentRequirement xmlns:x="${B2MML_NS}"><x:ID>1</x:ID>
+            <x:EarliestStartTime>2030-01-01T06:00:00Z</x:EarliestStartTime>
+            <x:LatestEndTime>2030-01-01T08:00:00Z</x:LatestEndTime></x:SegmentRequirement>
+          <SegmentRequirement xmlns="${B2MML_NS}"><ID>2</ID><EarliestStartTime>2030-01-01T08:00:00Z</EarliestStartTime>
+            <LatestEndTime>2030-01-01T14:00:00Z</LatestEndTime>
+            <MaterialRequirement><MaterialDefinitionID>P-1</MaterialDefinitionID><MaterialUse>Produced</MaterialUse>
+              <Quantity><QuantityString>200</QuantityString></Quantity></MaterialRequirement>
+            <MaterialRequirement xmlns="urn:vendor"><MaterialDefinitionID>NOT-B2MML</MaterialDefinitionID>
+              <MaterialUse>Produced</MaterialUse><Quantity><QuantityString>999</QuantityString></Quantity>
+              </MaterialRequirement>
           </SegmentRequirement>
           <b2:RequestState>Running</b2:RequestState>
-        </b2:ProductionRequest></b2:ProductionSchedule></b2:DataArea></b2:ShowProductionSchedule></s:Body></s:Envelope>`;
+        </b2:ProductionRequest></b2:ProductionSchedule></b2:DataArea></b2:ShowProductionSchedule>
+      </s:Body></s:Envelope>`;
     const { records, errors } = mapScheduleAnswer(xml, ctx());
     expect(errors).toEqual([]);
     expect(records[0]).toMatchObject({
@@ -87,13 +97,29 @@ describe('B2MML ProductionSchedule → work orders', () => {
 
   it('falls back to the request StartTime/EndTime, and reports unusable requests by key', () => {
     const req = (id: string, inner: string) => `<ProductionRequest><ID>${id}</ID>${inner}</ProductionRequest>`;
-    const produced = `<SegmentRequirement><ID>1</ID><MaterialRequirement><MaterialDefinitionID>P</MaterialDefinitionID><MaterialUse>Produced</MaterialUse><Quantity><QuantityString>5</QuantityString></Quantity></MaterialRequirement></SegmentRequirement>`;
+    const produced =
+      `<SegmentRequirement><ID>1</ID><MaterialRequirement><MaterialDefinitionID>P</MaterialDefinitionID>` +
+      `<MaterialUse>Produced</MaterialUse><Quantity><QuantityString>5</QuantityString></Quantity>` +
+      `</MaterialRequirement></SegmentRequirement>`;
     const xml = `<ProductionSchedule xmlns="${B2MML_NS}">
       ${req('OK', `<StartTime>2030-01-01T00:00:00Z</StartTime><EndTime>2030-01-01T01:00:00Z</EndTime>${produced}`)}
       ${req('NO-TIME', produced)}
-      ${req('BAD-QTY', `<StartTime>2030-01-01T00:00:00Z</StartTime><EndTime>2030-01-01T01:00:00Z</EndTime><SegmentRequirement><MaterialRequirement><MaterialDefinitionID>P</MaterialDefinitionID><MaterialUse>Produced</MaterialUse><Quantity><QuantityString>4.5</QuantityString></Quantity></MaterialRequirement></SegmentRequirement>`)}
-      ${req('OTHER-LINE', `<HierarchyScope><EquipmentID>L02</EquipmentID></HierarchyScope><StartTime>2030-01-01T00:00:00Z</StartTime><EndTime>2030-01-01T01:00:00Z</EndTime>${produced}`)}
-      ${req('ABORTED', `<StartTime>2030-01-01T00:00:00Z</StartTime><EndTime>2030-01-01T01:00:00Z</EndTime>${produced}<RequestState>Aborted</RequestState>`)}
+      ${req(
+        'BAD-QTY',
+        `<StartTime>2030-01-01T00:00:00Z</StartTime><EndTime>2030-01-01T01:00:00Z</EndTime><SegmentRequirement>` +
+          `<MaterialRequirement><MaterialDefinitionID>P</MaterialDefinitionID><MaterialUse>Produced</MaterialUse>` +
+          `<Quantity><QuantityString>4.5</QuantityString></Quantity></MaterialRequirement></SegmentRequirement>`,
+      )}
+      ${req(
+        'OTHER-LINE',
+        `<HierarchyScope><EquipmentID>L02</EquipmentID></HierarchyScope>` +
+          `<StartTime>2030-01-01T00:00:00Z</StartTime><EndTime>2030-01-01T01:00:00Z</EndTime>${produced}`,
+      )}
+      ${req(
+        'ABORTED',
+        `<StartTime>2030-01-01T00:00:00Z</StartTime><EndTime>2030-01-01T01:00:00Z</EndTime>` +
+          `${produced}<RequestState>Aborted</RequestState>`,
+      )}
     </ProductionSchedule>`;
     const { records, errors } = mapScheduleAnswer(xml, ctx());
     expect(records.map((r) => [r.number, r.status, r.lineId])).toEqual([
@@ -109,7 +135,11 @@ describe('B2MML ProductionSchedule → work orders', () => {
 
   it('takes the line from the document when none is asked for, and needs one then', () => {
     const one = (scope: string) =>
-      `<ProductionSchedule xmlns="${B2MML_NS}"><ProductionRequest><ID>X</ID>${scope}<StartTime>2030-01-01T00:00:00Z</StartTime><EndTime>2030-01-01T01:00:00Z</EndTime><SegmentRequirement><MaterialRequirement><MaterialDefinitionID>P</MaterialDefinitionID><MaterialUse>Produced</MaterialUse><Quantity><QuantityString>1</QuantityString></Quantity></MaterialRequirement></SegmentRequirement></ProductionRequest></ProductionSchedule>`;
+      `<ProductionSchedule xmlns="${B2MML_NS}"><ProductionRequest><ID>X</ID>` +
+      `${scope}<StartTime>2030-01-01T00:00:00Z</StartTime><EndTime>2030-01-01T01:00:00Z</EndTime>` +
+      `<SegmentRequirement><MaterialRequirement><MaterialDefinitionID>P</MaterialDefinitionID>` +
+      `<MaterialUse>Produced</MaterialUse><Quantity><QuantityString>1</QuantityString></Quantity>` +
+      `</MaterialRequirement></SegmentRequirement></ProductionRequest></ProductionSchedule>`;
     expect(
       mapScheduleAnswer(one('<HierarchyScope><EquipmentID>L01</EquipmentID></HierarchyScope>'), ctx(null)).records[0]!
         .lineId,
@@ -153,7 +183,8 @@ describe('B2MML documents the hub sends', () => {
     ).toEqual(['ProductionRequest']);
   });
 
-  it('ProcessProductionPerformance carries the key, the order, the state and the produced quantity in XSD order', () => {
+  it(`ProcessProductionPerformance carries the key, the order, \
+the state and the produced quantity in XSD order`, () => {
     const xml = buildProcessProductionPerformance({
       id: 'key-1',
       workOrderNumber: 'WO-1',
@@ -199,7 +230,8 @@ describe('B2MML documents the hub sends', () => {
 
   it('reads an acknowledgement: accepted, or rejected with its reason', () => {
     const ack = (criteria: string) =>
-      `<AcknowledgeProductionPerformance xmlns="${B2MML_NS}"><DataArea><Acknowledge>${criteria}</Acknowledge></DataArea></AcknowledgeProductionPerformance>`;
+      `<AcknowledgeProductionPerformance xmlns="${B2MML_NS}"><DataArea><Acknowledge>${criteria}</Acknowledge>` +
+      `</DataArea></AcknowledgeProductionPerformance>`;
     expect(
       readAcknowledge(ack('<ResponseCriteria><ResponseExpression actionCode="Accepted"/></ResponseCriteria>')),
     ).toEqual({ accepted: true });
@@ -207,7 +239,8 @@ describe('B2MML documents the hub sends', () => {
     expect(
       readAcknowledge(
         ack(
-          '<ResponseCriteria><ResponseExpression actionCode="Rejected"/><ChangeStatus><Description>locked</Description></ChangeStatus></ResponseCriteria>',
+          '<ResponseCriteria><ResponseExpression actionCode="Rejected"/><ChangeStatus>' +
+            '<Description>locked</Description></ChangeStatus></ResponseCriteria>',
         ),
       ),
     ).toEqual({ accepted: false, reason: 'locked' });
@@ -218,14 +251,18 @@ describe('B2MML documents the hub sends', () => {
 describe('SOAP faults', () => {
   it('SOAP 1.1 and 1.2 faults: Client/Sender are final, Server/Receiver are retried', () => {
     const f11 = (code: string) =>
-      `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault><faultcode>${code}</faultcode><faultstring>bad &amp; sad</faultstring></soap:Fault></soap:Body></soap:Envelope>`;
+      `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault><faultcode>` +
+      `${code}</faultcode><faultstring>bad &amp; sad</faultstring></soap:Fault></soap:Body></soap:Envelope>`;
     expect(describeSoapFault(f11('soap:Client'))).toEqual({
       message: 'SOAP Fault soap:Client: bad & sad',
       upstreamCode: 'soap:Client',
       retryable: false,
     });
     expect(describeSoapFault(f11('soap:Server.Database'))).toMatchObject({ retryable: true });
-    const f12 = `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><env:Fault><env:Code><env:Value>env:Sender</env:Value></env:Code><env:Reason><env:Text xml:lang="en">no such line</env:Text></env:Reason></env:Fault></env:Body></env:Envelope>`;
+    const f12 =
+      `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><env:Fault><env:Code>` +
+      `<env:Value>env:Sender</env:Value></env:Code><env:Reason><env:Text xml:lang="en">no such line</env:Text>` +
+      `</env:Reason></env:Fault></env:Body></env:Envelope>`;
     expect(describeSoapFault(f12)).toEqual({
       message: 'SOAP Fault env:Sender: no such line',
       upstreamCode: 'env:Sender',

@@ -12,9 +12,11 @@ const dirWith = (file: string, yaml: string) => {
   return dir;
 };
 const mes = (auth: string) =>
-  `mes:\n  systemType: rest\n  connection:\n    baseUrl: https://mes.example.com\n    auth: ${auth}\n  lines: [LINE-1]\n`;
+  'mes:\n  systemType: rest\n  connection:\n    baseUrl: https://mes.example.com\n' +
+  `    auth: ${auth}\n  lines: [LINE-1]\n`;
 const erp = (auth: string) =>
-  `erp:\n  systemType: sap_odata\n  connection:\n    baseUrl: https://s4.example.com\n    auth: ${auth}\n  sap: { plant: '1710' }\n`;
+  'erp:\n  systemType: sap_odata\n  connection:\n    baseUrl: https://s4.example.com\n' +
+  `    auth: ${auth}\n  sap: { plant: '1710' }\n`;
 const refusal = (load: () => unknown) => {
   try {
     load();
@@ -56,7 +58,8 @@ describe('secrets in mes.yml and erp.yml come only from the environment', () => 
     const dir = dirWith('mes.yml', mes(auth));
     const msg = refusal(() => loadMesConfig(dir, { MES_PW: 'from-env' }));
     expect(msg).toBe(
-      `${join(dir, 'mes.yml')}: ${key}: must come from the environment, e.g. \${${example}} (a literal secret is refused)`,
+      `${join(dir, 'mes.yml')}: ${key}: must come from the environment, e.g. \${${example}} (a literal secret ` +
+        `is refused)`,
     );
     expect(msg).not.toContain('s3cr3t-literal');
   });

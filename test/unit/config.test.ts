@@ -33,7 +33,8 @@ describe('hub.yml', () => {
     expect(cfg.auth.internalSecret).toBe('s'.repeat(40));
   });
 
-  it('loads the documented example (config/hub.yml, as docker-compose uses it) with only the required variables', () => {
+  it(`loads the documented example (config/hub.yml, \
+as docker-compose uses it) with only the required variables`, () => {
     const env = {
       DATABASE_URL: 'postgres://hub@db/hub',
       HUB_JWT_SECRET: 'j'.repeat(40),

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { HttpPollingConfigSchema } from '../../lib/telemetry/http/config.ts';
-import { HttpPoller } from '../../lib/telemetry/http/poller.ts';
+import { HttpPollingConfigSchema, type HttpPollingConfig } from '../../lib/config/http-polling.ts';
+import { HttpPoller, type HttpPollerOptions } from '../../lib/telemetry/sources/http-polling.ts';
 import type { SourceBatch, TelemetrySink } from '../../lib/telemetry/types.ts';
 import { HTML_BODY, MALFORMED_BODY, startHttpSensor, type FakeHttpSensor } from '../fakes/http-sensor.ts';
 
@@ -18,7 +18,9 @@ const realTurn = () => new Promise<void>((r) => setImmediate(r)); // setImmediat
  */
 async function advance(ms: number, stalled: string[] = []): Promise<void> {
   const busy = () =>
-    pollers.some((p) => p.status().some((s) => s.pollingSince && !stalled.some((path) => s.url.endsWith(path))));
+    pollers.some((p) =>
+      p.endpointStatus().some((s) => s.pollingSince && !stalled.some((path) => s.url.endsWith(path))),
+    );
   for (let done = 0; done < ms; done += 10) {
     await vi.advanceTimersByTimeAsync(Math.min(10, ms - done));
     await realTurn();
@@ -54,10 +56,24 @@ function recordingSink(): TelemetrySink & { batches: SourceBatch[] } {
   };
 }
 
-let sensor: FakeHttpSensor;
-const pollers: HttpPoller[] = [];
+/** The poller with its sink bound, as the tests start it (in the hub, the ingest hands every source the pipeline). */
+class TestPoller extends HttpPoller {
+  constructor(
+    cfg: HttpPollingConfig,
+    private readonly boundSink: TelemetrySink,
+    opts?: HttpPollerOptions,
+  ) {
+    super(cfg, opts);
+  }
+  override start(): Promise<void> {
+    return super.start(this.boundSink);
+  }
+}
 
-function poller(endpoints: Record<string, unknown>[], sink: TelemetrySink = recordingSink()): HttpPoller {
+let sensor: FakeHttpSensor;
+const pollers: TestPoller[] = [];
+
+function poller(endpoints: Record<string, unknown>[], sink: TelemetrySink = recordingSink()): TestPoller {
   const cfg = HttpPollingConfigSchema.parse({
     enabled: true,
     endpoints: endpoints.map(({ path, url, ...rest }) => ({
@@ -69,12 +85,13 @@ function poller(endpoints: Record<string, unknown>[], sink: TelemetrySink = reco
     })),
   });
   // random 0: the backoff is its un-jittered upper bound, so request counts are exact.
-  const p = new HttpPoller(cfg, sink, { random: () => 0 });
+  const p = new TestPoller(cfg, sink, { random: () => 0 });
   pollers.push(p);
   return p;
 }
 
-const statusOf = (p: HttpPoller, name: string) => p.status().find((s) => s.name === name || s.url.endsWith(name))!;
+const statusOf = (p: HttpPoller, name: string) =>
+  p.endpointStatus().find((s) => s.name === name || s.url.endsWith(name))!;
 
 beforeAll(async () => {
   sensor = await startHttpSensor();
@@ -131,7 +148,7 @@ describe('HTTP poller', () => {
   it('polls nothing when the section is disabled', async () => {
     sensor.setMode('/off', 'ok');
     const cfg = HttpPollingConfigSchema.parse({ enabled: false, endpoints: [{ url: `${sensor.url}/off`, mapping }] });
-    const p = new HttpPoller(cfg, recordingSink());
+    const p = new TestPoller(cfg, recordingSink());
     pollers.push(p);
     p.start();
     await advance(2000);
@@ -205,7 +222,8 @@ describe('HTTP poller', () => {
     expect(sink.batches).toEqual([]); // half a document is not a malformed one: it never arrived
   });
 
-  it('backs off from a failing endpoint up to backoff.maxSeconds, then returns to the interval after a success', async () => {
+  it(`backs off from a failing endpoint up to backoff.maxSeconds, \
+then returns to the interval after a success`, async () => {
     sensor.setMode('/flaky', '500');
     const sink = recordingSink();
     const p = poller([{ path: '/flaky', intervalSeconds: 1, backoff: { maxSeconds: 8 } }], sink);
@@ -248,7 +266,7 @@ describe('HTTP poller', () => {
     ]);
     p.start();
     await advance(100);
-    await until(() => p.status().every((s) => s.consecutiveFailures === 1), 'three failures');
+    await until(() => p.endpointStatus().every((s) => s.consecutiveFailures === 1), 'three failures');
     expect(statusOf(p, '/busy')).toMatchObject({
       lastErrorCode: 'UPSTREAM_UNAVAILABLE',
       lastError: 'HTTP 429 Too Many Requests',
@@ -327,7 +345,10 @@ describe('HTTP poller', () => {
   it('skips and counts polls that come due while the pipeline still holds the previous batch', async () => {
     sensor.setMode('/pressed', 'ok');
     const waiting: Array<() => void> = [];
-    const release = () => waiting.splice(0).forEach((go) => go());
+    const release = () =>
+      waiting.splice(0).forEach((go) => {
+        go();
+      });
     const sink: TelemetrySink = {
       submit: (batch) =>
         new Promise<void>((resolve) => {
@@ -373,7 +394,7 @@ describe('HTTP poller', () => {
     await until(() => sensor.openConnections() === 0, 'the sockets to close');
     // Nothing left that would keep the process alive but the fake sensor's listening socket.
     expect(process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap')).toEqual([]);
-    expect(p.status().every((s) => s.nextPollAt === undefined)).toBe(true);
+    expect(p.endpointStatus().every((s) => s.nextPollAt === undefined)).toBe(true);
     expect(statusOf(p, '/stuck').consecutiveFailures).toBe(0); // stopping is not the endpoint's failure
 
     await advance(3000);

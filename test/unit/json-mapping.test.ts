@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { applyMapping, JsonMappingSchema } from '../../lib/telemetry/json-mapping.ts';
-import { compileTopicFilter } from '../../lib/telemetry/topic-filter.ts';
+import { JsonMappingSchema } from '../../lib/config/json-mapping.ts';
+import { applyMapping } from '../../lib/telemetry/json-mapping.ts';
+import { compileTopicFilter } from '../../lib/mqtt/topic-filter.ts';
 
 const at = new Date('2026-11-22T12:00:00Z');
 const map = (m: unknown) => JsonMappingSchema.parse(m);
@@ -91,8 +92,9 @@ describe('topic filters', () => {
 });
 
 describe('MQTT JSON decoder', () => {
-  it('gives each unusable message its own dead letter: no matching topic, oversized, not UTF-8, not JSON, missing unit', async () => {
-    const { createJsonDecoder } = await import('../../lib/telemetry/ingest/mqtt-json.ts');
+  it(`gives each unusable message its own dead letter: no matching topic, oversized, not UTF-8, not JSON, \
+missing unit`, async () => {
+    const { createJsonDecoder } = await import('../../lib/telemetry/sources/mqtt-json.ts');
     const decode = createJsonDecoder(
       [
         {

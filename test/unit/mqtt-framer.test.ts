@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import mqttPacket, { type Packet } from 'mqtt-packet';
-import { PacketFramer, type FramedPublish } from '../../lib/telemetry/mqtt/framer.ts';
+import { PacketFramer, type FramedPublish } from '../../lib/mqtt/framer.ts';
 
 /**
  * The framer against mqtt-packet's own encoder: whatever the chunk boundaries (every split point, and one byte

@@ -465,7 +465,10 @@ describe('SparkplugState', () => {
     // Random bytes and every truncation of a valid message: a result every time, never an exception.
     const valid = data(2, float(10, 1), { alias: 12, datatype: DataType.UInt64, value: 2n ** 63n });
     let seed = 42;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return (seed >>> 16) & 0xff;
+    };
     const inputs: Buffer[] = [];
     for (let i = 0; i < valid.length; i++) inputs.push(valid.subarray(0, i));
     for (let i = 0; i < 500; i++) inputs.push(Buffer.from(Array.from({ length: 1 + (i % 64) }, rand)));

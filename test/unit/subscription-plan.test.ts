@@ -11,7 +11,8 @@ import { SubscriptionPlanner } from '../../gateway/subscriptions/planner.ts';
  * pinned @apollo packages breaks either, this fails before any dashboard does.
  */
 const planner = new SubscriptionPlanner(readSupergraph());
-const DOC = `subscription { sensorReadings(filter: { machineIds: ["M-1"] }) { value machine { name line { id } openAlerts { type } } } }`;
+const DOC = `subscription { sensorReadings(filter: { machineIds: ["M-1"] }) { value machine { name line { id }
+  openAlerts { type } } } }`;
 
 const fakeService = (calls: unknown[][], answer: (rep: any) => unknown): GraphQLDataSource => ({
   process: async ({ request }) => {
@@ -41,7 +42,8 @@ describe('subscription plans', () => {
     expect(broken.kind === 'error' && broken.errors[0]!.extensions.code).toBe('GRAPHQL_PARSE_FAILED');
   });
 
-  it('completes an event with the other subgraphs, batching concurrent events into one _entities call each', async () => {
+  it(`completes an event with the other subgraphs, \
+batching concurrent events into one _entities call each`, async () => {
     const p = planner.prepare(DOC);
     if (p.kind !== 'subscription') throw new Error('not planned');
     const production: unknown[][] = [];

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuthConfig } from '../../lib/connectors/config.ts';
+import type { AuthConfig } from '../../lib/config/connection.ts';
 import { UpstreamError } from '../../lib/connectors/errors.ts';
 import { UpstreamClient } from '../../lib/connectors/http.ts';
 

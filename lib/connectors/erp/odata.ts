@@ -39,12 +39,19 @@ export function datetimeLiteral(d: Date): string {
 /** A string literal for $filter ('' doubles a quote). */
 export const str = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
+/** The `error` of SAP's JSON error body (OData V2). */
+interface SapErrorJson {
+  message?: string | { value?: unknown };
+  code?: string;
+  innererror?: { transactionid?: string };
+}
+
 /** SAP's error body (JSON with Accept: application/json, else the same tree as XML) → code, message, transaction id. */
 export function describeSapError(
   body: string,
 ): { message: string; upstreamCode?: string; transactionId?: string } | undefined {
   try {
-    const e = (JSON.parse(body) as { error?: any }).error;
+    const e = (JSON.parse(body) as { error?: SapErrorJson }).error;
     if (e) {
       const message = typeof e.message === 'string' ? e.message : e.message?.value;
       return { message: String(message ?? 'error'), upstreamCode: e.code, transactionId: e.innererror?.transactionid };

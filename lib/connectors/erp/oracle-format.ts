@@ -88,11 +88,19 @@ export function mapOracleWorkOrder(
   }
 }
 
+/** The fields of Oracle's JSON error body that are read (an `o:errorDetails` entry has the same shape). */
+interface OracleErrorJson {
+  title?: unknown;
+  detail?: unknown;
+  'o:errorCode'?: string;
+  'o:errorDetails'?: unknown;
+}
+
 /** Oracle's error body (`title`, `detail`, `o:errorCode`, `o:errorDetails[]`), or its plain text. */
 export function describeOracleError(body: string): { message: string; upstreamCode?: string } | undefined {
   try {
-    const e = JSON.parse(body) as Record<string, any>;
-    const d = Array.isArray(e['o:errorDetails']) ? e['o:errorDetails'][0] : undefined;
+    const e = JSON.parse(body) as OracleErrorJson;
+    const d = Array.isArray(e['o:errorDetails']) ? (e['o:errorDetails'][0] as OracleErrorJson | undefined) : undefined;
     const message = d?.detail ?? e.detail ?? e.title;
     if (message) return { message: String(message), upstreamCode: d?.['o:errorCode'] ?? e['o:errorCode'] };
   } catch {

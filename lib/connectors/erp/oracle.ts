@@ -1,5 +1,5 @@
 import type { ErpConfig, OracleConfig } from '../../config/erp.ts';
-import { valuesMappedTo } from '../config.ts';
+import { valuesMappedTo } from '../../config/connection.ts';
 import { badResponse, notSupported } from '../errors.ts';
 import { at, UpstreamClient } from '../http.ts';
 import type { ConsumptionRecord, RecordPage, ScheduleRecord } from '../mes/types.ts';
@@ -22,7 +22,8 @@ export class OracleRestConnector implements ErpConnector {
 
   constructor(private readonly cfg: ErpConfig) {
     this.system = cfg.name;
-    // Row-match `q` expressions (and/or, quoted literals) need REST framework version 2 or later; a configured header wins.
+    // Row-match `q` expressions (and/or, quoted literals) need REST framework version 2 or later; a configured header
+    // wins.
     const headers = Object.keys(cfg.connection.headers).some((h) => h.toLowerCase() === 'rest-framework-version')
       ? cfg.connection.headers
       : { ...cfg.connection.headers, 'REST-Framework-Version': '4' };
@@ -100,6 +101,7 @@ export class OracleRestConnector implements ErpConnector {
     );
   }
 
+  // biome-ignore lint/correctness/useYield: it only throws, but as a generator: at the first next(), not when called
   private async *refuse(what: string): AsyncIterable<never> {
     throw notSupported(this.system, what, 'the Oracle connector reads workOrders only');
   }

@@ -1,5 +1,5 @@
 import type { ErpConfig, SapConfig } from '../../config/erp.ts';
-import { valuesMappedTo } from '../config.ts';
+import { valuesMappedTo } from '../../config/connection.ts';
 import { badResponse } from '../errors.ts';
 import { UpstreamClient, type UpstreamRequest, type UpstreamResponse } from '../http.ts';
 import type { ConsumptionRecord, RecordError, RecordPage, ScheduleRecord } from '../mes/types.ts';
@@ -105,16 +105,18 @@ export class SapOdataConnector implements ErpConnector {
   async *materials(): AsyncIterable<RecordPage<MaterialRecord>> {
     const query = {
       $select:
-        'Product,ProductType,BaseUnit,ProductGroup,GrossWeight,NetWeight,WeightUnit,IsMarkedForDeletion,LastChangeDateTime,to_Description/Language,to_Description/ProductDescription',
+        'Product,ProductType,BaseUnit,ProductGroup,GrossWeight,NetWeight,WeightUnit,IsMarkedForDeletion,' +
+        'LastChangeDateTime,to_Description/Language,to_Description/ProductDescription',
       $expand: 'to_Description',
     };
-    for await (const rows of this.pages<Record<string, any>>(`${PRODUCTS}/A_Product`, query, (r) =>
-      String(r.Product),
-    )) {
+    type ProductRow = Record<string, unknown> & {
+      to_Description?: { results?: { Language?: string; ProductDescription?: string }[] };
+    };
+    for await (const rows of this.pages<ProductRow>(`${PRODUCTS}/A_Product`, query, (r) => String(r.Product))) {
       const page: RecordPage<MaterialRecord> = { records: [], errors: [] };
       for (const r of rows) {
         try {
-          const texts: { Language?: string; ProductDescription?: string }[] = r.to_Description?.results ?? [];
+          const texts = r.to_Description?.results ?? [];
           const weight = (v: unknown, f: string) => (v === undefined || v === null || v === '' ? null : decimal(v, f));
           page.records.push({
             id: hubId(r.Product, 'Product'),
@@ -139,7 +141,9 @@ export class SapOdataConnector implements ErpConnector {
 
   async *labourCosts(from: Date, to: Date): AsyncIterable<RecordPage<LabourCostRecord>> {
     // [unverified] ProdnOrdConf2 property names as in SAP's API_PROD_ORDER_CONFIRMATION_2_SRV documentation.
-    const filter = `ConfirmedExecutionStartDate ge ${datetimeLiteral(from)} and ConfirmedExecutionStartDate lt ${datetimeLiteral(to)} and IsReversed eq false`;
+    const filter =
+      `ConfirmedExecutionStartDate ge ${datetimeLiteral(from)} ` +
+      `and ConfirmedExecutionStartDate lt ${datetimeLiteral(to)} and IsReversed eq false`;
     for await (const rows of this.pages<Record<string, unknown>>(
       `${CONFIRMATIONS}/ProdnOrdConf2`,
       { $filter: filter },
@@ -179,7 +183,9 @@ export class SapOdataConnector implements ErpConnector {
 
   async inventoryConsumption(workOrderNumber: string): Promise<ConsumptionRecord[]> {
     const out: ConsumptionRecord[] = [];
-    const filter = `ManufacturingOrder eq ${str(workOrderNumber)} and GoodsMovementType eq ${str(this.sap.goodsIssueMovementType)}`;
+    const filter =
+      `ManufacturingOrder eq ${str(workOrderNumber)} ` +
+      `and GoodsMovementType eq ${str(this.sap.goodsIssueMovementType)}`;
     const key = (r: Record<string, unknown>) =>
       `${r.MaterialDocumentYear}/${r.MaterialDocument}/${r.MaterialDocumentItem}`;
     for await (const rows of this.pages<Record<string, unknown>>(

@@ -42,7 +42,9 @@ export type ErpOperation = 'materials' | 'labour' | 'consumption' | 'postConsump
 
 export interface ErpConnector {
   readonly system: string;
-  /** What this system cannot do (the calls throw NOT_SUPPORTED); the service refuses them up front, the jobs skip them. */
+  /**
+   * What this system cannot do (the calls throw NOT_SUPPORTED); the service refuses them up front, the jobs skip them.
+   */
   readonly unsupported?: ReadonlySet<ErpOperation>;
   /** The material master, page by page. */
   materials(): AsyncIterable<RecordPage<MaterialRecord>>;

@@ -39,9 +39,13 @@ function applicationArea(sender: string, messageId: string, createdAt: Date): st
 const hierarchyScope = (equipmentId: string) =>
   el('HierarchyScope', txt('EquipmentID', equipmentId) + txt('EquipmentElementLevel', 'ProductionLine'));
 
-/** GetProductionSchedule: the ProductionSchedule in the DataArea is the selection (line, window, optionally one request). */
+/**
+ * GetProductionSchedule: the ProductionSchedule in the DataArea is the selection (line, window, optionally one
+ * request).
+ */
 export function buildGetProductionSchedule(q: ScheduleQuery): string {
-  // ProductionSchedule sequence: ID, Description*, Location, HierarchyScope, PublishedDate, StartTime, EndTime, ..., ProductionRequest*.
+  // ProductionSchedule sequence: ID, Description*, Location, HierarchyScope, PublishedDate, StartTime, EndTime, ...,
+  // ProductionRequest*.
   const schedule = el(
     'ProductionSchedule',
     (q.lineValue ? hierarchyScope(q.lineValue) : '') +
@@ -49,7 +53,10 @@ export function buildGetProductionSchedule(q: ScheduleQuery): string {
       txt('EndTime', q.to && iso(q.to)) +
       (q.workOrderNumber ? el('ProductionRequest', txt('ID', q.workOrderNumber)) : ''),
   );
-  return `<GetProductionSchedule xmlns="${N}" releaseID="6.0">${applicationArea(q.sender, q.messageId, q.createdAt)}${el('DataArea', '<Get/>' + schedule)}</GetProductionSchedule>`;
+  return (
+    `<GetProductionSchedule xmlns="${N}" releaseID="6.0">${applicationArea(q.sender, q.messageId, q.createdAt)}` +
+    `${el('DataArea', `<Get/>${schedule}`)}</GetProductionSchedule>`
+  );
 }
 
 export interface PerformanceReport {
@@ -76,7 +83,8 @@ export function buildProcessProductionPerformance(r: PerformanceReport): string 
     'MaterialActual',
     txt('MaterialUse', 'Produced') + el('Quantity', txt('QuantityString', String(r.actualQuantity))),
   );
-  // SegmentResponse: ID, ProcessSegmentID*, ProductSegmentID*, Description*, Location, HierarchyScope, ActualStartTime, ActualEndTime, ..., MaterialActual*.
+  // SegmentResponse: ID, ProcessSegmentID*, ProductSegmentID*, Description*, Location, HierarchyScope, ActualStartTime,
+  // ActualEndTime, ..., MaterialActual*.
   const segment = el(
     'SegmentResponse',
     txt('ID', '1') +
@@ -84,7 +92,8 @@ export function buildProcessProductionPerformance(r: PerformanceReport): string 
       txt('ActualEndTime', r.actualEnd && iso(r.actualEnd)) +
       material,
   );
-  // ProductionResponse: ID, ProductionRequestID, ProductProductionRuleID*, Version*, Location, HierarchyScope, StartTime, EndTime, SegmentResponse*, ResponseState.
+  // ProductionResponse: ID, ProductionRequestID, ProductProductionRuleID*, Version*, Location, HierarchyScope,
+  // StartTime, EndTime, SegmentResponse*, ResponseState.
   const response = el(
     'ProductionResponse',
     txt('ID', r.id) +
@@ -95,12 +104,16 @@ export function buildProcessProductionPerformance(r: PerformanceReport): string 
       segment +
       txt('ResponseState', r.state),
   );
-  // ProductionPerformance: ID, Description*, Location, HierarchyScope, PublishedDate, ProductionScheduleID, StartTime, EndTime, ..., ProductionResponse*.
+  // ProductionPerformance: ID, Description*, Location, HierarchyScope, PublishedDate, ProductionScheduleID, StartTime,
+  // EndTime, ..., ProductionResponse*.
   const performance = el(
     'ProductionPerformance',
     txt('ID', r.id) + hierarchyScope(r.lineValue) + txt('PublishedDate', iso(r.publishedAt)) + response,
   );
-  return `<ProcessProductionPerformance xmlns="${N}" releaseID="6.0">${applicationArea(r.sender, r.id, r.publishedAt)}${el('DataArea', '<Process/>' + performance)}</ProcessProductionPerformance>`;
+  return (
+    `<ProcessProductionPerformance xmlns="${N}" releaseID="6.0">${applicationArea(r.sender, r.id, r.publishedAt)}` +
+    `${el('DataArea', `<Process/>${performance}`)}</ProcessProductionPerformance>`
+  );
 }
 
 /** The ProductionSchedule elements of an answer (a SOAP envelope or a bare B2MML document). */
@@ -180,7 +193,8 @@ export function mapProductionRequest(
     const rule = optionalText(textAt(req, N, 'ProductProductionRuleID'));
     const produced = segments.flatMap((s) => childrenOf(s, N, 'MaterialRequirement')).filter(isProduced);
     const product = optionalText(textAt(produced[0], N, 'MaterialDefinitionID')) ?? rule;
-    // Several segments may each produce the finished material (a route): the order's quantity is the largest, not their sum.
+    // Several segments may each produce the finished material (a route): the order's quantity is the largest, not their
+    // sum.
     const quantities = produced
       .filter((m) => (textAt(m, N, 'MaterialDefinitionID') ?? product) === product)
       .map((m) => textAt(m, N, 'Quantity', 'QuantityString'))

@@ -1,7 +1,7 @@
 import type { IExOptions, IHeaders, IHttpClient } from 'soap';
 import { log } from '../../log.ts';
 import type { UpstreamClient } from '../http.ts';
-import { childOf, descendants, parseXml, textAt } from '../xml.ts';
+import { childOf, descendants, parseXml, textAt, type XmlElement } from '../xml.ts';
 
 const SOAP11 = 'http://schemas.xmlsoap.org/soap/envelope/';
 const SOAP12 = 'http://www.w3.org/2003/05/soap-envelope';
@@ -21,6 +21,7 @@ export class SoapTransport implements IHttpClient {
     callback: (error: unknown, res?: unknown, body?: unknown) => unknown,
     exheaders?: IHeaders,
     exoptions?: IExOptions,
+    // biome-ignore lint/suspicious/noExplicitAny: soap types this as an AxiosPromise, but reads only the callback
   ): any {
     const get = data === null || data === undefined;
     const headers: Record<string, string> = { accept: 'text/xml, application/soap+xml, application/xml' };
@@ -51,7 +52,7 @@ export class SoapTransport implements IHttpClient {
 export function describeSoapFault(
   body: string,
 ): { message: string; upstreamCode?: string; retryable?: boolean } | undefined {
-  let fault;
+  let fault: XmlElement | undefined;
   try {
     const root = parseXml(body);
     fault = descendants(root, SOAP11, 'Fault')[0] ?? descendants(root, SOAP12, 'Fault')[0];

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as soap from 'soap';
 import type { MesConfig, MesSoapConfig } from '../../config/mes.ts';
-import { valuesMappedTo } from '../config.ts';
+import { valuesMappedTo } from '../../config/connection.ts';
 import { badResponse, notSupported, unavailable, UpstreamError } from '../errors.ts';
 import { UpstreamClient } from '../http.ts';
 import { RecordProblem } from '../values.ts';
@@ -133,7 +133,9 @@ export class SoapMesConnector implements MesConnector {
     });
   }
 
-  /** One answer per MES equipment id of the line; orders outside [from, to) are left out (a MES may ignore the window). */
+  /**
+   * One answer per MES equipment id of the line; orders outside [from, to) are left out (a MES may ignore the window).
+   */
   async *schedules(lineId: string, from: Date, to: Date): AsyncIterable<RecordPage<ScheduleRecord>> {
     for (const value of this.lineValues(lineId)) {
       const { records, errors } = this.read(
@@ -192,7 +194,7 @@ export class SoapMesConnector implements MesConnector {
       sender: this.soapCfg.senderId,
     });
     const answer = await this.call(this.soapCfg.operations.performance, body);
-    let ack;
+    let ack: ReturnType<typeof readAcknowledge>;
     try {
       ack = readAcknowledge(answer);
     } catch (e) {
@@ -211,10 +213,16 @@ export class SoapMesConnector implements MesConnector {
   async close(): Promise<void> {}
 }
 
-/** What the soap package rejected with when it could not read an answer: an Error, or `{ Fault: { faultstring, detail } }` for invalid XML. */
+/**
+ * What the soap package rejected with when it could not read an answer: an Error, or
+ * `{ Fault: { faultstring, detail } }` for invalid XML.
+ */
 function soapParseProblem(e: unknown): string {
   const err = e as { message?: unknown; Fault?: { faultstring?: unknown; detail?: unknown } } | undefined;
   if (err?.Fault)
-    return `${String(err.Fault.faultstring ?? 'unreadable')}${err.Fault.detail ? ` (${String(err.Fault.detail).split('\n')[0]})` : ''}`;
+    return (
+      `${String(err.Fault.faultstring ?? 'unreadable')}` +
+      `${err.Fault.detail ? ` (${String(err.Fault.detail).split('\n')[0]})` : ''}`
+    );
   return String(err?.message ?? e);
 }

@@ -241,8 +241,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     begin
       while m <= to_month loop
         if to_regclass(format('telemetry.readings_%s', to_char(m, 'YYYY_MM'))) is null then
-          execute format('create table telemetry.readings_%s partition of telemetry.readings for values from (%L) to (%L)',
-                         to_char(m, 'YYYY_MM'), m, (m + interval '1 month')::date);
+          execute format(
+            'create table telemetry.readings_%s partition of telemetry.readings for values from (%L) to (%L)',
+            to_char(m, 'YYYY_MM'), m, (m + interval '1 month')::date);
         end if;
         m := (m + interval '1 month')::date;
       end loop;

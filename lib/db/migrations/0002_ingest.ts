@@ -38,12 +38,18 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       perform pg_notify('hub_changes', tg_table_schema || '.' || tg_table_name);
       return null;
     end $$;
-    create trigger notify_change after insert or update or delete or truncate on production.work_orders for each statement execute function telemetry.notify_change();
-    create trigger notify_change after insert or update or delete or truncate on production.shifts for each statement execute function telemetry.notify_change();
-    create trigger notify_change after insert or update or delete or truncate on production.recipes for each statement execute function telemetry.notify_change();
-    create trigger notify_change after insert or update or delete or truncate on production.machines for each statement execute function telemetry.notify_change();
-    create trigger notify_change after insert or update or delete or truncate on iot.sensors for each statement execute function telemetry.notify_change();
-    create trigger notify_change after insert or update or delete or truncate on quality.range_rules for each statement execute function telemetry.notify_change();
+    create trigger notify_change after insert or update or delete or truncate on production.work_orders
+      for each statement execute function telemetry.notify_change();
+    create trigger notify_change after insert or update or delete or truncate on production.shifts
+      for each statement execute function telemetry.notify_change();
+    create trigger notify_change after insert or update or delete or truncate on production.recipes
+      for each statement execute function telemetry.notify_change();
+    create trigger notify_change after insert or update or delete or truncate on production.machines
+      for each statement execute function telemetry.notify_change();
+    create trigger notify_change after insert or update or delete or truncate on iot.sensors
+      for each statement execute function telemetry.notify_change();
+    create trigger notify_change after insert or update or delete or truncate on quality.range_rules
+      for each statement execute function telemetry.notify_change();
   `.execute(db);
 }
 

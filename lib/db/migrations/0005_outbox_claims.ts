@@ -18,7 +18,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       add column rejected_at timestamptz;
     alter table production.outbound_updates drop constraint outbound_updates_state_check;
     update production.outbound_updates set state = 'PENDING' where state = 'FAILED';
-    alter table production.outbound_updates add constraint outbound_updates_state_check check (state in ('PENDING','SENT','REJECTED'));
+    alter table production.outbound_updates add constraint outbound_updates_state_check
+      check (state in ('PENDING','SENT','REJECTED'));
     create index outbound_updates_due on production.outbound_updates (next_attempt_at) where state = 'PENDING';
 
     -- Goods issues posted to the ERP through the hub, by the caller's idempotency key. A goods issue is not
@@ -48,7 +49,9 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     drop index if exists production.outbound_updates_due;
     alter table production.outbound_updates drop constraint outbound_updates_state_check;
     update production.outbound_updates set state = 'FAILED' where state = 'REJECTED';
-    alter table production.outbound_updates add constraint outbound_updates_state_check check (state in ('PENDING','SENT','FAILED'));
-    alter table production.outbound_updates drop column next_attempt_at, drop column claimed_until, drop column claim_token, drop column rejected_at;
+    alter table production.outbound_updates add constraint outbound_updates_state_check
+      check (state in ('PENDING','SENT','FAILED'));
+    alter table production.outbound_updates drop column next_attempt_at, drop column claimed_until,
+      drop column claim_token, drop column rejected_at;
   `.execute(db);
 }

@@ -224,7 +224,10 @@ export class SparkplugState {
 
   private onNodeData(ctx: Ctx, p: DecodedPayload): void {
     const node = this.liveNode(ctx);
-    if (!node) return this.beforeBirth(ctx, 'NDATA before NBIRTH');
+    if (!node) {
+      this.beforeBirth(ctx, 'NDATA before NBIRTH');
+      return;
+    }
     if (!this.checkSeq(node, ctx, p)) return;
     this.emitData(node.table, ctx, p, 'NBIRTH');
   }
@@ -245,7 +248,10 @@ export class SparkplugState {
 
   private onDeviceBirth(ctx: Ctx, p: DecodedPayload): void {
     const node = this.liveNode(ctx);
-    if (!node) return this.beforeBirth(ctx, 'DBIRTH before NBIRTH');
+    if (!node) {
+      this.beforeBirth(ctx, 'DBIRTH before NBIRTH');
+      return;
+    }
     if (!this.checkSeq(node, ctx, p)) return;
     const device: DeviceState = { table: new BirthTable(), online: true };
     node.devices.set(ctx.device!, device);
@@ -255,11 +261,17 @@ export class SparkplugState {
 
   private onDeviceData(ctx: Ctx, p: DecodedPayload): void {
     const node = this.liveNode(ctx);
-    if (!node) return this.beforeBirth(ctx, 'DDATA before NBIRTH');
+    if (!node) {
+      this.beforeBirth(ctx, 'DDATA before NBIRTH');
+      return;
+    }
     // seq is the node's, so it counts even when this device's data cannot be used.
     if (!this.checkSeq(node, ctx, p)) return;
     const device = node.devices.get(ctx.device!);
-    if (!device?.online) return this.beforeBirth(ctx, 'DDATA before DBIRTH');
+    if (!device?.online) {
+      this.beforeBirth(ctx, 'DDATA before DBIRTH');
+      return;
+    }
     this.emitData(device.table, ctx, p, 'DBIRTH');
   }
 
@@ -330,7 +342,8 @@ export class SparkplugState {
       if (def) {
         this.emit(ctx, p, m, def);
       } else if (m.alias !== undefined) {
-        (unknownAliases ??= []).push(m.alias);
+        unknownAliases ??= [];
+        unknownAliases.push(m.alias);
       } else {
         unnamed++;
       }

@@ -3,7 +3,6 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { EntityRef, TagMappingRow, BackfillJobRow } from '../../../lib/db/rows.ts';
 import type { AnyConnection } from '../../../lib/pagination.ts';
-import type { Context } from '../context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
 export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
@@ -15,7 +14,7 @@ export type Scalars = {
   Boolean: { input: boolean; output: boolean; }
   Int: { input: number; output: number; }
   Float: { input: number; output: number; }
-  DateTime: { input: Date | string; output: Date | string; }
+  DateTime: { input: Date; output: Date | string; }
   _FieldSet: { input: unknown; output: unknown; }
 };
 
@@ -319,7 +318,7 @@ export type ResolversParentTypes = ResolversObject<{
   UpdateTagMappingInput: UpdateTagMappingInput;
 }>;
 
-export type BackfillJobResolvers<ContextType = Context, ParentType extends ResolversParentTypes['BackfillJob'] = ResolversParentTypes['BackfillJob']> = ResolversObject<{
+export type BackfillJobResolvers<ContextType = any, ParentType extends ResolversParentTypes['BackfillJob'] = ResolversParentTypes['BackfillJob']> = ResolversObject<{
   completedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   createdBy?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -334,14 +333,14 @@ export type BackfillJobResolvers<ContextType = Context, ParentType extends Resol
   tagMapping?: Resolver<ResolversTypes['TagMapping'], ParentType, ContextType>;
 }>;
 
-export type BackfillJobConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['BackfillJobConnection'] = ResolversParentTypes['BackfillJobConnection']> = ResolversObject<{
+export type BackfillJobConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['BackfillJobConnection'] = ResolversParentTypes['BackfillJobConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['BackfillJobEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['BackfillJob']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type BackfillJobEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['BackfillJobEdge'] = ResolversParentTypes['BackfillJobEdge']> = ResolversObject<{
+export type BackfillJobEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['BackfillJobEdge'] = ResolversParentTypes['BackfillJobEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['BackfillJob'], ParentType, ContextType>;
 }>;
@@ -350,29 +349,29 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
   name: 'DateTime';
 }
 
-export type MachineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Machine'] = ResolversParentTypes['Machine'], FederationReferenceType extends FederationReferenceTypes['Machine'] = FederationReferenceTypes['Machine']> = ResolversObject<{
+export type MachineResolvers<ContextType = any, ParentType extends ResolversParentTypes['Machine'] = ResolversParentTypes['Machine'], FederationReferenceType extends FederationReferenceTypes['Machine'] = FederationReferenceTypes['Machine']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Machine']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   tagMappings?: Resolver<Array<ResolversTypes['TagMapping']>, ParentType, ContextType>;
 }>;
 
-export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+export type MutationResolvers<ContextType = any, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   createTagMapping?: Resolver<ResolversTypes['TagMapping'], ParentType, ContextType, RequireFields<MutationCreateTagMappingArgs, 'input'>>;
   updateTagMapping?: Resolver<ResolversTypes['TagMapping'], ParentType, ContextType, RequireFields<MutationUpdateTagMappingArgs, 'id' | 'input'>>;
 }>;
 
-export type PageInfoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
+export type PageInfoResolvers<ContextType = any, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
   endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
 }>;
 
-export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+export type QueryResolvers<ContextType = any, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   backfillJobs?: Resolver<ResolversTypes['BackfillJobConnection'], ParentType, ContextType, RequireFields<QueryBackfillJobsArgs, 'first'>>;
   tagMapping?: Resolver<Maybe<ResolversTypes['TagMapping']>, ParentType, ContextType, RequireFields<QueryTagMappingArgs, 'id'>>;
   tagMappings?: Resolver<ResolversTypes['TagMappingConnection'], ParentType, ContextType, RequireFields<QueryTagMappingsArgs, 'first'>>;
 }>;
 
-export type TagMappingResolvers<ContextType = Context, ParentType extends ResolversParentTypes['TagMapping'] = ResolversParentTypes['TagMapping'], FederationReferenceType extends FederationReferenceTypes['TagMapping'] = FederationReferenceTypes['TagMapping']> = ResolversObject<{
+export type TagMappingResolvers<ContextType = any, ParentType extends ResolversParentTypes['TagMapping'] = ResolversParentTypes['TagMapping'], FederationReferenceType extends FederationReferenceTypes['TagMapping'] = FederationReferenceTypes['TagMapping']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['TagMapping']> | FederationReferenceType, FederationReferenceType, ContextType>;
   historianSystem?: Resolver<ResolversTypes['HistorianSystem'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -385,19 +384,19 @@ export type TagMappingResolvers<ContextType = Context, ParentType extends Resolv
   unit?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
-export type TagMappingConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['TagMappingConnection'] = ResolversParentTypes['TagMappingConnection']> = ResolversObject<{
+export type TagMappingConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['TagMappingConnection'] = ResolversParentTypes['TagMappingConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['TagMappingEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['TagMapping']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type TagMappingEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['TagMappingEdge'] = ResolversParentTypes['TagMappingEdge']> = ResolversObject<{
+export type TagMappingEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['TagMappingEdge'] = ResolversParentTypes['TagMappingEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['TagMapping'], ParentType, ContextType>;
 }>;
 
-export type Resolvers<ContextType = Context> = ResolversObject<{
+export type Resolvers<ContextType = any> = ResolversObject<{
   BackfillJob?: BackfillJobResolvers<ContextType>;
   BackfillJobConnection?: BackfillJobConnectionResolvers<ContextType>;
   BackfillJobEdge?: BackfillJobEdgeResolvers<ContextType>;

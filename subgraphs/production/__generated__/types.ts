@@ -4,7 +4,6 @@ import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } f
 import type { SyncRunRow, RecipeDownloadRow, MaterialRow, LabourBookingRow, MaterialConsumptionRow, VarianceRow, OutboundUpdateRow } from '../integration/tables.ts';
 import type { SiteRow, AreaRow, LineRow, MachineRow, ProductRow, RecipeRow, WorkOrderRow, ShiftRow, AuditRow } from '../../../lib/db/rows.ts';
 import type { AnyConnection } from '../../../lib/pagination.ts';
-import type { Context } from '../context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
 export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
@@ -17,7 +16,7 @@ export type Scalars = {
   Int: { input: number; output: number; }
   Float: { input: number; output: number; }
   Date: { input: string; output: string; }
-  DateTime: { input: Date | string; output: Date | string; }
+  DateTime: { input: Date; output: Date | string; }
   JSON: { input: Record<string, unknown>; output: Record<string, unknown>; }
   _FieldSet: { input: unknown; output: unknown; }
 };
@@ -1352,26 +1351,26 @@ export type ResolversParentTypes = ResolversObject<{
   WorkOrderFilter: WorkOrderFilter;
 }>;
 
-export type AreaResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Area'] = ResolversParentTypes['Area']> = ResolversObject<{
+export type AreaResolvers<ContextType = any, ParentType extends ResolversParentTypes['Area'] = ResolversParentTypes['Area']> = ResolversObject<{
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   lines?: Resolver<Array<ResolversTypes['Line']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   site?: Resolver<ResolversTypes['Site'], ParentType, ContextType>;
 }>;
 
-export type AreaConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AreaConnection'] = ResolversParentTypes['AreaConnection']> = ResolversObject<{
+export type AreaConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['AreaConnection'] = ResolversParentTypes['AreaConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['AreaEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['Area']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type AreaEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AreaEdge'] = ResolversParentTypes['AreaEdge']> = ResolversObject<{
+export type AreaEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['AreaEdge'] = ResolversParentTypes['AreaEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['Area'], ParentType, ContextType>;
 }>;
 
-export type AuditEntryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AuditEntry'] = ResolversParentTypes['AuditEntry']> = ResolversObject<{
+export type AuditEntryResolvers<ContextType = any, ParentType extends ResolversParentTypes['AuditEntry'] = ResolversParentTypes['AuditEntry']> = ResolversObject<{
   actor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   details?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
@@ -1385,14 +1384,14 @@ export type AuditEntryResolvers<ContextType = Context, ParentType extends Resolv
   target?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
-export type AuditEntryConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AuditEntryConnection'] = ResolversParentTypes['AuditEntryConnection']> = ResolversObject<{
+export type AuditEntryConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['AuditEntryConnection'] = ResolversParentTypes['AuditEntryConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['AuditEntryEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['AuditEntry']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type AuditEntryEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AuditEntryEdge'] = ResolversParentTypes['AuditEntryEdge']> = ResolversObject<{
+export type AuditEntryEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['AuditEntryEdge'] = ResolversParentTypes['AuditEntryEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['AuditEntry'], ParentType, ContextType>;
 }>;
@@ -1409,7 +1408,7 @@ export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes
   name: 'JSON';
 }
 
-export type LabourCostResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LabourCost'] = ResolversParentTypes['LabourCost']> = ResolversObject<{
+export type LabourCostResolvers<ContextType = any, ParentType extends ResolversParentTypes['LabourCost'] = ResolversParentTypes['LabourCost']> = ResolversObject<{
   cost?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   costCenter?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   currency?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -1424,19 +1423,19 @@ export type LabourCostResolvers<ContextType = Context, ParentType extends Resolv
   workOrderNumber?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
-export type LabourCostConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LabourCostConnection'] = ResolversParentTypes['LabourCostConnection']> = ResolversObject<{
+export type LabourCostConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['LabourCostConnection'] = ResolversParentTypes['LabourCostConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['LabourCostEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['LabourCost']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type LabourCostEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LabourCostEdge'] = ResolversParentTypes['LabourCostEdge']> = ResolversObject<{
+export type LabourCostEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['LabourCostEdge'] = ResolversParentTypes['LabourCostEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['LabourCost'], ParentType, ContextType>;
 }>;
 
-export type LineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Line'] = ResolversParentTypes['Line'], FederationReferenceType extends FederationReferenceTypes['Line'] = FederationReferenceTypes['Line']> = ResolversObject<{
+export type LineResolvers<ContextType = any, ParentType extends ResolversParentTypes['Line'] = ResolversParentTypes['Line'], FederationReferenceType extends FederationReferenceTypes['Line'] = FederationReferenceTypes['Line']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Line']> | FederationReferenceType, FederationReferenceType, ContextType>;
   area?: Resolver<Maybe<ResolversTypes['Area']>, ParentType, ContextType>;
   currentShifts?: Resolver<Array<ResolversTypes['Shift']>, ParentType, ContextType>;
@@ -1448,19 +1447,19 @@ export type LineResolvers<ContextType = Context, ParentType extends ResolversPar
   site?: Resolver<ResolversTypes['Site'], ParentType, ContextType>;
 }>;
 
-export type LineConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LineConnection'] = ResolversParentTypes['LineConnection']> = ResolversObject<{
+export type LineConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['LineConnection'] = ResolversParentTypes['LineConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['LineEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['Line']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type LineEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LineEdge'] = ResolversParentTypes['LineEdge']> = ResolversObject<{
+export type LineEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['LineEdge'] = ResolversParentTypes['LineEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['Line'], ParentType, ContextType>;
 }>;
 
-export type MachineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Machine'] = ResolversParentTypes['Machine'], FederationReferenceType extends FederationReferenceTypes['Machine'] = FederationReferenceTypes['Machine']> = ResolversObject<{
+export type MachineResolvers<ContextType = any, ParentType extends ResolversParentTypes['Machine'] = ResolversParentTypes['Machine'], FederationReferenceType extends FederationReferenceTypes['Machine'] = FederationReferenceTypes['Machine']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Machine']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   idealCycleTimeSeconds?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
@@ -1470,19 +1469,19 @@ export type MachineResolvers<ContextType = Context, ParentType extends Resolvers
   type?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
-export type MachineConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MachineConnection'] = ResolversParentTypes['MachineConnection']> = ResolversObject<{
+export type MachineConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['MachineConnection'] = ResolversParentTypes['MachineConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['MachineEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['Machine']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type MachineEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MachineEdge'] = ResolversParentTypes['MachineEdge']> = ResolversObject<{
+export type MachineEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['MachineEdge'] = ResolversParentTypes['MachineEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['Machine'], ParentType, ContextType>;
 }>;
 
-export type MaterialResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Material'] = ResolversParentTypes['Material']> = ResolversObject<{
+export type MaterialResolvers<ContextType = any, ParentType extends ResolversParentTypes['Material'] = ResolversParentTypes['Material']> = ResolversObject<{
   baseUnit?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   description?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   grossWeight?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
@@ -1497,14 +1496,14 @@ export type MaterialResolvers<ContextType = Context, ParentType extends Resolver
   weightUnit?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
-export type MaterialConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MaterialConnection'] = ResolversParentTypes['MaterialConnection']> = ResolversObject<{
+export type MaterialConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['MaterialConnection'] = ResolversParentTypes['MaterialConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['MaterialEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['Material']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type MaterialConsumptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MaterialConsumption'] = ResolversParentTypes['MaterialConsumption']> = ResolversObject<{
+export type MaterialConsumptionResolvers<ContextType = any, ParentType extends ResolversParentTypes['MaterialConsumption'] = ResolversParentTypes['MaterialConsumption']> = ResolversObject<{
   consumedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   externalId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -1516,24 +1515,24 @@ export type MaterialConsumptionResolvers<ContextType = Context, ParentType exten
   workOrder?: Resolver<ResolversTypes['WorkOrder'], ParentType, ContextType>;
 }>;
 
-export type MaterialConsumptionConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MaterialConsumptionConnection'] = ResolversParentTypes['MaterialConsumptionConnection']> = ResolversObject<{
+export type MaterialConsumptionConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['MaterialConsumptionConnection'] = ResolversParentTypes['MaterialConsumptionConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['MaterialConsumptionEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['MaterialConsumption']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type MaterialConsumptionEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MaterialConsumptionEdge'] = ResolversParentTypes['MaterialConsumptionEdge']> = ResolversObject<{
+export type MaterialConsumptionEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['MaterialConsumptionEdge'] = ResolversParentTypes['MaterialConsumptionEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['MaterialConsumption'], ParentType, ContextType>;
 }>;
 
-export type MaterialEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MaterialEdge'] = ResolversParentTypes['MaterialEdge']> = ResolversObject<{
+export type MaterialEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['MaterialEdge'] = ResolversParentTypes['MaterialEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['Material'], ParentType, ContextType>;
 }>;
 
-export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+export type MutationResolvers<ContextType = any, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   createArea?: Resolver<ResolversTypes['Area'], ParentType, ContextType, RequireFields<MutationCreateAreaArgs, 'input'>>;
   createLine?: Resolver<ResolversTypes['Line'], ParentType, ContextType, RequireFields<MutationCreateLineArgs, 'input'>>;
   createMachine?: Resolver<ResolversTypes['Machine'], ParentType, ContextType, RequireFields<MutationCreateMachineArgs, 'input'>>;
@@ -1558,7 +1557,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   updateWorkOrder?: Resolver<ResolversTypes['WorkOrder'], ParentType, ContextType, RequireFields<MutationUpdateWorkOrderArgs, 'id' | 'input'>>;
 }>;
 
-export type OutboundUpdateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OutboundUpdate'] = ResolversParentTypes['OutboundUpdate']> = ResolversObject<{
+export type OutboundUpdateResolvers<ContextType = any, ParentType extends ResolversParentTypes['OutboundUpdate'] = ResolversParentTypes['OutboundUpdate']> = ResolversObject<{
   actualEnd?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   actualQuantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   actualStart?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
@@ -1579,24 +1578,24 @@ export type OutboundUpdateResolvers<ContextType = Context, ParentType extends Re
   workOrder?: Resolver<ResolversTypes['WorkOrder'], ParentType, ContextType>;
 }>;
 
-export type OutboundUpdateConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OutboundUpdateConnection'] = ResolversParentTypes['OutboundUpdateConnection']> = ResolversObject<{
+export type OutboundUpdateConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['OutboundUpdateConnection'] = ResolversParentTypes['OutboundUpdateConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['OutboundUpdateEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['OutboundUpdate']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type OutboundUpdateEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OutboundUpdateEdge'] = ResolversParentTypes['OutboundUpdateEdge']> = ResolversObject<{
+export type OutboundUpdateEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['OutboundUpdateEdge'] = ResolversParentTypes['OutboundUpdateEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['OutboundUpdate'], ParentType, ContextType>;
 }>;
 
-export type PageInfoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
+export type PageInfoResolvers<ContextType = any, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
   endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
 }>;
 
-export type ProductResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Product'] = ResolversParentTypes['Product']> = ResolversObject<{
+export type ProductResolvers<ContextType = any, ParentType extends ResolversParentTypes['Product'] = ResolversParentTypes['Product']> = ResolversObject<{
   family?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -1604,19 +1603,19 @@ export type ProductResolvers<ContextType = Context, ParentType extends Resolvers
   standardCycleTimeSeconds?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
 }>;
 
-export type ProductConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ProductConnection'] = ResolversParentTypes['ProductConnection']> = ResolversObject<{
+export type ProductConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['ProductConnection'] = ResolversParentTypes['ProductConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['ProductEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['Product']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type ProductEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ProductEdge'] = ResolversParentTypes['ProductEdge']> = ResolversObject<{
+export type ProductEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['ProductEdge'] = ResolversParentTypes['ProductEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['Product'], ParentType, ContextType>;
 }>;
 
-export type ProductionVarianceResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ProductionVariance'] = ResolversParentTypes['ProductionVariance']> = ResolversObject<{
+export type ProductionVarianceResolvers<ContextType = any, ParentType extends ResolversParentTypes['ProductionVariance'] = ResolversParentTypes['ProductionVariance']> = ResolversObject<{
   actualQuantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   actualSeconds?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   plannedQuantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -1627,19 +1626,19 @@ export type ProductionVarianceResolvers<ContextType = Context, ParentType extend
   workOrder?: Resolver<ResolversTypes['WorkOrder'], ParentType, ContextType>;
 }>;
 
-export type ProductionVarianceConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ProductionVarianceConnection'] = ResolversParentTypes['ProductionVarianceConnection']> = ResolversObject<{
+export type ProductionVarianceConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['ProductionVarianceConnection'] = ResolversParentTypes['ProductionVarianceConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['ProductionVarianceEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['ProductionVariance']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type ProductionVarianceEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ProductionVarianceEdge'] = ResolversParentTypes['ProductionVarianceEdge']> = ResolversObject<{
+export type ProductionVarianceEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['ProductionVarianceEdge'] = ResolversParentTypes['ProductionVarianceEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['ProductionVariance'], ParentType, ContextType>;
 }>;
 
-export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+export type QueryResolvers<ContextType = any, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   areas?: Resolver<ResolversTypes['AreaConnection'], ParentType, ContextType, RequireFields<QueryAreasArgs, 'first'>>;
   auditLog?: Resolver<ResolversTypes['AuditEntryConnection'], ParentType, ContextType, RequireFields<QueryAuditLogArgs, 'first'>>;
   labourCosts?: Resolver<ResolversTypes['LabourCostConnection'], ParentType, ContextType, RequireFields<QueryLabourCostsArgs, 'first'>>;
@@ -1664,7 +1663,7 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   workOrders?: Resolver<ResolversTypes['WorkOrderConnection'], ParentType, ContextType, RequireFields<QueryWorkOrdersArgs, 'first'>>;
 }>;
 
-export type RecipeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Recipe'] = ResolversParentTypes['Recipe']> = ResolversObject<{
+export type RecipeResolvers<ContextType = any, ParentType extends ResolversParentTypes['Recipe'] = ResolversParentTypes['Recipe']> = ResolversObject<{
   code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -1678,14 +1677,14 @@ export type RecipeResolvers<ContextType = Context, ParentType extends ResolversP
   version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type RecipeConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RecipeConnection'] = ResolversParentTypes['RecipeConnection']> = ResolversObject<{
+export type RecipeConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['RecipeConnection'] = ResolversParentTypes['RecipeConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['RecipeEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['Recipe']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type RecipeDownloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RecipeDownload'] = ResolversParentTypes['RecipeDownload']> = ResolversObject<{
+export type RecipeDownloadResolvers<ContextType = any, ParentType extends ResolversParentTypes['RecipeDownload'] = ResolversParentTypes['RecipeDownload']> = ResolversObject<{
   createdVersion?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   downloadedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   downloadedBy?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -1696,24 +1695,24 @@ export type RecipeDownloadResolvers<ContextType = Context, ParentType extends Re
   system?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
-export type RecipeDownloadConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RecipeDownloadConnection'] = ResolversParentTypes['RecipeDownloadConnection']> = ResolversObject<{
+export type RecipeDownloadConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['RecipeDownloadConnection'] = ResolversParentTypes['RecipeDownloadConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['RecipeDownloadEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['RecipeDownload']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type RecipeDownloadEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RecipeDownloadEdge'] = ResolversParentTypes['RecipeDownloadEdge']> = ResolversObject<{
+export type RecipeDownloadEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['RecipeDownloadEdge'] = ResolversParentTypes['RecipeDownloadEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['RecipeDownload'], ParentType, ContextType>;
 }>;
 
-export type RecipeEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RecipeEdge'] = ResolversParentTypes['RecipeEdge']> = ResolversObject<{
+export type RecipeEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['RecipeEdge'] = ResolversParentTypes['RecipeEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['Recipe'], ParentType, ContextType>;
 }>;
 
-export type ShiftResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Shift'] = ResolversParentTypes['Shift']> = ResolversObject<{
+export type ShiftResolvers<ContextType = any, ParentType extends ResolversParentTypes['Shift'] = ResolversParentTypes['Shift']> = ResolversObject<{
   endsAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   line?: Resolver<ResolversTypes['Line'], ParentType, ContextType>;
@@ -1725,19 +1724,19 @@ export type ShiftResolvers<ContextType = Context, ParentType extends ResolversPa
   startsAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
 }>;
 
-export type ShiftConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShiftConnection'] = ResolversParentTypes['ShiftConnection']> = ResolversObject<{
+export type ShiftConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['ShiftConnection'] = ResolversParentTypes['ShiftConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['ShiftEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['Shift']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type ShiftEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShiftEdge'] = ResolversParentTypes['ShiftEdge']> = ResolversObject<{
+export type ShiftEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['ShiftEdge'] = ResolversParentTypes['ShiftEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['Shift'], ParentType, ContextType>;
 }>;
 
-export type SiteResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Site'] = ResolversParentTypes['Site'], FederationReferenceType extends FederationReferenceTypes['Site'] = FederationReferenceTypes['Site']> = ResolversObject<{
+export type SiteResolvers<ContextType = any, ParentType extends ResolversParentTypes['Site'] = ResolversParentTypes['Site'], FederationReferenceType extends FederationReferenceTypes['Site'] = FederationReferenceTypes['Site']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Site']> | FederationReferenceType, FederationReferenceType, ContextType>;
   areas?: Resolver<Array<ResolversTypes['Area']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -1746,24 +1745,24 @@ export type SiteResolvers<ContextType = Context, ParentType extends ResolversPar
   timezone?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
-export type SiteConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SiteConnection'] = ResolversParentTypes['SiteConnection']> = ResolversObject<{
+export type SiteConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['SiteConnection'] = ResolversParentTypes['SiteConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['SiteEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['Site']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type SiteEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SiteEdge'] = ResolversParentTypes['SiteEdge']> = ResolversObject<{
+export type SiteEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['SiteEdge'] = ResolversParentTypes['SiteEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['Site'], ParentType, ContextType>;
 }>;
 
-export type SyncErrorResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SyncError'] = ResolversParentTypes['SyncError']> = ResolversObject<{
+export type SyncErrorResolvers<ContextType = any, ParentType extends ResolversParentTypes['SyncError'] = ResolversParentTypes['SyncError']> = ResolversObject<{
   key?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
-export type SyncRunResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SyncRun'] = ResolversParentTypes['SyncRun']> = ResolversObject<{
+export type SyncRunResolvers<ContextType = any, ParentType extends ResolversParentTypes['SyncRun'] = ResolversParentTypes['SyncRun']> = ResolversObject<{
   created?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   durationMs?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   errorCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -1787,19 +1786,19 @@ export type SyncRunResolvers<ContextType = Context, ParentType extends Resolvers
   workOrder?: Resolver<Maybe<ResolversTypes['WorkOrder']>, ParentType, ContextType>;
 }>;
 
-export type SyncRunConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SyncRunConnection'] = ResolversParentTypes['SyncRunConnection']> = ResolversObject<{
+export type SyncRunConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['SyncRunConnection'] = ResolversParentTypes['SyncRunConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['SyncRunEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['SyncRun']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type SyncRunEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SyncRunEdge'] = ResolversParentTypes['SyncRunEdge']> = ResolversObject<{
+export type SyncRunEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['SyncRunEdge'] = ResolversParentTypes['SyncRunEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['SyncRun'], ParentType, ContextType>;
 }>;
 
-export type WorkOrderResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WorkOrder'] = ResolversParentTypes['WorkOrder'], FederationReferenceType extends FederationReferenceTypes['WorkOrder'] = FederationReferenceTypes['WorkOrder']> = ResolversObject<{
+export type WorkOrderResolvers<ContextType = any, ParentType extends ResolversParentTypes['WorkOrder'] = ResolversParentTypes['WorkOrder'], FederationReferenceType extends FederationReferenceTypes['WorkOrder'] = FederationReferenceTypes['WorkOrder']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['WorkOrder']> | FederationReferenceType, FederationReferenceType, ContextType>;
   actualEnd?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   actualQuantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -1817,19 +1816,19 @@ export type WorkOrderResolvers<ContextType = Context, ParentType extends Resolve
   status?: Resolver<ResolversTypes['WorkOrderStatus'], ParentType, ContextType>;
 }>;
 
-export type WorkOrderConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WorkOrderConnection'] = ResolversParentTypes['WorkOrderConnection']> = ResolversObject<{
+export type WorkOrderConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['WorkOrderConnection'] = ResolversParentTypes['WorkOrderConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['WorkOrderEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['WorkOrder']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type WorkOrderEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WorkOrderEdge'] = ResolversParentTypes['WorkOrderEdge']> = ResolversObject<{
+export type WorkOrderEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['WorkOrderEdge'] = ResolversParentTypes['WorkOrderEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['WorkOrder'], ParentType, ContextType>;
 }>;
 
-export type Resolvers<ContextType = Context> = ResolversObject<{
+export type Resolvers<ContextType = any> = ResolversObject<{
   Area?: AreaResolvers<ContextType>;
   AreaConnection?: AreaConnectionResolvers<ContextType>;
   AreaEdge?: AreaEdgeResolvers<ContextType>;

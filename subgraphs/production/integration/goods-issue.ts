@@ -1,9 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { UpstreamError } from '../../../lib/connectors/errors.ts';
-import { HUB_ID } from '../../../lib/connectors/values.ts';
+import { HUB_ID } from '../../../lib/ids.ts';
 import type { WorkOrderRow } from '../../../lib/db/rows.ts';
 import { badInput, HubError } from '../../../lib/errors.ts';
-import * as repo from './integration.repo.ts';
+import {
+  consumptionById,
+  markPostingUncertain,
+  recordPosting,
+  releasePosting,
+  reservePosting,
+} from './consumption.repo.ts';
 import { IDEMPOTENCY_KEY, type Actor, type Integrations } from './service.ts';
 import type { MaterialConsumptionRow } from './tables.ts';
 
@@ -41,7 +47,7 @@ export async function reportMaterialConsumption(
     throw badInput('idempotencyKey must be 8–128 letters, digits or _ . : -', { argument: 'idempotencyKey' });
   const wo = a.workOrder;
   const lot = a.lot ?? null;
-  const r = await repo.reservePosting(svc.db, {
+  const r = await reservePosting(svc.db, {
     idempotencyKey: key,
     system: erp.system,
     workOrderId: wo.id,
@@ -63,12 +69,13 @@ export async function reportMaterialConsumption(
       throw new HubError('CONFLICT', 'idempotencyKey was already used for another goods issue; nothing was posted', {
         argument: 'idempotencyKey',
       });
-    if (p.state === 'POSTED' && p.consumptionId) return (await repo.consumptionById(svc.db, p.consumptionId))!;
+    if (p.state === 'POSTED' && p.consumptionId) return (await consumptionById(svc.db, p.consumptionId))!;
     throw new HubError(
       'CONFLICT',
       p.state === 'POSTING'
         ? 'this goods issue is being posted'
-        : `the outcome of this goods issue is unknown (${p.lastError}); check the ERP before posting it again with a new key`,
+        : `the outcome of this goods issue is unknown (${p.lastError}); ` +
+            'check the ERP before posting it again with a new key',
       {
         argument: 'idempotencyKey',
         state: p.state,
@@ -93,12 +100,12 @@ export async function reportMaterialConsumption(
       })
     ).documentId;
   } catch (e) {
-    if (e instanceof UpstreamError && e.rejected) await repo.releasePosting(svc.db, key);
-    else await repo.markPostingUncertain(svc.db, key, (e as Error).message);
+    if (e instanceof UpstreamError && e.rejected) await releasePosting(svc.db, key);
+    else await markPostingUncertain(svc.db, key, (e as Error).message);
     throw e;
   }
   // Item 1 of the document: the one item this posting sends (the key sync of consumption from the ERP reads back).
-  return repo.recordPosting(svc.db, key, {
+  return recordPosting(svc.db, key, {
     externalId: `${documentId}/1`,
     workOrderId: wo.id,
     workOrderNumber: wo.number,

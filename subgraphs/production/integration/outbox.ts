@@ -3,7 +3,7 @@ import { errorCodeOf } from '../../../lib/errors.ts';
 import type { MesConfig } from '../../../lib/config/mes.ts';
 import { UpstreamError } from '../../../lib/connectors/errors.ts';
 import { log } from '../../../lib/log.ts';
-import { claimDueOutbound, finishOutbound, nextOutboundDue, type OutboundOutcome } from './integration.repo.ts';
+import { claimDueOutbound, finishOutbound, nextOutboundDue, type OutboundOutcome } from './outbox.repo.ts';
 import type { Integrations } from './service.ts';
 import type { OutboundUpdateRow } from './tables.ts';
 
@@ -23,7 +23,9 @@ export function claimLeaseSeconds(mes: MesConfig): number {
   return Math.ceil(c.timeoutSeconds * c.retry.maxAttempts + (c.retry.maxDelayMs * c.retry.maxAttempts) / 1000) + 30;
 }
 
-/** A definitive refusal ends a report; anything else (timeouts, 5xx, refused connections, unreadable answers) may pass. */
+/**
+ * A definitive refusal ends a report; anything else (timeouts, 5xx, refused connections, unreadable answers) may pass.
+ */
 export function outcomeOf(e: unknown, attempts: number, mes: MesConfig): OutboundOutcome {
   const message = (e as Error)?.message ?? String(e);
   if (e instanceof UpstreamError && e.rejected) return { state: 'REJECTED', error: message };

@@ -3,132 +3,98 @@ import { guard } from '../../../lib/subgraph/guard.ts';
 import { requireInScope, requireVisible } from '../../../lib/subgraph/scope-checks.ts';
 import type { Context } from '../context.ts';
 import type { Resolvers } from '../__generated__/types.ts';
-import * as repo from './integration.repo.ts';
+import { listSyncRuns } from './sync-runs.repo.ts';
+import { listLabour, listMaterials } from './master-data.repo.ts';
+import { listConsumption } from './consumption.repo.ts';
+import { listRecipeDownloads } from './recipes.repo.ts';
+import { listVariance } from './variance.repo.ts';
+import { listOutbound, outboundById } from './outbox.repo.ts';
 import { reportMaterialConsumption } from './goods-issue.ts';
 import type { VarianceRow } from './tables.ts';
 
 const actor = (ctx: Context) => ({ sub: ctx.viewer.sub, requestId: ctx.requestId });
-const svc = (ctx: Context) => ctx.loaders.integrations;
-const date = (v: Date | string) => new Date(v);
+const svc = (ctx: Context) => ctx.services.integrations;
 const num = (v: string | null) => (v === null ? null : Number(v));
 const lineOf = <T extends { lineId: string }>(r: T) => ({ lineId: r.lineId });
 const workOrder = async (ctx: Context, id: string) =>
   requireVisible(ctx, 'WorkOrder', id, await ctx.loaders.workOrder.load(id), lineOf);
 
-/** MES/ERP: syncs, recipe downloads, order status reports and what they brought. Thin: arguments in, service or repo out. */
-export const integrationResolvers: Resolvers = {
+/**
+ * MES/ERP: syncs, recipe downloads, order status reports and what they brought. Thin: arguments in, service or repo
+ * out.
+ */
+export const integrationResolvers: Resolvers<Context> = {
   Query: {
-    syncRuns: async (_, a, ctx) => repo.listSyncRuns(ctx.db, a.filter ?? {}, await ctx.scope.filter(), a),
-    recipeDownloads: async (_, a, ctx) => repo.listRecipeDownloads(ctx.db, a, await ctx.scope.filter(), a),
-    materials: (_, a, ctx) => repo.listMaterials(ctx.db, a, a),
-    labourCosts: async (_, a, ctx) => repo.listLabour(ctx.db, a.filter ?? {}, await ctx.scope.filter(), a),
-    materialConsumption: async (_, a, ctx) => repo.listConsumption(ctx.db, a, await ctx.scope.filter(), a),
+    syncRuns: async (_, a, ctx) => listSyncRuns(ctx.db, a.filter ?? {}, await ctx.scope.filter(), a),
+    recipeDownloads: async (_, a, ctx) => listRecipeDownloads(ctx.db, a, await ctx.scope.filter(), a),
+    materials: (_, a, ctx) => listMaterials(ctx.db, a, a),
+    labourCosts: async (_, a, ctx) => listLabour(ctx.db, a.filter ?? {}, await ctx.scope.filter(), a),
+    materialConsumption: async (_, a, ctx) => listConsumption(ctx.db, a, await ctx.scope.filter(), a),
     productionVariance: async (_, a, ctx) =>
-      repo.listVariance(
+      listVariance(
         ctx.db,
-        { ...a.filter, from: a.filter?.from ? date(a.filter.from) : null, to: a.filter?.to ? date(a.filter.to) : null },
+        { ...a.filter, from: a.filter?.from ?? null, to: a.filter?.to ?? null },
         await ctx.scope.filter(),
         a,
       ),
     outboundUpdates: async (_, a, ctx) =>
-      repo.listOutbound(ctx.db, { state: a.state, workOrderId: a.workOrderId }, await ctx.scope.filter(), a),
+      listOutbound(ctx.db, { state: a.state, workOrderId: a.workOrderId }, await ctx.scope.filter(), a),
   },
   Mutation: {
-    syncSchedules: guard(
-      { role: 'engineer', audit: true, target: (a) => a.lineId },
-      async (
-        a: { lineId: string; from: Date | string; to: Date | string; system?: 'MES' | 'ERP' | null },
-        ctx: Context,
-      ) => {
-        await requireInScope(ctx, { lineId: a.lineId });
-        return (await svc(ctx).syncSchedules({
-          lineId: a.lineId,
-          from: date(a.from),
-          to: date(a.to),
-          system: a.system,
-          trigger: 'MANUAL',
-          actor: actor(ctx),
-        }))!;
-      },
-    ) as never,
-    downloadRecipe: guard(
-      { role: 'engineer', audit: true, target: (a) => a.mesRecipeId },
-      async (a: { mesRecipeId: string; lineId?: string | null }, ctx: Context) => {
-        if (a.lineId) await requireInScope(ctx, { lineId: a.lineId });
-        return svc(ctx).downloadRecipe({ mesRecipeId: a.mesRecipeId, lineId: a.lineId, actor: actor(ctx) });
-      },
-    ) as never,
-    syncMaterials: guard({ role: 'engineer', audit: true }, (_a: object, ctx: Context) =>
+    syncSchedules: guard({ role: 'engineer', audit: true, target: (a) => a.lineId }, async (a, ctx) => {
+      await requireInScope(ctx, { lineId: a.lineId });
+      return (await svc(ctx).syncSchedules({
+        lineId: a.lineId,
+        from: a.from,
+        to: a.to,
+        system: a.system,
+        trigger: 'MANUAL',
+        actor: actor(ctx),
+      }))!;
+    }),
+    downloadRecipe: guard({ role: 'engineer', audit: true, target: (a) => a.mesRecipeId }, async (a, ctx) => {
+      if (a.lineId) await requireInScope(ctx, { lineId: a.lineId });
+      return svc(ctx).downloadRecipe({ mesRecipeId: a.mesRecipeId, lineId: a.lineId, actor: actor(ctx) });
+    }),
+    syncMaterials: guard({ role: 'engineer', audit: true }, (_a, ctx) =>
       svc(ctx).syncMaterials({ trigger: 'MANUAL', actor: actor(ctx) }),
-    ) as never,
-    syncLabourCosts: guard(
-      { role: 'engineer', audit: true },
-      (a: { from: Date | string; to: Date | string }, ctx: Context) =>
-        svc(ctx).syncLabour({ from: date(a.from), to: date(a.to), trigger: 'MANUAL', actor: actor(ctx) }),
-    ) as never,
-    syncMaterialConsumption: guard(
-      { role: 'engineer', audit: true, target: (a) => a.workOrderId },
-      async (a: { workOrderId: string; system: 'MES' | 'ERP' }, ctx: Context) =>
-        svc(ctx).syncConsumption({
-          workOrder: await workOrder(ctx, a.workOrderId),
-          system: a.system,
-          actor: actor(ctx),
-        }),
-    ) as never,
-    updateOrderStatus: guard(
-      { role: 'operator', audit: true, target: (a) => a.workOrderId },
-      async (
-        a: {
-          workOrderId: string;
-          status: any;
-          actualQuantity: number;
-          actualStart?: Date | string | null;
-          actualEnd?: Date | string | null;
-          idempotencyKey?: string | null;
-        },
-        ctx: Context,
-      ) => {
-        const wo = await workOrder(ctx, a.workOrderId);
-        // The loader holds the order as it was; the answer must show it changed.
-        ctx.loaders.workOrder.clear(a.workOrderId);
-        return svc(ctx).updateOrderStatus({
-          workOrder: wo,
-          status: a.status,
-          actualQuantity: a.actualQuantity,
-          actualStart: a.actualStart ? date(a.actualStart) : null,
-          actualEnd: a.actualEnd ? date(a.actualEnd) : null,
-          idempotencyKey: a.idempotencyKey,
-          actor: actor(ctx),
-        });
-      },
-    ) as never,
-    reportMaterialConsumption: guard(
-      { role: 'operator', audit: true, target: (a) => a.workOrderId },
-      async (
-        a: {
-          workOrderId: string;
-          materialId: string;
-          quantity: number;
-          unit: string;
-          lot?: string | null;
-          idempotencyKey?: string | null;
-        },
-        ctx: Context,
-      ) =>
-        reportMaterialConsumption(svc(ctx), {
-          ...a,
-          workOrder: await workOrder(ctx, a.workOrderId),
-          actor: actor(ctx),
-        }),
-    ) as never,
-    requeueOutboundUpdate: guard(
-      { role: 'engineer', audit: true, target: (a) => a.id },
-      async (a: { id: string }, ctx: Context) => {
-        const row = await repo.outboundById(ctx.db, a.id);
-        await requireVisible(ctx, 'OutboundUpdate', a.id, row, lineOf);
-        return svc(ctx).requeueOutbound(a.id);
-      },
-    ) as never,
+    ),
+    syncLabourCosts: guard({ role: 'engineer', audit: true }, (a, ctx) =>
+      svc(ctx).syncLabour({ from: a.from, to: a.to, trigger: 'MANUAL', actor: actor(ctx) }),
+    ),
+    syncMaterialConsumption: guard({ role: 'engineer', audit: true, target: (a) => a.workOrderId }, async (a, ctx) =>
+      svc(ctx).syncConsumption({
+        workOrder: await workOrder(ctx, a.workOrderId),
+        system: a.system,
+        actor: actor(ctx),
+      }),
+    ),
+    updateOrderStatus: guard({ role: 'operator', audit: true, target: (a) => a.workOrderId }, async (a, ctx) => {
+      const wo = await workOrder(ctx, a.workOrderId);
+      // The loader holds the order as it was; the answer must show it changed.
+      ctx.loaders.workOrder.clear(a.workOrderId);
+      return svc(ctx).updateOrderStatus({
+        workOrder: wo,
+        status: a.status,
+        actualQuantity: a.actualQuantity,
+        actualStart: a.actualStart ?? null,
+        actualEnd: a.actualEnd ?? null,
+        idempotencyKey: a.idempotencyKey,
+        actor: actor(ctx),
+      });
+    }),
+    reportMaterialConsumption: guard({ role: 'operator', audit: true, target: (a) => a.workOrderId }, async (a, ctx) =>
+      reportMaterialConsumption(svc(ctx), {
+        ...a,
+        workOrder: await workOrder(ctx, a.workOrderId),
+        actor: actor(ctx),
+      }),
+    ),
+    requeueOutboundUpdate: guard({ role: 'engineer', audit: true, target: (a) => a.id }, async (a, ctx) => {
+      const row = await outboundById(ctx.db, a.id);
+      await requireVisible(ctx, 'OutboundUpdate', a.id, row, lineOf);
+      return svc(ctx).requeueOutbound(a.id);
+    }),
   },
   SyncRun: {
     id: (r) => String(r.id),

@@ -7,7 +7,12 @@ import type { ErpConnector, ErpOperation } from '../../../lib/connectors/erp/typ
 import { notSupported } from '../../../lib/connectors/errors.ts';
 import { badInput, HubError, notFound } from '../../../lib/errors.ts';
 import type { WorkOrderRow } from '../../../lib/db/rows.ts';
-import * as repo from './integration.repo.ts';
+import { ensureProducts, lineExists, withTryLock, type Counts } from './shared.repo.ts';
+import { upsertWorkOrders } from './work-orders.repo.ts';
+import { upsertLabour, upsertMaterials } from './master-data.repo.ts';
+import { upsertConsumption } from './consumption.repo.ts';
+import { insertRecipeDownload, latestRecipe } from './recipes.repo.ts';
+import { outboundById, recordStatusChange, requeueRejected } from './outbox.repo.ts';
 import { insertRecipe } from '../production.repo.ts';
 import { recordSync, type SyncTally } from './sync-run.ts';
 import type { OutboundUpdateRow, RecipeDownloadRow, SyncKind, SyncRunRow } from './tables.ts';
@@ -27,7 +32,9 @@ export const IDEMPOTENCY_KEY = /^[\w.:-]{8,128}$/;
  * and one from the queue take the same path, the same per-line lock and land in the same history.
  */
 export class Integrations {
-  /** Set by the job runner: wakes the outbox sender for a new or re-queued report. Without it they wait in the outbox. */
+  /**
+   * Set by the job runner: wakes the outbox sender for a new or re-queued report. Without it they wait in the outbox.
+   */
   kickOutbound?: () => void;
 
   constructor(
@@ -60,11 +67,11 @@ export class Integrations {
     if (!(a.to > a.from)) throw badInput('to must be after from', { argument: 'to' });
     if (a.to.getTime() - a.from.getTime() > 366 * 86_400_000)
       throw badInput('the range may span at most 366 days', { argument: 'to' });
-    if (!(await repo.lineExists(this.db, a.lineId))) throw notFound('Line', a.lineId);
+    if (!(await lineExists(this.db, a.lineId))) throw notFound('Line', a.lineId);
     const kind = this.scheduleSource(a.lineId, a.system);
     const source = kind === 'MES' ? this.mes! : this.erp!;
     const batchSize = kind === 'MES' ? this.mesConfig!.sync.batchSize : this.erpConfig!.sync.batchSize;
-    const locked = await repo.withTryLock(this.db, `schedule-sync:${a.lineId}`, () =>
+    const locked = await withTryLock(this.db, `schedule-sync:${a.lineId}`, () =>
       recordSync(
         this.db,
         {
@@ -106,8 +113,8 @@ export class Integrations {
     const flush = async () => {
       if (!batch.length) return;
       const products = batch.map((r) => r.productId).filter((p): p is string => p !== null);
-      await repo.ensureProducts(this.db, products);
-      t.add(await repo.upsertWorkOrders(this.db, batch, system));
+      await ensureProducts(this.db, products);
+      t.add(await upsertWorkOrders(this.db, batch, system));
       batch = [];
     };
     try {
@@ -136,7 +143,7 @@ export class Integrations {
       erp,
       { kind: 'MATERIALS', trigger: a.trigger, actor: a.actor },
       () => erp.materials(),
-      repo.upsertMaterials,
+      upsertMaterials,
     );
   }
 
@@ -147,7 +154,7 @@ export class Integrations {
       erp,
       { kind: 'LABOUR', rangeFrom: a.from, rangeTo: a.to, trigger: a.trigger, actor: a.actor },
       () => erp.labourCosts(a.from, a.to),
-      repo.upsertLabour,
+      upsertLabour,
     );
   }
 
@@ -156,7 +163,7 @@ export class Integrations {
     erp: ErpConnector,
     run: { kind: SyncKind; rangeFrom?: Date; rangeTo?: Date; trigger: 'MANUAL' | 'SCHEDULED'; actor: Actor },
     pages: () => AsyncIterable<RecordPage<R>>,
-    upsert: (db: Db, rows: R[], system: string) => Promise<repo.Counts>,
+    upsert: (db: Db, rows: R[], system: string) => Promise<Counts>,
   ): Promise<SyncRunRow> {
     const { actor, ...meta } = run;
     return recordSync(
@@ -194,7 +201,7 @@ export class Integrations {
             ? await this.mes!.materialConsumption(wo.number)
             : await this.erp!.inventoryConsumption(wo.number);
         t.fetched += rows.length;
-        t.add(await repo.upsertConsumption(this.db, wo.id, rows, conn.system));
+        t.add(await upsertConsumption(this.db, wo.id, rows, conn.system));
       },
     );
   }
@@ -207,9 +214,9 @@ export class Integrations {
     const mes = this.requireMes();
     const r = await mes.recipe(a.mesRecipeId);
     const lineId = a.lineId ?? r.lineId;
-    if (lineId && !(await repo.lineExists(this.db, lineId)))
+    if (lineId && !(await lineExists(this.db, lineId)))
       throw badInput(`recipe ${r.code} names line ${lineId}, which does not exist`, { argument: 'lineId' });
-    await repo.ensureProducts(this.db, [r.productId]);
+    await ensureProducts(this.db, [r.productId]);
     const wanted = {
       code: r.code,
       productId: r.productId,
@@ -219,7 +226,7 @@ export class Integrations {
       teardownTimeSeconds: r.teardownTimeSeconds,
       parameters: { ...r.parameters, mesVersion: r.version },
     };
-    const latest = await repo.latestRecipe(this.db, r.code);
+    const latest = await latestRecipe(this.db, r.code);
     const same =
       latest &&
       latest.productId === wanted.productId &&
@@ -229,7 +236,7 @@ export class Integrations {
       latest.teardownTimeSeconds === wanted.teardownTimeSeconds &&
       stableJson(latest.parameters) === stableJson(wanted.parameters);
     const recipe = same ? latest : await insertRecipe(this.db, wanted);
-    return repo.insertRecipeDownload(this.db, {
+    return insertRecipeDownload(this.db, {
       system: mes.system,
       mesRecipeId: a.mesRecipeId,
       mesVersion: r.version,
@@ -266,7 +273,7 @@ export class Integrations {
     const key = a.idempotencyKey ?? randomUUID();
     if (!IDEMPOTENCY_KEY.test(key))
       throw badInput('idempotencyKey must be 8–128 letters, digits or _ . : -', { argument: 'idempotencyKey' });
-    const result = await repo.recordStatusChange(
+    const result = await recordStatusChange(
       this.db,
       {
         idempotencyKey: key,
@@ -302,9 +309,9 @@ export class Integrations {
 
   /** A report the MES refused, sent again (an engineer fixed the cause, e.g. the order's lock in the MES). */
   async requeueOutbound(id: string): Promise<OutboundUpdateRow> {
-    const row = await repo.requeueRejected(this.db, id);
+    const row = await requeueRejected(this.db, id);
     if (!row) {
-      const cur = await repo.outboundById(this.db, id);
+      const cur = await outboundById(this.db, id);
       if (!cur) throw notFound('OutboundUpdate', id);
       throw new HubError('CONFLICT', `the report is ${cur.state}; only a REJECTED report can be re-queued`, {
         state: cur.state,
@@ -337,7 +344,7 @@ function stableJson(v: unknown): string {
   if (v && typeof v === 'object')
     return `{${Object.keys(v)
       .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableJson((v as any)[k])}`)
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
       .join(',')}}`;
   return JSON.stringify(v);
 }

@@ -3,7 +3,7 @@ import { errorCodeOf } from '../../../lib/errors.ts';
 import type { Db } from '../../../lib/db/index.ts';
 import { log } from '../../../lib/log.ts';
 import type { RecordError } from '../../../lib/connectors/mes/types.ts';
-import { finishSyncRun, insertSyncRun } from './integration.repo.ts';
+import { finishSyncRun, insertSyncRun } from './sync-runs.repo.ts';
 import type { SyncKind, SyncRunRow, SystemKind } from './tables.ts';
 
 const MAX_STORED_ERRORS = 100;
@@ -29,7 +29,9 @@ export class SyncTally {
   rejected = 0;
   errors: { key: string | null; message: string }[] = [];
   errorCount = 0;
-  /** The read stopped early (an upstream failure after retries): what was read is kept, the run is PARTIAL or FAILED. */
+  /**
+   * The read stopped early (an upstream failure after retries): what was read is kept, the run is PARTIAL or FAILED.
+   */
   aborted = false;
 
   /** Counts what one upsert wrote. */

@@ -3,7 +3,6 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { LossEventRow, EntityRef, RangeRuleRow, AlertRow, DeadLetterRow } from '../../../lib/db/rows.ts';
 import type { AnyConnection } from '../../../lib/pagination.ts';
-import type { Context } from '../context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
 export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
@@ -15,7 +14,7 @@ export type Scalars = {
   Boolean: { input: boolean; output: boolean; }
   Int: { input: number; output: number; }
   Float: { input: number; output: number; }
-  DateTime: { input: Date | string; output: Date | string; }
+  DateTime: { input: Date; output: Date | string; }
   _FieldSet: { input: unknown; output: unknown; }
 };
 
@@ -487,7 +486,7 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
   name: 'DateTime';
 }
 
-export type DeadLetterResolvers<ContextType = Context, ParentType extends ResolversParentTypes['DeadLetter'] = ResolversParentTypes['DeadLetter']> = ResolversObject<{
+export type DeadLetterResolvers<ContextType = any, ParentType extends ResolversParentTypes['DeadLetter'] = ResolversParentTypes['DeadLetter']> = ResolversObject<{
   detail?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   machine?: Resolver<Maybe<ResolversTypes['Machine']>, ParentType, ContextType>;
@@ -501,19 +500,19 @@ export type DeadLetterResolvers<ContextType = Context, ParentType extends Resolv
   topic?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
-export type DeadLetterConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['DeadLetterConnection'] = ResolversParentTypes['DeadLetterConnection']> = ResolversObject<{
+export type DeadLetterConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['DeadLetterConnection'] = ResolversParentTypes['DeadLetterConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['DeadLetterEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['DeadLetter']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type DeadLetterEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['DeadLetterEdge'] = ResolversParentTypes['DeadLetterEdge']> = ResolversObject<{
+export type DeadLetterEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['DeadLetterEdge'] = ResolversParentTypes['DeadLetterEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['DeadLetter'], ParentType, ContextType>;
 }>;
 
-export type LossEventResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LossEvent'] = ResolversParentTypes['LossEvent']> = ResolversObject<{
+export type LossEventResolvers<ContextType = any, ParentType extends ResolversParentTypes['LossEvent'] = ResolversParentTypes['LossEvent']> = ResolversObject<{
   at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   detail?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   expected?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
@@ -524,37 +523,37 @@ export type LossEventResolvers<ContextType = Context, ParentType extends Resolve
   stream?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
-export type LossEventConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LossEventConnection'] = ResolversParentTypes['LossEventConnection']> = ResolversObject<{
+export type LossEventConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['LossEventConnection'] = ResolversParentTypes['LossEventConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['LossEventEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['LossEvent']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type LossEventEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LossEventEdge'] = ResolversParentTypes['LossEventEdge']> = ResolversObject<{
+export type LossEventEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['LossEventEdge'] = ResolversParentTypes['LossEventEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['LossEvent'], ParentType, ContextType>;
 }>;
 
-export type MachineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Machine'] = ResolversParentTypes['Machine'], FederationReferenceType extends FederationReferenceTypes['Machine'] = FederationReferenceTypes['Machine']> = ResolversObject<{
+export type MachineResolvers<ContextType = any, ParentType extends ResolversParentTypes['Machine'] = ResolversParentTypes['Machine'], FederationReferenceType extends FederationReferenceTypes['Machine'] = FederationReferenceTypes['Machine']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Machine']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   openAlerts?: Resolver<Array<ResolversTypes['QualityAlert']>, ParentType, ContextType>;
   rangeRules?: Resolver<Array<ResolversTypes['RangeRule']>, ParentType, ContextType>;
 }>;
 
-export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+export type MutationResolvers<ContextType = any, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   acknowledgeAlert?: Resolver<ResolversTypes['QualityAlert'], ParentType, ContextType, RequireFields<MutationAcknowledgeAlertArgs, 'id'>>;
   createRangeRule?: Resolver<ResolversTypes['RangeRule'], ParentType, ContextType, RequireFields<MutationCreateRangeRuleArgs, 'input'>>;
   updateRangeRule?: Resolver<ResolversTypes['RangeRule'], ParentType, ContextType, RequireFields<MutationUpdateRangeRuleArgs, 'id' | 'input'>>;
 }>;
 
-export type PageInfoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
+export type PageInfoResolvers<ContextType = any, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
   endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
 }>;
 
-export type QualityAlertResolvers<ContextType = Context, ParentType extends ResolversParentTypes['QualityAlert'] = ResolversParentTypes['QualityAlert']> = ResolversObject<{
+export type QualityAlertResolvers<ContextType = any, ParentType extends ResolversParentTypes['QualityAlert'] = ResolversParentTypes['QualityAlert']> = ResolversObject<{
   acknowledged?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   acknowledgedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   acknowledgedBy?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -572,26 +571,26 @@ export type QualityAlertResolvers<ContextType = Context, ParentType extends Reso
   value?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
 }>;
 
-export type QualityAlertConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['QualityAlertConnection'] = ResolversParentTypes['QualityAlertConnection']> = ResolversObject<{
+export type QualityAlertConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['QualityAlertConnection'] = ResolversParentTypes['QualityAlertConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['QualityAlertEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['QualityAlert']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type QualityAlertEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['QualityAlertEdge'] = ResolversParentTypes['QualityAlertEdge']> = ResolversObject<{
+export type QualityAlertEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['QualityAlertEdge'] = ResolversParentTypes['QualityAlertEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['QualityAlert'], ParentType, ContextType>;
 }>;
 
-export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+export type QueryResolvers<ContextType = any, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   alerts?: Resolver<ResolversTypes['QualityAlertConnection'], ParentType, ContextType, RequireFields<QueryAlertsArgs, 'first'>>;
   deadLetters?: Resolver<ResolversTypes['DeadLetterConnection'], ParentType, ContextType, RequireFields<QueryDeadLettersArgs, 'first'>>;
   lossEvents?: Resolver<ResolversTypes['LossEventConnection'], ParentType, ContextType, RequireFields<QueryLossEventsArgs, 'first'>>;
   rangeRules?: Resolver<ResolversTypes['RangeRuleConnection'], ParentType, ContextType, RequireFields<QueryRangeRulesArgs, 'first'>>;
 }>;
 
-export type RangeRuleResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RangeRule'] = ResolversParentTypes['RangeRule']> = ResolversObject<{
+export type RangeRuleResolvers<ContextType = any, ParentType extends ResolversParentTypes['RangeRule'] = ResolversParentTypes['RangeRule']> = ResolversObject<{
   action?: Resolver<ResolversTypes['RangeAction'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   isActive?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
@@ -603,27 +602,27 @@ export type RangeRuleResolvers<ContextType = Context, ParentType extends Resolve
   unit?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
-export type RangeRuleConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RangeRuleConnection'] = ResolversParentTypes['RangeRuleConnection']> = ResolversObject<{
+export type RangeRuleConnectionResolvers<ContextType = any, ParentType extends ResolversParentTypes['RangeRuleConnection'] = ResolversParentTypes['RangeRuleConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['RangeRuleEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['RangeRule']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type RangeRuleEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RangeRuleEdge'] = ResolversParentTypes['RangeRuleEdge']> = ResolversObject<{
+export type RangeRuleEdgeResolvers<ContextType = any, ParentType extends ResolversParentTypes['RangeRuleEdge'] = ResolversParentTypes['RangeRuleEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['RangeRule'], ParentType, ContextType>;
 }>;
 
-export type SensorResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Sensor'] = ResolversParentTypes['Sensor']> = ResolversObject<{
+export type SensorResolvers<ContextType = any, ParentType extends ResolversParentTypes['Sensor'] = ResolversParentTypes['Sensor']> = ResolversObject<{
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
-export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+export type SubscriptionResolvers<ContextType = any, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
   qualityAlerts?: SubscriptionResolver<ResolversTypes['QualityAlert'], "qualityAlerts", ParentType, ContextType, Partial<SubscriptionQualityAlertsArgs>>;
 }>;
 
-export type Resolvers<ContextType = Context> = ResolversObject<{
+export type Resolvers<ContextType = any> = ResolversObject<{
   DateTime?: GraphQLScalarType;
   DeadLetter?: DeadLetterResolvers<ContextType>;
   DeadLetterConnection?: DeadLetterConnectionResolvers<ContextType>;
