@@ -1,4 +1,4 @@
-# The hub's image: one build, every role (the command). Node 24 is the LTS the hub is tested on (README "Node.js").
+# The hub's image: one build, every role (the command). Node 24 is the LTS the hub is tested on (docs/operations.md, "Node.js").
 FROM node:24-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./

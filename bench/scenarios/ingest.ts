@@ -31,8 +31,8 @@ import { configureLog } from '../../lib/log.ts';
 
 const DEFAULT_PUBLISHERS = 4;
 /**
- * The hub's own default. The brief asked for 65535, which stalled the hub (README) and which the hub has refused
- * since b57c5bc (at most 30,000); --receive-maximum overrides it.
+ * The hub's own default. The brief asked for 65535, which stalled the hub (bench/README.md, "Stalls") and which
+ * the hub has refused since b57c5bc (at most 30,000); --receive-maximum overrides it.
  */
 const DEFAULT_RECEIVE_MAXIMUM = 20_000;
 const iotYml = (receiveMaximum: number) => `# written by bench/scenarios/ingest.ts
@@ -52,7 +52,8 @@ export async function run(opts: BenchOptions): Promise<void> {
   const capacitySeconds = opts.quick ? 5 : 20;
   const publishers = opts.given.connections ? opts.connections : DEFAULT_PUBLISHERS;
   const receiveMaximum = opts.receiveMaximum ?? DEFAULT_RECEIVE_MAXIMUM;
-  // Below 65,535: a hub backlog above that makes Mosquitto reuse packet ids, which stalls the hub (README).
+  // Below 65,535: a hub backlog above that makes Mosquitto reuse packet ids, which stalls the hub
+  // (bench/README.md, "Stalls").
   const capacity: Capacity = { ahead: CAPACITY_AHEAD };
   const live = opts.rate ? `${int(opts.rate)} msgs/s` : `${LIVE_SHARE * 100}% of the hub capacity`;
   const runs = opts.soak

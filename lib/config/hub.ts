@@ -79,7 +79,7 @@ export const HubConfigSchema = z
         /** Subgraph URLs when they run as separate processes; default: the in-process ones. */
         subgraphUrls: z.partialRecord(z.enum(SUBGRAPHS), z.url()).default({}),
         maxQueryDepth: z.coerce.number().int().min(1).default(12),
-        /** graphql-ws subscriptions (README "Live dashboards"). */
+        /** graphql-ws subscriptions (docs/subscriptions.md). */
         subscriptions: subscriptionsSchema.default(SUBSCRIPTION_DEFAULTS),
       })
       .strict()

@@ -122,7 +122,8 @@ export function redirectPlatformPackage(pkg: PlatformPackage): void {
     throw new ConfigError(
       SOURCE,
       '',
-      `as root in a private folder this needs Node.js 22.15 or later (this is ${process.version}): upgrade, or set DATABASE_URL`,
+      `as root in a private folder this needs Node.js 22.15 or later (this is ${process.version}): ` +
+        'upgrade, or set DATABASE_URL',
     );
   }
   const url = pathToFileURL(join(pkg.root, pkg.entry)).href;

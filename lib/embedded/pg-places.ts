@@ -18,7 +18,8 @@ export function sharedRoot(who: Account, blocked: string, roots = SHARED_ROOTS):
   throw new ConfigError(
     'embedded PostgreSQL',
     '',
-    `as root it runs as user ${who.name}, who cannot enter ${blocked}, and none of ${roots.join(', ')} could be made for it: set DATABASE_URL, or run from a folder others may enter`,
+    `as root it runs as user ${who.name}, who cannot enter ${blocked}, and none of ${roots.join(', ')} ` +
+      'could be made for it: set DATABASE_URL, or run from a folder others may enter',
   );
 }
 

@@ -127,7 +127,8 @@ function checkTmpdir(who: Account): void {
   throw new ConfigError(
     'embedded PostgreSQL',
     '',
-    `as root it runs as user ${who.name}, who cannot enter ${blocked} (the temporary folder): set TMPDIR to a folder others may enter, such as /tmp, or set DATABASE_URL`,
+    `as root it runs as user ${who.name}, who cannot enter ${blocked} (the temporary folder): ` +
+      'set TMPDIR to a folder others may enter, such as /tmp, or set DATABASE_URL',
   );
 }
 
