@@ -3,6 +3,7 @@ import { type HubConfig, HubConfigSchema, loadHubConfig, SUBGRAPHS } from './hub
 import { type IotConfig, IotConfigSchema, loadIotConfig } from './iot.ts';
 import { ConfigError } from './load.ts';
 import { loadMesConfig, type MesConfig } from './mes.ts';
+import { z } from 'zod';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -85,11 +86,11 @@ function withEnvironment(loaded: HubConfig, env: Env, dir: string | undefined): 
   const file = dir ? `${dir}/hub.yml` : 'environment';
   if (env.HUB_DATA_DIR) hub.dataDir = env.HUB_DATA_DIR;
   if (env.HUB_DEMO_SEED) {
-    const v = env.HUB_DEMO_SEED.toLowerCase();
-    if (!['true', 'false', '1', '0', 'yes', 'no'].includes(v)) {
+    // The words hub.yml's `seed: ${HUB_DEMO_SEED}` accepts (zod's stringbool: true/false, 1/0, yes/no, on/off...).
+    const v = z.stringbool().safeParse(env.HUB_DEMO_SEED);
+    if (!v.success)
       throw new ConfigError('environment', 'HUB_DEMO_SEED', `"${env.HUB_DEMO_SEED}" is not true or false`);
-    }
-    hub.demo.seed = ['true', '1', 'yes'].includes(v);
+    hub.demo.seed = v.data;
   }
   // Subgraph URLs for a gateway whose subgraphs run as their own processes (docker-compose.yml).
   for (const name of SUBGRAPHS) {

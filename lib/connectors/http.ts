@@ -149,7 +149,7 @@ export class UpstreamClient {
       headers: res.headers as UpstreamResponse['headers'],
       body,
       get text() {
-        text ??= body.toString('utf8');
+        text ??= utf8(body);
         return text;
       },
       json: () => parseJson(this.system, out.text, req.url),
@@ -181,8 +181,10 @@ export class UpstreamClient {
     const aborted = err.code === 'ERR_CANCELED';
     const why = timedOut ? `no complete answer within ${this.conn.timeoutSeconds} s` : (err.message ?? '');
     const message = `${method} ${pathOf(url)} failed: ${err.code ?? ''} ${why}`.trim();
-    // Too large or too many redirects: the upstream answered, but not with anything usable.
-    const unusable = isAxiosError(e) && (err.code === 'ERR_BAD_RESPONSE' || err.code === 'ERR_FR_TOO_MANY_REDIRECTS');
+    // Too large or too many redirects: the upstream answered, but not with anything usable. (axios also says
+    // ERR_BAD_RESPONSE for a body cut off mid-stream: that is a dropped connection, worth retrying.)
+    const tooLarge = err.code === 'ERR_BAD_RESPONSE' && /maxContentLength/.test(err.message ?? '');
+    const unusable = isAxiosError(e) && (tooLarge || err.code === 'ERR_FR_TOO_MANY_REDIRECTS');
     const out = unusable ? badResponse(this.system, message, {}, e) : unavailable(this.system, message, {}, e);
     out.transport = {
       timedOut: timedOut || err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT',
@@ -238,7 +240,7 @@ export class UpstreamClient {
       throw badResponse(this.system, `token request refused (${res.status}): check the client id and secret`, {
         status: res.status,
       });
-    const text = Buffer.from(res.data ?? '').toString('utf8');
+    const text = utf8(Buffer.from(res.data ?? ''));
     const t = parseJson<{ access_token?: string; expires_in?: number | string }>(this.system, text, a.tokenUrl);
     if (!t.access_token) throw badResponse(this.system, 'token response has no access_token');
     const ttl = Number(t.expires_in ?? 300);
@@ -249,6 +251,10 @@ export class UpstreamClient {
     return t.access_token;
   }
 }
+
+// Strips a leading byte order mark, as IIS and .NET services send one (and axios's text mode used to drop it).
+const decoder = new TextDecoder('utf-8');
+const utf8 = (b: Buffer): string => decoder.decode(b);
 
 interface RetryAfter {
   retryAfterMs?: number;

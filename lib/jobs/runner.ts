@@ -79,6 +79,12 @@ export class JobRunner {
     return (await this.started()).send(queue, data);
   }
 
+  /** Stops this process's workers of `queue`, once the job they run has finished (others keep working). */
+  async offWork(queue: string): Promise<void> {
+    const boss = this.boss ?? (await this.starting?.catch(() => undefined));
+    await boss?.offWork(queue, { wait: true });
+  }
+
   /** Lets running jobs finish (up to 10 s), then stops polling. */
   async stop(): Promise<void> {
     this.stopped = true;

@@ -155,6 +155,11 @@ export class IngestConnection {
     this.after(ms, check);
   }
 
+  /** Fire and forget: UNSUBACK says only whether the filter was there, which nothing here depends on. */
+  unsubscribe(messageId: number, topics: string[]): void {
+    this.send({ cmd: 'unsubscribe', messageId, unsubscriptions: topics });
+  }
+
   isPendingSubscribe(messageId: number): boolean {
     return messageId === this.subscribeId;
   }
@@ -240,6 +245,8 @@ export class IngestConnection {
         return;
       case 'puback':
         this.hooks.onPuback(p);
+        return;
+      case 'unsuback':
         return;
       case 'pingresp':
         this.pingSentAt = 0;

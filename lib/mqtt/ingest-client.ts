@@ -15,6 +15,11 @@ export interface IngestClientOptions {
   password?: string;
   /** Filters may be shared: `$share/<group>/<filter>`. QoS 2 is not supported. */
   subscriptions: { filter: string; qos: 0 | 1 }[];
+  /**
+   * Filters a resumed session may still hold from an earlier layout of the hub and must lose (once a session of its
+   * own took them over): unsubscribed after each CONNACK that finds the session present. Default none.
+   */
+  unsubscribe?: string[];
   /** Default 7 days. Clean Start=0 alone is not enough in MQTT 5: expiry 0 ends the session at disconnect. */
   sessionExpirySeconds?: number;
   /**
@@ -86,9 +91,9 @@ const DEFAULTS = {
  */
 export class MqttIngestClient extends EventEmitter {
   private readonly opts: Required<
-    Omit<IngestClientOptions, 'username' | 'password' | 'tls' | 'protocolVersion' | 'cleanStart'>
+    Omit<IngestClientOptions, 'username' | 'password' | 'tls' | 'protocolVersion' | 'cleanStart' | 'unsubscribe'>
   > &
-    Pick<IngestClientOptions, 'username' | 'password' | 'tls' | 'protocolVersion' | 'cleanStart'>;
+    Pick<IngestClientOptions, 'username' | 'password' | 'tls' | 'protocolVersion' | 'cleanStart' | 'unsubscribe'>;
   private settings: ConnectionSettings;
   private conn: IngestConnection | undefined;
   private started = false;
@@ -248,6 +253,8 @@ export class MqttIngestClient extends EventEmitter {
     // Always subscribe, session present or not: simple, and it repairs a session the broker lost.
     const subscriptions = this.opts.subscriptions.map((s) => ({ topic: s.filter, qos: s.qos }));
     if (subscriptions.length) conn.subscribe(this.nextPacketId(), subscriptions);
+    const stale = (this.opts.unsubscribe ?? []).filter((f) => !subscriptions.some((s) => s.topic === f));
+    if (p.sessionPresent && stale.length) conn.unsubscribe(this.nextPacketId(), stale);
     if (this.firstConnect) {
       this.firstConnect.resolve({ sessionPresent: p.sessionPresent });
       this.firstConnect = undefined;

@@ -67,6 +67,9 @@ describe('settings, read once at start', () => {
       throw new Error('expected a ConfigError');
     };
     expect(refused({ PORT: 'eighty' })).toBe('environment: PORT: "eighty" is not a port number');
+    // The same words as hub.yml's seed: ${HUB_DEMO_SEED} takes.
+    expect(loadSettings({ HUB_DEMO_SEED: 'on' }).hub.demo.seed).toBe(true);
+    expect(loadSettings({ HUB_DEMO_SEED: 'Off' }).hub.demo.seed).toBe(false);
     expect(refused({ HUB_DEMO_SEED: 'perhaps' })).toBe('environment: HUB_DEMO_SEED: "perhaps" is not true or false');
     expect(refused({ HUB_IOT_URL: 'not a url' })).toBe('environment: HUB_IOT_URL: "not a url" is not a URL');
   });

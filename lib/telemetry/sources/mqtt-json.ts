@@ -5,6 +5,7 @@ import { compileTopicFilter } from '../../mqtt/topic-filter.ts';
 import type { IotConfig } from '../../config/iot.ts';
 import type { SourceContext, SourceStatus, TelemetrySource } from '../source.ts';
 import type { DeadLetter, IncomingReading, TelemetrySink } from '../types.ts';
+import { listenerTopic } from '../live.ts';
 import { MqttSession } from './mqtt-session.ts';
 
 export interface TopicMapping {
@@ -82,6 +83,9 @@ export function createJsonDecoder(topics: TopicMapping[], opts: { maxPayloadByte
 
 export type MqttConfig = NonNullable<IotConfig['mqtt']>;
 
+/** The Sparkplug host's subscriptions: every message of its groups (births, data, deaths). */
+export const sparkplugFilters = (cfg: MqttConfig): string[] => cfg.sparkplug.groups.map((g) => `spBv1.0/${g}/#`);
+
 /**
  * JSON over MQTT (iot.yml mqtt.topics): one persistent QoS 1 session, its topics shared with the other workers of
  * `sharedGroup`, every message decoded by the first topic mapping that matches.
@@ -117,6 +121,9 @@ export class MqttJsonSource implements TelemetrySource {
         username: cfg.username,
         password: cfg.password,
         subscriptions: cfg.topics.map((t) => ({ filter: share(t.pattern), qos: 1 })),
+        // Until version 0.2 this one session also took Sparkplug and the live channel's announcements; those now
+        // have sessions of their own, and a resumed session would otherwise keep receiving (and skipping) them.
+        unsubscribe: [...sparkplugFilters(cfg), listenerTopic(this.opts.livePrefix, '+')],
         sessionExpirySeconds: cfg.sessionExpirySeconds,
         receiveMaximum: cfg.receiveMaximum,
       },

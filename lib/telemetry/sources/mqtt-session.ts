@@ -9,6 +9,8 @@ export interface MqttSessionOptions {
   username?: string;
   password?: string;
   subscriptions: { filter: string; qos: 0 | 1 }[];
+  /** Filters this session held in an earlier layout of the hub and now leaves to another session. */
+  unsubscribe?: string[];
   sessionExpirySeconds: number;
   receiveMaximum: number;
 }

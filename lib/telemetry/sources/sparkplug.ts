@@ -1,7 +1,7 @@
 import type { SourceContext, SourceStatus, TelemetrySource } from '../source.ts';
 import { SparkplugState, type SparkplugResult } from '../sparkplug/index.ts';
 import type { DeadLetter, IncomingReading, TelemetrySink } from '../types.ts';
-import type { MqttConfig } from './mqtt-json.ts';
+import { type MqttConfig, sparkplugFilters } from './mqtt-json.ts';
 import { MqttSession } from './mqtt-session.ts';
 
 /** Characters a sensor id may not hold (see iot.sensors' check) become '_': "Motor Temp" → "Motor_Temp". */
@@ -71,10 +71,10 @@ export class SparkplugHost implements TelemetrySource {
     const session = new MqttSession(
       {
         url: this.opts.url,
-        clientId: sp.clientId ?? `${this.cfg.clientId}-sparkplug`,
+        clientId: sparkplugClientId(this.cfg),
         username: this.cfg.username,
         password: this.cfg.password,
-        subscriptions: sp.groups.map((g) => ({ filter: `spBv1.0/${g}/#`, qos: 1 })),
+        subscriptions: sparkplugFilters(this.cfg).map((filter) => ({ filter, qos: 1 })),
         sessionExpirySeconds: this.cfg.sessionExpirySeconds,
         receiveMaximum: this.cfg.receiveMaximum,
       },
@@ -115,3 +115,10 @@ export class SparkplugHost implements TelemetrySource {
     return { name: this.name, kind: this.kind, ...s };
   }
 }
+
+/**
+ * The host's own session, beside the JSON topics' one. With no JSON topics it takes mqtt.clientId itself, so a
+ * Sparkplug-only hub keeps the session (and whatever is queued in it) it had when one session took everything.
+ */
+export const sparkplugClientId = (cfg: MqttConfig): string =>
+  cfg.sparkplug.clientId ?? (cfg.topics.length ? `${cfg.clientId}-sparkplug` : cfg.clientId);

@@ -49,6 +49,8 @@ export async function startIntegrationJobs(
   log.info({ schedules: [...wanted.keys()], outbound: !!outbox }, 'integration jobs started');
   return async () => {
     svc.kickOutbound = undefined;
+    // The workers stop (their running syncs finish) before the caller closes the connectors they use.
+    for (const name of wanted.keys()) await jobs.offWork(name);
     await outbox?.stop();
   };
 }
