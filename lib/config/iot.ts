@@ -57,7 +57,8 @@ export const IotConfigSchema = z
             sensorId: z.string().default('{group}/{node}/{device}/{metric}'),
             rebirthIntervalSeconds: z.number().min(0).default(5),
             /**
-             * The host's own MQTT session (default: mqtt.clientId + "-sparkplug"); stable per worker, like clientId.
+             * The host's own MQTT session (default: mqtt.clientId + "-sparkplug", or mqtt.clientId itself when there
+             * are no JSON topics); stable per worker, like clientId.
              */
             clientId: z.string().min(1).optional(),
           })

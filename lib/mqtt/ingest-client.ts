@@ -44,6 +44,8 @@ export interface IngestClientOptions {
 export interface IngestClientStats {
   received: number;
   acked: number;
+  /** QoS 1 messages the broker marked DUP: sent before, on a connection that ended unacknowledged. */
+  redelivered: number;
   /** Successful reconnections (CONNACKs after the first). */
   reconnects: number;
   /** QoS 1 messages of the current connection not yet PUBACKed. */
@@ -103,7 +105,7 @@ export class MqttIngestClient extends EventEmitter {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly pending = new Map<number, PendingPublish>();
   private lastPacketId = 0;
-  private counts = { received: 0, acked: 0, reconnects: 0 };
+  private counts = { received: 0, acked: 0, redelivered: 0, reconnects: 0 };
 
   constructor(
     opts: IngestClientOptions,
@@ -236,6 +238,7 @@ export class MqttIngestClient extends EventEmitter {
 
   private deliver(conn: IngestConnection, msgs: InboundMessage[]): void {
     this.counts.received += msgs.length;
+    for (const m of msgs) if (m.dup) this.counts.redelivered++;
     try {
       this.onMessages(msgs);
     } catch (err) {

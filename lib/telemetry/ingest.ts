@@ -18,7 +18,10 @@ export interface IngestOptions {
   mqttUrl?: string;
   iot: IotConfig;
   registry: Registry;
-  /** Names this worker in the sources' status (default: the host name). */
+  /**
+   * Names this worker in the sources' status. Default: the host name, and the MQTT client id when there is one (two
+   * workers of one shared group on one machine differ by it, and a restarted worker keeps its name, as its session).
+   */
   worker?: string;
   /** How often the sources' status is saved for the iot subgraph (default 2 s). */
   statusIntervalMs?: number;
@@ -64,7 +67,7 @@ export async function startIngest(o: IngestOptions): Promise<RunningIngest> {
     ...configuredSources({ iot: o.iot, mqttUrl: o.mqttUrl, statusIntervalMs: o.statusIntervalMs }),
     ...(o.extraSources ?? []),
   ];
-  const worker = o.worker ?? hostname();
+  const worker = o.worker ?? (o.iot.mqtt?.enabled ? `${hostname()}/${o.iot.mqtt.clientId}` : hostname());
   const started: TelemetrySource[] = [];
   const stopAll = async () => {
     // Each source takes nothing new and waits for its batches to commit; then the pipeline commits what is left.

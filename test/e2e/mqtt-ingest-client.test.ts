@@ -121,6 +121,22 @@ const range = (from: number, to: number, prefix = 'm') =>
   Array.from({ length: to - from }, (_, i) => `${prefix}${from + i}`);
 
 describe('MqttIngestClient (real Mosquitto)', () => {
+  it('hands a drain over in socket-sized batches, far fewer than its messages', async () => {
+    const b = await broker();
+    const first = sink(b, 'ingest-batch', 'tb/#');
+    await first.start();
+    await first.client.stop();
+    // Queued while the client is away, so the broker sends them back to back as soon as it returns.
+    const sent = range(0, 5000);
+    await publish(b.url, 'tb/x', sent);
+    const s = sink(b, 'ingest-batch', 'tb/#', { autoAck: true });
+    expect(await s.start()).toEqual({ sessionPresent: true });
+    await waitFor('5000 messages', () => s.received.length === 5000);
+    expect(s.payloads().sort()).toEqual([...sent].sort());
+    // One callback per socket chunk: a client that hands over a message at a time would make 5000.
+    expect(s.batches).toBeLessThan(5000 / 20);
+  });
+
   it('receives messages in batches, acks them, and gets none again after reconnecting', async () => {
     const b = await broker();
     const a = sink(b, 'ingest-1', 't1/#');
@@ -130,7 +146,6 @@ describe('MqttIngestClient (real Mosquitto)', () => {
     await publish(b.url, 't1/x', sent);
     await waitFor('500 messages', () => a.received.length === 500);
     expect(a.payloads().sort()).toEqual([...sent].sort());
-    expect(a.batches).toBeLessThanOrEqual(500);
     const wellFormed = (m: InboundMessage) => m.qos === 1 && m.messageId !== undefined && !m.dup && m.topic === 't1/x';
     expect(a.received.every(wellFormed)).toBe(true);
     expect(a.client.stats).toMatchObject({ received: 500, acked: 0, inFlight: 500 });
