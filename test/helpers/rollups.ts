@@ -6,7 +6,8 @@ import type { Db } from '../../lib/db/index.ts';
  * batch written twice could count its rows twice in the rollups or set an older latest value. This recomputes
  * both from the raw rows of `sensorIds` and lists every disagreement. `from` and `to` must be whole hours, so the
  * hour buckets hold only rows of the range.
- * Sums are compared to six decimals: a sum added up batch by batch may differ from one pass in the last bits. `buckets` says how many were compared (a check of nothing is no check).
+ * Sums are compared to six decimals: a sum added up batch by batch may differ from one pass in the last bits.
+ * `buckets` says how many were compared (a check of nothing is no check).
  */
 export async function rollupMismatches(
   db: Db,
@@ -32,7 +33,8 @@ export async function rollupMismatches(
         where s.sensor_id = any(${sensorIds}) and u.bucket >= ${from} and u.bucket < ${to}
       )
       select coalesce(raw.series_id, rolled.series_id) as series, coalesce(raw.bucket, rolled.bucket) as bucket,
-        case when raw.n is null then null else concat_ws(' ', raw.n, round(raw.sum::numeric, 6), raw.min, raw.max) end as raw,
+        case when raw.n is null then null
+          else concat_ws(' ', raw.n, round(raw.sum::numeric, 6), raw.min, raw.max) end as raw,
         case when rolled.n is null then null
           else concat_ws(' ', rolled.n, round(rolled.sum::numeric, 6), rolled.min, rolled.max) end as rolled
       from raw full join rolled on rolled.series_id = raw.series_id and rolled.bucket = raw.bucket`.execute(db);
