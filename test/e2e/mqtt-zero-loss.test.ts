@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { freePort } from '../../lib/embedded/free-port.ts';
 import { startMosquitto, type MosquittoBroker } from '../helpers/mosquitto.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
@@ -118,6 +119,11 @@ async function expectExactlyOnce(dayOffset: number, n: number) {
  * The broker's redeliveries (DUP-flagged messages) a worker's JSON source received, as its saved status says: the
  * proof that a fault test really made the broker send something again.
  */
+const savedCounters = async (clientId: string): Promise<Record<string, number>> => {
+  const r = await sql<{ counters: Record<string, number> }>`select counters from iot.telemetry_sources
+    where name = 'mqtt' and worker like ${`%/${clientId}`}`.execute(hub.db);
+  return r.rows[0]?.counters ?? {};
+};
 const redelivered = async (clientId: string): Promise<number> => {
   const r = await sql<{ n: string | null }>`select counters->>'redelivered' as n from iot.telemetry_sources
     where name = 'mqtt' and worker like ${`%/${clientId}`}`.execute(hub.db);
@@ -207,6 +213,61 @@ describe('no lost messages', () => {
     ingest.kill('SIGTERM');
     await new Promise((r) => ingest.on('exit', r));
   }, 150_000);
+
+  it('SIGTERM mid-drain: the batches in hand commit and are acknowledged before the worker exits', async () => {
+    const N = 20_000;
+    writeIot('zl-term', 'zlt', undefined, 2000);
+    let ingest = await startIngest();
+    await until(
+      'ingest subscribed',
+      async () => {
+        const probe = await mqtt.connectAsync(broker.url);
+        await probe.publishAsync('zlt/M-101-TEMP', JSON.stringify({ v: -1, t: BASE + 6 * 86_400_000 }), { qos: 1 });
+        await probe.endAsync();
+        return (await countDay(6)) > 0;
+      },
+      Boolean,
+      60_000,
+      200,
+    );
+    // Away while the drain queues up (stopped cleanly, so the probe's acknowledgement is not left behind).
+    ingest.kill('SIGTERM');
+    await new Promise((r) => ingest.on('exit', r));
+    await publishAll('zlt', 4, N);
+    ingest = await startIngest();
+    await until('the drain to begin', async () => (await countDay(4)) > 0, Boolean, 30_000, 20);
+    // Hold its commits back (a lock that conflicts with inserting readings), so batches are surely in its hands when
+    // the signal comes, then let them through.
+    const blocker = new pg.Client({ connectionString: hub.databaseUrl });
+    await blocker.connect();
+    await blocker.query('begin');
+    await blocker.query('lock table telemetry.readings in share mode');
+    const atSignal = await countDay(4);
+    ingest.kill('SIGTERM');
+    const exited = new Promise((r) => ingest.on('exit', r));
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(ingest.exitCode).toBeNull(); // waiting for its batches, not gone
+    await blocker.query('commit');
+    await blocker.end();
+    await exited;
+    expect(ingest.exitCode).toBe(0);
+    const atExit = await countDay(4);
+    // Stopped mid-drain, and what it held when the signal came was committed, not dropped.
+    expect(atExit).toBeLessThan(N);
+    expect(atExit).toBeGreaterThan(atSignal);
+    // Its last saved status (written on the way out): nothing left in the pipeline, every commit acknowledged. The
+    // stored rows of the day are exactly what it acknowledged (the probe went to another day).
+    const c = await savedCounters('zl-term');
+    expect(c.inPipeline).toBe(0);
+    expect(c.acked).toBe(atExit);
+    // The rest waits in the session; a restart takes it, and nothing is counted twice.
+    ingest = await startIngest();
+    await until(`${N} rows`, async () => (await countDay(4)) >= N, Boolean, 60_000, 50);
+    await new Promise((r) => setTimeout(r, 500));
+    await expectExactlyOnce(4, N);
+    ingest.kill('SIGTERM');
+    await new Promise((r) => ingest.on('exit', r));
+  }, 120_000);
 
   it(`two workers share one $share group: each takes part, together all, none counted twice; one killed, \
 the other carries on`, async () => {

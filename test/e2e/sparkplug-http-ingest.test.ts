@@ -25,6 +25,7 @@ beforeAll(async () => {
   for (const [id, machine, type] of [
     [`${group}/edge-07/press-3/Temperature`, 'M-101', 'temperature'],
     [`${group}/edge-07/press-3/Count`, 'M-101', 'count'],
+    [`${group}/edge-07/press-5/Pressure`, 'M-102', 'pressure'],
     ['ENV-01', 'M-103', 'humidity'],
   ]) {
     const { body } = await hub.gql(eng, `mutation($i: CreateSensorInput!) { createSensor(input: $i) { id } }`, {
@@ -156,6 +157,53 @@ a death marks the series stale`, async () => {
       `${group}/edge-07/press-3/Temperature`,
     ]);
     expect(stale[0].message).toContain('NDEATH');
+  });
+
+  it("a DDEATH marks that device's series stale (alerts through the gateway), not the rest of the node", async () => {
+    const t = Date.now() - 4_000;
+    // The node comes back (the first test killed it) with a second device.
+    await edge.publishAsync(
+      `spBv1.0/${group}/NBIRTH/edge-07`,
+      buildBirth({ seq: 0, bdSeq: 2, timestamp: t, metrics: [] }),
+    );
+    await edge.publishAsync(
+      `spBv1.0/${group}/DBIRTH/edge-07/press-5`,
+      buildBirth({
+        seq: 1,
+        timestamp: t,
+        metrics: [{ name: 'Pressure', alias: 20, datatype: DataType.Double, value: 4.5, timestamp: t }],
+      }),
+    );
+    await until(
+      'the DBIRTH value',
+      () => latest(`${group}/edge-07/press-5/Pressure`),
+      (r) => r?.value === 4.5,
+    );
+    await edge.publishAsync(`spBv1.0/${group}/DDEATH/edge-07/press-5`, buildDeath({ seq: 2, timestamp: t + 1000 }));
+    // (The first test's NDEATH already raised STALE for every sensor of the node, this one's included.)
+    const fromDdeath = async () =>
+      (
+        await hub.gql(admin, '{ alerts(filter: { type: [STALE] }) { nodes { sensor { id } machine { id } message } } }')
+      ).body.data.alerts.nodes.filter((a: any) => a.message.startsWith('DDEATH'));
+    const stale = await until('the DDEATH alert', fromDdeath, (n: any[]) => n.length >= 1);
+    // Published after the DDEATH on the same connection: once its value is stored, the DDEATH was handled.
+    await edge.publishAsync(
+      `spBv1.0/${group}/DBIRTH/edge-07/press-3`,
+      buildBirth({
+        seq: 3,
+        timestamp: t + 2000,
+        metrics: [{ name: 'Temperature', alias: 10, datatype: DataType.Float, value: 70.5, timestamp: t + 2000 }],
+      }),
+    );
+    await until(
+      'the later DBIRTH',
+      () => latest(`${group}/edge-07/press-3/Temperature`),
+      (r) => r?.value === 70.5,
+    );
+    expect(await fromDdeath()).toEqual(stale);
+    expect(stale).toEqual([
+      { sensor: { id: `${group}/edge-07/press-5/Pressure` }, machine: { id: 'M-102' }, message: expect.any(String) },
+    ]);
   });
 
   it('turns a payload that is not protobuf into a dead letter and keeps going', async () => {
