@@ -35,6 +35,11 @@ export interface GatewayOptions {
   highWaterBytes?: number;
   /** Every client is pinged once per interval; one that has not answered the previous ping is dropped (ms). */
   pingIntervalMs?: number;
+  /**
+   * A supergraph source (a poller, a file watcher): called once at start with the function that loads a new
+   * supergraph into the running gateway. Without one, `supergraphSdl` serves for the gateway's whole life.
+   */
+  supergraphUpdates?: (load: (supergraphSdl: string) => void) => void;
 }
 
 /**
@@ -68,8 +73,15 @@ export async function startGateway(
       // Subgraphs set no cache-control; parsing it on every fetch buys nothing.
       honorSubgraphCacheControlHeader: false,
     });
+  let loadSupergraph: (sdl: string) => void = () => {};
   const gateway = new ApolloGateway({
-    supergraphSdl: opts.supergraphSdl,
+    // A supergraph manager, as Apollo makes of a bare SDL, but keeping its `update` for `supergraphUpdates`.
+    supergraphSdl: {
+      initialize: async ({ update }) => {
+        loadSupergraph = update;
+        return { supergraphSdl: opts.supergraphSdl };
+      },
+    },
     buildService: ({ name, url }) => dataSource(name, url),
   });
   const server = new ApolloServer<GatewayContext>({
@@ -114,6 +126,7 @@ export async function startGateway(
     planned = coreSupergraphSdl;
     engine.reload(new SubscriptionPlanner(coreSupergraphSdl));
   });
+  opts.supergraphUpdates?.((sdl) => loadSupergraph(sdl));
   const ws = serveClientSubscriptions({
     server: listening.server,
     path: '/graphql',

@@ -150,12 +150,27 @@ describe('row scope from the token (sites/lines claims)', () => {
     expect(d.machines.nodes.map((m: any) => m.id)).toEqual(expect.arrayContaining(['M-101', 'M-102', 'M-103']));
     for (const m of d.machines.nodes) expect(m.line.id).toBe('LINE-1');
     const l1 = d.machines.nodes.map((m: any) => m.id);
-    expect(d.sensors.nodes.length).toBeGreaterThan(0);
+    // Each list must hold LINE-1's rows of the demo seed (app/demo/seed.ts), so the loops below check something:
+    // two sensors and two range rules per machine, one tag mapping per machine, 7 days × 3 shifts, a week of
+    // 8-hour work orders, and the one open alert on M-101.
+    const bySeed = (...ids: string[]) => ids.flatMap((m) => [`${m}-TEMP`, `${m}-VIBR`]);
+    expect(d.sensors.nodes.map((s: any) => s.id)).toEqual(expect.arrayContaining(bySeed('M-101', 'M-102', 'M-103')));
+    expect(d.rangeRules.nodes.map((r: any) => r.machine.id).sort()).toEqual([
+      'M-101',
+      'M-101',
+      'M-102',
+      'M-102',
+      'M-103',
+      'M-103',
+    ]);
+    expect(d.tagMappings.nodes.map((t: any) => t.machine.id).sort()).toEqual(['M-101', 'M-102', 'M-103']);
+    expect(d.alerts.nodes.map((a: any) => a.machine.id)).toEqual(['M-101']);
+    expect(d.workOrders.nodes).toHaveLength(21);
+    expect(d.shifts.nodes).toHaveLength(21);
     for (const s of d.sensors.nodes) expect(l1).toContain(s.machine.id);
     for (const w of [...d.workOrders.nodes, ...d.shifts.nodes]) expect(w.line.id).toBe('LINE-1');
     for (const x of [...d.tagMappings.nodes, ...d.alerts.nodes, ...d.rangeRules.nodes])
       expect(l1).toContain(x.machine.id);
-    expect(d.workOrders.nodes).toHaveLength(21);
   });
 
   it('refuses direct ids on another line with FORBIDDEN, for reads and writes', async () => {

@@ -10,7 +10,6 @@ import { startSubgraph } from '../../app/start-subgraph.ts';
 import { iot as iotSubgraph } from '../../subgraphs/iot/index.ts';
 import { readSupergraph } from '../../lib/schema.ts';
 import { startGateway } from '../../gateway/server.ts';
-import { SubscriptionPlanner } from '../../gateway/subscriptions/planner.ts';
 import WebSocket from 'ws';
 import { createClient } from 'graphql-ws';
 import { INTERNAL_SECRET, JWT_SECRET, startTestHub, type TestHub } from '../helpers/hub.ts';
@@ -173,13 +172,17 @@ describe('filters and scope', () => {
       async () => everything.events.length,
       (n) => n >= 5,
     );
+    // A matching marker published after the catch-all had all five: events of a group arrive in order, so any of
+    // the three non-matching ones would be in `filtered` before it.
+    const marker = await publish('M-102-VIBR', 7.75);
     await until(
-      'the two matching',
-      async () => filtered.events.length,
-      (n) => n >= 2,
+      'the marker through the filtered one',
+      async () => filtered.events.some((e) => e.data.sensorReadings.value === marker),
+      Boolean,
     );
-    await new Promise((r) => setTimeout(r, 300));
-    expect(filtered.events.map((e) => e.data.sensorReadings.sensor.id).sort()).toEqual(['M-101-VIBR', 'M-102-VIBR']);
+    const ids = filtered.events.map((e) => e.data.sensorReadings.sensor.id);
+    expect(ids.slice(0, -1).sort()).toEqual(['M-101-VIBR', 'M-102-VIBR']);
+    expect(filtered.events.at(-1).data.sensorReadings).toEqual({ value: marker, sensor: { id: 'M-102-VIBR' } });
     await all.dispose();
   });
 
@@ -200,13 +203,16 @@ and refuses a subscription outside its scope with FORBIDDEN`, async () => {
       async () => everything.events.length,
       (n) => n >= 2,
     );
+    // A LINE-1 marker published after the catch-all had both: the LINE-2 reading, had it leaked, would come first.
+    await publish('M-103-TEMP');
     await until(
-      'the LINE-1 one',
-      async () => scoped.events.length,
-      (n) => n >= 1,
+      'the marker through the scoped one',
+      async () => scoped.events.some((e) => e.data?.sensorReadings.sensor.id === 'M-103-TEMP'),
+      Boolean,
     );
-    await new Promise((r) => setTimeout(r, 300));
-    expect(scoped.events.map((e) => e.data.sensorReadings.machine.line.id)).toEqual(['LINE-1']);
+    // (A leaked reading would come as an event whose other-line machine resolves to nothing: data null.)
+    expect(scoped.events.map((e) => e.data?.sensorReadings.sensor.id)).toEqual(['M-102-TEMP', 'M-103-TEMP']);
+    expect(scoped.events.map((e) => e.data.sensorReadings.machine.line.id)).toEqual(['LINE-1', 'LINE-1']);
     await line1.dispose();
     await all.dispose();
   });
@@ -383,20 +389,31 @@ and completes subscriptions cleanly when one shuts down`, async () => {
     await c2.dispose();
   });
 
-  it('ends subscriptions with SUBSCRIPTION_SCHEMA_RELOAD when the supergraph changes', async () => {
-    const gw2 = await secondGateway();
+  it('ends subscriptions with SUBSCRIPTION_SCHEMA_RELOAD when the gateway is handed a changed supergraph', async () => {
+    let loadSupergraph: ((sdl: string) => void) | undefined;
+    const gw2 = await secondGateway({ supergraphUpdates: (load) => (loadSupergraph = load) });
     try {
       const client = wsClient(gw2.url, admin);
-      const sub = record(client, `subscription { sensorReadings(filter: { machineIds: ["M-103"] }) { value } }`);
+      const doc = `subscription { sensorReadings(filter: { machineIds: ["M-103"] }) { value operatorId } }`;
+      const sub = record(client, doc);
       await until(
         'upstream',
         () => metric(gw2.url, 'hub_subscription_upstreams'),
         (n) => n === 1,
       );
-      gw2.engine.reload(new SubscriptionPlanner(readSupergraph()));
+      // A new supergraph that no longer exposes SensorReading.operatorId, loaded the way a supergraph source would.
+      const current = readSupergraph();
+      const changed = current.replace('  workOrder: WorkOrder\n  operatorId: String\n}', '  workOrder: WorkOrder\n}');
+      expect(changed).not.toBe(current);
+      loadSupergraph!(changed);
       await until('the reload error', async () => sub.errors, Boolean);
       expect(sub.errors![0].extensions.code).toBe('SUBSCRIPTION_SCHEMA_RELOAD');
       expect(await metric(gw2.url, 'hub_subscription_upstreams')).toBe(0);
+      // The engine plans with the new supergraph now: the document it took a moment ago names a field gone from it.
+      const again = record(client, doc);
+      await until('the new planner refuses it', async () => again.errors, Boolean);
+      expect(again.errors![0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+      expect(again.errors![0].message).toContain('operatorId');
       await client.dispose();
     } finally {
       await gw2.close();
