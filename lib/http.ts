@@ -3,13 +3,21 @@ import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
 
+/** A readiness check that has not answered by then has failed: a database nobody answers must not hang the probe. */
+export const READY_DEADLINE_MS = 3000;
+
 /** Health, readiness and Prometheus routes, the same on the gateway and every subgraph. */
 export function mountOps(app: Express, registry: Registry, ready: () => Promise<boolean>): void {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    const ok = await ready().catch(() => false);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), READY_DEADLINE_MS);
+    });
+    const ok = await Promise.race([ready().catch(() => false), late]);
+    clearTimeout(timer);
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not ready' });
   });
   app.get('/metrics', async (_req, res) => {

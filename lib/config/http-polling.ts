@@ -7,6 +7,18 @@ export const HTTP_DEFAULTS = { intervalSeconds: 60, timeoutSeconds: 10, backoffM
 // Coerced like hub.yml's numbers, so `intervalSeconds: ${SENSOR_POLL_S:-60}` works after interpolation.
 const seconds = z.coerce.number().positive('must be more than 0').finite();
 
+/** Credentials in a URL (user:pass@ or a token in the query) are never stored, shown or logged. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username || u.password) u.username = u.password = '***';
+    for (const k of [...u.searchParams.keys()]) if (/token|key|secret|pass|auth/i.test(k)) u.searchParams.set(k, '***');
+    return u.toString();
+  } catch {
+    return '(unparseable url)';
+  }
+}
+
 const EndpointSchema = z
   .object({
     name: z.string().min(1).optional(),
@@ -46,7 +58,8 @@ const EndpointSchema = z
     }
   })
   .transform((e) => ({
-    name: e.name ?? e.url,
+    // The URL names an endpoint without a name of its own: masked, since the name is shown and logged as it is.
+    name: e.name ?? redactUrl(e.url),
     url: e.url,
     intervalSeconds: e.intervalSeconds,
     // The documented default is 10 s, shortened for faster intervals so the default never breaks the rule above.

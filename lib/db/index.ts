@@ -23,6 +23,10 @@ export function createDb(url: string, poolSize = 10, onQuery?: (sql: string) => 
   // An idle connection can die (server restart, failover); pg then emits 'error' on the pool, which would
   // crash the process if unhandled. The pool replaces the connection; the next query reports any real outage.
   pool.on('error', (err) => log.warn({ err: err.message }, 'idle database connection lost'));
+  // A connection lost while lent out (a query in flight) emits 'error' on its client, where the pool listens no more:
+  // unhandled, it would end the process. The query in flight fails with the same error, and the pool discards the
+  // client when it comes back.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const logQuery: Logger | undefined = onQuery
     ? (e) => {
         if (e.level === 'query') onQuery(e.query.sql);

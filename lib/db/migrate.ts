@@ -25,8 +25,12 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
   const migrator = new Migrator({ db, provider, migrationTableSchema: 'public' });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
-  // New months get their partitions without a migration.
-  await sql`select telemetry.ensure_partitions(
-    (now() - interval '1 month')::date, (now() + interval '3 months')::date)`.execute(db);
+  // New months get their partitions without a migration. Processes starting together would each find a new month's
+  // partition missing and create it ("already exists" for all but one): one at a time, under a lock of its own.
+  await db.transaction().execute(async (tx) => {
+    await sql`select pg_advisory_xact_lock(hashtext('telemetry.ensure_partitions'))`.execute(tx);
+    await sql`select telemetry.ensure_partitions(
+      (now() - interval '1 month')::date, (now() + interval '3 months')::date)`.execute(tx);
+  });
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

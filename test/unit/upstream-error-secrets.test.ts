@@ -35,7 +35,8 @@ const failure = async (base: string, auth: AuthConfig): Promise<UpstreamError> =
     headers: {},
   });
   try {
-    await client.request({ url: '/orders', params: { q: 'x' } });
+    // A query in the path as well as in params: neither may survive into the kept URL.
+    await client.request({ url: '/orders?site=A', params: { q: 'x' } });
   } catch (e) {
     expect(e).toBeInstanceOf(UpstreamError);
     return e as UpstreamError;
@@ -82,6 +83,7 @@ describe('upstream errors keep no credentials', () => {
       expect(text.toLowerCase()).not.toContain('authorization');
       expect(text.toLowerCase()).not.toContain('x-api-key');
     }
-    if (cause.url) expect(cause.url).not.toContain('?');
+    // Every case fails on a request the test made itself, so the URL is known: scheme, host and path, nothing else.
+    expect(cause.url).toBe(auth.type === 'oauth2' ? `${base()}/oauth/token` : `${base()}/orders`);
   });
 });

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { HttpEndpointConfig, HttpPollingConfig } from '../../config/http-polling.ts';
+import { type HttpEndpointConfig, type HttpPollingConfig, redactUrl } from '../../config/http-polling.ts';
 import { UpstreamError } from '../../connectors/errors.ts';
 import { UpstreamClient } from '../../connectors/http.ts';
 import { log as rootLog, type Logger } from '../../log.ts';
@@ -35,6 +35,8 @@ class PollFailure extends Error {
 
 interface Endpoint {
   cfg: HttpEndpointConfig;
+  /** The URL as status, dead letters and logs show it: credentials masked. */
+  shownUrl: string;
   /** The shared upstream client (deadline, typed errors), without retries: the poll schedule is the retry. */
   client: UpstreamClient;
   status: EndpointStatus;
@@ -74,6 +76,7 @@ export class HttpPoller implements TelemetrySource {
     this.maxFutureMs = opts.maxFutureMs;
     this.endpoints = cfg.endpoints.map((c) => ({
       cfg: c,
+      shownUrl: redactUrl(c.url),
       client: new UpstreamClient(
         c.name,
         {
@@ -88,7 +91,7 @@ export class HttpPoller implements TelemetrySource {
       logged: 'ok',
       status: {
         name: c.name,
-        url: c.url,
+        url: redactUrl(c.url),
         intervalSeconds: c.intervalSeconds,
         consecutiveFailures: 0,
         readings: 0,
@@ -219,7 +222,7 @@ export class HttpPoller implements TelemetrySource {
       await this.submit(
         ep,
         [],
-        [{ reason: 'MALFORMED_PAYLOAD', detail, topic: cfg.url, payload: body }],
+        [{ reason: 'MALFORMED_PAYLOAD', detail, topic: ep.shownUrl, payload: body }],
         receivedAt,
         false,
       );
@@ -230,7 +233,7 @@ export class HttpPoller implements TelemetrySource {
     const mapped = applyMapping(cfg.mapping, doc, { receivedAt, maxFutureMs: this.maxFutureMs });
     // The mapping knows neither the URL nor the bytes; dead letters (here or, for readings, later in the pipeline)
     // should.
-    const origin = { topic: cfg.url, payload: body };
+    const origin = { topic: ep.shownUrl, payload: body };
     const readings = mapped.readings.map((r) => ({ ...r, origin }));
     const deadLetters = mapped.deadLetters.map((d) => ({ ...d, ...origin }));
     await this.submit(ep, readings, deadLetters, receivedAt, true);
@@ -274,7 +277,7 @@ export class HttpPoller implements TelemetrySource {
   private answered(ep: Endpoint): void {
     if (ep.logged !== 'ok') {
       this.log.info(
-        { endpoint: ep.cfg.name, url: ep.cfg.url, failures: ep.status.consecutiveFailures },
+        { endpoint: ep.cfg.name, url: ep.shownUrl, failures: ep.status.consecutiveFailures },
         'HTTP sensor endpoint answers again',
       );
       ep.logged = 'ok';
@@ -291,7 +294,7 @@ export class HttpPoller implements TelemetrySource {
     const delayMs = this.backoffMs(cfg, status.consecutiveFailures);
     if (ep.logged !== f.code) {
       this.log.warn(
-        { endpoint: cfg.name, url: cfg.url, code: f.code, err: f.message, retryInMs: delayMs },
+        { endpoint: cfg.name, url: ep.shownUrl, code: f.code, err: f.message, retryInMs: delayMs },
         'HTTP sensor endpoint failing; backing off',
       );
       ep.logged = f.code;

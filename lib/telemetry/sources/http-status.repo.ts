@@ -1,3 +1,4 @@
+import { redactUrl } from '../../config/http-polling.ts';
 import type { Db } from '../../db/index.ts';
 import type { ErrorCode } from '../../errors.ts';
 
@@ -26,18 +27,6 @@ export interface EndpointStatus {
   /** Set while a poll (request and submit) runs: shows a hung endpoint or a pipeline holding back. */
   pollingSince?: Date;
   nextPollAt?: Date;
-}
-
-/** Credentials in a URL (user:pass@ or a token in the query) are never stored or shown. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.username || u.password) u.username = u.password = '***';
-    for (const k of [...u.searchParams.keys()]) if (/token|key|secret|pass|auth/i.test(k)) u.searchParams.set(k, '***');
-    return u.toString();
-  } catch {
-    return '(unparseable url)';
-  }
 }
 
 /** One upsert per endpoint, so the iot subgraph (another process) can serve the poller's status. */
