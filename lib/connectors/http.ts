@@ -70,11 +70,14 @@ export class UpstreamClient {
     https: new HttpsAgent({ keepAlive: true, maxSockets: 8 }),
   };
 
+  private readonly origin: string;
+
   constructor(
     readonly system: string,
     readonly conn: ConnectionConfig,
     opts: UpstreamClientOptions = {},
   ) {
+    this.origin = new URL(conn.baseUrl).origin;
     this.http = axios.create({
       baseURL: conn.baseUrl.replace(/\/$/, ''),
       timeout: conn.timeoutSeconds * 1000,
@@ -113,6 +116,11 @@ export class UpstreamClient {
   }
 
   private async attempt(req: UpstreamRequest, method: Method, refreshed = false): Promise<UpstreamResponse> {
+    // An absolute URL comes from the upstream (a next-page link): the connection's credentials go to its own origin
+    // only, never to wherever a body points.
+    if (/^[a-z][a-z0-9+.-]*:/i.test(req.url) && new URL(req.url).origin !== this.origin) {
+      throw badResponse(this.system, `refused to follow ${new URL(req.url).origin}: not ${this.origin}`);
+    }
     const headers: Record<string, string> = { accept: 'application/json', ...this.conn.headers, ...req.headers };
     const params: Record<string, string | number | undefined> = { ...req.params };
     await this.authorise(headers, params);

@@ -174,6 +174,33 @@ and re-syncs without writing`, async () => {
     expect(r.body.data.syncSchedules.errors[0].message).toMatch(message);
   });
 
+  it(`cuts a workOrders page that stalls mid-body at the 1 s deadline (typed, not a hang), retries it, \
+then FAILED`, async () => {
+    ora.setMode('stallBody');
+    const from = ora.trace.length;
+    const started = performance.now();
+    const r = await sync();
+    expect(r.body.data.syncSchedules).toMatchObject({ status: 'FAILED', fetched: 0 });
+    expect(r.body.data.syncSchedules.errors[0].message).toMatch(
+      /FUSION-TEST: GET \/fscmRestApi\/resources\/11\.13\.18\.05\/workOrders failed: /,
+    );
+    expect(ora.trace.slice(from).map((c) => c.answered)).toEqual(['stalled', 'stalled']);
+    // Both attempts (maxAttempts 2) waited out their 1 s deadline, and no longer.
+    const elapsed = performance.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(2 * 1000);
+    expect(elapsed).toBeLessThan(5000);
+  });
+
+  it('retries a 429 after its Retry-After, capped at retry.maxDelayMs (50 ms here), and reads every page', async () => {
+    ora.setMode('status', { status: 429, retryAfter: '1', times: 1 });
+    const from = ora.trace.length;
+    expect((await sync()).body.data.syncSchedules).toMatchObject({ status: 'SUCCESS', fetched: 70 });
+    const calls = ora.trace.slice(from);
+    expect(calls.map((c) => c.answered)).toEqual([429, 200, 200, 200, 200]);
+    // Backoff alone waits 5-10 ms here (baseDelayMs 10, jittered); Retry-After asks 1 s, which the cap makes 50 ms.
+    expect(calls[1]!.at - calls[0]!.answeredAt!).toBeGreaterThanOrEqual(45);
+  });
+
   it(`refuses what the workOrders API has no data for (NOT_SUPPORTED), \
 without a failed run in the history`, async () => {
     const r = await hub.gql(eng, 'mutation { syncMaterials { status } }');
@@ -185,5 +212,66 @@ without a failed run in the history`, async () => {
     expect(r.body.errors[0].message).toMatch(/the material master is not supported by this system/);
     const runs = await hub.gql(eng, '{ syncRuns(filter: { kind: [MATERIALS] }) { totalCount } }');
     expect(runs.body.data.syncRuns.totalCount).toBe(0);
+  });
+});
+
+describe('Oracle Fusion REST with HTTP Basic auth', () => {
+  let basicHub: TestHub;
+  let ora2: FakeOracle;
+  beforeAll(async () => {
+    ora2 = await startOracle();
+    const dir = mkdtempSync(join(tmpdir(), 'hub-oracle-basic-'));
+    // Scheduled syncs on (at midnight only, so none runs during the test): the schedules must name the line only.
+    writeFileSync(
+      join(dir, 'erp.yml'),
+      `erp:
+  systemType: oracle_rest
+  name: FUSION-BASIC
+  connection:
+    baseUrl: ${ora2.url}
+    auth:
+      type: basic
+      username: ${ora2.user}
+      password: \${TEST_ORACLE_PASSWORD}
+    timeoutSeconds: 1
+    retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50 }
+  lineMap: { WA-ASSY-1: LINE-1 }
+  sync: { autoSyncEnabled: true, scheduleSyncIntervalMinutes: 1440, materialSyncIntervalMinutes: 1 }
+  oracle: { organizationCode: M1, pageSize: 10 }
+`,
+    );
+    basicHub = await startTestHub({ seed: true, config: { dir, env: { TEST_ORACLE_PASSWORD: ora2.password } } });
+    for (const w of makeOracleWorkOrders('WA-ASSY-1', 25, T0)) ora2.workOrders.set(String(w.WorkOrderNumber), w);
+  });
+  afterAll(async () => {
+    await basicHub?.close();
+    await ora2?.close();
+  });
+
+  it(`reads every page with the Basic credentials (no token request), and a changed password is \
+a FAILED run`, async () => {
+    const token = await basicHub.token({ role: 'engineer' });
+    const q = () => basicHub.gql(token, SYNC, { line: 'LINE-1', ...RANGE });
+    expect((await q()).body.data.syncSchedules).toMatchObject({ status: 'SUCCESS', fetched: 25, created: 25 });
+    expect(ora2.trace.map((c) => c.answered)).toEqual([200, 200, 200]); // 10 + 10 + 5
+    expect(ora2.tokenRequests).toBe(0);
+    expect(ora2.unauthorized).toBe(0);
+    const password = ora2.password;
+    ora2.password = 'rotated-in-oracle';
+    try {
+      const r = (await q()).body.data.syncSchedules;
+      expect(r).toMatchObject({ status: 'FAILED', fetched: 0 });
+      expect(r.errors[0].message).toMatch(/workOrders answered 401/);
+      expect(ora2.unauthorized).toBe(1); // a refused credential is not retried
+    } finally {
+      ora2.password = password;
+    }
+  });
+
+  it('schedules the line syncs but no material master sync, which Oracle has no data for', async () => {
+    const s = await sql<{ name: string; cron: string }>`select name, cron from pgboss.schedule order by name`.execute(
+      basicHub.db,
+    );
+    expect(s.rows).toEqual([{ name: 'schedule-sync.LINE-1', cron: '0 */24 * * *' }]);
   });
 });

@@ -27,7 +27,10 @@ beforeAll(async () => {
       tokenUrl: ${mes.url}/oauth/token
       clientId: ${mes.clientId}
       clientSecret: \${TEST_JOBS_MES_SECRET}
-  sync: { scheduleSyncIntervalMinutes: 15, horizonDays: 3, lookBackHours: 1 }
+    timeoutSeconds: 1
+    retry: { maxAttempts: 1 }
+  # Once a day (at midnight UTC), so no cron run falls into the test; a failed run is retried 3 times, from 1 s.
+  sync: { scheduleSyncIntervalMinutes: 1440, horizonDays: 3, lookBackHours: 1, retryLimit: 3, retryDelaySeconds: 1 }
   lines: [LINE-1, LINE-2]
 `,
   );
@@ -49,8 +52,8 @@ describe('scheduled syncs on the Postgres job queue', () => {
       cron: string;
     }>`select name, cron from pgboss.schedule order by name`.execute(hub.db);
     expect(rows.rows).toEqual([
-      { name: 'schedule-sync.LINE-1', cron: '*/15 * * * *' },
-      { name: 'schedule-sync.LINE-2', cron: '*/15 * * * *' },
+      { name: 'schedule-sync.LINE-1', cron: '0 */24 * * *' },
+      { name: 'schedule-sync.LINE-2', cron: '0 */24 * * *' },
     ]);
     const q = await sql<{
       name: string;
@@ -98,4 +101,43 @@ a manual sync while one holds the line lock is refused with CONFLICT`, async () 
     );
     expect(held.ran && held.value.body.errors[0].extensions.code).toBe('CONFLICT');
   });
+
+  it(`retries a FAILED scheduled sync with exponential backoff from retryDelaySeconds, retryLimit times, \
+then gives up`, async () => {
+    mes.setMode('500');
+    try {
+      await boss.send('schedule-sync.LINE-1', { lineId: 'LINE-1', system: 'MES' });
+      // The job runner marks the job failed once no retry is left: no further run can come after that.
+      await until(
+        'the job to fail for good',
+        async () =>
+          (
+            await sql<{ state: string }>`select state from pgboss.job where name = 'schedule-sync.LINE-1'`.execute(
+              hub.db,
+            )
+          ).rows,
+        (rows) => rows.some((r) => r.state === 'failed'),
+        60_000,
+        250,
+      );
+      const runs = (
+        await sql<{
+          status: string;
+          trigger: string;
+          startedAt: Date;
+          finishedAt: Date;
+        }>`select status, trigger, started_at, finished_at from production.sync_runs where line_id = 'LINE-1'
+          order by started_at`.execute(hub.db)
+      ).rows;
+      // The first run and retryLimit (3) retries.
+      expect(runs.map((r) => [r.status, r.trigger])).toEqual(Array(4).fill(['FAILED', 'SCHEDULED']));
+      // Retry n waits at least retryDelaySeconds·2ⁿ⁻¹ after the run before it failed: 1 s, 2 s, 4 s.
+      const gaps = runs.slice(1).map((r, i) => r.startedAt.getTime() - runs[i]!.finishedAt.getTime());
+      expect(gaps[0]).toBeGreaterThanOrEqual(1000);
+      expect(gaps[1]).toBeGreaterThanOrEqual(2000);
+      expect(gaps[2]).toBeGreaterThanOrEqual(4000);
+    } finally {
+      mes.setMode('ok');
+    }
+  }, 90_000);
 });

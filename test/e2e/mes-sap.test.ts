@@ -490,4 +490,31 @@ describe('SAP schedules with a flaky server', () => {
     expect(r.body.data.syncSchedules.status).toBe('FAILED');
     expect(r.body.data.syncSchedules.errors[0].message).toMatch(/failed/);
   });
+
+  it('cuts an A_ProductionOrder_2 page that stalls mid-body at the 1 s deadline, retries it, then FAILED', async () => {
+    sap.setMode('stallBody');
+    const from = sap.trace.length;
+    const started = performance.now();
+    const r = await sync();
+    expect(r.body.data.syncSchedules).toMatchObject({ status: 'FAILED', fetched: 0 });
+    expect(r.body.data.syncSchedules.errors[0].message).toMatch(
+      /S4-TEST: GET \/sap\/opu\/odata\/sap\/API_PRODUCTION_ORDER_2_SRV\/A_ProductionOrder_2 failed: /,
+    );
+    expect(sap.trace.slice(from).map((c) => c.answered)).toEqual(['stalled', 'stalled']);
+    // Both attempts (maxAttempts 2) waited out their 1 s deadline, and no longer.
+    const elapsed = performance.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(2 * 1000);
+    expect(elapsed).toBeLessThan(5000);
+  });
+
+  it('retries a 429 after its Retry-After, capped at retry.maxDelayMs (50 ms here), and reads every page', async () => {
+    sap.setMode('status', { status: 429, retryAfter: '1', times: 1 });
+    const from = sap.trace.length;
+    expect((await sync()).body.data.syncSchedules).toMatchObject({ status: 'SUCCESS', fetched: 200 });
+    const calls = sap.trace.slice(from);
+    // 200 orders at the server's 30 a page: 7 pages, the first one asked twice.
+    expect(calls.map((c) => c.answered)).toEqual([429, 200, 200, 200, 200, 200, 200, 200]);
+    // Backoff alone waits 5-10 ms here (baseDelayMs 10, jittered); Retry-After asks 1 s, which the cap makes 50 ms.
+    expect(calls[1]!.at - calls[0]!.answeredAt!).toBeGreaterThanOrEqual(45);
+  });
 });

@@ -17,8 +17,18 @@ const T0 = new Date(Date.UTC(2030, 5, 1));
 const RANGE = { from: T0.toISOString(), to: new Date(T0.getTime() + 30 * 86_400_000).toISOString() };
 const SYNC = `mutation($line: ID!, $from: DateTime!, $to: DateTime!) { syncSchedules(lineId: $line, from: $from,
   to: $to) {
-  system systemKind status fetched created updated unchanged rejected errorCount errors { key message } } }`;
+  id system systemKind status fetched created updated unchanged rejected errorCount errors { key message } durationMs
+  } }`;
 const sync = (line = 'LINE-1') => hub.gql(eng, SYNC, { line, ...RANGE });
+/** The error code the audit entry of a sync run names (the typed error the run ended with). */
+const auditedErrorCode = async (runId: string) => {
+  const admin = await hub.token({ role: 'admin' });
+  const a = await hub.gql(
+    admin,
+    `{ auditLog(filter: { operation: "sync.schedules" }, first: 20) { nodes { errorCode details } } }`,
+  );
+  return a.body.data.auditLog.nodes.find((n: any) => n.details.runId === runId)?.errorCode;
+};
 const count = async (prefix: string) =>
   (
     await sql<{
@@ -183,14 +193,44 @@ then an unchanged re-sync writes nothing and a change updates that order`, async
     expect(await count('SOAP-WO')).toBe(50);
   });
 
-  it('converges with a MES failing 30% of calls, with no duplicates', async () => {
-    mes.setMode('flaky30', 'all', 21);
+  it('converges with a MES failing 30% of calls: FAILED runs first, then SUCCESS, with no duplicates', async () => {
+    // Seed 12's first two draws are failures: the first sync's call and its one retry (maxAttempts 2) both get 503.
+    mes.setMode('flaky30', 'all', 12);
+    const faultsBefore = mes.injectedFaults;
     const statuses: string[] = [];
     for (let i = 0; i < 30 && statuses.at(-1) !== 'SUCCESS'; i++)
       statuses.push((await sync()).body.data.syncSchedules.status);
     expect(statuses.at(-1)).toBe('SUCCESS');
-    expect(statuses.slice(0, -1).every((s) => s === 'FAILED')).toBe(true);
+    const failed = statuses.slice(0, -1);
+    expect(failed.length).toBeGreaterThanOrEqual(1); // a failure really happened before convergence
+    expect(failed.every((s) => s === 'FAILED')).toBe(true);
+    // Every FAILED run met a fault on each of its two attempts, and the fake counted them.
+    expect(mes.injectedFaults - faultsBefore).toBeGreaterThanOrEqual(2 * failed.length);
     expect(await count('SOAP-WO')).toBe(50);
+  });
+
+  it(`cuts a ShowProductionSchedule that stalls mid-body at the deadline (a typed error, not a hang), \
+retries it, then records FAILED`, async () => {
+    mes.setMode('stallBody');
+    const from = mes.trace.length;
+    const run = (await sync()).body.data.syncSchedules;
+    expect(run).toMatchObject({ status: 'FAILED', fetched: 0, created: 0 });
+    expect(run.errors[0].message).toMatch(/SOAP-MES: POST \/mes\/b2mml failed: /);
+    // Both attempts (maxAttempts 2) got headers and half a body, and each was cut at its 1 s deadline.
+    expect(mes.trace.slice(from).map((c) => c.answered)).toEqual(['stalled', 'stalled']);
+    expect(run.durationMs).toBeGreaterThanOrEqual(2 * 1000);
+    expect(run.durationMs).toBeLessThan(5000);
+    expect(await auditedErrorCode(run.id)).toBe('UPSTREAM_UNAVAILABLE');
+  });
+
+  it('retries a 429 after its Retry-After, capped at retry.maxDelayMs (50 ms here), then succeeds', async () => {
+    mes.setMode('status', 'all', { status: 429, retryAfter: '1', times: 1 });
+    const from = mes.trace.length;
+    expect((await sync()).body.data.syncSchedules).toMatchObject({ status: 'SUCCESS', fetched: 50 });
+    const calls = mes.trace.slice(from);
+    expect(calls.map((c) => c.answered)).toEqual([429, 200]);
+    // Backoff alone waits 5-10 ms here (baseDelayMs 10, jittered); Retry-After asks 1 s, which the cap makes 50 ms.
+    expect(calls[1]!.at - calls[0]!.answeredAt!).toBeGreaterThanOrEqual(45);
   });
 
   it('refuses a recipe download: B2MML ProductionSchedule has no recipe operation (NOT_SUPPORTED)', async () => {

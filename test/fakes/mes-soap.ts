@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as soap from 'soap';
-import { seeded, type FaultMode } from './fault.ts';
+import { FaultBudget, faultOptions, seeded, type FakeCall, type FaultMode, type FaultOptions } from './fault.ts';
+import { stallMidBody } from './http-util.ts';
 
 /**
  * An in-process SOAP MES speaking B2MML V0600 (reference/protocols.md §4), served by `soap.listen` from the WSDL
@@ -15,7 +16,9 @@ import { seeded, type FaultMode } from './fault.ts';
  * pointing at this server.
  *
  * Fault modes (fault.ts) plus: `soapFault` a SOAP Client fault (the request is refused), `reject` an
- * Acknowledge whose ResponseExpression is Rejected. `500` answers a SOAP Server fault with HTTP 500.
+ * Acknowledge whose ResponseExpression is Rejected. `500` answers a SOAP Server fault with HTTP 500; `status` answers
+ * its status with a plain-text body (as the HTTP server in front of a SOAP service does); `stallBody` sends half of a
+ * ShowProductionSchedule envelope and then nothing.
  */
 export type SoapFaultMode = FaultMode | 'soapFault' | 'reject';
 export const B2 = 'http://www.mesa.org/xml/B2MML-V0600';
@@ -56,10 +59,14 @@ export interface FakeSoapMes {
   scheduleRequests: number;
   wsdlRequests: number;
   calls: number;
+  /** Answers the fault mode made (HTTP 500, 503, `status`, stalled, unanswered): how often it really failed a call. */
+  injectedFaults: number;
+  /** Every SOAP call (not the WSDL), in arrival order, with when it was answered. */
+  trace: FakeCall[];
   /** What the last GetProductionSchedule selected, as the soap package parsed it. */
   lastSelection?: { equipment?: string; start?: string; end?: string; requestId?: string; sender?: string };
-  /** `scope` 'performance': only ProcessProductionPerformance calls fail. */
-  setMode(mode: SoapFaultMode, scope?: 'all' | 'performance', seed?: number): void;
+  /** `scope` 'performance': only ProcessProductionPerformance calls fail; a number as third argument is the seed. */
+  setMode(mode: SoapFaultMode, scope?: 'all' | 'performance', opts?: number | FaultOptions): void;
   close(): Promise<void>;
 }
 
@@ -76,6 +83,8 @@ export async function startSoapMes(
   const wsdl = readFileSync(WSDL_FILE, 'utf8');
   let mode: SoapFaultMode = 'ok';
   let scope: 'all' | 'performance' = 'all';
+  let faultOpts: FaultOptions = {};
+  let budget = new FaultBudget();
   let random = seeded(opts.seed ?? 13);
 
   const fake: FakeSoapMes = {
@@ -89,10 +98,14 @@ export async function startSoapMes(
     scheduleRequests: 0,
     wsdlRequests: 0,
     calls: 0,
-    setMode: (m, s = 'all', seed) => {
+    injectedFaults: 0,
+    trace: [],
+    setMode: (m, s = 'all', o) => {
       mode = m;
       scope = s;
-      random = seeded(seed ?? opts.seed ?? 13);
+      faultOpts = faultOptions(o);
+      budget = new FaultBudget(faultOpts.times);
+      random = seeded(faultOpts.seed ?? opts.seed ?? 13);
     },
     close: async () => {
       server.closeAllConnections();
@@ -174,13 +187,44 @@ export async function startSoapMes(
       fake.wsdlRequests++;
       return send(res, 200, 'text/xml', wsdl.replace(/location="[^"]*"/, `location="${fake.url}${PATH}"`));
     }
+    const call: FakeCall = { at: performance.now(), method: req.method ?? 'POST', path: url.pathname };
+    fake.trace.push(call);
+    res.on('finish', () => {
+      call.answered = res.statusCode;
+      call.answeredAt = performance.now();
+    });
     const op = String(req.headers.soapaction ?? '').includes('ProcessProductionPerformance')
       ? 'performance'
       : 'schedule';
-    if (faulty(op) && mode === 'timeout') return; // never answers
-    if (faulty(op) && mode === '500') return send(res, 500, 'text/xml', serverFault('MES database unavailable'));
-    if (faulty(op) && mode === 'flaky30' && random() < 0.3)
+    if (faulty(op) && mode === 'timeout') {
+      fake.injectedFaults++;
+      return; // never answers
+    }
+    if (faulty(op) && mode === '500') {
+      fake.injectedFaults++;
+      return send(res, 500, 'text/xml', serverFault('MES database unavailable'));
+    }
+    if (faulty(op) && mode === 'flaky30' && random() < 0.3) {
+      fake.injectedFaults++;
       return send(res, 503, 'text/html', '<html><body>503 Service Unavailable</body></html>');
+    }
+    if (faulty(op) && mode === 'status' && budget.take()) {
+      fake.injectedFaults++;
+      const status = faultOpts.status ?? 503;
+      const headers: Record<string, string> = faultOpts.retryAfter ? { 'retry-after': faultOpts.retryAfter } : {};
+      return send(res, status, 'text/plain', `${status} from the fake's HTTP front end`, headers);
+    }
+    if (faulty(op) && mode === 'stallBody' && budget.take()) {
+      fake.injectedFaults++;
+      call.answered = 'stalled';
+      call.answeredAt = performance.now();
+      return stallMidBody(
+        res,
+        200,
+        { 'content-type': 'text/xml; charset=utf-8' },
+        envelope(showSchedule([...fake.orders.values()])),
+      );
+    }
     if (faulty(op) && mode === 'malformed')
       return send(
         res,
@@ -197,8 +241,12 @@ export async function startSoapMes(
   return fake;
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string) {
-  res.writeHead(status, { 'content-type': `${type}; charset=utf-8`, 'content-length': Buffer.byteLength(body) });
+function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}) {
+  res.writeHead(status, {
+    'content-type': `${type}; charset=utf-8`,
+    'content-length': Buffer.byteLength(body),
+    ...headers,
+  });
   res.end(body);
 }
 
@@ -209,6 +257,13 @@ function serverFault(message: string): string {
     `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">` +
     `<soap:Body><soap:Fault><faultcode>soap:Server</faultcode><faultstring>${x(message)}</faultstring>` +
     `</soap:Fault></soap:Body></soap:Envelope>`
+  );
+}
+
+function envelope(body: string): string {
+  return (
+    `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">` +
+    `<soap:Body>${body}</soap:Body></soap:Envelope>`
   );
 }
 

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { seeded, type FaultMode } from './fault.ts';
-import { listenLocal, readBody } from './http-util.ts';
+import { FaultBudget, faultOptions, seeded, type FakeCall, type FaultMode, type FaultOptions } from './fault.ts';
+import { listenLocal, readBody, stallMidBody } from './http-util.ts';
 
 /**
  * An in-process Oracle Fusion Cloud SCM REST API (reference/protocols.md §3): GET
@@ -9,6 +9,7 @@ import { listenLocal, readBody } from './http-util.ts';
  * PlannedStartDate/PlannedCompletionDate comparisons), `limit`/`offset` paging (the server caps `limit` at 500)
  * and the collection envelope `{ items, count, hasMore, limit, offset, links }`. OAuth2 client credentials
  * (POST /oauth2/v1/token) or HTTP Basic. Errors in Oracle's error body (`title`, `detail`, `o:errorCode`).
+ * Fault modes: fault.ts (`status` answers Oracle's error body with that status; `stallBody` cuts a workOrders page).
  */
 export interface FakeOracle {
   url: string;
@@ -23,7 +24,12 @@ export interface FakeOracle {
   lastHeaders?: IncomingMessage['headers'];
   tokenRequests: number;
   calls: number;
-  setMode(mode: FaultMode, seed?: number): void;
+  /** Every request but token requests, in arrival order, with when it was answered. */
+  trace: FakeCall[];
+  /** Requests refused with 401 (no or wrong credentials). */
+  unauthorized: number;
+  /** A number is the flaky mode's seed (older callers). */
+  setMode(mode: FaultMode, opts?: number | FaultOptions): void;
   revokeTokens(): void;
   close(): Promise<void>;
 }
@@ -33,6 +39,8 @@ const PATH = '/fscmRestApi/resources/11.13.18.05/workOrders';
 export async function startOracle(opts: { seed?: number } = {}): Promise<FakeOracle> {
   const tokens = new Set<string>();
   let mode: FaultMode = 'ok';
+  let fault: FaultOptions = {};
+  let budget = new FaultBudget();
   let random = seeded(opts.seed ?? 17);
   const fake: FakeOracle = {
     url: '',
@@ -44,9 +52,13 @@ export async function startOracle(opts: { seed?: number } = {}): Promise<FakeOra
     queries: [],
     tokenRequests: 0,
     calls: 0,
-    setMode: (m, seed) => {
+    trace: [],
+    unauthorized: 0,
+    setMode: (m, o) => {
       mode = m;
-      random = seeded(seed ?? opts.seed ?? 17);
+      fault = faultOptions(o);
+      budget = new FaultBudget(fault.times);
+      random = seeded(fault.seed ?? opts.seed ?? 17);
     },
     revokeTokens: () => tokens.clear(),
     close: async () => {
@@ -54,9 +66,15 @@ export async function startOracle(opts: { seed?: number } = {}): Promise<FakeOra
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
-  const send = (res: ServerResponse, status: number, body: unknown, type = 'application/json') => {
+  const send = (
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    type = 'application/json',
+    headers: Record<string, string> = {},
+  ) => {
     const text = typeof body === 'string' ? body : JSON.stringify(body);
-    res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text) });
+    res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text), ...headers });
     res.end(text);
   };
   const oracleError = (status: number, title: string, detail: string, code: string) => ({
@@ -82,12 +100,32 @@ export async function startOracle(opts: { seed?: number } = {}): Promise<FakeOra
       tokens.add(t);
       return send(res, 200, { access_token: t, token_type: 'Bearer', expires_in: 3600 });
     }
+    const call: FakeCall = { at: performance.now(), method: req.method ?? 'GET', path: url.pathname };
+    fake.trace.push(call);
+    res.on('finish', () => {
+      call.answered = res.statusCode;
+      call.answeredAt = performance.now();
+    });
     const auth = req.headers.authorization ?? '';
     const ok = auth.startsWith('Bearer ')
       ? tokens.has(auth.slice(7))
       : auth === `Basic ${Buffer.from(`${fake.user}:${fake.password}`).toString('base64')}`;
-    if (!ok) return send(res, 401, 'Unauthorized', 'text/plain');
+    if (!ok) {
+      fake.unauthorized++;
+      return send(res, 401, 'Unauthorized', 'text/plain');
+    }
     if (mode === 'timeout') return;
+    if (mode === 'status' && budget.take()) {
+      const s = fault.status ?? 503;
+      return send(
+        res,
+        s,
+        oracleError(s, 'Service Unavailable', `the fake answers ${s}`, `FAKE-${s}`),
+        'application/json',
+        fault.retryAfter ? { 'retry-after': fault.retryAfter } : {},
+      );
+    }
+    const stall = mode === 'stallBody' && budget.take();
     if (mode === '500')
       return send(
         res,
@@ -122,14 +160,20 @@ export async function startOracle(opts: { seed?: number } = {}): Promise<FakeOra
       return send(res, 200, { items: [], count: 0, hasMore: true, limit, offset, links: [] });
     const items = all.slice(offset, offset + limit);
     const hasMore = mode === 'repeatPage' ? true : offset + items.length < all.length;
-    return send(res, 200, {
+    const page = {
       items,
       count: items.length,
       hasMore,
       limit,
       offset,
       links: [{ rel: 'self', href: `${fake.url}${PATH}`, name: 'workOrders', kind: 'collection' }],
-    });
+    };
+    if (stall) {
+      call.answered = 'stalled';
+      call.answeredAt = performance.now();
+      return stallMidBody(res, 200, { 'content-type': 'application/json' }, JSON.stringify(page));
+    }
+    return send(res, 200, page);
   });
   fake.url = await listenLocal(server);
   return fake;

@@ -1,14 +1,15 @@
 import { createServer, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { seeded, type FaultMode } from './fault.ts';
-import { listenLocal, readBody } from './http-util.ts';
+import { FaultBudget, faultOptions, seeded, type FakeCall, type FaultMode, type FaultOptions } from './fault.ts';
+import { listenLocal, readBody, stallMidBody } from './http-util.ts';
 
 /**
  * An in-process SAP Gateway speaking OData V2 verbose JSON (reference/protocols.md §3): API_PRODUCTION_ORDER_2_SRV
  * (A_ProductionOrder_2 with $filter on plant, line field and planned dates, $top/$skip, and a server page cap
  * answered with d.__next $skiptoken like RAP services), API_PRODUCT_SRV (A_Product with to_Description), and
  * API_MATERIAL_DOCUMENT_SRV (goods issues: POST needs the CSRF token and its session cookie). HTTP Basic auth.
- * Errors use SAP's error body.
+ * Errors use SAP's error body. Fault modes: fault.ts (`status` answers SAP's error body with that status;
+ * `stallBody` cuts an A_ProductionOrder_2 page).
  */
 export interface FakeSap {
   url: string;
@@ -24,7 +25,10 @@ export interface FakeSap {
   csrfFetches: number;
   posts: number;
   calls: number;
-  setMode(mode: FaultMode, seed?: number): void;
+  /** Every request, in arrival order, with when it was answered. */
+  trace: FakeCall[];
+  /** A number is the flaky mode's seed (older callers). */
+  setMode(mode: FaultMode, opts?: number | FaultOptions): void;
   /** Goods issues of these materials are refused with SAP's error body (HTTP 400), e.g. a stock deficit. */
   refusedMaterials: Map<string, { code: string; message: string }>;
   /** The current CSRF token stops being valid (as when its session ends): the next POST gets 403 Required. */
@@ -55,6 +59,8 @@ export async function startSap(
   const user = opts.user ?? 'HUB_COMM_USER';
   const password = opts.password ?? 'sap-password-1';
   let mode: FaultMode = 'ok';
+  let fault: FaultOptions = {};
+  let budget = new FaultBudget();
   let random = seeded(5);
   let csrf = randomUUID();
   const session = `SAP_SESSIONID_S4H_100=${randomUUID()}`;
@@ -71,9 +77,12 @@ export async function startSap(
     csrfFetches: 0,
     posts: 0,
     calls: 0,
-    setMode: (m, seed) => {
+    trace: [],
+    setMode: (m, o) => {
       mode = m;
-      random = seeded(seed ?? 5);
+      fault = faultOptions(o);
+      budget = new FaultBudget(fault.times);
+      random = seeded(fault.seed ?? 5);
     },
     expireCsrf: () => {
       csrf = randomUUID();
@@ -102,9 +111,23 @@ export async function startSap(
     fake.calls++;
     const body = await readBody(req);
     const url = new URL(req.url ?? '/', fake.url || 'http://fake');
+    const call: FakeCall = { at: performance.now(), method: req.method ?? 'GET', path: url.pathname };
+    fake.trace.push(call);
+    res.on('finish', () => {
+      call.answered = res.statusCode;
+      call.answeredAt = performance.now();
+    });
     if (req.headers.authorization !== `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`)
       return send(res, 401, sapError('/IWFND/CM_AUTH/000', 'Unauthorized'));
     if (mode === 'timeout') return;
+    if (mode === 'status' && budget.take())
+      return send(
+        res,
+        fault.status ?? 503,
+        sapError('/IWFND/CM_BEC/026', `the fake answers ${fault.status}`),
+        fault.retryAfter ? { 'retry-after': fault.retryAfter } : {},
+      );
+    const stall = mode === 'stallBody' && budget.take();
     if (mode === '500') return send(res, 500, sapError('/IWBEP/CM_MGW_RT/000', 'Runtime error in the backend'));
     if (mode === 'flaky30' && random() < 0.3)
       return send(res, 503, sapError('/IWFND/CM_BEC/026', 'Service unavailable'));
@@ -159,7 +182,13 @@ export async function startSap(
           ? `${fake.url}${url.pathname}?$filter=${encodeURIComponent(filter)}&$top=${requested}&$skiptoken=` +
             `${mode === 'repeatPage' ? skip + top : skip + page.length}`
           : undefined;
-      return send(res, 200, { d: { results: page, __count: String(all.length), ...(next ? { __next: next } : {}) } });
+      const answer = { d: { results: page, __count: String(all.length), ...(next ? { __next: next } : {}) } };
+      if (stall) {
+        call.answered = 'stalled';
+        call.answeredAt = performance.now();
+        return stallMidBody(res, 200, { 'content-type': 'application/json' }, JSON.stringify(answer));
+      }
+      return send(res, 200, answer);
     }
     if (req.method === 'GET' && url.pathname === `${CONF}/ProdnOrdConf2`) {
       // $filter on the execution start (datetime literals) and IsReversed; pages capped like the orders, with __next.

@@ -72,6 +72,23 @@ describe('the shared upstream HTTP client', () => {
     expect(hits.get('/cut')).toBe(3);
   });
 
+  it('sends its credentials to its own origin only, whatever URL a body names', async () => {
+    const c = new UpstreamClient('TEST', {
+      baseUrl: base,
+      auth: { type: 'basic', username: 'hub', password: 'pw' },
+      timeoutSeconds: 2,
+      retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+      headers: {},
+    });
+    const other = base.replace('127.0.0.1', 'localhost');
+    const before = hits.get('/bom') ?? 0;
+    const e = await failure(c.request({ url: `${other}/bom` }));
+    expect(e.code).toBe('UPSTREAM_BAD_RESPONSE');
+    expect(e.message).toContain(`refused to follow ${new URL(other).origin}`);
+    expect(hits.get('/bom') ?? 0).toBe(before);
+    expect((await c.request({ url: `${base}/bom` })).json()).toEqual({ order: 'WO-1' });
+  });
+
   it('refuses a body over maxBodyBytes as a bad response, without retrying', async () => {
     const e = await failure(client(1000).request({ url: '/big' }));
     expect(e).toBeInstanceOf(UpstreamError);
