@@ -476,12 +476,10 @@ describe('SAP schedules with a flaky server', () => {
     expect(statuses.at(-1)).toBe('SUCCESS');
     expect(statuses.length).toBeGreaterThan(1);
     expect(statuses.slice(0, -1).every((s) => s === 'PARTIAL' || s === 'FAILED')).toBe(true);
-    const n = await sql<{
-      n: number;
-      d: number;
-    }>`select count(*)::int as n, count(distinct number)::int as d from production.work_orders where number like '3%'
+    // Every one of the fake's 120 orders, once (number is unique, so a count is the whole check).
+    const n = await sql<{ n: number }>`select count(*)::int as n from production.work_orders where number like '3%'
       and length(number) = 7`.execute(hub.db);
-    expect(n.rows[0]).toEqual({ n: 120, d: 120 });
+    expect(n.rows[0]!.n).toBe(120);
   });
 
   it('answers a timeout within the deadline as a FAILED run', async () => {
