@@ -63,12 +63,27 @@ const received = (name: string) => ingest.status().find((s) => s.name === name)?
 describe('MQTT sessions after the split', () => {
   it('the resumed JSON session drops the Sparkplug filter it held; the host gets those messages', async () => {
     await pub.publishAsync(`tl/${run}/S-1`, JSON.stringify({ v: 1 }), { qos: 1 });
-    await until('the first JSON message', async () => received('mqtt'), (n) => n >= 1, 10_000);
+    await until(
+      'the first JSON message',
+      async () => received('mqtt'),
+      (n) => n >= 1,
+      10_000,
+    );
     await pub.publishAsync(`spBv1.0/${group}/NDATA/edge-1`, Buffer.from([0x08, 0x01]), { qos: 1 });
-    await until('the Sparkplug message at the host', async () => received('sparkplug'), (n) => n >= 1, 10_000);
+    await until(
+      'the Sparkplug message at the host',
+      async () => received('sparkplug'),
+      (n) => n >= 1,
+      10_000,
+    );
     // Published after the Sparkplug one on the same connection: the broker delivers it after, to each session.
     await pub.publishAsync(`tl/${run}/S-1`, JSON.stringify({ v: 2 }), { qos: 1 });
-    await until('the second JSON message', async () => received('mqtt'), (n) => n >= 2, 10_000);
+    await until(
+      'the second JSON message',
+      async () => received('mqtt'),
+      (n) => n >= 2,
+      10_000,
+    );
     expect(received('mqtt')).toBe(2);
   });
 
