@@ -12,14 +12,14 @@ function objectsAt(value: any, path: string[]): any[] {
 /**
  * The "no gateway" baseline: replays a query plan straight against the subgraphs, with the same
  * operations, variables and internal header the gateway sends. One call = root fetch, then every entity fetch
- * in parallel, their fields merged into the root objects (the data the gateway would answer with).
+ * in parallel, their fields merged into the root objects (the data the gateway would answer with). The headers
+ * (the internal token) are given per call, so a run can send one token or a different one per request.
  */
 export function directRequest(
   plan: TwoStepPlan,
   subgraphUrls: Record<string, string>,
-  headers: Record<string, string>,
   variables: Record<string, unknown>,
-): () => Promise<any> {
+): (headers: Record<string, string>) => Promise<any> {
   const url = (service: string) => {
     const u = subgraphUrls[service];
     if (!u) throw new Error(`no URL for subgraph ${service}`);
@@ -29,7 +29,7 @@ export function directRequest(
   const rootBody = JSON.stringify({ query: plan.root.operation, variables });
   const entityFetches = plan.entities.map((f) => ({ ...f, url: url(f.service) }));
 
-  return async () => {
+  return async (headers) => {
     const { data } = await postGraphQL(rootUrl, headers, rootBody);
     const objects = objectsAt(data, plan.path);
     if (!objects.length) return data;

@@ -1,5 +1,3 @@
-import autocannon from 'autocannon';
-
 /** One measured run: every latency (ms, float) and what went wrong. */
 export interface Sample {
   latencies: number[];
@@ -43,66 +41,12 @@ export function stats(s: Sample): Stats {
 
 export const ms = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
 
-export interface HttpTarget {
-  url: string;
-  headers: Record<string, string>;
-  body: string;
-}
-
 /**
- * autocannon against one POST endpoint with `connections` keep-alive connections (one request in flight each).
- * Latencies come from its per-response event (float ms) rather than its integer-ms histogram; a 200 whose
- * body holds a GraphQL `errors` array counts as an error, as do non-2xx answers.
+ * The load generator of every gateway-bench target: `connections` workers, each running `once()` back to back
+ * until the time is up. One call = one request (for the direct baseline: its whole sequence of subgraph fetches);
+ * a throw = one error. One generator for all targets, so the client's own cost and its queueing are the same.
  */
-export function autocannonRun(t: HttpTarget, connections: number, seconds: number): Promise<Sample> {
-  return new Promise((resolve, reject) => {
-    const latencies: number[] = [];
-    let errors = 0;
-    let firstError: string | undefined;
-    let lastStatus = 0;
-    const started = process.hrtime.bigint();
-    const inst = autocannon(
-      {
-        url: t.url,
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...t.headers },
-        body: t.body,
-        connections,
-        duration: seconds,
-        timeout: 10,
-        verifyBody: (body) => !body.includes('"errors":'),
-      },
-      (err, result) => {
-        if (err) return reject(err);
-        const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
-        errors += result.non2xx + result.errors;
-        if (result.non2xx && !firstError) firstError = `${result.non2xx} non-2xx answers`;
-        resolve({ latencies, errors, firstError, seconds: elapsed });
-      },
-    );
-    inst.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
-      lastStatus = status;
-      if (status >= 200 && status < 300) latencies.push(ms);
-    });
-    // autocannon emits a mismatch right after that response's event. A 2xx carrying `errors` was recorded as a
-    // latency above: take it back out and count it; a non-2xx is already in result.non2xx.
-    inst.on('reqMismatch', (body: string) => {
-      firstError ??= body.slice(0, 500);
-      if (lastStatus < 200 || lastStatus >= 300) return;
-      errors++;
-      latencies.pop();
-    });
-    inst.on('reqError', (e: Error) => {
-      firstError ??= e.message;
-    });
-  });
-}
-
-/**
- * The same closed loop for a sequence autocannon cannot express: `connections` workers, each running
- * `once()` back to back until the time is up. One call = one request; a throw = one error.
- */
-export async function closedLoop(connections: number, seconds: number, once: () => Promise<void>): Promise<Sample> {
+export async function closedLoop(connections: number, seconds: number, once: () => Promise<unknown>): Promise<Sample> {
   const latencies: number[] = [];
   let errors = 0;
   let firstError: string | undefined;

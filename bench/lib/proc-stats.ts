@@ -1,9 +1,9 @@
 /**
  * Per-process figures from /proc for the ingest bench: CPU time per group of processes over a window (groups
- * re-listed at the end, so a Postgres backend that connected meanwhile is counted from its start), resident
- * memory, and the children of a shell pipeline.
+ * re-listed at the end, so a Postgres backend that connected meanwhile is counted from its start) and resident
+ * memory.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import pg from 'pg';
 import { cpuSeconds } from './cpu.ts';
@@ -32,30 +32,6 @@ export function rssMiB(pid: number): number {
     return m ? Number(m[1]) / 1024 : NaN;
   } catch {
     return NaN;
-  }
-}
-
-/** Direct children of `pid` (e.g. mosquitto_sub and psql under `sh -c 'a | b'`). */
-export function childPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(d));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
-
-export function processName(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '?';
   }
 }
 

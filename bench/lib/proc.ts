@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -86,26 +87,36 @@ function stopProcess(p: ChildProcess, graceMs = 3000): Promise<void> {
 /**
  * Starts `command args` in its own process group and waits until it prints a line `READY {json}` on stdout.
  * Everything else it prints (pino logs, Hive's logs) goes to bench/results/logs/<name>.log.
- * With `readyLine: false` the child is considered started at once (use waitForHttp afterwards).
+ * With `readyLine: false` the child is considered started at once (use waitForHttp afterwards). `stdin: 'pipe'`
+ * gives it a pipe (child.proc.stdin); `stdout` hands it that stream (e.g. another child's stdin: a shell pipe
+ * `a | b` whose ends start in the order we choose), and then it prints no READY line.
  */
 export async function startChild(
   name: string,
   command: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string; readyLine?: boolean; timeoutMs?: number } = {},
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    readyLine?: boolean;
+    timeoutMs?: number;
+    stdin?: 'ignore' | 'pipe';
+    stdout?: Writable;
+  } = {},
 ): Promise<Child> {
+  if (opts.stdout && opts.readyLine !== false) throw new Error(`${name}: a child writing elsewhere prints no READY`);
   mkdirSync(LOG_DIR, { recursive: true });
   const logFile = `${LOG_DIR}${name}.log`;
   const log = createWriteStream(logFile);
   const proc = spawn(command, args, {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [opts.stdin ?? 'ignore', opts.stdout ?? 'pipe', 'pipe'],
     detached: true,
   });
   children.add(proc);
   proc.stderr!.pipe(log, { end: false });
-  const lines = createInterface({ input: proc.stdout! });
+  const lines = proc.stdout ? createInterface({ input: proc.stdout }) : undefined;
   const stop = () => stopProcess(proc);
 
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -117,7 +128,7 @@ export async function startChild(
       clearTimeout(timer);
       resolve({});
     }
-    lines.on('line', (line) => {
+    lines?.on('line', (line) => {
       if (line.startsWith('READY ')) {
         clearTimeout(timer);
         resolve(JSON.parse(line.slice(6)));

@@ -5,8 +5,10 @@
  *   capacity: publishers kept a bounded number of messages ahead of the consumer; its committed rate.
  *   live:     publishers at a fixed rate (default: 70% of the hub's capacity); committed rate and latency.
  *   soak (--soak minutes, instead of the above): the hub alone at a moderate rate, its RSS every 10 s.
- * This file runs the phases in order and writes the RESULT line and bench/results/ingest.json; the phases are in
- * bench/lib/ingest/ (drain.ts, capacity.ts + live.ts, baseline.ts, soak.ts; report.ts prints the tables).
+ * After the hub's measures its rollups and latest values are checked against its raw rows (rollups.ts).
+ * This file runs the phases in order and writes the RESULT line, bench/results/ingest.json and the committed
+ * summary; the phases are in bench/lib/ingest/ (drain.ts, capacity.ts + live.ts, baseline.ts, soak.ts,
+ * rollups.ts; report.ts prints the tables).
  * Layout, method and caveats: bench/README.md.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,13 +21,15 @@ import { dropBenchDatabase } from '../lib/env.ts';
 import { setupIngestDatabase, TOPIC_PREFIX } from '../lib/ingest-setup.ts';
 import { onCleanup } from '../lib/proc.ts';
 import { resultLine, writeResult } from '../lib/report.ts';
+import { writeSummary } from '../lib/summary.ts';
 import { drainBaseline, liveBaseline } from '../lib/ingest/baseline.ts';
 import { CAPACITY_AHEAD, CAPACITY_RATE_CAP, LIVE_SHARE, type Capacity } from '../lib/ingest/capacity.ts';
-import { f1, git, HUB_DIR, int, ROOT, say, SENSORS, type Ctx } from '../lib/ingest/common.ts';
+import { f1, git, HUB_CLIENT_ID, HUB_DIR, int, ROOT, say, SENSORS, type Ctx } from '../lib/ingest/common.ts';
 import { drainHub } from '../lib/ingest/drain.ts';
 import { liveListener, startPrimedIngest } from '../lib/ingest/hub.ts';
 import { liveHub } from '../lib/ingest/live.ts';
 import { printReport, printSoakReport } from '../lib/ingest/report.ts';
+import { checkRollups, sayRollups } from '../lib/ingest/rollups.ts';
 import { soak, SOAK_RATE } from '../lib/ingest/soak.ts';
 import { configureLog } from '../../lib/log.ts';
 
@@ -37,7 +41,7 @@ const DEFAULT_PUBLISHERS = 4;
 const DEFAULT_RECEIVE_MAXIMUM = 20_000;
 const iotYml = (receiveMaximum: number) => `# written by bench/scenarios/ingest.ts
 mqtt:
-  clientId: bench-ingest
+  clientId: ${HUB_CLIENT_ID}
   receiveMaximum: ${receiveMaximum}
   topics:
     - pattern: '${TOPIC_PREFIX}/+'
@@ -97,17 +101,26 @@ export async function run(opts: BenchOptions): Promise<void> {
       wallSeconds: (Date.now() - started) / 1000,
     });
     say(`full figures: ${file} (wall time ${((Date.now() - started) / 1000).toFixed(1)} s)`);
-    say(
-      resultLine('ingest', {
-        soak_minutes: String(s.minutes),
-        soak_msgs_per_s: String(Math.round(s.committedPerSecond)),
-        rss_first_mib: f1(s.first),
-        rss_last_mib: f1(s.last),
-        rss_max_mib: f1(s.max),
-        lost: String(s.lost),
-        duplicated: String(s.duplicated),
-      }),
-    );
+    const line = resultLine('ingest', {
+      soak_minutes: String(s.minutes),
+      soak_msgs_per_s: String(Math.round(s.committedPerSecond)),
+      rss_first_mib: f1(s.first),
+      rss_last_mib: f1(s.last),
+      rss_max_mib: f1(s.max),
+      lost: String(s.lost),
+      rollup_mismatches: String(s.rollups.rollupMismatches),
+    });
+    const summary = await writeSummary('ingest-soak', opts, [line], {
+      minutes: s.minutes,
+      rate: s.rate,
+      sent: s.sent,
+      lost: s.lost,
+      rollupMismatches: s.rollups.rollupMismatches,
+      rollupBuckets: { minute: s.rollups.buckets1m, hour: s.rollups.buckets1h },
+      rssMiB: { first: s.first, last: s.last, max: s.max, samples: s.rssMiB },
+    });
+    say(`summary (commit it when quoted): ${summary}`);
+    say(line);
     return;
   }
 
@@ -135,6 +148,9 @@ export async function run(opts: BenchOptions): Promise<void> {
   const liveBase = range(Math.ceil(rate * liveSeconds * 1.01) + 10_000);
   const hubLive = await liveHub(ctx, hubBroker, ingest, rate, liveSeconds, liveBase);
   await ingest.child.stop();
+  // Everything the hub stored is committed now: its rollups and latest values against its raw rows.
+  const rollups = await checkRollups(ctx);
+  sayRollups(rollups);
   if (listener)
     say(`  live listener: ${int(listener.messages)} live-channel messages, ${f1(listener.bytes / 2 ** 20)} MiB`);
   await listener?.client.endAsync(true);
@@ -161,6 +177,7 @@ export async function run(opts: BenchOptions): Promise<void> {
     baseCap,
     hubLive,
     baseLive,
+    rollups,
   });
 
   const file = writeResult('ingest', {
@@ -177,18 +194,53 @@ export async function run(opts: BenchOptions): Promise<void> {
     drain: { hub: hubDrain, baseline: baseDrain },
     capacity: { hub: hubCap, baseline: baseCap },
     live: { hub: hubLive, baseline: baseLive },
+    rollups,
     wallSeconds: (Date.now() - started) / 1000,
   });
   say(`full figures: ${file} (wall time ${((Date.now() - started) / 1000).toFixed(1)} s)`);
   const r0 = (x: number) => (Number.isFinite(x) ? String(Math.round(x)) : 'n/a');
-  say(
-    resultLine('ingest', {
-      msgs_per_s: r0(hubDrain.msgsPerSecond),
-      live_msgs_per_s: r0(hubLive.committedPerSecond),
-      p99_ms: f1(hubLive.p99),
-      lost: String(hubDrain.lost + hubCap.lost + hubLive.lost),
-      duplicated: String(hubDrain.duplicated + hubCap.duplicated + hubLive.duplicated),
-      baseline_msgs_per_s: r0(baseDrain.msgsPerSecond),
-    }),
-  );
+  const line = resultLine('ingest', {
+    msgs_per_s: r0(hubDrain.msgsPerSecond),
+    live_msgs_per_s: r0(hubLive.committedPerSecond),
+    p99_ms: f1(hubLive.p99),
+    lost: String(hubDrain.lost + hubCap.lost + hubLive.lost),
+    rollup_mismatches: String(rollups.rollupMismatches),
+    baseline_msgs_per_s: r0(baseDrain.msgsPerSecond),
+  });
+  const r = (x: number) => (Number.isFinite(x) ? Math.round(x) : null);
+  const summary = await writeSummary('ingest', opts, [line], {
+    messages: n,
+    liveRate: rate,
+    liveSeconds,
+    capacitySeconds,
+    publishers,
+    drain: {
+      hubMsgsPerSecond: r(hubDrain.msgsPerSecond),
+      baselineMsgsPerSecond: r(baseDrain.msgsPerSecond),
+      hubSeconds: hubDrain.seconds,
+      baselineSeconds: baseDrain.seconds,
+      hubSecondsWithStart: hubDrain.secondsWithStart,
+      baselineSecondsWithStart: baseDrain.secondsWithStart,
+      hubStalled: hubDrain.stalled,
+      hubUsPerMsg: hubDrain.cpu.usPerMsg,
+      baselineUsPerMsg: baseDrain.cpu.usPerMsg,
+    },
+    capacity: { hubMsgsPerSecond: r(hubCap.committedPerSecond), baselineMsgsPerSecond: r(baseCap.committedPerSecond) },
+    live: {
+      hubMsgsPerSecond: r(hubLive.committedPerSecond),
+      baselineMsgsPerSecond: r(baseLive.committedPerSecond),
+      hubP50Ms: hubLive.p50,
+      hubP99Ms: hubLive.p99,
+      hubRssMiB: hubLive.rss,
+    },
+    lost: { drain: hubDrain.lost, capacity: hubCap.lost, live: hubLive.lost },
+    baselineLostAndDuplicated: {
+      lost: baseDrain.lost + baseCap.lost + baseLive.lost,
+      duplicated: (baseDrain.duplicated ?? 0) + (baseCap.duplicated ?? 0) + (baseLive.duplicated ?? 0),
+    },
+    rollupMismatches: rollups.rollupMismatches,
+    rollupBuckets: { minute: rollups.buckets1m, hour: rollups.buckets1h, series: rollups.series },
+  });
+  say(`summary (commit it when quoted): ${summary}`);
+  say(line);
 }

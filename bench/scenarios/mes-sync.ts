@@ -16,6 +16,7 @@ import { settingsOf } from '../../lib/config/settings.ts';
 import { openDatabase } from '../../lib/db/open.ts';
 import { BENCH_INTERNAL_SECRET, BENCH_JWT_SECRET, createBenchDatabase, dropBenchDatabase } from '../lib/env.ts';
 import { resultLine, table, writeResult } from '../lib/report.ts';
+import { writeSummary } from '../lib/summary.ts';
 import { makeOrders, startRestMes } from '../../test/fakes/mes-rest.ts';
 import { makeSapOrders, startSap } from '../../test/fakes/sap-odata.ts';
 
@@ -171,14 +172,22 @@ export async function run(o: BenchOptions): Promise<void> {
         upstreamCalls: { rest: mes.calls, sap: sap.calls },
       });
       say(`\nfull figures: ${file}`);
-      say(
-        resultLine('mes-sync', {
-          orders: String(n),
-          seconds: rest.seconds.toFixed(2),
-          sap_seconds: sapFirst.seconds.toFixed(2),
-          resync_writes: String(resyncWrites),
-        }),
-      );
+      const line = resultLine('mes-sync', {
+        orders: String(n),
+        seconds: rest.seconds.toFixed(2),
+        sap_seconds: sapFirst.seconds.toFixed(2),
+        resync_writes: String(resyncWrites),
+      });
+      const summary = await writeSummary('mes-sync', o, [line], {
+        orders: n,
+        restSeconds: rest.seconds,
+        sapSeconds: sapFirst.seconds,
+        restResyncSeconds: restAgain.seconds,
+        sapResyncSeconds: sapAgain.seconds,
+        resyncWrites,
+      });
+      say(`summary (commit it when quoted): ${summary}`);
+      say(line);
     } finally {
       await hub.stop();
     }

@@ -10,6 +10,7 @@ import { decodePayload } from '../../lib/telemetry/sparkplug/codec.ts';
 import { SparkplugState } from '../../lib/telemetry/sparkplug/edge-state.ts';
 import { DataType } from '../../lib/telemetry/sparkplug/proto.ts';
 import { resultLine, table, writeResult } from '../lib/report.ts';
+import { writeSummary } from '../lib/summary.ts';
 
 const GROUP = 'Plant1';
 const NODE = 'edge-07';
@@ -126,12 +127,13 @@ export async function run(o: BenchOptions): Promise<void> {
     decodeAndHandle: handle,
   });
   console.log(`\nfull figures: ${file}`);
-  console.log(
-    resultLine('sparkplug', {
-      decode_msgs_per_s: String(Math.round(decode.msgsPerSecond)),
-      decode_us: decode.usPerMsg.toFixed(2),
-      handle_msgs_per_s: String(Math.round(handle.msgsPerSecond)),
-      handle_us: handle.usPerMsg.toFixed(2),
-    }),
-  );
+  const line = resultLine('sparkplug', {
+    decode_msgs_per_s: String(Math.round(decode.msgsPerSecond)),
+    decode_us: decode.usPerMsg.toFixed(2),
+    handle_msgs_per_s: String(Math.round(handle.msgsPerSecond)),
+    handle_us: handle.usPerMsg.toFixed(2),
+  });
+  const summary = await writeSummary('sparkplug', o, [line], { messages: N, decode, decodeAndHandle: handle });
+  console.log(`summary (commit it when quoted): ${summary}`);
+  console.log(line);
 }

@@ -2,7 +2,8 @@
  * Live dashboards through the gateway: N graphql-ws clients (separate processes), each subscribed to one of M
  * machines with fields of three subgraphs, while R readings/s are published to MQTT and flow through ingest →
  * Postgres → live channel → subgraph → gateway → clients. Measured per gateway, one after the other on the same
- * running hub: publish→client latency p50/p99, delivered vs expected, gateway CPU and memory. Targets: our
+ * running hub: publish→client latency p50/p99, delivered (distinct (client, reading) pairs of the client's own
+ * machine) vs expected, duplicates and wrong-machine frames, gateway CPU and memory. Targets: our
  * gateway, then Hive Gateway on the same supergraph with the same clients and load. See bench/README.md.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -24,6 +25,7 @@ import { ms, percentile } from '../lib/load.ts';
 import { onCleanup, startChild, tsxArgs, waitForHttp, type Child } from '../lib/proc.ts';
 import { rssMiB } from '../lib/proc-stats.ts';
 import { resultLine, table, writeResult } from '../lib/report.ts';
+import { writeSummary } from '../lib/summary.ts';
 import { metricValue } from '../lib/subgraph-metrics.ts';
 import { LIVE_PREFIX, listenerPayload, listenerTopic, listenerWill } from '../../lib/telemetry/live.ts';
 import { nowMs } from '../lib/mqtt-publisher.ts';
@@ -54,6 +56,8 @@ interface Setup {
   /** The subgraphs' and ingest's processes. */
   hubPids: number[];
   publisher: mqtt.MqttClient;
+  /** Per machine, the last timestamp published for its sensor: each reading gets a later one (its identity). */
+  lastTs: number[];
   /** Subscribed to the live channel: how much of the latency is ingest's. */
   liveListener: mqtt.MqttClient;
 }
@@ -72,8 +76,16 @@ interface Measured {
   upstreamSubscriptions: number;
   published: number;
   expected: number;
+  /** Distinct (client, reading) pairs received, each of the client's own machine and sensor. */
   delivered: number;
   deliveredPct: number;
+  /** expected − delivered: (client, reading) pairs that never arrived. */
+  missing: number;
+  /** Frames of a (client, reading) pair already received. */
+  duplicates: number;
+  /** Event frames of another machine or sensor than the client's filter asked for. */
+  mismatches: number;
+  firstMismatch?: string;
   errors: number;
   firstError?: string;
   p50: number;
@@ -89,6 +101,16 @@ interface Measured {
   connectSeconds: number;
 }
 
+/**
+ * The reading's timestamp: its publish time, but always after the last one of the same sensor (a reading is
+ * identified by (sensor, ts); two in one millisecond would be one row, and one event).
+ */
+function stamp(s: Setup, m: number): string {
+  const ts = Math.max(Math.floor(nowMs()), s.lastTs[m]! + 1);
+  s.lastTs[m] = ts;
+  return new Date(ts).toISOString();
+}
+
 /** Publishes `rate` readings/s round-robin over the machines' sensors, each stamped with its publish time. */
 async function publish(s: Setup, seconds: number, counts?: number[]): Promise<number> {
   let sent = 0;
@@ -102,7 +124,7 @@ async function publish(s: Setup, seconds: number, counts?: number[]): Promise<nu
       if (counts) counts[m]!++;
       void s.publisher.publishAsync(
         `${SUBS_TOPIC}/${subsSensorId(m)}`,
-        JSON.stringify({ value: 20 + (sent % 500) / 10, ts: new Date(nowMs()).toISOString() }),
+        JSON.stringify({ value: 20 + (sent % 500) / 10, ts: stamp(s, m) }),
         { qos: 1 },
       );
     }
@@ -129,11 +151,9 @@ async function checkOnce(label: string, s: Setup, wsUrl: string): Promise<void> 
     const deadline = Date.now() + 30_000;
     let event: any;
     while (!event && Date.now() < deadline) {
-      void s.publisher.publishAsync(
-        `${SUBS_TOPIC}/${subsSensorId(0)}`,
-        JSON.stringify({ value: 1, ts: new Date().toISOString() }),
-        { qos: 1 },
-      );
+      void s.publisher.publishAsync(`${SUBS_TOPIC}/${subsSensorId(0)}`, JSON.stringify({ value: 1, ts: stamp(s, 0) }), {
+        qos: 1,
+      });
       event = await Promise.race([got, sleep(500)]);
     }
     const r = event?.data?.sensorReadings;
@@ -236,6 +256,9 @@ async function measure(label: string, s: Setup, target: Target): Promise<Measure
     procs.map((p) =>
       p.ask<{
         events: number;
+        duplicates: number;
+        mismatches: number;
+        firstMismatch?: string;
         frames: number;
         early: number;
         errors: number;
@@ -278,7 +301,10 @@ async function measure(label: string, s: Setup, target: Target): Promise<Measure
     return NaN;
   };
   const delivered = reports.reduce((a, r) => a + r.events, 0);
-  const frames = delivered;
+  const duplicates = reports.reduce((a, r) => a + r.duplicates, 0);
+  const mismatches = reports.reduce((a, r) => a + r.mismatches, 0);
+  // What the gateway sent in the window, for its CPU per frame (copies and strays cost it as much).
+  const frames = delivered + duplicates + mismatches;
   return {
     liveP50: percentile(live, 50),
     liveP99: percentile(live, 99),
@@ -288,6 +314,10 @@ async function measure(label: string, s: Setup, target: Target): Promise<Measure
     expected,
     delivered,
     deliveredPct: expected ? (100 * delivered) / expected : 0,
+    missing: expected - delivered,
+    duplicates,
+    mismatches,
+    firstMismatch: reports.find((r) => r.firstMismatch)?.firstMismatch,
     errors: reports.reduce((a, r) => a + r.errors, 0),
     firstError: reports.find((r) => r.firstError)?.firstError,
     p50: at(0.5),
@@ -356,6 +386,8 @@ function report(results: Record<string, Measured>): void {
     m.expected,
     m.delivered,
     `${m.deliveredPct.toFixed(2)}%`,
+    m.duplicates,
+    m.mismatches,
     lat(m.p50),
     lat(m.p90),
     lat(m.p99),
@@ -379,6 +411,8 @@ function report(results: Record<string, Measured>): void {
         'expected',
         'delivered',
         'delivered %',
+        'duplicates',
+        'wrong machine',
         'p50 ms',
         'p90 ms',
         'p99 ms',
@@ -403,13 +437,21 @@ function report(results: Record<string, Measured>): void {
     'ingest:        publish → the live channel (MQTT, pipeline batch, commit, publish), measured by the bench on the',
   );
   say('               broker in the same window: the part of the latency before any subgraph or gateway.');
+  say('delivered:     distinct (client, reading) pairs stamped inside the window, each of the machine and sensor');
+  say("               the client's filter names; expected = Σ readings published per machine × its clients.");
+  say('duplicates:    further frames of a pair already counted; wrong machine: frames of another machine or sensor');
+  say('               than the filter (both never count as delivered).');
   say('upstream subs: subscriptions the iot subgraph serves (ours: one per group of identical subscriptions).');
   say(
     'CPU:           share of one core over the measured window (200% = both cores); hub = subgraphs + ingest (two ' +
       'processes).',
   );
-  for (const [k, m] of Object.entries(results))
+  for (const [k, m] of Object.entries(results)) {
     if (m.firstError) say(`! ${k}: ${m.errors} errors, first: ${m.firstError}`);
+    if (m.mismatches)
+      say(`! ${k}: ${m.mismatches} frames for another machine than subscribed, first: ${m.firstMismatch}`);
+    if (m.duplicates) say(`! ${k}: ${m.duplicates} duplicate frames (a reading delivered twice to one client)`);
+  }
 }
 
 export async function run(opts: BenchOptions): Promise<void> {
@@ -462,6 +504,7 @@ export async function run(opts: BenchOptions): Promise<void> {
     subgraphUrls,
     hubPids: [hub.proc.pid!, ingest.proc.pid!],
     publisher,
+    lastTs: new Array<number>(machines).fill(0),
     liveListener,
   };
   const ours = await measure('our gateway', s, await startOurs(s));
@@ -481,19 +524,49 @@ export async function run(opts: BenchOptions): Promise<void> {
     wallSeconds: (Date.now() - started) / 1000,
   });
   say(`full figures: ${file} (wall time ${((Date.now() - started) / 1000).toFixed(1)} s)`);
-  say(
-    resultLine('subscriptions', {
-      subscribers: String(ours.clients),
-      p50_ms: lat(ours.p50),
-      p99_ms: lat(ours.p99),
-      ingest_p99_ms: ms(ours.liveP99),
-      delivered_pct: ours.deliveredPct.toFixed(2),
-      gateway_cpu_pct: ours.gatewayCpuPct.toFixed(0),
-      gateway_rss_mib: ours.gatewayRssMaxMiB.toFixed(0),
-      hive_p50_ms: hive ? lat(hive.p50) : 'skipped',
-      hive_p99_ms: hive ? lat(hive.p99) : 'skipped',
-      hive_delivered_pct: hive ? hive.deliveredPct.toFixed(2) : 'skipped',
-      hive_cpu_pct: hive ? hive.gatewayCpuPct.toFixed(0) : 'skipped',
-    }),
-  );
+  const line = resultLine('subscriptions', {
+    subscribers: String(ours.clients),
+    p50_ms: lat(ours.p50),
+    p99_ms: lat(ours.p99),
+    ingest_p99_ms: ms(ours.liveP99),
+    delivered_pct: ours.deliveredPct.toFixed(2),
+    duplicates: String(ours.duplicates),
+    mismatches: String(ours.mismatches),
+    gateway_cpu_pct: ours.gatewayCpuPct.toFixed(0),
+    gateway_rss_mib: ours.gatewayRssMaxMiB.toFixed(0),
+    hive_p50_ms: hive ? lat(hive.p50) : 'skipped',
+    hive_p99_ms: hive ? lat(hive.p99) : 'skipped',
+    hive_delivered_pct: hive ? hive.deliveredPct.toFixed(2) : 'skipped',
+    hive_duplicates: hive ? String(hive.duplicates) : 'skipped',
+    hive_mismatches: hive ? String(hive.mismatches) : 'skipped',
+    hive_cpu_pct: hive ? hive.gatewayCpuPct.toFixed(0) : 'skipped',
+  });
+  // A figure as a number, or as printed when it is none ('>10000', 'n/a').
+  const num = (x: string) => (Number.isFinite(Number(x)) ? Number(x) : x);
+  const figure = (m: Measured) => ({
+    expected: m.expected,
+    delivered: m.delivered,
+    deliveredPct: Number(m.deliveredPct.toFixed(2)),
+    missing: m.missing,
+    duplicates: m.duplicates,
+    mismatches: m.mismatches,
+    errors: m.errors,
+    p50Ms: num(lat(m.p50)),
+    p99Ms: num(lat(m.p99)),
+    ingestP50Ms: Number(ms(m.liveP50)),
+    ingestP99Ms: Number(ms(m.liveP99)),
+    upstreamSubscriptions: m.upstreamSubscriptions,
+    gatewayCpuPct: Math.round(m.gatewayCpuPct),
+    gatewayRssMaxMiB: Math.round(m.gatewayRssMaxMiB),
+  });
+  const summary = await writeSummary('subscriptions', opts, [line], {
+    clients,
+    machines,
+    rate: s.rate,
+    seconds: s.duration,
+    ours: figure(ours),
+    hive: hive ? figure(hive) : 'skipped (BENCH_SKIP_HIVE=1)',
+  });
+  say(`summary (commit it when quoted): ${summary}`);
+  say(line);
 }

@@ -1,6 +1,8 @@
 /**
  * The baseline a DBA would script, `mosquitto_sub -q 1 -c | psql \copy` into raw_json(doc jsonb): its drain and
- * its live / capacity measure, the same measures as the hub's (drain.ts, live.ts) on its own broker.
+ * its live / capacity measure, the same measures as the hub's (drain.ts, live.ts) on its own broker. The pipe is
+ * started end first (psql until its COPY runs, then mosquitto_sub writing into psql's stdin), so that, like the
+ * hub, the baseline has its database connection ready when it connects to the broker.
  */
 import { spawnSync } from 'node:child_process';
 import type { Broker } from '../broker.ts';
@@ -8,7 +10,7 @@ import { PG_ADMIN_URL } from '../env.ts';
 import { TOPIC_PREFIX } from '../ingest-setup.ts';
 import { Publisher, nowMs } from '../mqtt-publisher.ts';
 import { startChild, type Child } from '../proc.ts';
-import { childPids, cpuWindow, postgresPids, processName, type CpuMeter } from '../proc-stats.ts';
+import { cpuWindow, postgresPids, type CpuMeter } from '../proc-stats.ts';
 import { CAPACITY_RATE_CAP, type Capacity } from './capacity.ts';
 import { cpuShare, f1, int, say, sleep, warmupSeconds, type Ctx } from './common.ts';
 import { queueBacklog, type DrainResult } from './drain.ts';
@@ -29,27 +31,93 @@ async function countBaselineRows(ctx: Ctx, base: number, n: number): Promise<{ r
   return rows[0]!;
 }
 
-async function baselineGroups(ctx: Ctx, broker: Broker, pipeline: Child): Promise<Record<string, number[]>> {
-  const p = await postgresPids(ctx.dbName);
-  // sh itself does nothing after the fork; its two children are the pipeline.
+/** The running pipe: both ends, and their exits (mosquitto_sub's first, then psql's commit). */
+interface Pipeline {
+  psql: Child;
+  sub: Child;
+  subExit: Promise<number | null>;
+  psqlExit: Promise<number | null>;
+  /** nowMs just before mosquitto_sub was started (its broker connection comes after). */
+  subStartedAt: number;
+}
+
+const exitOf = (c: Child) =>
+  new Promise<number | null>((r) =>
+    c.proc.exitCode !== null ? r(c.proc.exitCode) : c.proc.once('exit', (code) => r(code)),
+  );
+
+async function baselineGroups(ctx: Ctx, broker: Broker, p: Pipeline): Promise<Record<string, number[]>> {
+  const pg = await postgresPids(ctx.dbName);
   return {
-    consumer: [pipeline.proc.pid!, ...childPids(pipeline.proc.pid!)],
+    consumer: [p.sub.proc.pid!, p.psql.proc.pid!],
     broker: [broker.pid],
-    postgres: p.backends,
-    'pg background': p.background,
+    postgres: pg.backends,
+    'pg background': pg.background,
     bench: [process.pid],
   };
 }
 
-function baselineCommand(broker: Broker, dbName: string, count?: number): string {
-  const sub =
-    `mosquitto_sub -h ${broker.host} -p ${broker.port} -q 1 -c -i ${BASELINE_CLIENT_ID} -t ` +
-    `'${TOPIC_PREFIX}/#'${count ? ` -C ${count}` : ''}`;
+function subArgs(broker: Broker, count?: number): string[] {
+  const args = ['-h', broker.host, '-p', String(broker.port), '-q', '1', '-c', '-i', BASELINE_CLIENT_ID];
+  return [...args, '-t', `${TOPIC_PREFIX}/#`, ...(count ? ['-C', String(count)] : [])];
+}
+
+function psqlArgs(dbName: string): string[] {
   const u = new URL(PG_ADMIN_URL);
-  const psql =
-    `psql -X -q -v ON_ERROR_STOP=1 -h ${u.hostname} -p ${u.port || 5432} -U ` +
-    `${decodeURIComponent(u.username) || 'postgres'} -d ${dbName} -c '\\copy raw_json(doc) from stdin'`;
-  return `${sub} | ${psql}`;
+  const user = decodeURIComponent(u.username) || 'postgres';
+  return [
+    '-X',
+    '-q',
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-h',
+    u.hostname,
+    '-p',
+    u.port || '5432',
+    '-U',
+    user,
+    '-d',
+    dbName,
+  ].concat(['-c', '\\copy raw_json(doc) from stdin']);
+}
+
+/** The pipe as a DBA would type it (what the bench runs, in its own start order). */
+function baselineCommand(broker: Broker, dbName: string, count?: number): string {
+  const quote = (a: string) => (/^[\w./:=@-]+$/.test(a) ? a : `'${a}'`);
+  return `mosquitto_sub ${subArgs(broker, count).map(quote).join(' ')} | psql ${psqlArgs(dbName).map(quote).join(' ')}`;
+}
+
+/** COPY's rows written so far (pg_stat_progress_copy), undefined while no COPY runs in the bench database. */
+async function copyProgress(ctx: Ctx): Promise<number | undefined> {
+  const { rows } = await ctx.pgc.query<{ n: string }>(
+    'select tuples_processed as n from pg_stat_progress_copy p join pg_database d on d.oid = p.datid where ' +
+      'd.datname = $1',
+    [ctx.dbName],
+  );
+  return rows[0] ? Number(rows[0].n) : undefined;
+}
+
+/**
+ * psql first, until its COPY runs; then mosquitto_sub with psql's stdin as its stdout (the bench's own copy of
+ * that pipe end is closed, so psql sees EOF, and commits, when mosquitto_sub exits).
+ */
+async function startPipeline(ctx: Ctx, broker: Broker, name: string, count?: number): Promise<Pipeline> {
+  say(`  $ ${baselineCommand(broker, ctx.dbName, count)}`);
+  const psql = await startChild(`${name}-psql`, 'psql', psqlArgs(ctx.dbName), { readyLine: false, stdin: 'pipe' });
+  const psqlExit = exitOf(psql);
+  const until = Date.now() + 10_000;
+  while ((await copyProgress(ctx)) === undefined) {
+    if (Date.now() > until || psql.proc.exitCode !== null)
+      throw new Error(`the baseline's COPY did not start; see ${psql.logFile}`);
+    await sleep(5);
+  }
+  const subStartedAt = nowMs();
+  const sub = await startChild(`${name}-sub`, 'mosquitto_sub', subArgs(broker, count), {
+    readyLine: false,
+    stdout: psql.proc.stdin!,
+  });
+  psql.proc.stdin!.destroy();
+  return { psql, sub, subExit: exitOf(sub), psqlExit, subStartedAt };
 }
 
 export async function drainBaseline(ctx: Ctx, broker: Broker, n: number, base: number): Promise<DrainResult> {
@@ -79,26 +147,24 @@ export async function drainBaseline(ctx: Ctx, broker: Broker, n: number, base: n
       `(${int(n / publishSeconds)} msgs/s, all PUBACKed)`,
   );
 
-  const cmd = baselineCommand(broker, ctx.dbName, n);
-  say(`  $ ${cmd}`);
-  const t0 = nowMs();
-  const pipeline = await startChild('baseline-drain', 'sh', ['-c', cmd], { readyLine: false });
-  const exited = new Promise<number | null>((r) =>
-    pipeline.proc.exitCode !== null ? r(pipeline.proc.exitCode) : pipeline.proc.once('exit', (code) => r(code)),
-  );
-  // For the CPU accounting: sh's two children and psql's backend, up within a few ms. They are gone when
-  // the pipeline ends, so their CPU time is re-read every 20 ms (the last reading counts).
-  while (pipeline.proc.exitCode === null && nowMs() - t0 < 5000) {
-    if (childPids(pipeline.proc.pid!).length >= 2 && (await postgresPids(ctx.dbName)).byApp.psql?.length) break;
-    await sleep(2);
-  }
+  const spawnedAt = nowMs();
+  const pipeline = await startPipeline(ctx, broker, 'baseline-drain', n);
+  // Timed like the hub: from the broker accepting the subscriber's connection (its backlog starts to flow).
+  const t0 = await broker.connectedAt(BASELINE_CLIENT_ID, pipeline.subStartedAt);
+  // Both ends and psql's backend are up. They are gone when the pipeline ends, so their CPU time is re-read every
+  // 20 ms (the last reading counts).
   const meter = await cpuWindow(() => baselineGroups(ctx, broker, pipeline));
   const ticker = setInterval(() => meter.tick(), 20);
   // psql commits when mosquitto_sub exits after N messages (-C): nothing is visible in raw_json before.
-  const code = await Promise.race([exited, sleep(600_000).then(() => 'timeout' as const)]);
+  const code = await Promise.race([pipeline.psqlExit, sleep(600_000).then(() => 'timeout' as const)]);
   const t1 = nowMs();
   clearInterval(ticker);
-  if (code !== 0) throw new Error(`baseline pipeline ended with ${code}; see ${pipeline.logFile}`);
+  const subCode = await pipeline.subExit;
+  if (code !== 0 || subCode !== 0)
+    throw new Error(
+      `baseline pipeline ended with psql ${code}, mosquitto_sub ${subCode}; see ${pipeline.psql.logFile}, ` +
+        `${pipeline.sub.logFile}`,
+    );
   const w = await meter.end();
   const counted = await countBaselineRows(ctx, base, n);
   const seconds = (t1 - t0) / 1000;
@@ -107,7 +173,7 @@ export async function drainBaseline(ctx: Ctx, broker: Broker, n: number, base: n
     messages: n,
     publishSeconds,
     seconds,
-    secondsWithStart: seconds,
+    secondsWithStart: (t1 - spawnedAt) / 1000,
     msgsPerSecond: n / seconds,
     rows: counted.rows,
     distinct: counted.distinct,
@@ -116,8 +182,8 @@ export async function drainBaseline(ctx: Ctx, broker: Broker, n: number, base: n
     cpu: cpuShare(w, n),
   };
   say(
-    `  drained and committed in ${f1(seconds)} s: ${int(result.msgsPerSecond)} msgs/s, lost ${result.lost}, ` +
-      `duplicated ${result.duplicated}`,
+    `  drained and committed in ${f1(seconds)} s from its connection (${f1(result.secondsWithStart)} s from ` +
+      `psql's start): ${int(result.msgsPerSecond)} msgs/s, lost ${result.lost}, duplicated ${result.duplicated}`,
   );
   return result;
 }
@@ -134,7 +200,6 @@ export async function liveBaseline(
   const msgs = new Messages(base, sampleEvery);
   const warm = warmupSeconds(ctx.opts);
   // The session (and its subscription) is the drain's: whatever is published from now on reaches it.
-  const cmd = baselineCommand(broker, ctx.dbName);
   say(
     capacity
       ? `- baseline capacity: publishers keep ${int(capacity.ahead)} msgs ahead of what COPY has written for ` +
@@ -142,28 +207,8 @@ export async function liveBaseline(
       : `- baseline live: ${int(rate)} msgs/s for ${seconds} s over ${ctx.publishers} connections (first ` +
           `${warm} s not counted)`,
   );
-  say(`  $ ${cmd}`);
-  const pipeline = await startChild(capacity ? 'baseline-capacity' : 'baseline-live', 'sh', ['-c', cmd], {
-    readyLine: false,
-  });
-  const exited = new Promise<number | null>((r) => pipeline.proc.once('exit', (code) => r(code)));
-  // Wait for psql's COPY to be running (its progress row), i.e. both ends of the pipe are up.
-  const progress = async () => {
-    const { rows } = await ctx.pgc.query<{ n: string }>(
-      'select tuples_processed as n from pg_stat_progress_copy p join pg_database d on d.oid = p.datid where ' +
-        'd.datname = $1',
-      [ctx.dbName],
-    );
-    return rows[0] ? Number(rows[0].n) : undefined;
-  };
-  const until = Date.now() + 10_000;
-  while ((await progress()) === undefined) {
-    if (Date.now() > until || pipeline.proc.exitCode !== null)
-      throw new Error(`the baseline's COPY did not start; see ${pipeline.logFile}`);
-    await sleep(20);
-  }
-  const subPid = childPids(pipeline.proc.pid!).find((p) => processName(p) === 'mosquitto_sub');
-  if (!subPid) throw new Error('no mosquitto_sub process under the baseline pipeline');
+  const pipeline = await startPipeline(ctx, broker, capacity ? 'baseline-capacity' : 'baseline-live');
+  await broker.connectedAt(BASELINE_CLIENT_ID, pipeline.subStartedAt);
   const pub = await Publisher.connect(broker.host, broker.port, ctx.publishers, msgs, { window: 5000 });
 
   // COPY is one transaction: nothing is visible before mosquitto_sub ends. Progress is what COPY has written
@@ -174,7 +219,7 @@ export async function liveBaseline(
   const poller = (async () => {
     while (running) {
       const t = nowMs();
-      const n = await progress();
+      const n = await copyProgress(ctx);
       if (n !== undefined) timeline.push({ t, n });
       await sleep(SAMPLE_POLL_MS);
     }
@@ -217,9 +262,9 @@ export async function liveBaseline(
   running = false;
   await poller;
   // SIGINT: mosquitto_sub disconnects, flushes and exits; psql sees EOF and commits.
-  process.kill(subPid, 'SIGINT');
-  const code = await Promise.race([exited, sleep(120_000).then(() => 'timeout' as const)]);
-  if (code !== 0) throw new Error(`baseline pipeline ended with ${code} after SIGINT; see ${pipeline.logFile}`);
+  pipeline.sub.proc.kill('SIGINT');
+  const code = await Promise.race([pipeline.psqlExit, sleep(120_000).then(() => 'timeout' as const)]);
+  if (code !== 0) throw new Error(`baseline pipeline ended with ${code} after SIGINT; see ${pipeline.psql.logFile}`);
   const counted = await countBaselineRows(ctx, base, published.sent);
 
   const latencies: number[] = [];

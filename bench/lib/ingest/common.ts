@@ -18,6 +18,8 @@ export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
  */
 export const HUB_DIR = process.env.BENCH_HUB_DIR ? `${process.env.BENCH_HUB_DIR.replace(/\/$/, '')}/` : ROOT;
 export const SENSORS = 1000;
+/** The hub's MQTT client id in the bench's iot.yml (its persistent session, and its line in the broker's log). */
+export const HUB_CLIENT_ID = 'bench-ingest';
 /** No commit for this long while messages are outstanding: the hub has stalled. */
 export const STALL_MS = 10_000;
 

@@ -5,6 +5,7 @@ import { rssMiB } from '../proc-stats.ts';
 import { f1, int, say, sleep, type Ctx } from './common.ts';
 import { countHubRows, ingestCounters, startPrimedIngest } from './hub.ts';
 import { Messages } from './messages.ts';
+import { checkRollups, sayRollups, type RollupCheck } from './rollups.ts';
 
 /** Soak publish rate when --rate is not given: well below what the hub sustains on the 2-CPU bench machine. */
 export const SOAK_RATE = 15_000;
@@ -15,7 +16,8 @@ export interface SoakResult {
   sent: number;
   committedPerSecond: number;
   lost: number;
-  duplicated: number;
+  /** Rollup buckets and latest values that differ from the raw rows (rollups.ts). */
+  rollups: RollupCheck;
   rssMiB: { atSeconds: number; rss: number; committed: number }[];
   first: number;
   last: number;
@@ -54,6 +56,8 @@ export async function soak(ctx: Ctx, minutes: number, rate: number, base: number
   const counted = await countHubRows(ctx, base, published.sent);
   await ingest.child.stop();
   await broker.stop();
+  const rollups = await checkRollups(ctx);
+  sayRollups(rollups);
   const rss = samples.map((s) => s.rss).filter(Number.isFinite);
   return {
     minutes,
@@ -61,7 +65,7 @@ export async function soak(ctx: Ctx, minutes: number, rate: number, base: number
     sent: published.sent,
     committedPerSecond: counted.distinct / published.seconds,
     lost: published.sent - counted.distinct,
-    duplicated: counted.rows - counted.distinct,
+    rollups,
     rssMiB: samples,
     first: rss[0]!,
     last: rss[rss.length - 1]!,
