@@ -1,13 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import mqtt from 'mqtt';
-import { Registry } from 'prom-client';
-import { startGateway } from '../../gateway/server.ts';
-import { createUserTokenVerifier } from '../../lib/auth/tokens.ts';
-import { IotConfigSchema } from '../../lib/config/iot.ts';
-import { readSupergraph } from '../../lib/schema.ts';
-import { startIngest, type RunningIngest } from '../../lib/telemetry/ingest.ts';
-import { INTERNAL_SECRET, JWT_SECRET, startTestHub, type TestHub } from '../helpers/hub.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestHub } from '../helpers/hub.ts';
+import { extraGateway, startLiveTestHub, type LiveTestHub } from '../helpers/live-hub.ts';
 import { until } from '../helpers/until.ts';
 import { record, wsClient } from '../helpers/ws-client.ts';
 
@@ -18,43 +12,19 @@ import { record, wsClient } from '../helpers/ws-client.ts';
  */
 const run = randomBytes(4).toString('hex');
 const prefix = `oee-hub-t${run}/live`;
+let live: LiveTestHub;
 let hub: TestHub;
-let ingest: RunningIngest;
-let publisher: mqtt.MqttClient;
 let admin: string;
-let seq = 0;
 
-async function publish(sensorId: string, value: number): Promise<void> {
-  const ts = new Date(Date.now() - 3_600_000 + seq++).toISOString();
-  await publisher.publishAsync(`t/${run}/s/${sensorId}`, JSON.stringify({ value, ts }), { qos: 1 });
-}
+const publish = (sensorId: string, value: number) => live.publish(sensorId, value);
 
 beforeAll(async () => {
-  hub = await startTestHub({ seed: true, mqtt: { url: inject('mqttUrl'), liveTopicPrefix: prefix } });
+  live = await startLiveTestHub(run, prefix);
+  hub = live.hub;
   admin = await hub.token({ role: 'admin' });
-  const iot = IotConfigSchema.parse({
-    mqtt: {
-      clientId: `hub-cache-${run}`,
-      topics: [
-        {
-          pattern: `t/${run}/s/+`,
-          mapping: { sensorId: { topicSegment: 3 }, values: [{ path: 'value' }], timestamp: { path: 'ts' } },
-        },
-      ],
-    },
-    live: { topicPrefix: prefix },
-    pipeline: { batchMaxDelayMs: 5 },
-  });
-  const registry = new Registry();
-  ingest = await startIngest({ db: hub.db, databaseUrl: hub.databaseUrl, mqttUrl: inject('mqttUrl'), iot, registry });
-  publisher = await mqtt.connectAsync(inject('mqttUrl'), { clientId: `pub-${run}` });
 }, 60_000);
 
-afterAll(async () => {
-  await publisher?.endAsync();
-  await ingest?.stop();
-  await hub?.close();
-});
+afterAll(() => live?.close());
 
 /** Subscriptions the iot subgraph serves (the hub's own gateway opens none here). */
 async function liveSubscriptions(): Promise<number> {
@@ -62,16 +32,7 @@ async function liveSubscriptions(): Promise<number> {
   return Number(/^hub_live_subscriptions\{[^}]*\} (\d+)$/m.exec(text)?.[1] ?? 0);
 }
 
-const gatewayWithCache = (entityCacheMs: number) =>
-  startGateway({
-    supergraphSdl: readSupergraph(),
-    subgraphUrls: hub.subgraphUrls,
-    verifyUser: createUserTokenVerifier({ secret: JWT_SECRET }),
-    internalSecret: INTERNAL_SECRET,
-    host: '127.0.0.1',
-    port: 0,
-    entityCacheMs,
-  });
+const gatewayWithCache = (entityCacheMs: number) => extraGateway(hub, { entityCacheMs });
 
 /**
  * Subscribes to one machine's readings with its name, lets one event through, renames the machine through the

@@ -2,10 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { startGateway } from '../../gateway/server.ts';
-import { createUserTokenVerifier } from '../../lib/auth/tokens.ts';
-import { readSupergraph } from '../../lib/schema.ts';
-import { INTERNAL_SECRET, JWT_SECRET, startTestHub, type TestHub } from '../helpers/hub.ts';
+import { startTestHub, type TestHub } from '../helpers/hub.ts';
+import { extraGateway } from '../helpers/live-hub.ts';
 import { until } from '../helpers/until.ts';
 import { record } from '../helpers/ws-client.ts';
 
@@ -23,14 +21,7 @@ afterAll(() => hub?.close());
 
 describe('gateway shutdown', () => {
   it('completes each subscription, then closes the graphql-ws connection with 1001', async () => {
-    const gw = await startGateway({
-      supergraphSdl: readSupergraph(),
-      subgraphUrls: hub.subgraphUrls,
-      verifyUser: createUserTokenVerifier({ secret: JWT_SECRET }),
-      internalSecret: INTERNAL_SECRET,
-      host: '127.0.0.1',
-      port: 0,
-    });
+    const gw = await extraGateway(hub);
     const closed: { code: number; reason: string }[] = [];
     const client = createClient({
       url: gw.url.replace(/^http/, 'ws'),

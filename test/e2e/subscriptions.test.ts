@@ -1,18 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import mqtt from 'mqtt';
-import { Registry } from 'prom-client';
-import { IotConfigSchema } from '../../lib/config/iot.ts';
-import { startIngest, type RunningIngest } from '../../lib/telemetry/ingest.ts';
-import { createUserTokenVerifier, signUserToken } from '../../lib/auth/tokens.ts';
+import { signUserToken } from '../../lib/auth/tokens.ts';
 import { freePort } from '../../lib/embedded/free-port.ts';
 import { startSubgraph } from '../../app/start-subgraph.ts';
 import { iot as iotSubgraph } from '../../subgraphs/iot/index.ts';
 import { readSupergraph } from '../../lib/schema.ts';
-import { startGateway } from '../../gateway/server.ts';
 import WebSocket from 'ws';
 import { createClient } from 'graphql-ws';
-import { INTERNAL_SECRET, JWT_SECRET, startTestHub, type TestHub } from '../helpers/hub.ts';
+import { INTERNAL_SECRET, JWT_SECRET, type TestHub } from '../helpers/hub.ts';
+import { extraGateway, startLiveTestHub, type LiveTestHub } from '../helpers/live-hub.ts';
 import { until } from '../helpers/until.ts';
 import { record, wsClient } from '../helpers/ws-client.ts';
 
@@ -23,16 +19,14 @@ import { record, wsClient } from '../helpers/ws-client.ts';
  */
 const run = randomBytes(4).toString('hex');
 const prefix = `oee-hub-t${run}/live`;
+let live: LiveTestHub;
 let hub: TestHub;
-let ingest: RunningIngest;
-let publisher: mqtt.MqttClient;
 let admin: string;
 let seq = 0;
 
 /** Publishes one reading of `sensorId` at a unique time (so nothing is a duplicate), returns its value. */
-async function publish(sensorId: string, value = 20 + (seq % 50)): Promise<number> {
-  const ts = new Date(Date.now() - 3_600_000 + seq++);
-  await publisher.publishAsync(`t/${run}/s/${sensorId}`, JSON.stringify({ value, ts: ts.toISOString() }), { qos: 1 });
+async function publish(sensorId: string, value = 20 + (seq++ % 50)): Promise<number> {
+  await live.publish(sensorId, value);
   return value;
 }
 
@@ -48,36 +42,12 @@ async function metric(url: string, name: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  hub = await startTestHub({ seed: true, mqtt: { url: inject('mqttUrl'), liveTopicPrefix: prefix } });
+  live = await startLiveTestHub(run, prefix);
+  hub = live.hub;
   admin = await hub.token({ role: 'admin' });
-  const iot = IotConfigSchema.parse({
-    mqtt: {
-      clientId: `hub-sub-${run}`,
-      topics: [
-        {
-          pattern: `t/${run}/s/+`,
-          mapping: { sensorId: { topicSegment: 3 }, values: [{ path: 'value' }], timestamp: { path: 'ts' } },
-        },
-      ],
-    },
-    live: { topicPrefix: prefix },
-    pipeline: { batchMaxDelayMs: 5 },
-  });
-  ingest = await startIngest({
-    db: hub.db,
-    databaseUrl: hub.databaseUrl,
-    mqttUrl: inject('mqttUrl'),
-    iot,
-    registry: new Registry(),
-  });
-  publisher = await mqtt.connectAsync(inject('mqttUrl'), { clientId: `pub-${run}` });
 }, 60_000);
 
-afterAll(async () => {
-  await publisher?.endAsync();
-  await ingest?.stop();
-  await hub?.close();
-});
+afterAll(() => live?.close());
 
 const READINGS = `subscription($f: SensorReadingFilter) {
   sensorReadings(filter: $f) {
@@ -120,17 +90,7 @@ describe('sensorReadings through the gateway', () => {
 });
 
 /** A second gateway process's worth of gateway (in this process), on the same subgraphs. */
-function secondGateway(extra: Partial<Parameters<typeof startGateway>[0]> = {}) {
-  return startGateway({
-    supergraphSdl: readSupergraph(),
-    subgraphUrls: hub.subgraphUrls,
-    verifyUser: createUserTokenVerifier({ secret: JWT_SECRET }),
-    internalSecret: INTERNAL_SECRET,
-    host: '127.0.0.1',
-    port: 0,
-    ...extra,
-  });
-}
+const secondGateway = (extra: Parameters<typeof extraGateway>[1] = {}) => extraGateway(hub, extra);
 
 /**
  * A client speaking the protocol by hand on a raw socket, so a test can stop reading it (`pause`): a frozen
@@ -262,7 +222,7 @@ subscriptions`, async () => {
       workOrderId: null,
       operatorId: null,
     };
-    await publisher.publishAsync(`${prefix}/readings/LINE-1`, JSON.stringify([ghost]));
+    await live.publisher.publishAsync(`${prefix}/readings/LINE-1`, JSON.stringify([ghost]));
     await until(
       'the failed event',
       async () => sub.events.length,
@@ -538,13 +498,13 @@ describe('qualityAlerts through the gateway', () => {
 describe('when a subgraph restarts', () => {
   it('resubscribes when it comes back, and ends with UPSTREAM_UNAVAILABLE when it does not', async () => {
     const port = await freePort();
-    const live = { mqttUrl: inject('mqttUrl'), topicPrefix: prefix };
+    const channel = { mqttUrl: inject('mqttUrl'), topicPrefix: prefix };
     let iot = await startSubgraph(iotSubgraph, {
       db: hub.db,
       internalSecret: INTERNAL_SECRET,
       host: '127.0.0.1',
       port,
-      live,
+      live: channel,
     });
     const gw = await secondGateway({ subgraphUrls: { ...hub.subgraphUrls, iot: iot.url }, upstreamGiveUpMs: 2500 });
     const client = wsClient(gw.url, admin);
@@ -570,7 +530,7 @@ describe('when a subgraph restarts', () => {
         internalSecret: INTERNAL_SECRET,
         host: '127.0.0.1',
         port,
-        live,
+        live: channel,
       });
       await until(
         'resubscribed to the restarted subgraph',
