@@ -47,7 +47,7 @@ describe('the log redacts tokens and the internal header', () => {
     const req = await received;
     const from = lines.length;
     log.warn(fields(req), 'request seen');
-    log.child({ service: 'iot' }).error(fields(req), 'request seen by a child logger');
+    log.child({ source: 'iot' }).error(fields(req), 'request seen by a child logger');
     const out = written(from);
     expect(out.map((l) => l.msg)).toEqual(['request seen', 'request seen by a child logger']);
     for (const l of out) {
@@ -67,5 +67,13 @@ describe('the log redacts tokens and the internal header', () => {
     log.info({ req: { headers: req.headers } }, 'seen');
     expect(req.headers.authorization).toBe(`Bearer ${BEARER}`);
     expect(req.headers['x-hub-internal']).toBe(INTERNAL);
+  });
+
+  it('names the service once per line, as configureLog set it', () => {
+    configureLog({ service: 'ingest' });
+    const from = lines.length;
+    log.child({ source: 'mqtt' }).info('one line');
+    expect(lines.slice(from).map((l) => l.match(/"service":/g)?.length)).toEqual([1]);
+    expect(written(from)[0]!.service).toBe('ingest');
   });
 });
