@@ -98,7 +98,9 @@ export const HttpPollingConfigSchema = z
         ctx.addIssue({
           code: 'custom',
           path: ['endpoints', i, 'name'],
-          message: `endpoint name "${e.name}" is used twice (the default name is the url)`,
+          message:
+            `endpoint name "${e.name}" is used twice (the default name is the url, its credentials masked: ` +
+            'give each endpoint a name)',
         });
       seen.add(e.name);
     });

@@ -98,7 +98,7 @@ export class UpstreamClient {
     this.agents.https.destroy();
   }
 
-  async request(req: UpstreamRequest): Promise<UpstreamResponse> {
+  private send(req: UpstreamRequest): Promise<UpstreamResponse> {
     const method = req.method ?? 'GET';
     return withRetry(
       this.conn.retry,
@@ -115,12 +115,24 @@ export class UpstreamClient {
     );
   }
 
+  async request(req: UpstreamRequest): Promise<UpstreamResponse> {
+    return this.send({ ...req, url: this.ownOrigin(req.url) });
+  }
+
+  /**
+   * An absolute URL comes from the upstream (a next-page link). The connection's credentials go to its own origin
+   * only: a link to another host, port or scheme (a proxy's or a load balancer's own name, often) is followed on
+   * the configured one, path and query kept.
+   */
+  private ownOrigin(url: string): string {
+    if (!/^[a-z][a-z0-9+.-]*:/i.test(url)) return url;
+    const u = new URL(url);
+    if (u.origin === this.origin) return url;
+    log.warn({ system: this.system, linked: u.origin, configured: this.origin }, 'upstream link to another origin');
+    return `${this.origin}${u.pathname}${u.search}`;
+  }
+
   private async attempt(req: UpstreamRequest, method: Method, refreshed = false): Promise<UpstreamResponse> {
-    // An absolute URL comes from the upstream (a next-page link): the connection's credentials go to its own origin
-    // only, never to wherever a body points.
-    if (/^[a-z][a-z0-9+.-]*:/i.test(req.url) && new URL(req.url).origin !== this.origin) {
-      throw badResponse(this.system, `refused to follow ${new URL(req.url).origin}: not ${this.origin}`);
-    }
     const headers: Record<string, string> = { accept: 'application/json', ...this.conn.headers, ...req.headers };
     const params: Record<string, string | number | undefined> = { ...req.params };
     await this.authorise(headers, params);

@@ -7,6 +7,7 @@ import * as m0003 from './migrations/0003_http_status.ts';
 import * as m0004 from './migrations/0004_mes_erp.ts';
 import * as m0005 from './migrations/0005_outbox_claims.ts';
 import * as m0006 from './migrations/0006_telemetry_sources.ts';
+import * as m0007 from './migrations/0007_status_renamed.ts';
 
 /** Migrations in order; a static list keeps them bundled with the code that needs them (no path lookups). */
 const MIGRATIONS: Record<string, Migration> = {
@@ -16,6 +17,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0004_mes_erp': m0004,
   '0005_outbox_claims': m0005,
   '0006_telemetry_sources': m0006,
+  '0007_status_renamed': m0007,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -199,6 +199,7 @@ then FAILED`, async () => {
     expect(calls.map((c) => c.answered)).toEqual([429, 200, 200, 200, 200]);
     // Backoff alone waits 5-10 ms here (baseDelayMs 10, jittered); Retry-After asks 1 s, which the cap makes 50 ms.
     expect(calls[1]!.at - calls[0]!.answeredAt!).toBeGreaterThanOrEqual(45);
+    expect(calls[1]!.at - calls[0]!.answeredAt!).toBeLessThan(900);
   });
 
   it(`refuses what the workOrders API has no data for (NOT_SUPPORTED), \

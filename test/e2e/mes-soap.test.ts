@@ -231,6 +231,7 @@ retries it, then records FAILED`, async () => {
     expect(calls.map((c) => c.answered)).toEqual([429, 200]);
     // Backoff alone waits 5-10 ms here (baseDelayMs 10, jittered); Retry-After asks 1 s, which the cap makes 50 ms.
     expect(calls[1]!.at - calls[0]!.answeredAt!).toBeGreaterThanOrEqual(45);
+    expect(calls[1]!.at - calls[0]!.answeredAt!).toBeLessThan(900);
   });
 
   it('refuses a recipe download: B2MML ProductionSchedule has no recipe operation (NOT_SUPPORTED)', async () => {

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../../lib/db/index.ts';
 import { migrateToLatest } from '../../lib/db/migrate.ts';
+import { up as forgetRenamedStatus } from '../../lib/db/migrations/0007_status_renamed.ts';
 import { createTestDatabase } from '../helpers/hub.ts';
 import { until } from '../helpers/until.ts';
 
@@ -132,5 +133,22 @@ describe('migrations in parallel', () => {
       admin,
     );
     expect(made.rows[0]!.n).toBe(1);
+  });
+
+  it('0007 forgets status rows saved under the old names (a raw URL with its credentials, a bare host)', async () => {
+    const db = createDb(await freshDatabase(), 2);
+    pools.push(db);
+    await migrateToLatest(db);
+    await sql`insert into iot.http_endpoints (name, url, interval_seconds, worker) values
+      ('http://hub:secret@sensor.local/v', 'http://hub:secret@sensor.local/v', 5, 'vm'),
+      ('http://***:***@sensor.local/v', 'http://hub:secret@sensor.local/v', 5, 'vm/oee-hub-ingest'),
+      ('env', 'http://sensor.local/env', 5, 'vm/oee-hub-ingest')`.execute(db);
+    await sql`insert into iot.telemetry_sources (worker, name, kind, state, ready) values
+      ('vm', 'mqtt', 'MQTT', 'RUNNING', true), ('vm/oee-hub-ingest', 'mqtt', 'MQTT', 'RUNNING', true)`.execute(db);
+    await forgetRenamedStatus(db as unknown as Kysely<unknown>);
+    const endpoints = await sql<{ name: string }>`select name from iot.http_endpoints order by name`.execute(db);
+    expect(endpoints.rows.map((r) => r.name)).toEqual(['env', 'http://***:***@sensor.local/v']);
+    const workers = await sql<{ worker: string }>`select worker from iot.telemetry_sources`.execute(db);
+    expect(workers.rows.map((r) => r.worker)).toEqual(['vm/oee-hub-ingest']);
   });
 });

@@ -11,8 +11,11 @@ let caches: TelemetryCaches;
 let pipeline: TelemetryPipeline;
 let admin: string;
 let dbUrl: string;
+/** When the demo plant was seeded: its week of orders and shifts starts the UTC day before. */
+let seededAt: Date;
 
 beforeAll(async () => {
+  seededAt = new Date();
   hub = await startTestHub({ seed: true });
   admin = await hub.token({ role: 'admin' });
   dbUrl = hub.databaseUrl;
@@ -52,7 +55,7 @@ shift and operator of their line at their time`, async () => {
     // The demo plant's fixture, worked out by hand (app/demo/seed.ts): LINE-1 runs 8-hour orders WO-1001, WO-1002...
     // from yesterday 06:00 UTC, and shifts 06-14, 14-22 and 22-06 UTC with operators OP-11, OP-12 and OP-13.
     const t = ts.getTime();
-    const today = Date.UTC(ts.getUTCFullYear(), ts.getUTCMonth(), ts.getUTCDate());
+    const today = Date.UTC(seededAt.getUTCFullYear(), seededAt.getUTCMonth(), seededAt.getUTCDate());
     const order = Math.floor((t - (today - 86_400_000 + 6 * 3_600_000)) / (8 * 3_600_000)) + 1;
     const hour = ts.getUTCHours();
     const shift = hour >= 6 && hour < 14 ? 1 : hour >= 14 && hour < 22 ? 2 : 3;

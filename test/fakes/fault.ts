@@ -36,7 +36,7 @@ export interface FaultOptions {
   /** `status`: the HTTP status answered. */
   status?: number;
   /** `status`: the Retry-After header sent with it. */
-  retryAfter?: string;
+  retryAfter?: string | (() => string);
   /** Faulty answers before the fake answers normally again. */
   times?: number;
 }
@@ -81,3 +81,7 @@ export function seeded(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** The Retry-After header a fault answers with; a function is called at answer time (an HTTP-date made then). */
+export const retryAfterHeader = (f: { retryAfter?: string | (() => string) }): Record<string, string> =>
+  f.retryAfter ? { 'retry-after': typeof f.retryAfter === 'function' ? f.retryAfter() : f.retryAfter } : {};

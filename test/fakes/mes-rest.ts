@@ -1,6 +1,14 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { FaultBudget, faultOptions, seeded, type FakeCall, type FaultMode, type FaultOptions } from './fault.ts';
+import {
+  FaultBudget,
+  faultOptions,
+  retryAfterHeader,
+  seeded,
+  type FakeCall,
+  type FaultMode,
+  type FaultOptions,
+} from './fault.ts';
 import { listenLocal, readBody, stallMidBody } from './http-util.ts';
 
 /**
@@ -184,7 +192,7 @@ export async function startRestMes(
         res,
         fault.status ?? 503,
         { error: 'refused', message: `the fake answers ${fault.status}` },
-        fault.retryAfter ? { 'retry-after': fault.retryAfter } : {},
+        retryAfterHeader(fault),
       );
     const stall = faulty && mode === 'stallBody' && budget.take();
     /** The answer, or (stallBody) its first half and then silence. */

@@ -3,7 +3,15 @@ import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as soap from 'soap';
-import { FaultBudget, faultOptions, seeded, type FakeCall, type FaultMode, type FaultOptions } from './fault.ts';
+import {
+  FaultBudget,
+  faultOptions,
+  retryAfterHeader,
+  seeded,
+  type FakeCall,
+  type FaultMode,
+  type FaultOptions,
+} from './fault.ts';
 import { stallMidBody } from './http-util.ts';
 
 /**
@@ -211,7 +219,7 @@ export async function startSoapMes(
     if (faulty(op) && mode === 'status' && budget.take()) {
       fake.injectedFaults++;
       const status = faultOpts.status ?? 503;
-      const headers: Record<string, string> = faultOpts.retryAfter ? { 'retry-after': faultOpts.retryAfter } : {};
+      const headers: Record<string, string> = retryAfterHeader(faultOpts);
       return send(res, status, 'text/plain', `${status} from the fake's HTTP front end`, headers);
     }
     if (faulty(op) && mode === 'stallBody' && budget.take()) {

@@ -1,6 +1,14 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { FaultBudget, faultOptions, seeded, type FakeCall, type FaultMode, type FaultOptions } from './fault.ts';
+import {
+  FaultBudget,
+  faultOptions,
+  retryAfterHeader,
+  seeded,
+  type FakeCall,
+  type FaultMode,
+  type FaultOptions,
+} from './fault.ts';
 import { listenLocal, readBody, stallMidBody } from './http-util.ts';
 
 /**
@@ -122,7 +130,7 @@ export async function startOracle(opts: { seed?: number } = {}): Promise<FakeOra
         s,
         oracleError(s, 'Service Unavailable', `the fake answers ${s}`, `FAKE-${s}`),
         'application/json',
-        fault.retryAfter ? { 'retry-after': fault.retryAfter } : {},
+        retryAfterHeader(fault),
       );
     }
     const stall = mode === 'stallBody' && budget.take();

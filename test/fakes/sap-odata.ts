@@ -1,6 +1,14 @@
 import { createServer, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { FaultBudget, faultOptions, seeded, type FakeCall, type FaultMode, type FaultOptions } from './fault.ts';
+import {
+  FaultBudget,
+  faultOptions,
+  retryAfterHeader,
+  seeded,
+  type FakeCall,
+  type FaultMode,
+  type FaultOptions,
+} from './fault.ts';
 import { listenLocal, readBody, stallMidBody } from './http-util.ts';
 
 /**
@@ -125,7 +133,7 @@ export async function startSap(
         res,
         fault.status ?? 503,
         sapError('/IWFND/CM_BEC/026', `the fake answers ${fault.status}`),
-        fault.retryAfter ? { 'retry-after': fault.retryAfter } : {},
+        retryAfterHeader(fault),
       );
     const stall = mode === 'stallBody' && budget.take();
     if (mode === '500') return send(res, 500, sapError('/IWBEP/CM_MGW_RT/000', 'Runtime error in the backend'));
