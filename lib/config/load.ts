@@ -45,20 +45,31 @@ export interface EnvOnlyKey {
 
 const WHOLE_ENV_REF = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
 
-/** Refuses a literal where only an environment reference may stand (secrets): checked before interpolation. */
+/**
+ * Refuses a literal where only an environment reference may stand (secrets): checked before interpolation. A `*` in
+ * a path stands for every entry of a list or map there (each historian of historian.yml).
+ */
 export function requireEnvRefs(raw: unknown, file: string, keys: EnvOnlyKey[]): void {
   for (const k of keys) {
-    let v: unknown = raw;
-    for (const p of k.path) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[p] : undefined;
-    if (v === undefined || v === null) continue;
-    if (typeof v !== 'string' || !WHOLE_ENV_REF.test(v.trim())) {
-      throw new ConfigError(
-        file,
-        k.path.join('.'),
-        `must come from the environment, e.g. \${${k.example}} (a literal secret is refused)`,
-      );
+    for (const { at, v } of valuesAt(raw, k.path, [])) {
+      if (v === undefined || v === null) continue;
+      if (typeof v !== 'string' || !WHOLE_ENV_REF.test(v.trim())) {
+        throw new ConfigError(
+          file,
+          at.join('.'),
+          `must come from the environment, e.g. \${${k.example}} (a literal secret is refused)`,
+        );
+      }
     }
   }
+}
+
+function valuesAt(v: unknown, path: string[], at: string[]): { at: string[]; v: unknown }[] {
+  if (path.length === 0) return [{ at, v }];
+  if (!v || typeof v !== 'object') return [];
+  const [head, ...rest] = path as [string, ...string[]];
+  const entries = head === '*' ? Object.entries(v) : [[head, (v as Record<string, unknown>)[head]] as const];
+  return entries.flatMap(([key, child]) => valuesAt(child, rest, [...at, key]));
 }
 
 /**

@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { HUB_ID } from '../ids.ts';
+import { ConnectionSchema } from './connection.ts';
+import { loadYamlConfig } from './load.ts';
+
+const name = z.string().regex(HUB_ID, 'is not a valid name (letters, digits, _ . : -)');
+
+/** PI Web API (protocols.md §1): baseUrl ends in /piwebapi. */
+const PiSchema = z
+  .object({
+    name,
+    type: z.literal('pi-web-api'),
+    connection: ConnectionSchema,
+    /** Values asked per recorded page; lowered at run time when the server's MaxReturnedItemsPerCall is smaller. */
+    maxCount: z.number().int().min(10).max(1_000_000).default(10_000),
+  })
+  .strict();
+
+/** AVEVA (Wonderware) Historian REST v2 (protocols.md §2): baseUrl is the server, e.g. http://hist:32569. */
+const AvevaSchema = z
+  .object({
+    name,
+    type: z.literal('aveva-rest'),
+    connection: ConnectionSchema,
+    /** Where the API lives on the server (on premises /Historian/v2; the Insight cloud uses /apis/historian/v2). */
+    basePath: z.string().startsWith('/').default('/Historian/v2'),
+    /** Rows asked per page ($top); the server may page smaller, and its next links are followed. */
+    pageSize: z.number().int().min(10).max(1_000_000).default(5000),
+  })
+  .strict();
+
+export const HistorianSchema = z.discriminatedUnion('type', [PiSchema, AvevaSchema]);
+export type HistorianConfig = z.output<typeof HistorianSchema>;
+
+/** A historian tag feeding a hub sensor: value × scale + offset, in `unit` (default: the sensor's). */
+const TagMappingSchema = z
+  .object({
+    historian: name,
+    /** PI: \\server\tag; AVEVA: the FQN (datasource.tagname). */
+    tag: z.string().min(1),
+    sensorId: z.string().regex(HUB_ID, 'is not a valid sensor id'),
+    scale: z
+      .number()
+      .refine((n) => n !== 0, 'must not be 0')
+      .default(1),
+    offset: z.number().default(0),
+    unit: z.string().min(1).optional(),
+  })
+  .strict();
+export type TagMappingConfig = z.output<typeof TagMappingSchema>;
+
+export const HistorianFileSchema = z
+  .object({
+    historians: z.array(HistorianSchema).default([]),
+    tagMappings: z.array(TagMappingSchema).default([]),
+  })
+  .strict()
+  .superRefine((f, ctx) => {
+    const names = new Set<string>();
+    f.historians.forEach((h, i) => {
+      if (names.has(h.name))
+        ctx.addIssue({ code: 'custom', path: ['historians', i, 'name'], message: 'is used twice' });
+      names.add(h.name);
+    });
+    const tags = new Set<string>();
+    f.tagMappings.forEach((m, i) => {
+      if (!names.has(m.historian)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tagMappings', i, 'historian'],
+          message: `"${m.historian}" is not defined`,
+        });
+      }
+      const key = `${m.historian}\u0000${m.tag}`;
+      if (tags.has(key)) ctx.addIssue({ code: 'custom', path: ['tagMappings', i, 'tag'], message: 'is mapped twice' });
+      tags.add(key);
+    });
+  });
+export type HistorianFile = z.output<typeof HistorianFileSchema>;
+
+/** The secrets of every historian's connection: `${VAR}` references only, as in mes.yml. */
+const SECRETS = [
+  { path: ['historians', '*', 'connection', 'auth', 'password'], example: 'PI_PASSWORD' },
+  { path: ['historians', '*', 'connection', 'auth', 'clientSecret'], example: 'PI_CLIENT_SECRET' },
+  { path: ['historians', '*', 'connection', 'auth', 'key'], example: 'HISTORIAN_API_KEY' },
+];
+
+/** Loads `historian.yml` from the config directory; no file means no historians. */
+export function loadHistorianConfig(dir: string | undefined, env: NodeJS.ProcessEnv): HistorianFile {
+  return loadYamlConfig(dir, 'historian.yml', HistorianFileSchema, env, SECRETS);
+}

@@ -1,0 +1,87 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadHistorianConfig } from '../../lib/config/historian.ts';
+
+/** historian.yml as a plant engineer writes it: historians (PI Web API, AVEVA), then tag mappings onto sensors. */
+const write = (yaml: string) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hub-historian-'));
+  writeFileSync(join(dir, 'historian.yml'), yaml);
+  return dir;
+};
+
+const TWO = `historians:
+  - name: PI-SITE1
+    type: pi-web-api
+    connection:
+      baseUrl: https://pi.example.com/piwebapi
+      auth: { type: basic, username: hub, password: "\${PI_PASSWORD}" }
+  - name: AVEVA-1
+    type: aveva-rest
+    connection:
+      baseUrl: http://hist.example.com:32569
+      auth: { type: basic, username: hub, password: "\${AVEVA_PASSWORD}" }
+    pageSize: 2000
+tagMappings:
+  - { historian: PI-SITE1, tag: '\\\\PISRV1\\FIC101.PV', sensorId: M-101-FLOW, scale: 0.001, unit: m3/s }
+  - { historian: AVEVA-1, tag: Baytown.tank_level, sensorId: M-102-LEVEL, offset: -2.5 }
+`;
+
+describe('historian.yml', () => {
+  it('reads historians of both kinds and their tag mappings, secrets from the environment', () => {
+    const cfg = loadHistorianConfig(write(TWO), { PI_PASSWORD: 'pi-pw', AVEVA_PASSWORD: 'av-pw' });
+    expect(cfg.historians.map((h) => [h.name, h.type, h.connection.auth])).toEqual([
+      ['PI-SITE1', 'pi-web-api', { type: 'basic', username: 'hub', password: 'pi-pw' }],
+      ['AVEVA-1', 'aveva-rest', { type: 'basic', username: 'hub', password: 'av-pw' }],
+    ]);
+    const [pi, aveva] = cfg.historians;
+    expect(pi).toMatchObject({ maxCount: 10_000 });
+    expect(aveva).toMatchObject({ basePath: '/Historian/v2', pageSize: 2000 });
+    expect(cfg.tagMappings).toEqual([
+      {
+        historian: 'PI-SITE1',
+        tag: '\\\\PISRV1\\FIC101.PV',
+        sensorId: 'M-101-FLOW',
+        scale: 0.001,
+        offset: 0,
+        unit: 'm3/s',
+      },
+      { historian: 'AVEVA-1', tag: 'Baytown.tank_level', sensorId: 'M-102-LEVEL', scale: 1, offset: -2.5 },
+    ]);
+  });
+
+  it('no file: no historians', () => {
+    expect(loadHistorianConfig(mkdtempSync(join(tmpdir(), 'hub-historian-')), {})).toEqual({
+      historians: [],
+      tagMappings: [],
+    });
+  });
+
+  const refused = (yaml: string, env: Record<string, string> = { PI_PASSWORD: 'x', AVEVA_PASSWORD: 'y' }) => {
+    try {
+      loadHistorianConfig(write(yaml), env);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    throw new Error('expected the file to be refused');
+  };
+
+  it('refuses a literal secret in any historian, naming where it is', () => {
+    const msg = refused(TWO.replace('"${AVEVA_PASSWORD}"', 'plain-text-password'));
+    expect(msg).toContain('historians.1.connection.auth.password');
+    expect(msg).toContain('must come from the environment');
+    expect(msg).not.toContain('plain-text-password');
+  });
+
+  it('refuses two historians of one name, a mapping to a historian not defined, a tag mapped twice', () => {
+    expect(refused(TWO.replace('name: AVEVA-1', 'name: PI-SITE1'))).toMatch(/historians\.1\.name: is used twice/);
+    expect(refused(TWO.replace('historian: AVEVA-1,', 'historian: NOPE,'))).toMatch(
+      /tagMappings\.1\.historian: "NOPE" is not defined/,
+    );
+    const twice = `${TWO}  - { historian: AVEVA-1, tag: Baytown.tank_level, sensorId: M-103-LEVEL }\n`;
+    expect(refused(twice)).toMatch(/tagMappings\.2\.tag: is mapped twice/);
+    expect(refused(TWO.replace('scale: 0.001', 'scale: 0'))).toMatch(/scale: must not be 0/);
+    expect(refused(TWO.replace('type: aveva-rest', 'type: osisoft'))).toMatch(/historians\.1\.type/);
+  });
+});
