@@ -32,19 +32,24 @@ const AvevaSchema = z
 export const HistorianSchema = z.discriminatedUnion('type', [PiSchema, AvevaSchema]);
 export type HistorianConfig = z.output<typeof HistorianSchema>;
 
-/** A historian tag feeding a hub sensor: value × scale + offset, in `unit` (default: the sensor's). */
+/**
+ * A historian tag feeding a machine's signal, as the historian subgraph's tag mappings hold them: the value stored
+ * is raw × scale + offset, in `unit`.
+ */
 const TagMappingSchema = z
   .object({
     historian: name,
     /** PI: \\server\tag; AVEVA: the FQN (datasource.tagname). */
     tag: z.string().min(1),
-    sensorId: z.string().regex(HUB_ID, 'is not a valid sensor id'),
+    machineId: z.string().regex(HUB_ID, 'is not a valid machine id'),
+    /** What the value is of the machine: temperature, speed, count... */
+    signalType: z.string().min(1),
+    unit: z.string().min(1),
     scale: z
       .number()
       .refine((n) => n !== 0, 'must not be 0')
       .default(1),
     offset: z.number().default(0),
-    unit: z.string().min(1).optional(),
   })
   .strict();
 export type TagMappingConfig = z.output<typeof TagMappingSchema>;

@@ -336,7 +336,9 @@ export async function startHistorian(
       const rm = p.get('RetrievalMode');
       if (resource === 'ProcessValues' && rm && !/^(delta|full)$/i.test(rm))
         return send(res, 400, odataError('BadRequest', `RetrievalMode ${rm} is not served by the fake (raw only)`));
-      q = { filter: p.get('$filter') ?? '', select: p.get('$select') ?? undefined, top, offset: skip ?? 0 };
+      // OData applies $skip before $top: the answer ends $top rows after the skipped ones (q.top is that end).
+      const offset = skip ?? 0;
+      q = { filter: p.get('$filter') ?? '', select: p.get('$select') ?? undefined, top: top && offset + top, offset };
     }
 
     const f = parseFilter(q.filter, resource);

@@ -185,6 +185,8 @@ describe('the fake AVEVA Historian: paging', () => {
     expect(top.rows.map((r) => r.Value)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
     const skip = await getAll(pv(FLOW, '&$skip=2300'));
     expect(skip.rows.map((r) => r.Value)).toEqual(Array.from({ length: 200 }, (_, i) => 2300 + i));
+    const both = await getAll(pv(FLOW, '&$skip=1000&$top=700'));
+    expect(both.rows.map((r) => r.Value)).toEqual(Array.from({ length: 700 }, (_, i) => 1000 + i));
   });
 });
 

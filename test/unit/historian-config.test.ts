@@ -24,8 +24,8 @@ const TWO = `historians:
       auth: { type: basic, username: hub, password: "\${AVEVA_PASSWORD}" }
     pageSize: 2000
 tagMappings:
-  - { historian: PI-SITE1, tag: '\\\\PISRV1\\FIC101.PV', sensorId: M-101-FLOW, scale: 0.001, unit: m3/s }
-  - { historian: AVEVA-1, tag: Baytown.tank_level, sensorId: M-102-LEVEL, offset: -2.5 }
+  - { historian: PI-SITE1, tag: '\\\\PISRV1\\FIC101.PV', machineId: M-101, signalType: flow, unit: m3/s, scale: 0.001 }
+  - { historian: AVEVA-1, tag: Baytown.tank_level, machineId: M-102, signalType: level, unit: m, offset: -2.5 }
 `;
 
 describe('historian.yml', () => {
@@ -42,12 +42,21 @@ describe('historian.yml', () => {
       {
         historian: 'PI-SITE1',
         tag: '\\\\PISRV1\\FIC101.PV',
-        sensorId: 'M-101-FLOW',
+        machineId: 'M-101',
+        signalType: 'flow',
         scale: 0.001,
         offset: 0,
         unit: 'm3/s',
       },
-      { historian: 'AVEVA-1', tag: 'Baytown.tank_level', sensorId: 'M-102-LEVEL', scale: 1, offset: -2.5 },
+      {
+        historian: 'AVEVA-1',
+        tag: 'Baytown.tank_level',
+        machineId: 'M-102',
+        signalType: 'level',
+        unit: 'm',
+        scale: 1,
+        offset: -2.5,
+      },
     ]);
   });
 
@@ -79,7 +88,8 @@ describe('historian.yml', () => {
     expect(refused(TWO.replace('historian: AVEVA-1,', 'historian: NOPE,'))).toMatch(
       /tagMappings\.1\.historian: "NOPE" is not defined/,
     );
-    const twice = `${TWO}  - { historian: AVEVA-1, tag: Baytown.tank_level, sensorId: M-103-LEVEL }\n`;
+    const again = '  - { historian: AVEVA-1, tag: Baytown.tank_level, machineId: M-103, signalType: l, unit: m }\n';
+    const twice = `${TWO}${again}`;
     expect(refused(twice)).toMatch(/tagMappings\.2\.tag: is mapped twice/);
     expect(refused(TWO.replace('scale: 0.001', 'scale: 0'))).toMatch(/scale: must not be 0/);
     expect(refused(TWO.replace('type: aveva-rest', 'type: osisoft'))).toMatch(/historians\.1\.type/);

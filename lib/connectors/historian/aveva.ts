@@ -1,0 +1,200 @@
+import type { ConnectionConfig } from '../../config/connection.ts';
+import { badResponse } from '../errors.ts';
+import { UpstreamClient, type UpstreamRequest } from '../http.ts';
+import { PageGuard } from '../paging.ts';
+import { avevaQuality } from './quality.ts';
+import type {
+  HistorianConnector,
+  HistorianPoint,
+  HistorianTag,
+  RecordedPage,
+  RefusedPoint,
+  TagFailure,
+} from './types.ts';
+
+/** TagFilter allows at most 20 OR clauses (protocols.md §2); the same bound keeps a Tags $filter short. */
+const TAGS_PER_CALL = 20;
+
+export interface AvevaHistorianOptions {
+  name: string;
+  connection: ConnectionConfig;
+  /** Where the REST v2 resources live (default '/Historian/v2'). */
+  basePath?: string;
+  /**
+   * Rows asked for per request with $top/$skip. Without it the server's own page size and @odata.nextLink decide.
+   * Either way every @odata.nextLink is followed.
+   */
+  pageSize?: number;
+}
+
+/** A ProcessValues / Tags row as REST v2 sends it (Quality and QualityDetail are not in the documented sample). */
+interface Row {
+  FQN?: string;
+  DateTime?: unknown;
+  Value?: unknown;
+  Text?: unknown;
+  OpcQuality?: number | null;
+  Quality?: number | null;
+  TagType?: unknown;
+  EngUnit?: unknown;
+}
+
+/** An OData string literal: a quote inside is doubled. */
+export const odataString = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+/** OData error bodies: v4 `{error: {code, message}}`, or the plain `{error: "FQN doesn't exist"}` of the docs. */
+function odataError(body: string): { message: string; upstreamCode?: string } | undefined {
+  try {
+    const e = (JSON.parse(body) as { error?: unknown }).error;
+    if (typeof e === 'string') return { message: e };
+    if (e && typeof e === 'object') {
+      const { code, message } = e as { code?: unknown; message?: unknown };
+      if (typeof message === 'string') return { message, upstreamCode: typeof code === 'string' ? code : undefined };
+    }
+  } catch {
+    // Not JSON (an IIS error page): the status alone is the message.
+  }
+  return undefined;
+}
+
+const WIRE_TIME = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?$/;
+
+/**
+ * `2024-05-01T06:00:02.0128451Z` (datetime2(7)) to a Date. JavaScript keeps milliseconds: the rest is cut, never
+ * rounded, so a value never moves into the next millisecond (and across a [from, to) bound). No zone means UTC.
+ */
+export function parseHistorianTime(s: unknown): Date | undefined {
+  const m = typeof s === 'string' ? WIRE_TIME.exec(s) : null;
+  if (!m) return undefined;
+  const ms = (m[2] ?? '').slice(0, 3).padEnd(3, '0');
+  const d = new Date(`${m[1]}.${ms}${m[3] ?? 'Z'}`);
+  return Number.isNaN(d.getTime()) ? undefined : d;
+}
+
+/**
+ * AVEVA (Wonderware) Historian REST/OData v2 (protocols.md §2): tags from `{basePath}/Tags`, raw values from
+ * `{basePath}/ProcessValues` with RetrievalMode=Delta, paged by the server's @odata.nextLink (and $top/$skip when a
+ * page size is configured). DateTime literals are unquoted in v2; FQNs are quoted OData strings.
+ */
+export class AvevaHistorianConnector implements HistorianConnector {
+  readonly name: string;
+  readonly client: UpstreamClient;
+  private readonly base: string;
+  private readonly pageSize?: number;
+
+  constructor(opts: AvevaHistorianOptions) {
+    this.name = opts.name;
+    this.client = new UpstreamClient(opts.name, opts.connection);
+    this.base = (opts.basePath ?? '/Historian/v2').replace(/\/$/, '');
+    this.pageSize = opts.pageSize;
+  }
+
+  async resolveTags(fqns: readonly string[]): Promise<{ resolved: HistorianTag[]; failed: TagFailure[] }> {
+    const resolved: HistorianTag[] = [];
+    const failed: TagFailure[] = [];
+    const unique = [...new Set(fqns)];
+    for (let i = 0; i < unique.length; i += TAGS_PER_CALL) {
+      const chunk = unique.slice(i, i + TAGS_PER_CALL);
+      const filter = chunk.map((f) => `FQN eq ${odataString(f)}`).join(' or ');
+      // Tag names are case-insensitive in the Historian (SQL Server): match the answer the same way.
+      const found = new Map<string, Row>();
+      for await (const rows of this.rows(`${this.base}/Tags`, { $filter: filter }, 'tags')) {
+        for (const r of rows) if (typeof r.FQN === 'string') found.set(r.FQN.toLowerCase(), r);
+      }
+      for (const tag of chunk) {
+        const r = found.get(tag.toLowerCase());
+        if (!r) {
+          failed.push({ tag, reason: `no tag with FQN ${odataString(tag)} in ${this.base}/Tags` });
+          continue;
+        }
+        const units = typeof r.EngUnit === 'string' && r.EngUnit !== '' ? r.EngUnit : null;
+        resolved.push({ tag, ref: r.FQN as string, type: String(r.TagType ?? ''), units });
+      }
+    }
+    return { resolved, failed };
+  }
+
+  async *recorded(tag: HistorianTag, from: Date, to: Date, signal?: AbortSignal): AsyncIterable<RecordedPage> {
+    const filter =
+      `FQN eq ${odataString(tag.ref)} and DateTime ge ${from.toISOString()} ` + `and DateTime lt ${to.toISOString()}`;
+    const isString = /^string$/i.test(tag.type);
+    for await (const rows of this.rows(
+      `${this.base}/ProcessValues`,
+      { $filter: filter, RetrievalMode: 'Delta' },
+      tag.ref,
+      signal,
+    )) {
+      const page: RecordedPage = { points: [], refused: [] };
+      for (const r of rows) {
+        const p = this.point(r, isString);
+        if ('reason' in p) page.refused.push(p);
+        else page.points.push(p);
+      }
+      yield page;
+    }
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  /** One row: a number (analog, or discrete 0/1 whatever its Text message says), or refused with why. */
+  private point(r: Row, isString: boolean): HistorianPoint | RefusedPoint {
+    const ts = parseHistorianTime(r.DateTime);
+    if (!ts)
+      throw badResponse(this.name, `a ${r.FQN ?? '?'} row has no valid DateTime (${JSON.stringify(r.DateTime)})`);
+    if (isString) return { ts, reason: 'string value: the hub stores numbers only', raw: r.Text ?? r.Value };
+    // A NULL Value (bad quality, QualityDetail 24) marks a gap: counted as refused, never a zero.
+    if (r.Value === null || r.Value === undefined) return { ts, reason: 'no value', raw: r };
+    if (typeof r.Value !== 'number' || !Number.isFinite(r.Value))
+      return { ts, reason: `not a number: ${JSON.stringify(r.Value)}`, raw: r.Value };
+    return { ts, value: r.Value, quality: avevaQuality(r) };
+  }
+
+  /**
+   * Every page of a resource: each @odata.nextLink followed to its end (guarded against a repeated page or link and
+   * an empty page that promises more); with a page size, windows of $top asked for with $skip while they come full.
+   */
+  private async *rows(
+    url: string,
+    query: Record<string, string>,
+    what: string,
+    signal?: AbortSignal,
+  ): AsyncIterable<Row[]> {
+    const guard = new PageGuard(this.name);
+    const top = this.pageSize;
+    let skip = 0;
+    let inWindow = 0;
+    let next: string | undefined;
+    for (;;) {
+      const params = next ? undefined : { ...query, ...(top ? { $top: top, $skip: skip || undefined } : {}) };
+      const res = await this.client.request({ url: next ?? url, params, signal, describeError: this.describe(what) });
+      const body = res.json<{ value?: unknown; '@odata.nextLink'?: unknown }>();
+      if (!body || !Array.isArray(body.value))
+        throw badResponse(this.name, `${url} answered a body without a value array (${what})`);
+      const rows = body.value as Row[];
+      const link = typeof body['@odata.nextLink'] === 'string' ? body['@odata.nextLink'] : undefined;
+      inWindow += rows.length;
+      const windowFull = top !== undefined && !link && inWindow >= top;
+      guard.page(rows.map(rowKey), link !== undefined || windowFull);
+      if (link) guard.link(link);
+      yield rows;
+      if (link) next = link;
+      else if (windowFull) {
+        skip += inWindow;
+        inWindow = 0;
+        next = undefined;
+      } else return;
+    }
+  }
+
+  /** The historian's own error message, prefixed with what was asked for (a 404 names the unknown FQN). */
+  private describe(what: string): UpstreamRequest['describeError'] {
+    return (body) => {
+      const e = odataError(body);
+      return e && { ...e, message: `${what}: ${e.message}` };
+    };
+  }
+}
+
+const rowKey = (r: Row) => `${r.FQN}|${String(r.DateTime)}|${String(r.Value)}|${String(r.Text)}|${r.OpcQuality}`;
