@@ -3,6 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadHistorianConfig } from '../../lib/config/historian.ts';
+import { createHistorianConnector } from '../../lib/connectors/index.ts';
+import { AvevaHistorianConnector } from '../../lib/connectors/historian/aveva.ts';
+import { PiWebApiConnector } from '../../lib/connectors/historian/pi.ts';
 
 /** historian.yml as a plant engineer writes it: historians (PI Web API, AVEVA), then tag mappings onto sensors. */
 const write = (yaml: string) => {
@@ -58,6 +61,15 @@ describe('historian.yml', () => {
         offset: -2.5,
       },
     ]);
+  });
+
+  it('gives each historian the connector of its family', () => {
+    const cfg = loadHistorianConfig(write(TWO), { PI_PASSWORD: 'pi-pw', AVEVA_PASSWORD: 'av-pw' });
+    const [pi, aveva] = cfg.historians.map(createHistorianConnector);
+    expect(pi).toBeInstanceOf(PiWebApiConnector);
+    expect(aveva).toBeInstanceOf(AvevaHistorianConnector);
+    expect([pi!.name, aveva!.name]).toEqual(['PI-SITE1', 'AVEVA-1']);
+    for (const c of [pi!, aveva!]) c.close();
   });
 
   it('no file: no historians', () => {

@@ -1,0 +1,76 @@
+import { badResponse, unavailable, type UpstreamError } from '../errors.ts';
+import { piQuality } from './quality.ts';
+import type { HistorianPoint, RefusedPoint } from './types.ts';
+
+/**
+ * PI Web API wire values in the hub's terms (reference/protocols.md §1, topics/value-types): numbers and booleans
+ * become numbers, enumeration objects `{Name, Value, IsSystem}` become states, and whatever the hub cannot store
+ * (strings, arrays, `{Errors:[...]}`) is refused with a reason rather than dropped.
+ */
+
+/** One item of `streams/{webId}/recorded`, as far as we select it. */
+export interface PiItem {
+  Timestamp?: unknown;
+  Value?: unknown;
+  Good?: boolean;
+  Questionable?: boolean;
+  Substituted?: boolean;
+}
+
+const ISO = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/;
+
+/**
+ * A PI timestamp to ms since the epoch. PI writes up to 7 fractional digits; a Date holds ms, so the rest is cut
+ * (truncated, not rounded: rounding up could move a value past the end of the range). Undefined when malformed.
+ */
+export function piTimeMs(s: unknown): number | undefined {
+  if (typeof s !== 'string') return undefined;
+  const m = ISO.exec(s);
+  if (!m) return undefined;
+  const ms = Date.parse(`${m[1]}.${(m[2] ?? '').padEnd(3, '0').slice(0, 3)}${m[3]}`);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/** One item as a point or a refusal; `ts` is the item's parsed timestamp. */
+export function piValue(item: PiItem, ts: Date): { point: HistorianPoint } | { refused: RefusedPoint } {
+  const v = item.Value;
+  const refuse = (reason: string) => ({ refused: { ts, reason, raw: v } });
+  const quality = piQuality(item);
+  if (typeof v === 'number') return Number.isFinite(v) ? { point: { ts, value: v, quality } } : refuse('not finite');
+  if (typeof v === 'boolean') return { point: { ts, value: v ? 1 : 0, quality } };
+  if (typeof v === 'string') return refuse('a text value (String point, or a bad value as text): not a number');
+  if (Array.isArray(v)) return refuse('an array value: not a number');
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    if (Array.isArray(o.Errors)) return refuse(`the historian's error: ${o.Errors.map(String).join('; ')}`);
+    // A system state (I/O Timeout, Shutdown...) comes with Good: false, so piQuality already gives it 0.
+    if (typeof o.Name === 'string' && typeof o.Value === 'number')
+      return { point: { ts, value: { state: o.Name, code: o.Value }, quality } };
+  }
+  return refuse(v === null || v === undefined ? 'no value' : 'an object that is not a state');
+}
+
+/**
+ * PI 2017 R2+ may answer 200 and still have failed (`WebException` in the body); its StatusCode says whether it is
+ * worth trying again.
+ */
+export function webException(system: string, path: string, body: unknown): UpstreamError | undefined {
+  const we = (body as { WebException?: { Errors?: unknown; StatusCode?: unknown } } | null)?.WebException;
+  if (!we) return undefined;
+  const status = typeof we.StatusCode === 'number' ? we.StatusCode : undefined;
+  const errs = Array.isArray(we.Errors) ? we.Errors.map(String).join('; ') : 'no details';
+  const msg = `${path} answered 200 with a WebException (${status ?? '?'}): ${errs}`;
+  return status !== undefined && (status >= 500 || status === 429 || status === 408)
+    ? unavailable(system, msg, { status })
+    : badResponse(system, msg, { status });
+}
+
+/** PI's error body `{"Errors":[...]}` as one message. */
+export function describePiError(body: string): { message: string } | undefined {
+  try {
+    const e = (JSON.parse(body) as { Errors?: unknown }).Errors;
+    return Array.isArray(e) && e.length ? { message: e.map(String).join('; ') } : undefined;
+  } catch {
+    return undefined;
+  }
+}
