@@ -1,4 +1,5 @@
 import { type ErpConfig, loadErpConfig } from './erp.ts';
+import { type HistorianFile, HistorianFileSchema, loadHistorianConfig } from './historian.ts';
 import { type HubConfig, HubConfigSchema, loadHubConfig, SUBGRAPHS } from './hub.ts';
 import { type IotConfig, IotConfigSchema, loadIotConfig } from './iot.ts';
 import { ConfigError } from './load.ts';
@@ -19,6 +20,8 @@ export interface Settings {
   /** Absent when mes.yml is missing or switched off. */
   readonly mes: MesConfig | undefined;
   readonly erp: ErpConfig | undefined;
+  /** historian.yml: the historians and the tag mappings onto machines (none without the file). */
+  readonly historian: HistorianFile;
   /** LOG_LEVEL: pino's level names, or silent. */
   readonly logLevel: string;
   /** PORT, as most platforms set it: the port of the one service this process runs (the gateway for `all`). */
@@ -26,9 +29,9 @@ export interface Settings {
 }
 
 /**
- * Reads hub.yml, iot.yml, mes.yml and erp.yml from HUB_CONFIG_DIR (each optional), with the environment filling
- * what the files leave out, so `DATABASE_URL=... npm start` works without a config directory; HUB_DATA_DIR and
- * HUB_DEMO_SEED apply with or without one.
+ * Reads hub.yml, iot.yml, mes.yml, erp.yml and historian.yml from HUB_CONFIG_DIR (each optional), with the
+ * environment filling what the files leave out, so `DATABASE_URL=... npm start` works without a config directory;
+ * HUB_DATA_DIR and HUB_DEMO_SEED apply with or without one.
  */
 export function loadSettings(env: Env): Settings {
   const dir = env.HUB_CONFIG_DIR || undefined;
@@ -40,6 +43,7 @@ export function loadSettings(env: Env): Settings {
     iot: loadIotConfig(dir, e),
     mes: loadMesConfig(dir, e),
     erp: loadErpConfig(dir, e),
+    historian: loadHistorianConfig(dir, e),
     logLevel: env.LOG_LEVEL || 'info',
     port: portOf(env.PORT),
   });
@@ -55,6 +59,7 @@ export function settingsOf(s: {
   iot?: IotConfig;
   mes?: MesConfig;
   erp?: ErpConfig;
+  historian?: HistorianFile;
   logLevel?: string;
   port?: number;
 }): Settings {
@@ -66,6 +71,7 @@ export function settingsOf(s: {
       iot: s.iot ?? IotConfigSchema.parse({}),
       mes: s.mes,
       erp: s.erp,
+      historian: s.historian ?? HistorianFileSchema.parse({}),
       logLevel: s.logLevel ?? 'info',
       port: s.port,
     }),

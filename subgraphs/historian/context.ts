@@ -1,5 +1,6 @@
 import type { SubgraphContext } from '../../lib/subgraph/context.ts';
 import type { Loaders } from './loaders.ts';
+import type { HistorianServices } from './services.ts';
 
-/** What the historian subgraph's resolvers receive (it has no long-lived services). */
-export type Context = SubgraphContext<Loaders, Record<string, never>>;
+/** What the historian subgraph's resolvers receive: per-request loaders, and the historians' connectors. */
+export type Context = SubgraphContext<Loaders, HistorianServices>;

@@ -5,6 +5,7 @@ import { requireInScope, requireVisible } from '../../lib/subgraph/scope-checks.
 import type { Context } from './context.ts';
 import type * as G from './__generated__/types.ts';
 import * as repo from './historian.repo.ts';
+import { listHistorians, resolveTags } from './tags.ts';
 
 const orThrow =
   <T>(what: string, id: string) =>
@@ -19,6 +20,8 @@ export const resolvers: G.Resolvers<Context> = {
     tagMapping: async (_, { id }, ctx) =>
       requireVisible(ctx, 'TagMapping', id, await ctx.loaders.tagMapping.load(id), (t) => ({ machineId: t.machineId })),
     backfillJobs: async (_, a, ctx) => repo.listBackfillJobs(ctx.db, a.filter, await ctx.scope.filter(), a),
+    historians: guard({ role: 'engineer' }, async (_a, ctx) => listHistorians(ctx)),
+    resolveHistorianTags: guard({ role: 'engineer' }, (a, ctx) => resolveTags(ctx, a.historian, a.tags)),
   },
   Mutation: {
     createTagMapping: guard(

@@ -6,6 +6,7 @@ import { startAll, type RunningHub } from '../../app/start-all.ts';
 import { signUserToken } from '../../lib/auth/tokens.ts';
 import type { Role } from '../../lib/auth/viewer.ts';
 import { loadErpConfig } from '../../lib/config/erp.ts';
+import { loadHistorianConfig } from '../../lib/config/historian.ts';
 import { HubConfigSchema } from '../../lib/config/hub.ts';
 import { loadMesConfig } from '../../lib/config/mes.ts';
 import { settingsOf } from '../../lib/config/settings.ts';
@@ -53,8 +54,8 @@ export interface TestHubOptions {
   seed?: boolean;
   mqtt?: { url: string; liveTopicPrefix: string };
   /**
-   * mes.yml and erp.yml read from `dir` as the hub reads them at start, with `env` as the environment their
-   * `${VAR}` references see (the process's own environment is never touched).
+   * mes.yml, erp.yml and historian.yml read from `dir` as the hub reads them at start, with `env` as the environment
+   * their `${VAR}` references see (the process's own environment is never touched).
    */
   config?: { dir: string; env?: Record<string, string> };
 }
@@ -72,6 +73,7 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
     hub: hubConfig,
     mes: dir ? loadMesConfig(dir, env) : undefined,
     erp: dir ? loadErpConfig(dir, env) : undefined,
+    historian: dir ? loadHistorianConfig(dir, env) : undefined,
   });
   const queries: string[] = [];
   const db = await openDatabase(database.url, 5, true, (sql) => queries.push(sql));

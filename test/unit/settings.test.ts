@@ -31,9 +31,14 @@ describe('settings, read once at start', () => {
         "    auth: { type: basic, username: u, password: '${MES_PASSWORD}' }\n",
     );
     writeFileSync(join(dir, 'iot.yml'), 'pipeline:\n  batchMaxRows: 123\n');
+    writeFileSync(
+      join(dir, 'historian.yml'),
+      'historians:\n  - name: PI-1\n    type: pi-web-api\n    connection:\n      baseUrl: https://pi.local/piwebapi\n',
+    );
     const s = loadSettings({ HUB_CONFIG_DIR: dir, MES_PASSWORD: 'from-the-given-env' });
     expect(s.mes?.connection.auth).toEqual({ type: 'basic', username: 'u', password: 'from-the-given-env' });
     expect(s.iot.pipeline.batchMaxRows).toBe(123);
+    expect(s.historian.historians.map((h) => h.name)).toEqual(['PI-1']);
     expect(s.erp).toBeUndefined();
     expect(() => loadSettings({ HUB_CONFIG_DIR: dir })).toThrow(/MES_PASSWORD is not set/);
   });

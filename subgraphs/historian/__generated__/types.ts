@@ -70,9 +70,32 @@ export type CreateTagMappingInput = {
   unit: Scalars['String']['input'];
 };
 
+export type Historian = {
+  __typename?: 'Historian';
+  name: Scalars['ID']['output'];
+  type: HistorianType;
+};
+
 export type HistorianSystem =
   | 'PI'
   | 'WONDERWARE';
+
+export type HistorianTagResolution = {
+  __typename?: 'HistorianTagResolution';
+  /** Why the historian could not resolve it. */
+  error?: Maybe<Scalars['String']['output']>;
+  /** The historian's own handle (PI WebId, AVEVA FQN); null when the tag could not be resolved. */
+  ref?: Maybe<Scalars['String']['output']>;
+  /** The tag as asked. */
+  tag: Scalars['String']['output'];
+  /** PI PointType or AVEVA TagType. */
+  type?: Maybe<Scalars['String']['output']>;
+  units?: Maybe<Scalars['String']['output']>;
+};
+
+export type HistorianType =
+  | 'AVEVA_REST'
+  | 'PI_WEB_API';
 
 export type Machine = {
   __typename?: 'Machine';
@@ -106,6 +129,13 @@ export type PageInfo = {
 export type Query = {
   __typename?: 'Query';
   backfillJobs: BackfillJobConnection;
+  /** The historians historian.yml configures (engineers and admins). */
+  historians: Array<Historian>;
+  /**
+   * Looks tags up on a historian, in bulk (PI: \\server\tag, resolved to its WebId; AVEVA: the FQN): each one
+   * resolved, or failed with the historian's reason. At most 1,000 tags a call.
+   */
+  resolveHistorianTags: Array<HistorianTagResolution>;
   tagMapping?: Maybe<TagMapping>;
   tagMappings: TagMappingConnection;
 };
@@ -115,6 +145,12 @@ export type QueryBackfillJobsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   filter?: InputMaybe<BackfillJobFilter>;
   first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type QueryResolveHistorianTagsArgs = {
+  historian: Scalars['ID']['input'];
+  tags: Array<Scalars['String']['input']>;
 };
 
 
@@ -281,7 +317,10 @@ export type ResolversTypes = ResolversObject<{
   BackfillStatus: BackfillStatus;
   CreateTagMappingInput: CreateTagMappingInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  Historian: ResolverTypeWrapper<Historian>;
   HistorianSystem: HistorianSystem;
+  HistorianTagResolution: ResolverTypeWrapper<HistorianTagResolution>;
+  HistorianType: HistorianType;
   Machine: ResolverTypeWrapper<EntityRef>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
@@ -306,6 +345,8 @@ export type ResolversParentTypes = ResolversObject<{
   BackfillJobFilter: BackfillJobFilter;
   CreateTagMappingInput: CreateTagMappingInput;
   DateTime: Scalars['DateTime']['output'];
+  Historian: Historian;
+  HistorianTagResolution: HistorianTagResolution;
   Machine: EntityRef;
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
@@ -349,6 +390,19 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
   name: 'DateTime';
 }
 
+export type HistorianResolvers<ContextType = any, ParentType extends ResolversParentTypes['Historian'] = ResolversParentTypes['Historian']> = ResolversObject<{
+  name?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['HistorianType'], ParentType, ContextType>;
+}>;
+
+export type HistorianTagResolutionResolvers<ContextType = any, ParentType extends ResolversParentTypes['HistorianTagResolution'] = ResolversParentTypes['HistorianTagResolution']> = ResolversObject<{
+  error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  ref?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  tag?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  type?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  units?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
 export type MachineResolvers<ContextType = any, ParentType extends ResolversParentTypes['Machine'] = ResolversParentTypes['Machine'], FederationReferenceType extends FederationReferenceTypes['Machine'] = FederationReferenceTypes['Machine']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Machine']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -367,6 +421,8 @@ export type PageInfoResolvers<ContextType = any, ParentType extends ResolversPar
 
 export type QueryResolvers<ContextType = any, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   backfillJobs?: Resolver<ResolversTypes['BackfillJobConnection'], ParentType, ContextType, RequireFields<QueryBackfillJobsArgs, 'first'>>;
+  historians?: Resolver<Array<ResolversTypes['Historian']>, ParentType, ContextType>;
+  resolveHistorianTags?: Resolver<Array<ResolversTypes['HistorianTagResolution']>, ParentType, ContextType, RequireFields<QueryResolveHistorianTagsArgs, 'historian' | 'tags'>>;
   tagMapping?: Resolver<Maybe<ResolversTypes['TagMapping']>, ParentType, ContextType, RequireFields<QueryTagMappingArgs, 'id'>>;
   tagMappings?: Resolver<ResolversTypes['TagMappingConnection'], ParentType, ContextType, RequireFields<QueryTagMappingsArgs, 'first'>>;
 }>;
@@ -401,6 +457,8 @@ export type Resolvers<ContextType = any> = ResolversObject<{
   BackfillJobConnection?: BackfillJobConnectionResolvers<ContextType>;
   BackfillJobEdge?: BackfillJobEdgeResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
+  Historian?: HistorianResolvers<ContextType>;
+  HistorianTagResolution?: HistorianTagResolutionResolvers<ContextType>;
   Machine?: MachineResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
