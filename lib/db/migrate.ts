@@ -8,6 +8,7 @@ import * as m0004 from './migrations/0004_mes_erp.ts';
 import * as m0005 from './migrations/0005_outbox_claims.ts';
 import * as m0006 from './migrations/0006_telemetry_sources.ts';
 import * as m0007 from './migrations/0007_status_renamed.ts';
+import * as m0008 from './migrations/0008_named_historians.ts';
 
 /** Migrations in order; a static list keeps them bundled with the code that needs them (no path lookups). */
 const MIGRATIONS: Record<string, Migration> = {
@@ -18,6 +19,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005_outbox_claims': m0005,
   '0006_telemetry_sources': m0006,
   '0007_status_renamed': m0007,
+  '0008_named_historians': m0008,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

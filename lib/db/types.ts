@@ -115,6 +115,10 @@ export interface SensorsTable {
 export interface TagMappingsTable {
   id: Generated<string>;
   historianSystem: 'PI' | 'WONDERWARE';
+  /** historian.yml's name of the historian, when the mapping names one (null: by historian system only). */
+  historian: string | null;
+  /** The historian's handle for the tag (PI WebId, AVEVA FQN), as resolved when the mapping was made. */
+  ref: string | null;
   tag: string;
   machineId: string;
   signalType: string;

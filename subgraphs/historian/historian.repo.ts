@@ -25,11 +25,19 @@ export const tagMappingsByMachines = (db: Db, machineIds: readonly string[], sco
   if (scope.machineIds) q = q.where('machineId', 'in', inList(scope.machineIds));
   return q.orderBy('historianSystem').orderBy('tag').execute();
 };
-export const insertTagMapping = (db: Db, i: G.CreateTagMappingInput) =>
+/** A mapping as it is stored: its historian system always, its historian and the tag's handle when checked on one. */
+export interface NewTagMapping extends Omit<G.CreateTagMappingInput, 'historian' | 'historianSystem'> {
+  historianSystem: G.HistorianSystem;
+  historian: string | null;
+  ref: string | null;
+}
+export const insertTagMapping = (db: Db, i: NewTagMapping) =>
   db
     .insertInto('historian.tagMappings')
     .values({
       historianSystem: i.historianSystem,
+      historian: i.historian,
+      ref: i.ref,
       tag: i.tag,
       machineId: i.machineId,
       signalType: i.signalType,

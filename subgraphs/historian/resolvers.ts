@@ -5,7 +5,7 @@ import { requireInScope, requireVisible } from '../../lib/subgraph/scope-checks.
 import type { Context } from './context.ts';
 import type * as G from './__generated__/types.ts';
 import * as repo from './historian.repo.ts';
-import { listHistorians, resolveTags } from './tags.ts';
+import { checkedMapping, listHistorians, resolveTags } from './tags.ts';
 
 const orThrow =
   <T>(what: string, id: string) =>
@@ -25,10 +25,15 @@ export const resolvers: G.Resolvers<Context> = {
   },
   Mutation: {
     createTagMapping: guard(
-      { role: 'engineer', audit: true, target: (a, t) => t?.id ?? `${a.input.historianSystem}:${a.input.tag}` },
+      {
+        role: 'engineer',
+        audit: true,
+        target: (a, t) => t?.id ?? `${a.input.historian ?? a.input.historianSystem}:${a.input.tag}`,
+      },
       async (a, ctx) => {
         await requireInScope(ctx, { machineId: a.input.machineId });
-        return repo.insertTagMapping(ctx.db, a.input).catch(pg('TagMapping'));
+        const mapping = await checkedMapping(ctx, a.input);
+        return repo.insertTagMapping(ctx.db, mapping).catch(pg('TagMapping'));
       },
     ),
     updateTagMapping: guard({ role: 'engineer', audit: true, target: (a) => a.id }, async (a, ctx) => {

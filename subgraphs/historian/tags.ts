@@ -1,11 +1,14 @@
 import { badInput, notFound } from '../../lib/errors.ts';
 import type { Context } from './context.ts';
 import type * as G from './__generated__/types.ts';
+import type { NewTagMapping } from './historian.repo.ts';
 
 /** One call resolves at most this many tags: a longer list is split by the caller (and by our connectors inside). */
 const MAX_TAGS = 1000;
 
 const TYPES = { 'pi-web-api': 'PI_WEB_API', 'aveva-rest': 'AVEVA_REST' } as const;
+/** The historian system each kind of historian is (what mappings made without a named historian carry). */
+const SYSTEMS = { 'pi-web-api': 'PI', 'aveva-rest': 'WONDERWARE' } as const;
 
 export const listHistorians = (ctx: Context): G.Historian[] =>
   [...ctx.services.historians.values()].map(({ config }) => ({ name: config.name, type: TYPES[config.type] }));
@@ -27,4 +30,30 @@ export async function resolveTags(
     if (t) return { tag, ref: t.ref, type: t.type, units: t.units, error: null };
     return { tag, ref: null, type: null, units: null, error: why.get(tag) ?? 'the historian did not answer for it' };
   });
+}
+
+/**
+ * A new mapping as it will be stored. Naming a historian, the tag is looked up on it first: a tag it does not know is
+ * refused with the historian's own reason, and the tag's handle (WebId, FQN) is kept. A historian system alone is
+ * taken as it is (no historian to ask).
+ */
+export async function checkedMapping(ctx: Context, input: G.CreateTagMappingInput): Promise<NewTagMapping> {
+  const { historian, historianSystem, ...rest } = input;
+  if (!historian) {
+    if (!historianSystem) throw badInput('name the historian the tag is on (or at least its historianSystem)');
+    return { ...rest, historianSystem, historian: null, ref: null };
+  }
+  const h = ctx.services.historians.get(historian);
+  if (!h) throw notFound('Historian', historian);
+  const system = SYSTEMS[h.config.type];
+  if (historianSystem && historianSystem !== system) {
+    throw badInput(`historian ${historian} is a ${system} historian, not ${historianSystem}`);
+  }
+  const { resolved, failed } = await h.connector.resolveTags([input.tag]);
+  const tag = resolved.find((t) => t.tag === input.tag);
+  if (!tag) {
+    const reason = failed.find((f) => f.tag === input.tag)?.reason ?? 'the historian did not answer for it';
+    throw badInput(`${input.tag} is not a tag of ${historian}: ${reason}`, { historian, tag: input.tag, reason });
+  }
+  return { ...rest, historianSystem: system, historian, ref: tag.ref };
 }

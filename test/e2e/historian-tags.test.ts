@@ -38,7 +38,10 @@ beforeAll(async () => {
       auth: { type: basic, username: hub, password: "\${AVEVA_PASSWORD}" }
 `,
   );
-  hub = await startTestHub({ config: { dir, env: { PI_PASSWORD: 'pi-secret-1', AVEVA_PASSWORD: 'av-secret-1' } } });
+  hub = await startTestHub({
+    seed: true,
+    config: { dir, env: { PI_PASSWORD: 'pi-secret-1', AVEVA_PASSWORD: 'av-secret-1' } },
+  });
   engineer = await hub.token({ role: 'engineer' });
 });
 afterAll(async () => {
@@ -111,5 +114,68 @@ describe('historians through the gateway', () => {
     } finally {
       pi.setMode('ok');
     }
+  });
+});
+
+const CREATE = `mutation($i: CreateTagMappingInput!) {
+  createTagMapping(input: $i) { id historian historianSystem ref tag machine { id } unit scaleFactor offset } }`;
+const mapping = (extra: Record<string, unknown>) => ({
+  machineId: 'M-101',
+  signalType: 'flow',
+  unit: 'm3/h',
+  scaleFactor: 0.5,
+  offset: 1,
+  ...extra,
+});
+
+describe('tag mappings checked on their historian', () => {
+  it('a mapping naming a historian is looked up there first and keeps the tag handle', async () => {
+    const tag = '\\\\PISRV1\\FIC101.PV';
+    const { body } = await hub.gql(engineer, CREATE, { i: mapping({ historian: 'PI-SITE1', tag }) });
+    expect(body.errors).toBeUndefined();
+    expect(body.data.createTagMapping).toMatchObject({
+      historian: 'PI-SITE1',
+      historianSystem: 'PI',
+      ref: pi.tags.get(tag.toUpperCase())!.webId,
+      tag,
+      machine: { id: 'M-101' },
+      scaleFactor: 0.5,
+      offset: 1,
+    });
+    const fetched = await hub.gql(engineer, 'query($id: ID!) { tagMapping(id: $id) { historian ref } }', {
+      id: body.data.createTagMapping.id,
+    });
+    expect(fetched.body.data.tagMapping).toEqual({ historian: 'PI-SITE1', ref: body.data.createTagMapping.ref });
+  });
+
+  it('a tag the historian does not know is refused with its reason, and nothing is stored', async () => {
+    const before = await hub.gql(engineer, '{ tagMappings(filter: { machineId: "M-102" }) { totalCount } }');
+    const { body } = await hub.gql(engineer, CREATE, {
+      i: mapping({ historian: 'AVEVA-1', tag: 'Baytown.nope', machineId: 'M-102' }),
+    });
+    expect(body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    expect(body.errors[0].message).toContain('Baytown.nope is not a tag of AVEVA-1');
+    expect(body.errors[0].extensions.reason).toContain('Baytown.nope');
+    const after = await hub.gql(engineer, '{ tagMappings(filter: { machineId: "M-102" }) { totalCount } }');
+    expect(after.body.data.tagMappings.totalCount).toBe(before.body.data.tagMappings.totalCount);
+  });
+
+  it('refuses a historian system that disagrees with the historian, and a mapping naming neither', async () => {
+    const clash = await hub.gql(engineer, CREATE, {
+      i: mapping({ historian: 'AVEVA-1', historianSystem: 'PI', tag: 'Baytown.tank_level' }),
+    });
+    expect(clash.body.errors[0]).toMatchObject({
+      message: 'historian AVEVA-1 is a WONDERWARE historian, not PI',
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+    const neither = await hub.gql(engineer, CREATE, { i: mapping({ tag: 'Baytown.tank_level' }) });
+    expect(neither.body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+  });
+
+  it('a historian system alone is taken as before (not checked: there is no historian to ask)', async () => {
+    const { body } = await hub.gql(engineer, CREATE, {
+      i: mapping({ historianSystem: 'WONDERWARE', tag: 'Anywhere.anything', machineId: 'M-103' }),
+    });
+    expect(body.data.createTagMapping).toMatchObject({ historian: null, ref: null, historianSystem: 'WONDERWARE' });
   });
 });

@@ -61,7 +61,12 @@ export type BackfillStatus =
   | 'RUNNING';
 
 export type CreateTagMappingInput = {
-  historianSystem: HistorianSystem;
+  /**
+   * Either a configured historian (the tag is looked up on it first: a tag it does not know is refused with its
+   * reason), or a historian system alone (not checked). With both, they must agree.
+   */
+  historian?: InputMaybe<Scalars['ID']['input']>;
+  historianSystem?: InputMaybe<HistorianSystem>;
   machineId: Scalars['ID']['input'];
   offset?: InputMaybe<Scalars['Float']['input']>;
   scaleFactor?: InputMaybe<Scalars['Float']['input']>;
@@ -167,11 +172,15 @@ export type QueryTagMappingsArgs = {
 
 export type TagMapping = {
   __typename?: 'TagMapping';
+  /** The historian (historian.yml's name) the tag is read from; null for a mapping made by historian system only. */
+  historian?: Maybe<Scalars['ID']['output']>;
   historianSystem: HistorianSystem;
   id: Scalars['ID']['output'];
   isActive: Scalars['Boolean']['output'];
   machine: Machine;
   offset: Scalars['Float']['output'];
+  /** The historian's own handle for the tag (PI WebId, AVEVA FQN), as it resolved when the mapping was made. */
+  ref?: Maybe<Scalars['String']['output']>;
   /** value stored = raw × scaleFactor + offset */
   scaleFactor: Scalars['Float']['output'];
   signalType: Scalars['String']['output'];
@@ -429,11 +438,13 @@ export type QueryResolvers<ContextType = any, ParentType extends ResolversParent
 
 export type TagMappingResolvers<ContextType = any, ParentType extends ResolversParentTypes['TagMapping'] = ResolversParentTypes['TagMapping'], FederationReferenceType extends FederationReferenceTypes['TagMapping'] = FederationReferenceTypes['TagMapping']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['TagMapping']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  historian?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
   historianSystem?: Resolver<ResolversTypes['HistorianSystem'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   isActive?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   machine?: Resolver<ResolversTypes['Machine'], ParentType, ContextType>;
   offset?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  ref?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   scaleFactor?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   signalType?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   tag?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
