@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { loadYamlConfig } from './load.ts';
 import { HUB_ID } from '../ids.ts';
@@ -42,6 +43,29 @@ export const RetrySchema = z
   .strict();
 export type RetryConfig = z.output<typeof RetrySchema>;
 
+/**
+ * TLS for an https:// baseUrl whose certificate comes from the plant's own CA (historians and MES servers often have
+ * one). The CA file is read when the config is loaded, and trusted beside the system's CAs.
+ */
+export const TlsSchema = z
+  .object({
+    /** A PEM file of the CA certificate(s) to trust, as a path from the working directory or absolute. */
+    caFile: z.string().min(1).optional(),
+    /** false accepts any certificate: for a test rig only (the connection can then be intercepted). */
+    rejectUnauthorized: z.boolean().default(true),
+  })
+  .strict()
+  .transform((t, ctx) => {
+    if (!t.caFile) return { rejectUnauthorized: t.rejectUnauthorized };
+    try {
+      return { rejectUnauthorized: t.rejectUnauthorized, ca: readFileSync(t.caFile, 'utf8') };
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', path: ['caFile'], message: `cannot be read: ${(e as Error).message}` });
+      return z.NEVER;
+    }
+  });
+export type TlsConfig = z.output<typeof TlsSchema>;
+
 export const ConnectionSchema = z
   .object({
     baseUrl: z.url(),
@@ -50,6 +74,7 @@ export const ConnectionSchema = z
     retry: RetrySchema.default({ maxAttempts: 4, baseDelayMs: 300, maxDelayMs: 10_000 }),
     /** Extra headers sent on every call (e.g. sap-client, REST-Framework-Version). Not for secrets: use auth. */
     headers: z.record(z.string(), z.string()).default({}),
+    tls: TlsSchema.optional(),
   })
   .strict();
 export type ConnectionConfig = z.output<typeof ConnectionSchema>;

@@ -1,6 +1,7 @@
 import axios, { isAxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import { rootCertificates } from 'node:tls';
 import { log } from '../log.ts';
 import type { AuthConfig, ConnectionConfig } from '../config/connection.ts';
 import { badResponse, isRefusalStatus, unavailable, UpstreamError } from './errors.ts';
@@ -65,10 +66,7 @@ export class UpstreamClient {
   private token?: { value: string; expiresAt: number };
   private tokenInFlight?: Promise<string>;
 
-  private readonly agents = {
-    http: new HttpAgent({ keepAlive: true, maxSockets: 8 }),
-    https: new HttpsAgent({ keepAlive: true, maxSockets: 8 }),
-  };
+  private readonly agents: { http: HttpAgent; https: HttpsAgent };
 
   private readonly origin: string;
 
@@ -78,6 +76,20 @@ export class UpstreamClient {
     opts: UpstreamClientOptions = {},
   ) {
     this.origin = new URL(conn.baseUrl).origin;
+    const tls = conn.tls;
+    this.agents = {
+      http: new HttpAgent({ keepAlive: true, maxSockets: 8 }),
+      https: new HttpsAgent({
+        keepAlive: true,
+        maxSockets: 8,
+        // Node's `ca` replaces the trusted CAs: the plant's CA is added to the system's, not put in their place.
+        ...(tls?.ca ? { ca: [...rootCertificates, tls.ca] } : {}),
+        rejectUnauthorized: tls?.rejectUnauthorized ?? true,
+      }),
+    };
+    if (tls?.rejectUnauthorized === false) {
+      log.warn({ system, baseUrl: this.origin }, 'TLS certificates are not checked (tls.rejectUnauthorized: false)');
+    }
     this.http = axios.create({
       baseURL: conn.baseUrl.replace(/\/$/, ''),
       timeout: conn.timeoutSeconds * 1000,
