@@ -101,7 +101,8 @@ describe('the live channel', () => {
     const seen: any[] = [];
     watcher.on('message', (_t, p) => seen.push(...JSON.parse(p.toString())));
     await watcher.subscribeAsync(`${prefix}/readings/+`);
-    const ts = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
+    // An hour back, half past a second: never a whole minute, where the demo seed stored this sensor's readings.
+    const ts = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000 + 500);
     await client.publishAsync(`lc/${run}/always/M-102-TEMP`, JSON.stringify({ v: 42.5, t: ts.getTime() }), { qos: 1 });
     await until(
       'the live reading',
