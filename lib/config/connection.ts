@@ -64,7 +64,6 @@ export const TlsSchema = z
       return z.NEVER;
     }
   });
-export type TlsConfig = z.output<typeof TlsSchema>;
 
 export const ConnectionSchema = z
   .object({

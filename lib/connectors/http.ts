@@ -110,7 +110,8 @@ export class UpstreamClient {
     this.agents.https.destroy();
   }
 
-  private send(req: UpstreamRequest): Promise<UpstreamResponse> {
+  async request(given: UpstreamRequest): Promise<UpstreamResponse> {
+    const req = { ...given, url: this.ownOrigin(given.url) };
     const method = req.method ?? 'GET';
     return withRetry(
       this.conn.retry,
@@ -125,10 +126,6 @@ export class UpstreamClient {
           'upstream call failed; retrying',
         ),
     );
-  }
-
-  async request(req: UpstreamRequest): Promise<UpstreamResponse> {
-    return this.send({ ...req, url: this.ownOrigin(req.url) });
   }
 
   /**

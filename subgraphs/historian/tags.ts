@@ -13,23 +13,38 @@ const SYSTEMS = { 'pi-web-api': 'PI', 'aveva-rest': 'WONDERWARE' } as const;
 export const listHistorians = (ctx: Context): G.Historian[] =>
   [...ctx.services.historians.values()].map(({ config }) => ({ name: config.name, type: TYPES[config.type] }));
 
+/** The historian of historian.yml by name; NOT_FOUND when there is none. */
+function historianOf(ctx: Context, name: string) {
+  const h = ctx.services.historians.get(name);
+  if (!h) throw notFound('Historian', name);
+  return h;
+}
+
+/** Each tag as asked, in the order asked: the historian's tag, or its reason for not having one. */
+async function lookUp(h: ReturnType<typeof historianOf>, tags: string[]) {
+  const { resolved, failed } = await h.connector.resolveTags([...new Set(tags)]);
+  const found = new Map(resolved.map((t) => [t.tag, t]));
+  const why = new Map(failed.map((f) => [f.tag, f.reason]));
+  return tags.map((tag) => ({
+    tag,
+    found: found.get(tag),
+    reason: why.get(tag) ?? 'the historian did not answer for it',
+  }));
+}
+
 /** Every tag as asked, in the order asked: resolved, or failed with the historian's reason. */
 export async function resolveTags(
   ctx: Context,
   historian: string,
   tags: string[],
 ): Promise<G.HistorianTagResolution[]> {
-  const h = ctx.services.historians.get(historian);
-  if (!h) throw notFound('Historian', historian);
+  const h = historianOf(ctx, historian);
   if (tags.length > MAX_TAGS) throw badInput(`at most ${MAX_TAGS} tags a call, not ${tags.length}`, { max: MAX_TAGS });
-  const { resolved, failed } = await h.connector.resolveTags([...new Set(tags)]);
-  const found = new Map(resolved.map((t) => [t.tag, t]));
-  const why = new Map(failed.map((f) => [f.tag, f.reason]));
-  return tags.map((tag) => {
-    const t = found.get(tag);
-    if (t) return { tag, ref: t.ref, type: t.type, units: t.units, error: null };
-    return { tag, ref: null, type: null, units: null, error: why.get(tag) ?? 'the historian did not answer for it' };
-  });
+  return (await lookUp(h, tags)).map(({ tag, found: t, reason }) =>
+    t
+      ? { tag, ref: t.ref, type: t.type, units: t.units, error: null }
+      : { tag, ref: null, type: null, units: null, error: reason },
+  );
 }
 
 /**
@@ -43,17 +58,14 @@ export async function checkedMapping(ctx: Context, input: G.CreateTagMappingInpu
     if (!historianSystem) throw badInput('name the historian the tag is on (or at least its historianSystem)');
     return { ...rest, historianSystem, historian: null, ref: null };
   }
-  const h = ctx.services.historians.get(historian);
-  if (!h) throw notFound('Historian', historian);
+  const h = historianOf(ctx, historian);
   const system = SYSTEMS[h.config.type];
   if (historianSystem && historianSystem !== system) {
     throw badInput(`historian ${historian} is a ${system} historian, not ${historianSystem}`);
   }
-  const { resolved, failed } = await h.connector.resolveTags([input.tag]);
-  const tag = resolved.find((t) => t.tag === input.tag);
-  if (!tag) {
-    const reason = failed.find((f) => f.tag === input.tag)?.reason ?? 'the historian did not answer for it';
+  const { found, reason } = (await lookUp(h, [input.tag]))[0]!;
+  if (!found) {
     throw badInput(`${input.tag} is not a tag of ${historian}: ${reason}`, { historian, tag: input.tag, reason });
   }
-  return { ...rest, historianSystem: system, historian, ref: tag.ref };
+  return { ...rest, historianSystem: system, historian, ref: found.ref };
 }

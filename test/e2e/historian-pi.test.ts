@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionSchema } from '../../lib/config/connection.ts';
 import { UpstreamError } from '../../lib/connectors/errors.ts';
 import { PiWebApiConnector } from '../../lib/connectors/historian/pi.ts';
-import { piTimeMs } from '../../lib/connectors/historian/pi-values.ts';
+import { wireTimeMs as piTimeMs } from '../../lib/connectors/historian/wire-time.ts';
 import type { HistorianPoint, HistorianTag, RefusedPoint } from '../../lib/connectors/historian/types.ts';
 import { type FakePiWebApi, startPiWebApi } from '../fakes/pi-web-api.ts';
 import { equalRun, series, systemState } from '../fakes/pi-web-api-data.ts';

@@ -1,8 +1,10 @@
 import type { ConnectionConfig } from '../../config/connection.ts';
 import { badResponse } from '../errors.ts';
 import { UpstreamClient, type UpstreamRequest } from '../http.ts';
+import { str } from '../erp/odata.ts';
 import { PageGuard } from '../paging.ts';
 import { avevaQuality } from './quality.ts';
+import { wireTimeMs } from './wire-time.ts';
 import type {
   HistorianConnector,
   HistorianPoint,
@@ -39,9 +41,6 @@ interface Row {
   EngUnit?: unknown;
 }
 
-/** An OData string literal: a quote inside is doubled. */
-export const odataString = (s: string) => `'${s.replace(/'/g, "''")}'`;
-
 /** OData error bodies: v4 `{error: {code, message}}`, or the plain `{error: "FQN doesn't exist"}` of the docs. */
 function odataError(body: string): { message: string; upstreamCode?: string } | undefined {
   try {
@@ -55,20 +54,6 @@ function odataError(body: string): { message: string; upstreamCode?: string } | 
     // Not JSON (an IIS error page): the status alone is the message.
   }
   return undefined;
-}
-
-const WIRE_TIME = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?$/;
-
-/**
- * `2024-05-01T06:00:02.0128451Z` (datetime2(7)) to a Date. JavaScript keeps milliseconds: the rest is cut, never
- * rounded, so a value never moves into the next millisecond (and across a [from, to) bound). No zone means UTC.
- */
-export function parseHistorianTime(s: unknown): Date | undefined {
-  const m = typeof s === 'string' ? WIRE_TIME.exec(s) : null;
-  if (!m) return undefined;
-  const ms = (m[2] ?? '').slice(0, 3).padEnd(3, '0');
-  const d = new Date(`${m[1]}.${ms}${m[3] ?? 'Z'}`);
-  return Number.isNaN(d.getTime()) ? undefined : d;
 }
 
 /**
@@ -95,7 +80,7 @@ export class AvevaHistorianConnector implements HistorianConnector {
     const unique = [...new Set(fqns)];
     for (let i = 0; i < unique.length; i += TAGS_PER_CALL) {
       const chunk = unique.slice(i, i + TAGS_PER_CALL);
-      const filter = chunk.map((f) => `FQN eq ${odataString(f)}`).join(' or ');
+      const filter = chunk.map((f) => `FQN eq ${str(f)}`).join(' or ');
       // Tag names are case-insensitive in the Historian (SQL Server): match the answer the same way.
       const found = new Map<string, Row>();
       for await (const rows of this.rows(`${this.base}/Tags`, { $filter: filter }, 'tags')) {
@@ -104,7 +89,7 @@ export class AvevaHistorianConnector implements HistorianConnector {
       for (const tag of chunk) {
         const r = found.get(tag.toLowerCase());
         if (!r) {
-          failed.push({ tag, reason: `no tag with FQN ${odataString(tag)} in ${this.base}/Tags` });
+          failed.push({ tag, reason: `no tag with FQN ${str(tag)} in ${this.base}/Tags` });
           continue;
         }
         const units = typeof r.EngUnit === 'string' && r.EngUnit !== '' ? r.EngUnit : null;
@@ -116,7 +101,7 @@ export class AvevaHistorianConnector implements HistorianConnector {
 
   async *recorded(tag: HistorianTag, from: Date, to: Date, signal?: AbortSignal): AsyncIterable<RecordedPage> {
     const filter =
-      `FQN eq ${odataString(tag.ref)} and DateTime ge ${from.toISOString()} ` + `and DateTime lt ${to.toISOString()}`;
+      `FQN eq ${str(tag.ref)} and DateTime ge ${from.toISOString()} ` + `and DateTime lt ${to.toISOString()}`;
     const isString = /^string$/i.test(tag.type);
     for await (const rows of this.rows(
       `${this.base}/ProcessValues`,
@@ -140,9 +125,11 @@ export class AvevaHistorianConnector implements HistorianConnector {
 
   /** One row: a number (analog, or discrete 0/1 whatever its Text message says), or refused with why. */
   private point(r: Row, isString: boolean): HistorianPoint | RefusedPoint {
-    const ts = parseHistorianTime(r.DateTime);
-    if (!ts)
+    const ms = wireTimeMs(r.DateTime, 'utc');
+    if (ms === undefined) {
       throw badResponse(this.name, `a ${r.FQN ?? '?'} row has no valid DateTime (${JSON.stringify(r.DateTime)})`);
+    }
+    const ts = new Date(ms);
     if (isString) return { ts, reason: 'string value: the hub stores numbers only', raw: r.Text ?? r.Value };
     // A NULL Value (bad quality, QualityDetail 24) marks a gap: counted as refused, never a zero.
     if (r.Value === null || r.Value === undefined) return { ts, reason: 'no value', raw: r };

@@ -17,20 +17,6 @@ export interface PiItem {
   Substituted?: boolean;
 }
 
-const ISO = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/;
-
-/**
- * A PI timestamp to ms since the epoch. PI writes up to 7 fractional digits; a Date holds ms, so the rest is cut
- * (truncated, not rounded: rounding up could move a value past the end of the range). Undefined when malformed.
- */
-export function piTimeMs(s: unknown): number | undefined {
-  if (typeof s !== 'string') return undefined;
-  const m = ISO.exec(s);
-  if (!m) return undefined;
-  const ms = Date.parse(`${m[1]}.${(m[2] ?? '').padEnd(3, '0').slice(0, 3)}${m[3]}`);
-  return Number.isNaN(ms) ? undefined : ms;
-}
-
 /** One item as a point or a refusal; `ts` is the item's parsed timestamp. */
 export function piValue(item: PiItem, ts: Date): { point: HistorianPoint } | { refused: RefusedPoint } {
   const v = item.Value;

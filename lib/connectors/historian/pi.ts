@@ -1,8 +1,9 @@
 import type { ConnectionConfig } from '../../config/connection.ts';
 import { badResponse } from '../errors.ts';
 import { UpstreamClient } from '../http.ts';
-import { describePiError, type PiItem, piTimeMs, piValue, webException } from './pi-values.ts';
+import { describePiError, type PiItem, piValue, webException } from './pi-values.ts';
 import type { HistorianConnector, HistorianTag, RecordedPage, TagFailure } from './types.ts';
+import { wireTimeMs } from './wire-time.ts';
 
 /** Paths per `points/multiple` call, and a bound on its query string (PI answers a long URL with 414/400). */
 const PATHS_PER_CALL = 100;
@@ -171,7 +172,7 @@ export class PiWebApiConnector implements HistorianConnector {
     if (!Array.isArray(items)) throw badResponse(this.name, `${path} (${tag.tag}) answered without Items`);
     let prev = Number.NEGATIVE_INFINITY;
     return items.map((item: PiItem) => {
-      const ms = piTimeMs(item?.Timestamp);
+      const ms = wireTimeMs(item?.Timestamp);
       if (ms === undefined)
         throw badResponse(this.name, `${tag.tag}: a value with timestamp ${JSON.stringify(item?.Timestamp)}`);
       // Paging by time relies on the order: a page that goes backwards would skip or repeat values.

@@ -35,8 +35,6 @@ class PollFailure extends Error {
 
 interface Endpoint {
   cfg: HttpEndpointConfig;
-  /** The URL as status, dead letters and logs show it: credentials masked. */
-  shownUrl: string;
   /** The shared upstream client (deadline, typed errors), without retries: the poll schedule is the retry. */
   client: UpstreamClient;
   status: EndpointStatus;
@@ -76,7 +74,6 @@ export class HttpPoller implements TelemetrySource {
     this.maxFutureMs = opts.maxFutureMs;
     this.endpoints = cfg.endpoints.map((c) => ({
       cfg: c,
-      shownUrl: redactUrl(c.url),
       client: new UpstreamClient(
         c.name,
         {
@@ -91,6 +88,7 @@ export class HttpPoller implements TelemetrySource {
       logged: 'ok',
       status: {
         name: c.name,
+        // As status, dead letters and logs show it: credentials masked, once, here.
         url: redactUrl(c.url),
         intervalSeconds: c.intervalSeconds,
         consecutiveFailures: 0,
@@ -222,7 +220,7 @@ export class HttpPoller implements TelemetrySource {
       await this.submit(
         ep,
         [],
-        [{ reason: 'MALFORMED_PAYLOAD', detail, topic: ep.shownUrl, payload: body }],
+        [{ reason: 'MALFORMED_PAYLOAD', detail, topic: ep.status.url, payload: body }],
         receivedAt,
         false,
       );
@@ -233,7 +231,7 @@ export class HttpPoller implements TelemetrySource {
     const mapped = applyMapping(cfg.mapping, doc, { receivedAt, maxFutureMs: this.maxFutureMs });
     // The mapping knows neither the URL nor the bytes; dead letters (here or, for readings, later in the pipeline)
     // should.
-    const origin = { topic: ep.shownUrl, payload: body };
+    const origin = { topic: ep.status.url, payload: body };
     const readings = mapped.readings.map((r) => ({ ...r, origin }));
     const deadLetters = mapped.deadLetters.map((d) => ({ ...d, ...origin }));
     await this.submit(ep, readings, deadLetters, receivedAt, true);
@@ -277,7 +275,7 @@ export class HttpPoller implements TelemetrySource {
   private answered(ep: Endpoint): void {
     if (ep.logged !== 'ok') {
       this.log.info(
-        { endpoint: ep.cfg.name, url: ep.shownUrl, failures: ep.status.consecutiveFailures },
+        { endpoint: ep.cfg.name, url: ep.status.url, failures: ep.status.consecutiveFailures },
         'HTTP sensor endpoint answers again',
       );
       ep.logged = 'ok';
@@ -294,7 +292,7 @@ export class HttpPoller implements TelemetrySource {
     const delayMs = this.backoffMs(cfg, status.consecutiveFailures);
     if (ep.logged !== f.code) {
       this.log.warn(
-        { endpoint: cfg.name, url: ep.shownUrl, code: f.code, err: f.message, retryInMs: delayMs },
+        { endpoint: cfg.name, url: ep.status.url, code: f.code, err: f.message, retryInMs: delayMs },
         'HTTP sensor endpoint failing; backing off',
       );
       ep.logged = f.code;

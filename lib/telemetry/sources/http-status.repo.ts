@@ -1,4 +1,3 @@
-import { redactUrl } from '../../config/http-polling.ts';
 import type { Db } from '../../db/index.ts';
 import type { ErrorCode } from '../../errors.ts';
 
@@ -7,6 +6,7 @@ export type UpstreamErrorCode = Extract<ErrorCode, 'UPSTREAM_UNAVAILABLE' | 'UPS
 /** What the HTTP poller knows of one endpoint, as saved for the httpEndpoints query. */
 export interface EndpointStatus {
   name: string;
+  /** Credentials masked (redactUrl): this is what is stored, shown and logged. */
   url: string;
   intervalSeconds: number;
   /** When the last document that reached the store was received (set on the pipeline's ack). */
@@ -37,7 +37,7 @@ export async function saveEndpointStatus(db: Db, worker: string, status: Endpoin
     .values(
       status.map((s) => ({
         name: s.name,
-        url: redactUrl(s.url),
+        url: s.url,
         intervalSeconds: s.intervalSeconds,
         lastSuccessAt: s.lastSuccessAt ?? null,
         lastFailureAt: s.lastFailureAt ?? null,

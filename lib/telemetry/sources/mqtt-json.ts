@@ -121,8 +121,9 @@ export class MqttJsonSource implements TelemetrySource {
         username: cfg.username,
         password: cfg.password,
         subscriptions: cfg.topics.map((t) => ({ filter: share(t.pattern), qos: 1 })),
-        // Until version 0.2 this one session also took Sparkplug and the live channel's announcements; those now
-        // have sessions of their own, and a resumed session would otherwise keep receiving (and skipping) them.
+        // Before the house (issue 10) this one session also took Sparkplug and the live channel's announcements;
+        // those have sessions of their own now, and a resumed session would otherwise keep receiving (and skipping)
+        // them.
         unsubscribe: [...sparkplugFilters(cfg), listenerTopic(this.opts.livePrefix, '+')],
         sessionExpirySeconds: cfg.sessionExpirySeconds,
         receiveMaximum: cfg.receiveMaximum,
