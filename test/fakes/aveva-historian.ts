@@ -8,7 +8,7 @@ import {
   type FaultMode,
   type FaultOptions,
 } from './fault.ts';
-import { listenLocal, stallMidBody } from './http-util.ts';
+import { closeServer, listenLocal, stallMidBody } from './http-util.ts';
 
 /**
  * An in-process AVEVA (Wonderware) Historian REST/OData v2 server (reference/protocols.md §2, docs.aveva.com
@@ -226,10 +226,7 @@ export async function startHistorian(
       budget = new FaultBudget(fault.times);
       random = seeded(fault.seed ?? 7);
     },
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
+    close: () => closeServer(server),
   };
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {

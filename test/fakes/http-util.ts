@@ -16,6 +16,12 @@ export async function listenLocal(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
+/** Closes a fake: its open (kept-alive or stalled) connections first, or close() would wait for them. */
+export async function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((r) => server.close(() => r()));
+}
+
 /**
  * The `stallBody` fault: headers that promise the whole `body` (its Content-Length), the first half of it, then
  * silence on an open socket, as a server whose backend hangs mid-response. The fake's close() ends the socket.

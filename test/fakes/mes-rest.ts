@@ -9,7 +9,7 @@ import {
   type FaultMode,
   type FaultOptions,
 } from './fault.ts';
-import { listenLocal, readBody, stallMidBody } from './http-util.ts';
+import { closeServer, listenLocal, readBody, stallMidBody } from './http-util.ts';
 
 /**
  * An in-process JSON REST MES: schedules paged by limit/offset (`{ items, total, hasMore }`) or, with
@@ -124,10 +124,7 @@ export async function startRestMes(
       };
     },
     revokeTokens: () => tokens.clear(),
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
+    close: () => closeServer(server),
   };
 
   const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {

@@ -12,7 +12,7 @@ import {
   type FaultMode,
   type FaultOptions,
 } from './fault.ts';
-import { stallMidBody } from './http-util.ts';
+import { closeServer, stallMidBody } from './http-util.ts';
 
 /**
  * An in-process SOAP MES speaking B2MML V0600 (reference/protocols.md §4), served by `soap.listen` from the WSDL
@@ -115,10 +115,7 @@ export async function startSoapMes(
       budget = new FaultBudget(faultOpts.times);
       random = seeded(faultOpts.seed ?? opts.seed ?? 13);
     },
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
+    close: () => closeServer(server),
   };
   const faulty = (op: 'schedule' | 'performance') => scope === 'all' || op === 'performance';
 

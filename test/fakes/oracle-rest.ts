@@ -9,7 +9,7 @@ import {
   type FaultMode,
   type FaultOptions,
 } from './fault.ts';
-import { listenLocal, readBody, stallMidBody } from './http-util.ts';
+import { closeServer, listenLocal, readBody, stallMidBody } from './http-util.ts';
 
 /**
  * An in-process Oracle Fusion Cloud SCM REST API (reference/protocols.md §3): GET
@@ -69,10 +69,7 @@ export async function startOracle(opts: { seed?: number } = {}): Promise<FakeOra
       random = seeded(fault.seed ?? opts.seed ?? 17);
     },
     revokeTokens: () => tokens.clear(),
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
+    close: () => closeServer(server),
   };
   const send = (
     res: ServerResponse,

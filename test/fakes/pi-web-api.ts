@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { FaultBudget, type FakeCall, type FaultMode, type FaultOptions } from './fault.ts';
-import { listenLocal, readBody } from './http-util.ts';
+import { closeServer, listenLocal, readBody } from './http-util.ts';
 import {
   encodeEvent,
   parsePiTime,
@@ -245,10 +245,7 @@ export async function startPiWebApi(
       fault = o;
       budget = new FaultBudget(o.times);
     },
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
+    close: () => closeServer(server),
   };
 
   const send = (res: ServerResponse, a: Answer, headers: Record<string, string> = {}) => {

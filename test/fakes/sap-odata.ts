@@ -9,7 +9,7 @@ import {
   type FaultMode,
   type FaultOptions,
 } from './fault.ts';
-import { listenLocal, readBody, stallMidBody } from './http-util.ts';
+import { closeServer, listenLocal, readBody, stallMidBody } from './http-util.ts';
 
 /**
  * An in-process SAP Gateway speaking OData V2 verbose JSON (reference/protocols.md §3): API_PRODUCTION_ORDER_2_SRV
@@ -95,10 +95,7 @@ export async function startSap(
     expireCsrf: () => {
       csrf = randomUUID();
     },
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
+    close: () => closeServer(server),
   };
   const send = (
     res: ServerResponse,
