@@ -21,6 +21,8 @@ const rows: Record<string, string> = {
   SensorReading: 'ReadingRow',
   TagMapping: 'TagMappingRow',
   BackfillJob: 'BackfillJobRow',
+  BackfillTag: 'BackfillTaskRow',
+  TagWatermarks: 'WatermarksRow',
   RangeRule: 'RangeRuleRow',
   QualityAlert: 'AlertRow',
   DeadLetter: 'DeadLetterRow',

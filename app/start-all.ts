@@ -26,7 +26,12 @@ export function jobRunnerFor(settings: Settings, db: Db): JobRunner | undefined 
  * The whole hub in one process: the four subgraphs on local ports (with their services: the MES/ERP connectors of
  * mes.yml and erp.yml, and their jobs), and the gateway in front. Ingest is started beside it by the caller.
  */
-export async function startAll(settings: Settings, db: Db, secrets: Secrets): Promise<RunningHub> {
+export async function startAll(
+  settings: Settings,
+  db: Db,
+  secrets: Secrets,
+  opts: { now?: () => number } = {},
+): Promise<RunningHub> {
   const jobs = jobRunnerFor(settings, db);
   const subgraphs: Partial<Record<SubgraphName, Listening>> = {};
   const urls = {} as Record<SubgraphName, string>;
@@ -44,6 +49,7 @@ export async function startAll(settings: Settings, db: Db, secrets: Secrets): Pr
         port,
         settings,
         jobs,
+        now: opts.now,
       });
       subgraphs[name] = s;
       urls[name] = s.url;

@@ -18,6 +18,8 @@ export interface SubgraphDeps {
   settings?: Settings;
   /** The process's job runner, when this process runs jobs. */
   jobs?: JobRunner;
+  /** The services' clock (ServiceDeps.now). */
+  now?: () => number;
 }
 
 /**
@@ -27,7 +29,7 @@ export interface SubgraphDeps {
  */
 export async function startSubgraph<L, S>(m: SubgraphModule<L, S>, d: SubgraphDeps): Promise<Listening> {
   const settings = d.settings ?? settingsOf({});
-  const services = m.services?.({ db: d.db, settings, jobs: d.jobs });
+  const services = m.services?.({ db: d.db, settings, jobs: d.jobs, now: d.now });
   await services?.start?.();
   const live = d.live ?? { mqttUrl: settings.hub.mqtt.url, topicPrefix: settings.hub.mqtt.liveTopicPrefix };
   const made = await createSubgraphApp({

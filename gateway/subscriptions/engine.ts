@@ -56,6 +56,7 @@ class Group {
   /** Subgraph logs of this group's upstream subscription and entity fetches carry it. */
   readonly requestId = `sub-${randomUUID()}`;
   closed = false;
+  private upstreamDone = false;
 
   constructor(
     private readonly engine: SubscriptionEngine,
@@ -89,7 +90,9 @@ class Group {
           {
             next: (r) => this.onUpstream(r as ExecutionResult<Record<string, unknown>>),
             error: (e) => this.onUpstreamError(e),
-            complete: () => this.onUpstreamLost(new Error('the upstream stream completed')),
+            // graphql-ws Complete: the subgraph's stream has ended (a backfill's progress ends with its job), so
+            // its members complete too. A subgraph going away closes the socket instead: that is an error, retried.
+            complete: () => this.finishAfterOutbox(),
           },
         );
         this.engine.m.upstreamSubscribes.inc();
@@ -149,6 +152,14 @@ class Group {
       for (const m of this.members) m.next(payload, frames);
       this.engine.m.frames.inc(this.members.size);
     }
+    if (this.upstreamDone && !this.outbox.length) this.end();
+  }
+
+  /** The upstream completed: members complete once the events before it are sent (their fetches may still run). */
+  private finishAfterOutbox(): void {
+    this.unsubscribe = undefined;
+    this.upstreamDone = true;
+    this.flush();
   }
 
   private onUpstreamError(e: unknown): void {

@@ -54,10 +54,38 @@ const TagMappingSchema = z
   .strict();
 export type TagMappingConfig = z.output<typeof TagMappingSchema>;
 
+/** How backfill jobs run (on the job runner, in the historian subgraph's process). */
+const BackfillSchema = z
+  .object({
+    /** A running job's worker renews its claim this often ×3; a job whose worker died is taken over after it. */
+    leaseSeconds: z.number().int().min(2).max(3600).default(30),
+    /** Failed page reads of one tag (timeouts, 5xx inside a batch) before the tag fails; the job goes on. */
+    maxTagAttempts: z.number().int().min(1).max(20).default(3),
+    /** How often progress (counts, positions, watermarks) is written while a job runs. */
+    checkpointMs: z.number().int().min(50).max(60_000).default(500),
+  })
+  .strict();
+
+/**
+ * The frontfill: every mapped tag kept current from its high watermark to now, on the job runner (one round at a
+ * time across every instance). A tag never fetched starts `initialLookbackMinutes` back.
+ */
+const FrontfillSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    intervalSeconds: z.number().min(1).max(86_400).default(30),
+    /** Values younger than this are left for the next round (a historian's interfaces buffer: late arrivals). */
+    lagSeconds: z.number().min(0).max(3600).default(5),
+    initialLookbackMinutes: z.number().min(0).max(525_600).default(60),
+  })
+  .strict();
+
 export const HistorianFileSchema = z
   .object({
     historians: z.array(HistorianSchema).default([]),
     tagMappings: z.array(TagMappingSchema).default([]),
+    backfill: BackfillSchema.default(BackfillSchema.parse({})),
+    frontfill: FrontfillSchema.default(FrontfillSchema.parse({})),
   })
   .strict()
   .superRefine((f, ctx) => {

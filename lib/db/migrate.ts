@@ -9,6 +9,7 @@ import * as m0005 from './migrations/0005_outbox_claims.ts';
 import * as m0006 from './migrations/0006_telemetry_sources.ts';
 import * as m0007 from './migrations/0007_status_renamed.ts';
 import * as m0008 from './migrations/0008_named_historians.ts';
+import * as m0009 from './migrations/0009_backfills.ts';
 
 /** Migrations in order; a static list keeps them bundled with the code that needs them (no path lookups). */
 const MIGRATIONS: Record<string, Migration> = {
@@ -20,6 +21,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0006_telemetry_sources': m0006,
   '0007_status_renamed': m0007,
   '0008_named_historians': m0008,
+  '0009_backfills': m0009,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

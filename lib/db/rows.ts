@@ -16,6 +16,12 @@ export type HttpEndpointRow = Selectable<T.HttpEndpointsTable>;
 export type TelemetrySourceRow = Selectable<T.TelemetrySourcesTable>;
 export type TagMappingRow = Selectable<T.TagMappingsTable>;
 export type BackfillJobRow = Selectable<T.BackfillJobsTable>;
+export type BackfillTaskRow = Selectable<T.BackfillTasksTable>;
+/** A tag mapping's fetched ranges, oldest first (historian.tag_watermarks read as ranges). */
+export interface WatermarksRow {
+  tagMappingId: string;
+  ranges: { from: Date; to: Date }[];
+}
 export type RangeRuleRow = Selectable<T.RangeRulesTable>;
 export type AlertRow = Selectable<T.AlertsTable>;
 export type DeadLetterRow = Selectable<T.DeadLettersTable>;

@@ -129,20 +129,52 @@ export interface TagMappingsTable {
   createdAt: Stamp;
   updatedAt: Stamp;
 }
+export type BackfillStatus = 'PENDING' | 'RUNNING' | 'PAUSED' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+export type BackfillTaskStatus = 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+/** int8 counters arrive as strings (pg); job sizes stay far below 2^53. */
+type Count = ColumnType<string, number | undefined, number>;
 export interface BackfillJobsTable {
   id: Generated<string>;
-  tagMappingId: string;
-  startTime: Ts;
-  endTime: Ts;
-  status: Generated<'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED'>;
-  pointsFetched: ColumnType<string, number | undefined, number>;
-  pointsImported: ColumnType<string, number | undefined, number>;
-  checkpoint: TsNull;
+  historian: string;
+  rangeFrom: Ts;
+  rangeTo: Ts;
+  priority: Generated<number>;
+  status: Generated<BackfillStatus>;
   createdBy: string | null;
   createdAt: Stamp;
   startedAt: TsNull;
   completedAt: TsNull;
   error: string | null;
+  worker: string | null;
+  leaseUntil: TsNull;
+  runStartedAt: TsNull;
+  runFetched: Count;
+}
+export interface BackfillTasksTable {
+  jobId: string;
+  tagMappingId: string;
+  status: Generated<BackfillTaskStatus>;
+  position: TsNull;
+  fetched: Count;
+  imported: Count;
+  rejected: Count;
+  duplicate: Count;
+  error: string | null;
+  updatedAt: Stamp;
+}
+export interface TagWatermarksTable {
+  tagMappingId: string;
+  /** A tstzmultirange, as Postgres prints it; read through the repo's functions, not parsed by hand. */
+  fetched: ColumnType<string, string | undefined, string>;
+  updatedAt: Stamp;
+}
+export interface StatesTable {
+  seriesId: number;
+  ts: Ts;
+  code: number;
+  name: string;
+  quality: number;
+  source: number;
 }
 export interface RangeRulesTable {
   id: Generated<string>;
@@ -286,12 +318,15 @@ export interface Database {
   'iot.telemetrySources': TelemetrySourcesTable;
   'historian.tagMappings': TagMappingsTable;
   'historian.backfillJobs': BackfillJobsTable;
+  'historian.backfillTasks': BackfillTasksTable;
+  'historian.tagWatermarks': TagWatermarksTable;
   'quality.rangeRules': RangeRulesTable;
   'quality.alerts': AlertsTable;
   'quality.deadLetters': DeadLettersTable;
   'quality.lossEvents': LossEventsTable;
   'telemetry.series': SeriesTable;
   'telemetry.readings': ReadingsTable;
+  'telemetry.states': StatesTable;
   'telemetry.rollup_1m': RollupTable;
   'telemetry.rollup_1h': RollupTable;
   'telemetry.latest': LatestTable;

@@ -74,9 +74,16 @@ export class JobRunner {
     return dropped;
   }
 
-  /** Queues one job now; resolves to its id (null when a stately queue already holds one). */
-  async send(queue: string, data: object): Promise<string | null> {
-    return (await this.started()).send(queue, data);
+  /**
+   * Queues one job now; resolves to its id (null when the queue's policy refuses it: a stately queue already holds
+   * one, a `short` one holds one with the same singletonKey). Higher priority runs first.
+   */
+  async send(
+    queue: string,
+    data: object,
+    opts: { priority?: number; singletonKey?: string } = {},
+  ): Promise<string | null> {
+    return (await this.started()).send(queue, data, opts);
   }
 
   /** Stops this process's workers of `queue`, once the job they run has finished (others keep working). */

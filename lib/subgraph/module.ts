@@ -11,6 +11,8 @@ export interface ServiceDeps {
   settings: Settings;
   /** The process's job runner; absent where this process runs no jobs (hub.yml jobs.enabled: false). */
   jobs?: JobRunner;
+  /** The clock of work that reads up to "now" (the historian frontfill); tests move it. Default Date.now. */
+  now?: () => number;
 }
 
 /**

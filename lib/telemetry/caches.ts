@@ -3,11 +3,23 @@ import type { Db } from '../db/index.ts';
 import type { RangeRuleRow } from '../db/rows.ts';
 import { log } from '../log.ts';
 import { ContextIndex } from './context-index.ts';
-import { loadActiveRules, loadSchedule, loadSensorSeries } from './pipeline.repo.ts';
+import { loadActiveRules, loadSchedule, loadSensorSeries, loadTagSeries } from './pipeline.repo.ts';
+
+/**
+ * How readings name a historian tag's series: `@` can start no sensor id (iot.sensors' check), so a tag's key never
+ * meets a sensor's.
+ */
+export const tagSeriesKey = (tagMappingId: string): string => `@tag:${tagMappingId}`;
 
 export interface SeriesInfo {
   seriesId: number;
+  /** The sensor id, or the tag's series key (tagSeriesKey) for a historian tag. */
   sensorId: string;
+  /** Set for a historian tag's series: alerts then name no sensor. */
+  tagMappingId?: string;
+  /** value stored = raw × scale + offset (a tag mapping's; 1 and 0 for a sensor). */
+  scale: number;
+  offset: number;
   machineId: string;
   lineId: string;
   signal: string;
@@ -97,8 +109,9 @@ export class TelemetryCaches {
   private async reload(): Promise<void> {
     this.stale = false;
     const now = Date.now();
-    const [sensors, rules, schedule] = await Promise.all([
+    const [sensors, tags, rules, schedule] = await Promise.all([
       loadSensorSeries(this.db),
+      loadTagSeries(this.db),
       loadActiveRules(this.db),
       loadSchedule(this.db, new Date(now - SCHEDULE_PAST_MS), new Date(now + SCHEDULE_FUTURE_MS)),
     ]).catch((e) => {
@@ -120,7 +133,26 @@ export class TelemetryCaches {
         signal: s.type,
         unit: s.unit,
         isActive: s.isActive,
+        scale: 1,
+        offset: 0,
         rule: bySensor.get(s.sensorId) ?? byMachineSignal.get(`${s.machineId}\u0000${s.type}`),
+      });
+    }
+    // A tag's series takes its machine's rule for its signal (no rule names a tag).
+    for (const t of tags) {
+      const key = tagSeriesKey(t.tagMappingId);
+      series.set(key, {
+        seriesId: t.seriesId,
+        sensorId: key,
+        tagMappingId: t.tagMappingId,
+        machineId: t.machineId,
+        lineId: t.lineId,
+        signal: t.signalType,
+        unit: t.unit,
+        isActive: t.isActive,
+        scale: t.scaleFactor,
+        offset: t.valueOffset,
+        rule: byMachineSignal.get(`${t.machineId}\u0000${t.signalType}`),
       });
     }
     this.series = series;

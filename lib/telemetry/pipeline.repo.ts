@@ -2,7 +2,14 @@ import { sql } from 'kysely';
 import { withPgClient, type Db } from '../db/index.ts';
 import type { AlertRow } from '../db/rows.ts';
 import { encodeReadings } from './readings-binary.ts';
-import { copyReadings, isUniqueViolation, rollupsOf, writeReadings } from './readings.repo.ts';
+import {
+  copyReadings,
+  insertStates,
+  isUniqueViolation,
+  rollupsOf,
+  type StoredState,
+  writeReadingsKeyed,
+} from './readings.repo.ts';
 import type { StoredReading } from './types.ts';
 
 /** The pipeline's SQL: what it caches in memory, and the one transaction that commits a batch. */
@@ -13,6 +20,25 @@ export const loadSensorSeries = (db: Db) =>
     .innerJoin('iot.sensors as sn', 'sn.id', 's.sensorId')
     .innerJoin('production.machines as m', 'm.id', 's.machineId')
     .select(['sn.id as sensorId', 's.id as seriesId', 's.machineId', 'm.lineId', 'sn.type', 'sn.unit', 'sn.isActive'])
+    .execute();
+
+/** Historian tags' series, with the mapping's signal, unit, scale and offset. */
+export const loadTagSeries = (db: Db) =>
+  db
+    .selectFrom('telemetry.series as s')
+    .innerJoin('historian.tagMappings as t', 't.id', 's.tagMappingId')
+    .innerJoin('production.machines as m', 'm.id', 's.machineId')
+    .select([
+      't.id as tagMappingId',
+      's.id as seriesId',
+      's.machineId',
+      'm.lineId',
+      't.signalType',
+      't.unit',
+      't.isActive',
+      't.scaleFactor',
+      't.valueOffset',
+    ])
     .execute();
 
 export const loadActiveRules = (db: Db) =>
@@ -64,7 +90,8 @@ export interface NewDeadLetter {
 }
 export interface NewAlert {
   machineId: string;
-  sensorId: string;
+  /** Null for a historian tag's series. */
+  sensorId: string | null;
   type: 'OUT_OF_RANGE';
   severity: 'INFO' | 'WARNING';
   ts: Date;
@@ -75,8 +102,15 @@ export interface NewAlert {
   message: string;
 }
 
+/** What a commit stored: the alerts as stored, and which rows were new (`'all'`: every one of them). */
+export interface CommitResult {
+  alerts: AlertRow[];
+  newReadings: Set<string> | 'all';
+  newStates: Set<string>;
+}
+
 /**
- * Readings, dead letters and alerts of one batch in ONE transaction: either all are committed (and the
+ * Readings, states, dead letters and alerts of one batch in ONE transaction: either all are committed (and the
  * sources may acknowledge) or none (and they redeliver).
  */
 export async function commitBatch(
@@ -84,7 +118,8 @@ export async function commitBatch(
   readings: StoredReading[],
   deadLetters: NewDeadLetter[],
   alerts: NewAlert[],
-): Promise<AlertRow[]> {
+  states: StoredState[] = [],
+): Promise<CommitResult> {
   // The cheap way first: COPY, with rollups aggregated in memory. A batch holding a redelivered reading fails
   // whole (unique violation) and is written again with the idempotent insert; redeliveries are rare.
   // Encoded and aggregated before a connection is taken: the transaction then only waits for Postgres.
@@ -96,22 +131,24 @@ export async function commitBatch(
           await copyReadings(client, copy.data);
           await copy.rollups.execute(trx);
         }
-        return writeRest(trx, deadLetters, alerts);
+        return { ...(await writeRest(trx, deadLetters, alerts, states)), newReadings: 'all' as const };
       }),
     );
   } catch (e) {
     if (!isUniqueViolation(e)) throw e;
     return db.transaction().execute(async (trx) => {
-      await writeReadings(trx, readings);
-      return writeRest(trx, deadLetters, alerts);
+      const newReadings = await writeReadingsKeyed(trx, readings);
+      return { ...(await writeRest(trx, deadLetters, alerts, states)), newReadings };
     });
   }
 }
 
-async function writeRest(trx: Db, deadLetters: NewDeadLetter[], alerts: NewAlert[]): Promise<AlertRow[]> {
+async function writeRest(trx: Db, deadLetters: NewDeadLetter[], alerts: NewAlert[], states: StoredState[]) {
   if (deadLetters.length) await trx.insertInto('quality.deadLetters').values(deadLetters).execute();
+  const newStates = await insertStates(trx, states);
   // The stored alerts (ids included) go to the live channel once committed; they are few per batch.
-  return alerts.length ? trx.insertInto('quality.alerts').values(alerts).returningAll().execute() : [];
+  const stored = alerts.length ? await trx.insertInto('quality.alerts').values(alerts).returningAll().execute() : [];
+  return { alerts: stored, newStates };
 }
 
 export const insertLossEvent = (

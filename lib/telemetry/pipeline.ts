@@ -3,9 +3,17 @@ import type { Db } from '../db/index.ts';
 import { log } from '../log.ts';
 import type { SeriesInfo, TelemetryCaches } from './caches.ts';
 import type { AlertRow } from '../db/rows.ts';
-import { commitBatch, insertLossEvent, insertStaleAlerts, type NewAlert, type NewDeadLetter } from './pipeline.repo.ts';
+import {
+  type CommitResult,
+  commitBatch,
+  insertLossEvent,
+  insertStaleAlerts,
+  type NewAlert,
+  type NewDeadLetter,
+} from './pipeline.repo.ts';
+import { readingKey, type StoredState } from './readings.repo.ts';
 import { SOURCE_CODES, type SourceName } from './sources.ts';
-import type { IncomingReading, LossReport, SourceBatch, StoredReading, TelemetrySink } from './types.ts';
+import type { BatchOutcome, IncomingReading, LossReport, SourceBatch, StoredReading, TelemetrySink } from './types.ts';
 import { isRepeat, judge, outOfRangeAlert, refusal, rejectedDetail } from './validate.ts';
 
 export interface PipelineOptions {
@@ -192,7 +200,7 @@ export class TelemetryPipeline implements TelemetrySink {
     }
     // Only the acknowledgements are kept past this point: the readings (and the raw payloads they point into)
     // can be collected while the commit runs, instead of surviving into the old generation.
-    const sources = take.map(({ source, ack, fail }) => ({ source, ack, fail }));
+    const sources = take.map(({ source, ack, fail }, i) => ({ source, ack, fail, part: prepared.parts[i]! }));
     take.length = 0;
     const committed: Promise<void> = this.finish(sources, prepared)
       .catch((err) => log.error({ err: (err as Error).message, rows }, 'telemetry batch not finished'))
@@ -209,8 +217,11 @@ export class TelemetryPipeline implements TelemetrySink {
     await this.caches.ensureFresh();
     const rows: StoredReading[] = [];
     const placed: SeriesInfo[] = []; // the series of each row, for the live channel
+    const states: StoredState[] = [];
     const dead: NewDeadLetter[] = [];
     const alerts: NewAlert[] = [];
+    // Per source batch: where its rows and states are, and what was refused, for its outcome after the commit.
+    const parts: Part[] = [];
     // Per source: stored/duplicate/rejected counts and dead letters by reason (a Map key per reading cost more than the
     // reading).
     const counts = new Map<
@@ -227,6 +238,16 @@ export class TelemetryPipeline implements TelemetrySink {
       }
       const cnt = c0;
       const count = (reason: string) => cnt.dead.set(reason, (cnt.dead.get(reason) ?? 0) + 1);
+      const part: Part = {
+        rows: rows.length,
+        rowsEnd: 0,
+        states: states.length,
+        statesEnd: 0,
+        rejected: 0,
+        repeated: 0,
+        deadLetters: b.deadLetters.length,
+      };
+      parts.push(part);
       for (const d of b.deadLetters) {
         dead.push({
           source,
@@ -247,17 +268,26 @@ export class TelemetryPipeline implements TelemetrySink {
           const where = s?.isActive ? { sensorId: s.sensorId, machineId: s.machineId } : { sensorId: r.sensorId };
           dead.push({ source, ...refused!, ...where, ...origin(r) });
           count(refused!.reason);
+          part.rejected++;
           continue;
         }
+        if (r.state) {
+          // A state is a name and a code: no range rule, scale or offset applies to it.
+          const quality = r.sourceQuality ?? 100;
+          states.push({ seriesId: s.seriesId, ts: r.ts, code: r.state.code, name: r.state.name, quality, source });
+          cnt.stored++;
+          continue;
+        }
+        const value = s.scale === 1 && s.offset === 0 ? r.value : r.value * s.scale + s.offset;
         const rule = s.rule;
-        const verdict = judge(r.value, r.sourceQuality, rule, this.opts.degradedQuality);
+        const verdict = judge(value, r.sourceQuality, rule, this.opts.degradedQuality);
         if (rule) {
           if (verdict.outside && !this.violating.has(s.seriesId)) {
             this.violating.add(s.seriesId);
-            alerts.push(outOfRangeAlert(s, r, rule));
+            alerts.push(outOfRangeAlert(s, { ...r, value }, rule));
           } else if (!verdict.outside) this.violating.delete(s.seriesId);
           if (verdict.rejected) {
-            const detail = rejectedDetail(r.value, s, rule);
+            const detail = rejectedDetail(value, s, rule);
             dead.push({
               source,
               reason: 'REJECTED_BY_RULE',
@@ -267,23 +297,25 @@ export class TelemetryPipeline implements TelemetrySink {
               ...origin(r),
             });
             cnt.rejected++;
+            part.rejected++;
             count('REJECTED_BY_RULE');
             continue;
           }
         }
         const ts = r.ts.getTime();
         if (this.opts.duplicateWindowMs > 0) {
-          if (isRepeat(this.last.get(s.seriesId), ts, r.value, this.opts.duplicateWindowMs)) {
+          if (isRepeat(this.last.get(s.seriesId), ts, value, this.opts.duplicateWindowMs)) {
             cnt.duplicate++;
+            part.repeated++;
             continue;
           }
-          this.last.set(s.seriesId, { ts, value: r.value });
+          this.last.set(s.seriesId, { ts, value });
         }
         const c = this.caches.context.lookup(s.lineId, ts);
         rows.push({
           seriesId: s.seriesId,
           ts: r.ts,
-          value: r.value,
+          value,
           quality: Math.round(verdict.quality),
           source,
           workOrderId: c.workOrderId,
@@ -294,24 +326,26 @@ export class TelemetryPipeline implements TelemetrySink {
         placed.push(s);
         cnt.stored++;
       }
+      part.rowsEnd = rows.length;
+      part.statesEnd = states.length;
     }
 
-    return { rows, placed, dead, alerts, counts };
+    return { rows, placed, states, dead, alerts, counts, parts };
   }
 
   /** Commit, then acknowledge the sources, publish live and count. */
   private async finish(
-    batches: Pick<SourceBatch, 'source' | 'ack' | 'fail'>[],
+    batches: (Pick<SourceBatch, 'source' | 'ack' | 'fail'> & { part: Part })[],
     p: Awaited<ReturnType<TelemetryPipeline['prepare']>>,
   ): Promise<void> {
-    const { rows, placed, dead, alerts, counts } = p;
-    const stored = await this.commit(rows, dead, alerts);
-    for (const b of batches) {
-      if (stored) b.ack();
-      else b.fail?.(new Error('the batch could not be committed'));
+    const { rows, placed, states, dead, alerts, counts } = p;
+    const stored = await this.commit(rows, dead, alerts, states);
+    if (!stored) {
+      for (const b of batches) b.fail?.(new Error('the batch could not be committed'));
+      return;
     }
-    if (!stored) return;
-    this.afterCommit({ rows, series: placed, alerts: stored, source: batches[0]!.source });
+    for (const b of batches) b.ack(outcomeOf(b.part, rows, states, stored));
+    this.afterCommit({ rows, series: placed, alerts: stored.alerts, source: batches[0]!.source });
     for (const [source, c] of counts) {
       for (const outcome of ['stored', 'duplicate', 'rejected'] as const)
         if (c[outcome]) this.m.readings.inc({ source, outcome }, c[outcome]);
@@ -335,11 +369,12 @@ export class TelemetryPipeline implements TelemetrySink {
     rows: StoredReading[],
     dead: NewDeadLetter[],
     alerts: NewAlert[],
-  ): Promise<AlertRow[] | undefined> {
+    states: StoredState[],
+  ): Promise<CommitResult | undefined> {
     for (let attempt = 1; ; attempt++) {
       const end = this.m.commitSeconds.startTimer();
       try {
-        const stored = await commitBatch(this.db, rows, dead, alerts);
+        const stored = await commitBatch(this.db, rows, dead, alerts, states);
         end();
         this.lastCommitAt = Date.now();
         return stored;
@@ -383,6 +418,34 @@ export class TelemetryPipeline implements TelemetrySink {
 }
 
 const size = (b: SourceBatch) => b.readings.length + b.deadLetters.length;
+
+/** One source batch's share of a prepared batch: its rows and states (index ranges) and what it had refused. */
+interface Part {
+  rows: number;
+  rowsEnd: number;
+  states: number;
+  statesEnd: number;
+  rejected: number;
+  /** Repeats of the last value within duplicateWindowMs, not stored. */
+  repeated: number;
+  deadLetters: number;
+}
+
+/**
+ * A source batch's outcome: its rows that the commit stored anew, and those it did not (already stored). A key met
+ * twice in one commit (two sources sent the same reading) is new for the first only.
+ */
+function outcomeOf(part: Part, rows: StoredReading[], states: StoredState[], c: CommitResult): BatchOutcome {
+  let stored = 0;
+  let duplicate = part.repeated;
+  const take = (fresh: Set<string> | 'all', seriesId: number, ts: Date) => {
+    if (fresh === 'all' || fresh.delete(readingKey(seriesId, ts.getTime()))) stored++;
+    else duplicate++;
+  };
+  for (let i = part.rows; i < part.rowsEnd; i++) take(c.newReadings, rows[i]!.seriesId, rows[i]!.ts);
+  for (let i = part.states; i < part.statesEnd; i++) take(c.newStates, states[i]!.seriesId, states[i]!.ts);
+  return { stored, duplicate, rejected: part.rejected, deadLetters: part.deadLetters };
+}
 
 /**
  * A refused reading's dead letter keeps the source's topic and raw payload, or the reading itself when there is none.

@@ -21,6 +21,28 @@ const NEWER_LATEST = sql`on conflict (series_id) do update
  */
 export async function writeReadings(db: Db, batch: readonly StoredReading[]): Promise<number> {
   if (batch.length === 0) return 0;
+  const { rows } = await upsertReadings(db, batch, sql`select count(*)::int as inserted from ins`);
+  return (rows[0] as { inserted?: number } | undefined)?.inserted ?? 0;
+}
+
+/**
+ * writeReadings, answering which rows were newly stored (`readingKey`s), so a caller can tell each of its sources
+ * how many of its readings were duplicates.
+ */
+export async function writeReadingsKeyed(db: Db, batch: readonly StoredReading[]): Promise<Set<string>> {
+  if (batch.length === 0) return new Set();
+  const { rows } = await upsertReadings(
+    db,
+    batch,
+    sql`select series_id, round(extract(epoch from ts) * 1000)::int8 as ms from ins`,
+  );
+  return new Set((rows as { seriesId: number; ms: string }[]).map((r) => readingKey(r.seriesId, Number(r.ms))));
+}
+
+/** A stored row's identity (its primary key), as writeReadingsKeyed and insertStates answer them. */
+export const readingKey = (seriesId: number, ms: number): string => `${seriesId}:${ms}`;
+
+function upsertReadings(db: Db, batch: readonly StoredReading[], answer: RawBuilder<unknown>) {
   const n = batch.length;
   const series = new Array<number>(n),
     ms = new Array<number>(n),
@@ -45,7 +67,7 @@ export async function writeReadings(db: Db, batch: readonly StoredReading[]): Pr
   }
   // Rollup rows are touched in key order to keep concurrent batches from deadlocking; buckets are UTC (date_bin
   // from the epoch), as the queries that read them and rollupsOf bucket them.
-  const { rows } = await sql<{ inserted: number }>`
+  return sql`
     with input as (
       select series_id, timestamptz 'epoch' + ms * interval '1 millisecond' as ts, value, quality, source,
         work_order_id, shift_id, recipe_id, operator_id
@@ -79,9 +101,34 @@ export async function writeReadings(db: Db, batch: readonly StoredReading[]): Pr
       select distinct on (series_id) series_id, ts, value, quality from ins order by series_id, ts desc
       ${NEWER_LATEST}
     )
-    select count(*)::int as inserted from ins
+    ${answer}
   `.execute(db);
-  return rows[0]?.inserted ?? 0;
+}
+
+/** A digital or enumeration value as stored: its name and code (telemetry.states). */
+export interface StoredState {
+  seriesId: number;
+  ts: Date;
+  code: number;
+  name: string;
+  quality: number;
+  source: number;
+}
+
+/** States, idempotently like readings (a state at a stored (series, ts) is a no-op); answers the new rows' keys. */
+export async function insertStates(db: Db, states: readonly StoredState[]): Promise<Set<string>> {
+  if (states.length === 0) return new Set();
+  const { rows } = await sql<{ seriesId: number; ms: string }>`
+    insert into telemetry.states (series_id, ts, code, name, quality, source)
+    select series_id, timestamptz 'epoch' + ms * interval '1 millisecond', code, name, quality, source
+    from unnest(${states.map((s) => s.seriesId)}::int[], ${states.map((s) => s.ts.getTime())}::int8[],
+      ${states.map((s) => s.code)}::int[], ${states.map((s) => s.name)}::text[],
+      ${states.map((s) => s.quality)}::int2[], ${states.map((s) => s.source)}::int2[])
+      as u(series_id, ms, code, name, quality, source)
+    on conflict do nothing
+    returning series_id, round(extract(epoch from ts) * 1000)::int8 as ms
+  `.execute(db);
+  return new Set(rows.map((r) => readingKey(r.seriesId, Number(r.ms))));
 }
 
 /**

@@ -63,9 +63,9 @@ export class InPipeline {
     return {
       ...batch,
       // The source's own ack (a PUBACK) goes out before stop() may close its connection.
-      ack: () => {
+      ack: (outcome) => {
         try {
-          batch.ack();
+          batch.ack(outcome);
         } finally {
           settle();
         }

@@ -5,10 +5,19 @@ import type { SourceName } from './sources.ts';
  * the ONE telemetry pipeline. Adapters turn their input into these; they never write rows themselves.
  */
 export interface IncomingReading {
-  /** The hub's sensor id (iot.sensors.id), as the adapter's mapping resolved it. */
+  /**
+   * The hub's sensor id (iot.sensors.id), as the adapter's mapping resolved it; for a historian tag, its series key
+   * (`tagSeriesKey(tagMappingId)`, which no sensor id can be).
+   */
   sensorId: string;
   ts: Date;
+  /** The raw value: the series' scale and offset (a tag mapping's; 1 and 0 for a sensor) apply in the pipeline. */
   value: number;
+  /**
+   * A digital or enumeration value (a PI digital state, a system state such as "I/O Timeout"): stored with its name
+   * and code in telemetry.states, never as a number among the readings. `value` is then the code.
+   */
+  state?: { name: string; code: number };
   /** The source's own quality on the hub's 0–100 scale, when the source says one. */
   sourceQuality?: number;
   /** The unit the source states, when it states one: it must equal the sensor's. */
@@ -51,8 +60,21 @@ export interface SourceBatch {
   source: SourceName;
   readings: IncomingReading[];
   deadLetters: DeadLetter[];
-  ack: () => void;
+  /** Given what became of the batch's readings (a backfill counts them; MQTT only acknowledges). */
+  ack: (outcome: BatchOutcome) => void;
   fail?: (err: Error) => void;
+}
+
+/** What the pipeline did with one batch's readings and dead letters, once committed. */
+export interface BatchOutcome {
+  /** Readings and states newly stored. */
+  stored: number;
+  /** Already stored (a redelivery, a page read again after a restart) or repeating the last value: not stored again. */
+  duplicate: number;
+  /** Refused by a REJECT rule, or unusable (unknown or inactive series, a bad value): kept as dead letters. */
+  rejected: number;
+  /** The batch's own dead letters (what the source could not decode), kept too. */
+  deadLetters: number;
 }
 
 /** A loss a source could detect but not prevent (a Sparkplug seq gap), for the data-quality report. */

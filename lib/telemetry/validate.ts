@@ -62,7 +62,7 @@ export const rejectedDetail = (value: number, s: SeriesInfo, rule: RangeRuleRow)
 export function outOfRangeAlert(s: SeriesInfo, r: IncomingReading, rule: RangeRuleRow): NewAlert {
   return {
     machineId: s.machineId,
-    sensorId: s.sensorId,
+    sensorId: s.tagMappingId ? null : s.sensorId,
     type: 'OUT_OF_RANGE',
     severity: rule.action === 'DEGRADE' ? 'INFO' : 'WARNING',
     ts: r.ts,

@@ -3,7 +3,7 @@ import { Registry } from 'prom-client';
 import { sql } from 'kysely';
 import { TelemetryCaches } from '../../lib/telemetry/caches.ts';
 import { DEFAULT_PIPELINE, TelemetryPipeline } from '../../lib/telemetry/pipeline.ts';
-import type { IncomingReading, SourceBatch } from '../../lib/telemetry/types.ts';
+import type { BatchOutcome, IncomingReading, SourceBatch } from '../../lib/telemetry/types.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
 
 let hub: TestHub;
@@ -30,7 +30,7 @@ afterAll(async () => {
 });
 
 /** Submits readings as one source batch and resolves when the pipeline acknowledges it (after commit). */
-function send(readings: IncomingReading[], deadLetters: SourceBatch['deadLetters'] = []): Promise<void> {
+function send(readings: IncomingReading[], deadLetters: SourceBatch['deadLetters'] = []): Promise<BatchOutcome> {
   return new Promise((resolve, reject) => {
     void pipeline.submit({ source: 'MQTT', readings, deadLetters, ack: resolve, fail: reject });
   });
@@ -96,6 +96,20 @@ shift and operator of their line at their time`, async () => {
     // one is stored and counted once, the old one not again.
     await send([...batch, { sensorId: 'M-102-TEMP', ts: new Date(ts.getTime() + 1), value: 51 }]);
     expect(await rollup()).toBe(before + 1);
+  });
+
+  it(`tells each source what became of its readings: stored anew, already stored, refused, and its dead letters, \
+even when two sources' batches commit together`, async () => {
+    const ts = new Date(minuteAgo().getTime() - 4_000);
+    const one = { sensorId: 'M-103-TEMP', ts, value: 40 };
+    const two = { sensorId: 'M-103-TEMP', ts: new Date(ts.getTime() + 2), value: 41 };
+    expect(await send([one])).toEqual({ stored: 1, duplicate: 0, rejected: 0, deadLetters: 0 });
+    const dl = [{ reason: 'UNMAPPABLE_PAYLOAD' as const, detail: 'no sensor id' }];
+    const unknown = { sensorId: 'NO-SUCH-SENSOR', ts, value: 1 };
+    // Submitted together, these commit in one transaction (the batch waits batchMaxDelayMs for more).
+    const [a, b] = await Promise.all([send([one, two, unknown], dl), send([two])]);
+    expect(a).toEqual({ stored: 1, duplicate: 1, rejected: 1, deadLetters: 1 });
+    expect(b).toEqual({ stored: 0, duplicate: 1, rejected: 0, deadLetters: 0 });
   });
 
   it(`applies range rules: ALERT raises one alert when a series enters violation, REJECT keeps the value out, \
@@ -297,7 +311,7 @@ insert`, async () => {
         recipeId: null,
         operatorId: operators[i],
       }));
-    expect(await commitBatch(hub.db, rows(viaCopy!), [], [])).toEqual([]);
+    expect((await commitBatch(hub.db, rows(viaCopy!), [], [])).alerts).toEqual([]);
     expect(await writeReadings(hub.db, rows(viaInsert!))).toBe(times.length);
 
     const stored = (seriesId: number) =>

@@ -25,7 +25,9 @@ import {
  * Faults (`setMode`): fault.ts's `status` (e.g. 503 `times` n), `timeout`, `500`, `malformed`, plus
  *   slow           answers after `delayMs`
  *   webException   200 whose body carries a WebException (data endpoints; PI 2017 R2+)
- *   itemErrors     streamsets: the streams in `webIds` (default all) carry Errors instead of Items
+ *   itemErrors     streamsets: the streams in `webIds` (default all) carry Errors instead of Items;
+ *                  streams/{webId}/recorded of those (default: none), alone or in a batch, answer 500 with Errors
+ *                  ("missing back-end permission" is a 500 of this kind, protocols.md §1)
  * Odd values (equal-timestamp runs, digital and system states, `{Errors}` values) are truth: see pi-web-api-data.ts.
  */
 export type PiFaultMode = FaultMode | 'slow' | 'webException' | 'itemErrors';
@@ -154,6 +156,8 @@ export async function startPiWebApi(
     if (stream) {
       const t = tagByWebId(decodeURIComponent(stream[1] ?? ''));
       if (!t) return errors(404, `The WebId '${stream[1]}' was not found.`);
+      if (mode === 'itemErrors' && fault.webIds?.includes(t.webId) && budget.take())
+        return errors(500, 'The fake failed this stream.');
       const r = rangeOf(q);
       if ('status' in r) return r;
       const items = recorded(t, r.start, r.end, r.boundary, r.maxCount).map((e) => encodeEvent(t, e));

@@ -58,6 +58,8 @@ export interface TestHubOptions {
    * their `${VAR}` references see (the process's own environment is never touched).
    */
   config?: { dir: string; env?: Record<string, string> };
+  /** The clock of the hub's services (the historian frontfill reads up to its now). */
+  now?: () => number;
 }
 
 /** The whole hub in this process on a fresh database, configured by `opts` (nothing comes from the environment). */
@@ -65,6 +67,8 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
   const database = await createTestDatabase();
   const hubConfig = HubConfigSchema.parse({
     gateway: { host: '127.0.0.1', port: 0 },
+    // The historian's pipeline listens for changes on a connection of its own.
+    database: { url: database.url },
     ...(opts.mqtt ? { mqtt: opts.mqtt } : {}),
   });
   const { dir, env = {} } = opts.config ?? {};
@@ -77,11 +81,16 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
   });
   const queries: string[] = [];
   const db = await openDatabase(database.url, 5, true, (sql) => queries.push(sql));
-  const hub = await startAll(settings, db, {
-    jwtSecret: JWT_SECRET,
-    internalSecret: INTERNAL_SECRET,
-    generated: false,
-  });
+  const hub = await startAll(
+    settings,
+    db,
+    {
+      jwtSecret: JWT_SECRET,
+      internalSecret: INTERNAL_SECRET,
+      generated: false,
+    },
+    { now: opts.now },
+  );
   const token: TestHub['token'] = (v) => signUserToken(JWT_SECRET, { sub: v.sub ?? `${v.role}-user`, ...v });
   const gql: TestHub['gql'] = async (tok, query, variables = {}) => {
     const res = await fetch(hub.url, {

@@ -72,10 +72,12 @@ describe('historian.yml', () => {
     for (const c of [pi!, aveva!]) c.close();
   });
 
-  it('no file: no historians', () => {
+  it('no file: no historians, and the backfill and frontfill defaults', () => {
     expect(loadHistorianConfig(mkdtempSync(join(tmpdir(), 'hub-historian-')), {})).toEqual({
       historians: [],
       tagMappings: [],
+      backfill: { leaseSeconds: 30, maxTagAttempts: 3, checkpointMs: 500 },
+      frontfill: { enabled: true, intervalSeconds: 30, lagSeconds: 5, initialLookbackMinutes: 60 },
     });
   });
 

@@ -2,7 +2,9 @@ import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HttpPollingConfigSchema, type HttpPollingConfig } from '../../lib/config/http-polling.ts';
 import { HttpPoller, type HttpPollerOptions } from '../../lib/telemetry/sources/http-polling.ts';
-import type { SourceBatch, TelemetrySink } from '../../lib/telemetry/types.ts';
+import type { BatchOutcome, SourceBatch, TelemetrySink } from '../../lib/telemetry/types.ts';
+
+const OUTCOME: BatchOutcome = { stored: 1, duplicate: 0, rejected: 0, deadLetters: 0 };
 import { HTML_BODY, MALFORMED_BODY, startHttpSensor, type FakeHttpSensor } from '../fakes/http-sensor.ts';
 
 // Taken before any test fakes the clock: the sockets are real and need real time to move.
@@ -51,7 +53,7 @@ function recordingSink(): TelemetrySink & { batches: SourceBatch[] } {
     batches,
     async submit(batch) {
       batches.push(batch);
-      batch.ack();
+      batch.ack(OUTCOME);
     },
   };
 }
@@ -353,7 +355,7 @@ then returns to the interval after a success`, async () => {
       submit: (batch) =>
         new Promise<void>((resolve) => {
           waiting.push(() => {
-            batch.ack();
+            batch.ack(OUTCOME);
             resolve();
           });
         }),

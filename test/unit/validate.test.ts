@@ -12,6 +12,8 @@ const series: SeriesInfo = {
   signal: 'temperature',
   unit: 'degC',
   isActive: true,
+  scale: 1,
+  offset: 0,
 };
 const reading = (value: number, more: Partial<IncomingReading> = {}): IncomingReading => ({
   sensorId: 'M-1-TEMP',

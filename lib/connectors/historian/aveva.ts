@@ -9,6 +9,8 @@ import type {
   HistorianConnector,
   HistorianPoint,
   HistorianTag,
+  PageRequest,
+  PageResult,
   RecordedPage,
   RefusedPoint,
   TagFailure,
@@ -16,6 +18,8 @@ import type {
 
 /** TagFilter allows at most 20 OR clauses (protocols.md §2); the same bound keeps a Tags $filter short. */
 const TAGS_PER_CALL = 20;
+/** ProcessValues filters one FQN a request: a readPages call reads this many tags at once. */
+const PARALLEL_READS = 4;
 
 export interface AvevaHistorianOptions {
   name: string;
@@ -27,6 +31,8 @@ export interface AvevaHistorianOptions {
    * Either way every @odata.nextLink is followed.
    */
   pageSize?: number;
+  /** Rows a tag's page of readPages holds before it is cut at a timestamp (default 10,000). */
+  rowsPerPage?: number;
 }
 
 /** A ProcessValues / Tags row as REST v2 sends it (Quality and QualityDetail are not in the documented sample). */
@@ -66,12 +72,15 @@ export class AvevaHistorianConnector implements HistorianConnector {
   readonly client: UpstreamClient;
   private readonly base: string;
   private readonly pageSize?: number;
+  private readonly rowsPerPage: number;
+  readonly pagesPerCall = TAGS_PER_CALL;
 
   constructor(opts: AvevaHistorianOptions) {
     this.name = opts.name;
     this.client = new UpstreamClient(opts.name, opts.connection);
     this.base = (opts.basePath ?? '/Historian/v2').replace(/\/$/, '');
     this.pageSize = opts.pageSize;
+    this.rowsPerPage = opts.rowsPerPage ?? 10_000;
   }
 
   async resolveTags(fqns: readonly string[]): Promise<{ resolved: HistorianTag[]; failed: TagFailure[] }> {
@@ -100,23 +109,76 @@ export class AvevaHistorianConnector implements HistorianConnector {
   }
 
   async *recorded(tag: HistorianTag, from: Date, to: Date, signal?: AbortSignal): AsyncIterable<RecordedPage> {
+    for await (const rows of this.values(tag, from, to, signal)) yield this.toPage(rows, tag);
+  }
+
+  /**
+   * Each tag's next page, PARALLEL_READS tags at a time (ProcessValues takes one FQN a filter). A page follows the
+   * server's next links until it holds rowsPerPage rows and the next row has a later timestamp; the next page
+   * starts at that row's timestamp, so equal timestamps are never split (a run longer than a page is read to its
+   * end first) and a page covers exactly [from, next). A tag's failure (a 404, a malformed page) is its own.
+   */
+  async readPages(reqs: readonly PageRequest[], signal?: AbortSignal): Promise<PageResult[]> {
+    const out: PageResult[] = new Array(reqs.length);
+    let nextIndex = 0;
+    const worker = async () => {
+      for (let i = nextIndex++; i < reqs.length; i = nextIndex++) {
+        const r = reqs[i]!;
+        try {
+          out[i] = { tag: r.tag, ...(await this.readPage(r, signal)) };
+        } catch (e) {
+          if (signal?.aborted) throw e;
+          out[i] = { tag: r.tag, error: e as Error };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_READS, reqs.length) }, worker));
+    return out;
+  }
+
+  private async readPage({ tag, from, to }: PageRequest, signal?: AbortSignal) {
+    const rows: Row[] = [];
+    let prev = Number.NEGATIVE_INFINITY;
+    for await (const batch of this.values(tag, from, to, signal)) {
+      for (const r of batch) {
+        const ms = this.ms(r);
+        // The cut relies on the order; a row outside the filter means the server did not apply it.
+        if (ms < prev) throw badResponse(this.name, `${tag.tag}: rows out of time order at ${String(r.DateTime)}`);
+        if (ms < from.getTime() || ms >= to.getTime())
+          throw badResponse(this.name, `${tag.tag}: a row at ${String(r.DateTime)}, outside the range asked`);
+        // Full, and this row starts a new timestamp: every row before it is read, so the next page starts here.
+        if (rows.length >= this.rowsPerPage && ms !== prev) return { page: this.toPage(rows, tag), next: new Date(ms) };
+        rows.push(r);
+        prev = ms;
+      }
+    }
+    return { page: this.toPage(rows, tag), next: null };
+  }
+
+  /** ProcessValues of one tag in [from, to), Delta (every stored value), a server page at a time. */
+  private values(tag: HistorianTag, from: Date, to: Date, signal?: AbortSignal): AsyncIterable<Row[]> {
     const filter =
       `FQN eq ${str(tag.ref)} and DateTime ge ${from.toISOString()} ` + `and DateTime lt ${to.toISOString()}`;
+    return this.rows(`${this.base}/ProcessValues`, { $filter: filter, RetrievalMode: 'Delta' }, tag.ref, signal);
+  }
+
+  private toPage(rows: readonly Row[], tag: HistorianTag): RecordedPage {
     const isString = /^string$/i.test(tag.type);
-    for await (const rows of this.rows(
-      `${this.base}/ProcessValues`,
-      { $filter: filter, RetrievalMode: 'Delta' },
-      tag.ref,
-      signal,
-    )) {
-      const page: RecordedPage = { points: [], refused: [] };
-      for (const r of rows) {
-        const p = this.point(r, isString);
-        if ('reason' in p) page.refused.push(p);
-        else page.points.push(p);
-      }
-      yield page;
+    const page: RecordedPage = { points: [], refused: [] };
+    for (const r of rows) {
+      const p = this.point(r, isString);
+      if ('reason' in p) page.refused.push(p);
+      else page.points.push(p);
     }
+    return page;
+  }
+
+  private ms(r: Row): number {
+    const ms = wireTimeMs(r.DateTime, 'utc');
+    if (ms === undefined) {
+      throw badResponse(this.name, `a ${r.FQN ?? '?'} row has no valid DateTime (${JSON.stringify(r.DateTime)})`);
+    }
+    return ms;
   }
 
   close(): void {
@@ -125,11 +187,7 @@ export class AvevaHistorianConnector implements HistorianConnector {
 
   /** One row: a number (analog, or discrete 0/1 whatever its Text message says), or refused with why. */
   private point(r: Row, isString: boolean): HistorianPoint | RefusedPoint {
-    const ms = wireTimeMs(r.DateTime, 'utc');
-    if (ms === undefined) {
-      throw badResponse(this.name, `a ${r.FQN ?? '?'} row has no valid DateTime (${JSON.stringify(r.DateTime)})`);
-    }
-    const ts = new Date(ms);
+    const ts = new Date(this.ms(r));
     if (isString) return { ts, reason: 'string value: the hub stores numbers only', raw: r.Text ?? r.Value };
     // A NULL Value (bad quality, QualityDetail 24) marks a gap: counted as refused, never a zero.
     if (r.Value === null || r.Value === undefined) return { ts, reason: 'no value', raw: r };

@@ -42,6 +42,22 @@ export interface RecordedPage {
   refused: RefusedPoint[];
 }
 
+/** One tag's next page to read: values recorded in [from, to). */
+export interface PageRequest {
+  tag: HistorianTag;
+  from: Date;
+  to: Date;
+}
+
+/**
+ * What one readPages call gives for one tag: a page and where the next one starts (`next`; null once [from, to) is
+ * read to its end) — the page covers exactly [from, next ?? to), which is what a checkpoint may record as fetched —
+ * or this tag's own failure (an item's Errors, a 404): other tags of the call are not failed with it.
+ */
+export type PageResult =
+  | { tag: HistorianTag; page: RecordedPage; next: Date | null }
+  | { tag: HistorianTag; error: Error };
+
 export interface HistorianConnector {
   /** The historian's name in historian.yml. */
   readonly name: string;
@@ -52,5 +68,12 @@ export interface HistorianConnector {
    * page boundary come exactly once; a run of equal timestamps longer than a page neither loops nor loses a value.
    */
   recorded(tag: HistorianTag, from: Date, to: Date, signal?: AbortSignal): AsyncIterable<RecordedPage>;
+  /**
+   * The next page of each of several tags, each from its own cursor, in as few round trips as the historian allows
+   * (PI: one POST /batch; AVEVA: a few requests at once). At most `pagesPerCall` requests a call. A failure of the
+   * whole call (auth, the server down after retries) throws; a failure of one tag is that tag's result.
+   */
+  readPages(reqs: readonly PageRequest[], signal?: AbortSignal): Promise<PageResult[]>;
+  readonly pagesPerCall: number;
   close(): void;
 }

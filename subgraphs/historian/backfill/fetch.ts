@@ -1,0 +1,184 @@
+import { UpstreamError } from '../../../lib/connectors/errors.ts';
+import type {
+  HistorianConnector,
+  HistorianTag,
+  PageResult,
+  RecordedPage,
+} from '../../../lib/connectors/historian/types.ts';
+import { tagSeriesKey } from '../../../lib/telemetry/caches.ts';
+import type { BatchOutcome, DeadLetter, IncomingReading, TelemetrySink } from '../../../lib/telemetry/types.ts';
+import type { TimeRange } from './backfill.repo.ts';
+
+/** One tag to read: what is still missing of it, oldest first. */
+export interface FetchTask {
+  tagMappingId: string;
+  tag: HistorianTag;
+  ranges: TimeRange[];
+}
+
+/** What a fetch tells its caller; all but `stop` are called once the pages concerned are committed. */
+export interface FetchEvents {
+  /** A page is stored (or was empty): `range` is now fetched for the tag. */
+  committed(task: FetchTask, range: TimeRange, fetched: number, outcome: BatchOutcome): void;
+  /** The tag is done: everything asked is fetched, or it failed with `error` (its committed pages stay). */
+  tagDone(task: FetchTask, error?: string): void;
+  /** Checked between calls: a pause or cancel stops reading (what was read is still committed). */
+  stop(): boolean;
+}
+
+export interface FetchOptions {
+  connector: HistorianConnector;
+  sink: TelemetrySink;
+  /** A tag whose page failed this many times in a row (transiently) fails; a refusal fails it at once. */
+  maxTagAttempts: number;
+  signal?: AbortSignal;
+}
+
+const NO_OUTCOME: BatchOutcome = { stored: 0, duplicate: 0, rejected: 0, deadLetters: 0 };
+
+interface Reading {
+  task: FetchTask;
+  cursor: Date;
+  attempts: number;
+  /** Pages handed to the pipeline and not yet committed. */
+  pending: number;
+  reading: boolean;
+  error?: string;
+}
+
+/**
+ * Reads every task's missing ranges through the connector's multi-tag reads (`pagesPerCall` tags a call, each
+ * from its own cursor) and hands each page to the one pipeline as a batch. Reading runs ahead of committing,
+ * bounded by the pipeline's backpressure (submit waits). Resolves when every page handed over is committed; throws
+ * when the historian fails as a whole (after the connection's retries) or a commit failed (the data comes again on
+ * the next run: nothing is marked fetched that was not stored).
+ */
+export async function fetchAll(o: FetchOptions, tasks: readonly FetchTask[], ev: FetchEvents): Promise<void> {
+  let inFlight = 0;
+  let sinkError: Error | undefined;
+  let settle: (() => void) | undefined;
+  const settled = () => {
+    if (inFlight === 0) settle?.();
+  };
+  const finish = (s: Reading) => {
+    if (!s.reading && s.pending === 0) ev.tagDone(s.task, s.error);
+  };
+  const waiting = tasks.map(
+    (task): Reading => ({ task, cursor: task.ranges[0]?.from ?? new Date(0), attempts: 0, pending: 0, reading: true }),
+  );
+  let group: Reading[] = [];
+  try {
+    while (!sinkError && !ev.stop() && (waiting.length || group.length)) {
+      while (group.length < o.connector.pagesPerCall && waiting.length) {
+        const s = waiting.shift()!;
+        if (s.task.ranges.length) group.push(s);
+        else {
+          s.reading = false;
+          finish(s);
+        }
+      }
+      if (!group.length) break;
+      const reqs = group.map((s) => ({ tag: s.task.tag, from: s.cursor, to: s.task.ranges[0]!.to }));
+      const results = await o.connector.readPages(reqs, o.signal);
+      const next: Reading[] = [];
+      for (const [i, s] of group.entries()) {
+        const r = results.find((x) => x.tag === reqs[i]!.tag) ?? results[i];
+        if (!r || r.tag.ref !== s.task.tag.ref) {
+          fail(s, 'the historian gave no answer for this tag');
+          continue;
+        }
+        if ('error' in r) {
+          s.attempts++;
+          const again = r.error instanceof UpstreamError && r.error.retryable && s.attempts < o.maxTagAttempts;
+          if (again) next.push(s);
+          else fail(s, r.error.message);
+          continue;
+        }
+        s.attempts = 0;
+        const range = { from: s.cursor, to: r.next ?? s.task.ranges[0]!.to };
+        if (r.next && r.next <= s.cursor) {
+          fail(s, `the historian's next page starts at ${r.next.toISOString()}, not after the page it followed`);
+          continue;
+        }
+        await handOver(s, range, r);
+        if (r.next) s.cursor = r.next;
+        else {
+          s.task.ranges.shift();
+          if (s.task.ranges.length) s.cursor = s.task.ranges[0]!.from;
+        }
+        if (s.task.ranges.length) next.push(s);
+        else {
+          s.reading = false;
+          finish(s);
+        }
+      }
+      group = next;
+    }
+  } finally {
+    // Whatever ended the loop, the pages handed over are committed (or failed) before this returns.
+    if (inFlight > 0) await new Promise<void>((resolve) => (settle = resolve));
+  }
+  if (sinkError) throw sinkError;
+
+  function fail(s: Reading, error: string) {
+    s.reading = false;
+    s.error = error;
+    finish(s);
+  }
+
+  async function handOver(s: Reading, range: TimeRange, r: Extract<PageResult, { page: RecordedPage }>) {
+    const { readings, deadLetters } = toBatch(s.task, r.page);
+    const fetched = r.page.points.length + r.page.refused.length;
+    if (fetched === 0) {
+      ev.committed(s.task, range, 0, NO_OUTCOME);
+      return;
+    }
+    s.pending++;
+    inFlight++;
+    const done = () => {
+      s.pending--;
+      inFlight--;
+      finish(s);
+      settled();
+    };
+    await o.sink.submit({
+      source: 'HISTORIAN',
+      readings,
+      deadLetters,
+      ack: (outcome) => {
+        ev.committed(s.task, range, fetched, outcome);
+        done();
+      },
+      fail: (err) => {
+        sinkError ??= err;
+        // Not finished: the tag is read again from its watermark on the next run.
+        s.reading = true;
+        done();
+      },
+    });
+  }
+}
+
+/** A page as the pipeline takes it: numbers and states for the tag's series, refused values as dead letters. */
+export function toBatch(task: FetchTask, page: RecordedPage) {
+  const sensorId = tagSeriesKey(task.tagMappingId);
+  const readings: IncomingReading[] = page.points.map((p) =>
+    typeof p.value === 'number'
+      ? { sensorId, ts: p.ts, value: p.value, sourceQuality: p.quality }
+      : {
+          sensorId,
+          ts: p.ts,
+          value: p.value.code,
+          state: { name: p.value.state, code: p.value.code },
+          sourceQuality: p.quality,
+        },
+  );
+  const deadLetters: DeadLetter[] = page.refused.map((x) => ({
+    reason: 'INVALID_VALUE',
+    detail: `${task.tag.tag} at ${x.ts.toISOString()}: ${x.reason}`,
+    topic: task.tag.tag,
+    payload: Buffer.from(JSON.stringify(x.raw ?? null)),
+    sensorId,
+  }));
+  return { readings, deadLetters };
+}
