@@ -60,11 +60,13 @@ export interface TestHubOptions {
   config?: { dir: string; env?: Record<string, string> };
   /** The clock of the hub's services (the historian frontfill reads up to its now). */
   now?: () => number;
+  /** A database of the caller's (createTestDatabase) instead of a fresh one: a restart finds its data; not dropped. */
+  database?: { url: string };
 }
 
 /** The whole hub in this process on a fresh database, configured by `opts` (nothing comes from the environment). */
 export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> {
-  const database = await createTestDatabase();
+  const database = opts.database ? { ...opts.database, drop: async () => {} } : await createTestDatabase();
   const hubConfig = HubConfigSchema.parse({
     gateway: { host: '127.0.0.1', port: 0 },
     // The historian's pipeline listens for changes on a connection of its own.
