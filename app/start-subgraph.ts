@@ -6,6 +6,7 @@ import { log } from '../lib/log.ts';
 import type { SubgraphModule } from '../lib/subgraph/module.ts';
 import { createSubgraphApp, type LiveOptions } from '../lib/subgraph/server.ts';
 import { serveSubscriptions } from '../lib/subgraph/ws.ts';
+import { createMetrics } from '../lib/metrics.ts';
 
 export interface SubgraphDeps {
   db: Db;
@@ -29,7 +30,8 @@ export interface SubgraphDeps {
  */
 export async function startSubgraph<L, S>(m: SubgraphModule<L, S>, d: SubgraphDeps): Promise<Listening> {
   const settings = d.settings ?? settingsOf({});
-  const services = m.services?.({ db: d.db, settings, jobs: d.jobs, now: d.now });
+  const metrics = createMetrics(m.name);
+  const services = m.services?.({ db: d.db, settings, jobs: d.jobs, now: d.now, registry: metrics.registry });
   await services?.start?.();
   const live = d.live ?? { mqttUrl: settings.hub.mqtt.url, topicPrefix: settings.hub.mqtt.liveTopicPrefix };
   const made = await createSubgraphApp({
@@ -38,6 +40,7 @@ export async function startSubgraph<L, S>(m: SubgraphModule<L, S>, d: SubgraphDe
     internalSecret: d.internalSecret,
     services: services?.value ?? ({} as S),
     live,
+    metrics,
   });
   const l = await listen(made.app, d.host, d.port, '/graphql');
   const ws = made.schema.getSubscriptionType()

@@ -1,3 +1,4 @@
+import type { Registry } from 'prom-client';
 import type { DocumentNode } from 'graphql';
 import type { Scope } from '../auth/scope.ts';
 import type { SubgraphName } from '../config/hub.ts';
@@ -13,6 +14,8 @@ export interface ServiceDeps {
   jobs?: JobRunner;
   /** The clock of work that reads up to "now" (the historian frontfill); tests move it. Default Date.now. */
   now?: () => number;
+  /** The subgraph's /metrics registry: a service's own metrics (a pipeline's) are served with the subgraph's. */
+  registry?: Registry;
 }
 
 /**

@@ -14,7 +14,7 @@ import type { Db } from '../db/index.ts';
 import { formatError, HubError, isClientError } from '../errors.ts';
 import { mountOps } from '../http.ts';
 import { log } from '../log.ts';
-import { createMetrics, observePlugin } from '../metrics.ts';
+import { createMetrics, type Metrics, observePlugin } from '../metrics.ts';
 import { buildContext, type ContextDeps, type SubgraphContext } from './context.ts';
 import { LiveFeed } from './live-feed.ts';
 import { LIVE_PREFIX } from '../telemetry/live.ts';
@@ -29,6 +29,8 @@ export interface SubgraphOptions<L, S> {
   /** What the module's services made (ctx.services). */
   services: S;
   live?: LiveOptions;
+  /** The subgraph's metrics, made before its services so they can register theirs in it (default: made here). */
+  metrics?: Metrics;
 }
 
 /** Where subgraphs that serve subscriptions read the live channel. */
@@ -43,7 +45,7 @@ export interface LiveOptions {
  */
 export async function createSubgraphApp<L, S>(opts: SubgraphOptions<L, S>) {
   const { name, typeDefs } = opts.module;
-  const metrics = createMetrics(name);
+  const metrics = opts.metrics ?? createMetrics(name);
   const verifyInternal = createInternalTokenVerifier(opts.internalSecret);
   // The generated Resolvers type is checked against the schema by codegen; Apollo's own map type is looser
   // about scalars and __resolveReference, so the two meet here, once.

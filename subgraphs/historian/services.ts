@@ -23,7 +23,7 @@ export interface HistorianServices {
  * (backfills and the frontfill on the job runner) feeding the one pipeline, made here as every ingest process
  * makes it. Historian readings are not published on the live channel: a backfill is history, not live data.
  */
-export function historianServices({ db, settings, jobs, now }: ServiceDeps): Services<HistorianServices> {
+export function historianServices({ db, settings, jobs, now, registry }: ServiceDeps): Services<HistorianServices> {
   const historians = new Map(
     settings.historian.historians.map((config) => [
       config.name,
@@ -60,7 +60,7 @@ export function historianServices({ db, settings, jobs, now }: ServiceDeps): Ser
       }
       const caches = new TelemetryCaches(db, databaseUrl);
       await caches.start();
-      const pipeline = new TelemetryPipeline(db, caches, new Registry(), {
+      const pipeline = new TelemetryPipeline(db, caches, registry ?? new Registry(), {
         ...DEFAULT_PIPELINE,
         maxQueuedRows: 100_000,
       });

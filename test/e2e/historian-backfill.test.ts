@@ -191,6 +191,12 @@ describe('a backfill over 1,000 tags', () => {
     ]);
     expect(rows[1]!.details).toMatchObject({ historian: 'PI-1', fetched: TAGS * N, imported: TAGS * N, tags: TAGS });
   });
+
+  it("counts what it stored in the historian subgraph's /metrics, as ingest counts live readings", async () => {
+    const text = await (await fetch(hub.subgraphUrls.historian.replace(/\/graphql$/, '/metrics'))).text();
+    const stored = /hub_ingest_readings_total\{[^}]*source="HISTORIAN"[^}]*outcome="stored"[^}]*\} (\d+)/.exec(text);
+    expect(Number(stored?.[1])).toBeGreaterThanOrEqual(TAGS * N);
+  });
 });
 
 describe('values as the historian gives them', () => {
