@@ -244,6 +244,7 @@ export class TelemetryPipeline implements TelemetrySink {
         states: states.length,
         statesEnd: 0,
         rejected: 0,
+        unresolved: 0,
         repeated: 0,
         deadLetters: b.deadLetters.length,
       };
@@ -269,6 +270,7 @@ export class TelemetryPipeline implements TelemetrySink {
           dead.push({ source, ...refused!, ...where, ...origin(r) });
           count(refused!.reason);
           part.rejected++;
+          if (refused!.reason === 'UNKNOWN_SENSOR') part.unresolved++;
           continue;
         }
         if (r.state) {
@@ -344,7 +346,14 @@ export class TelemetryPipeline implements TelemetrySink {
       for (const b of batches) b.fail?.(new Error('the batch could not be committed'));
       return;
     }
-    for (const b of batches) b.ack(outcomeOf(b.part, rows, states, stored));
+    for (const b of batches) {
+      // One source's failing acknowledgement must not leave the others unacknowledged (they would wait for ever).
+      try {
+        b.ack(outcomeOf(b.part, rows, states, stored));
+      } catch (err) {
+        log.error({ err: (err as Error).message, source: b.source }, 'a source failed to take its acknowledgement');
+      }
+    }
     this.afterCommit({ rows, series: placed, alerts: stored.alerts, source: batches[0]!.source });
     for (const [source, c] of counts) {
       for (const outcome of ['stored', 'duplicate', 'rejected'] as const)
@@ -426,6 +435,7 @@ interface Part {
   states: number;
   statesEnd: number;
   rejected: number;
+  unresolved: number;
   /** Repeats of the last value within duplicateWindowMs, not stored. */
   repeated: number;
   deadLetters: number;
@@ -444,7 +454,7 @@ function outcomeOf(part: Part, rows: StoredReading[], states: StoredState[], c: 
   };
   for (let i = part.rows; i < part.rowsEnd; i++) take(c.newReadings, rows[i]!.seriesId, rows[i]!.ts);
   for (let i = part.states; i < part.statesEnd; i++) take(c.newStates, states[i]!.seriesId, states[i]!.ts);
-  return { stored, duplicate, rejected: part.rejected, deadLetters: part.deadLetters };
+  return { stored, duplicate, rejected: part.rejected, deadLetters: part.deadLetters, unresolved: part.unresolved };
 }
 
 /**

@@ -75,6 +75,11 @@ export interface BatchOutcome {
   rejected: number;
   /** The batch's own dead letters (what the source could not decode), kept too. */
   deadLetters: number;
+  /**
+   * Of `rejected`, those whose series the hub did not know (UNKNOWN_SENSOR): a source that can read them again
+   * (a historian) does not count them as done.
+   */
+  unresolved: number;
 }
 
 /** A loss a source could detect but not prevent (a Sparkplug seq gap), for the data-quality report. */

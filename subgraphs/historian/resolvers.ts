@@ -96,7 +96,11 @@ export const resolvers: G.Resolvers<Context> = {
         requireRole(ctx.viewer, 'engineer');
         await visibleJob(ctx, a.jobId);
         return (async function* () {
-          for await (const job of watchJob(ctx.db, a.jobId)) yield { backfillProgress: job };
+          for await (const job of watchJob(ctx.db, a.jobId)) {
+            // Loaders live a second per scope on this path: each event's counts are read afresh.
+            ctx.loaders.jobProgress.clear(a.jobId);
+            yield { backfillProgress: job };
+          }
         })();
       },
     },

@@ -35,7 +35,10 @@ export function historianServices({ db, settings, jobs, now, registry }: Service
   let stopIngest: (() => Promise<void>) | undefined;
   let retry: NodeJS.Timeout | undefined;
   return {
-    value: { historians, backfills: new Backfills(db, historians, jobs) },
+    value: {
+      historians,
+      backfills: new Backfills(db, historians, jobs, settings.historian.frontfill.lagSeconds * 1000, now),
+    },
     async start() {
       if (!historians.size) return;
       // historian.yml's mappings; those that cannot be made yet (no machine, the historian away) are tried again.

@@ -145,9 +145,16 @@ the millisecond`, async () => {
     const lvl = await collect(
       hist.recorded(tag('Baytown.tank_level'), new Date('2024-05-01T06:00:00Z'), new Date('2024-05-01T07:00:00Z')),
     );
+    // Quality 133 at `from` is the delta query's initial value (the value in effect then), not a recorded one.
     expect(lvl.points.map((p) => [p.ts.toISOString(), p.value, p.quality])).toEqual([
-      ['2024-05-01T06:00:00.000Z', 41.5, 100], // Quality 133: the initial value of a delta query, good
       ['2024-05-01T06:00:02.012Z', 41.7, 100], // .0128451 truncated, not rounded to .013
+    ]);
+    const before = await collect(
+      hist.recorded(tag('Baytown.tank_level'), new Date('2024-05-01T05:00:00Z'), new Date('2024-05-01T06:00:01Z')),
+    );
+    // Read from earlier, the same row is no initial value of this query: a value (Quality 133 maps to good).
+    expect(before.points.map((p) => [p.ts.toISOString(), p.value, p.quality])).toEqual([
+      ['2024-05-01T06:00:00.000Z', 41.5, 100],
     ]);
     // The NULL row with bad quality is a gap marker: refused and counted, never a zero.
     expect(lvl.refused.map((p) => [p.ts.toISOString(), p.reason])).toEqual([['2024-05-01T06:30:00.000Z', 'no value']]);

@@ -343,6 +343,47 @@ describe('steering a job', () => {
   }, 60_000);
 });
 
+describe('steering a job, at awkward moments', () => {
+  it('a pause resumed before the run saw it still ends with every value (the next run carries on)', async () => {
+    const tags = [...Array(200).keys()].map((i) => name(i + 600));
+    for (const t of tags) pi.addEvents(t, series(T0 - 600 * STEP, 30, STEP));
+    pi.setMode('slow', { delayMs: 250 });
+    const id = (await start({ tags, from: iso(T0 - 600 * STEP), to: iso(T0 - 570 * STEP) })).body.data.startBackfill.id;
+    await jobIn(hub, engineer, id, ['RUNNING']);
+    const steer = (op: string) => hub.gql(engineer, `mutation($id: ID!) { ${op}(id: $id) { status } }`, { id });
+    expect((await steer('pauseBackfill')).body.data.pauseBackfill.status).toBe('PAUSED');
+    expect((await steer('resumeBackfill')).body.data.resumeBackfill.status).toBe('PENDING');
+    pi.setMode('ok');
+    const done = await jobIn(hub, engineer, id, ['COMPLETED', 'FAILED']);
+    expect(done).toMatchObject({ status: 'COMPLETED', tagsCompleted: 200, pointsImported: 200 * 30 });
+  }, 60_000);
+
+  it('resuming a FAILED job reads its failed tags again', async () => {
+    const bad = name(950);
+    const webId = pi.tags.get(bad.toUpperCase())!.webId;
+    pi.addEvents(bad, series(T0 - 700 * STEP, 4, STEP));
+    pi.addEvents(name(951), series(T0 - 700 * STEP, 4, STEP));
+    pi.setMode('itemErrors', { webIds: [webId] });
+    const id = (await start({ tags: [bad, name(951)], from: iso(T0 - 700 * STEP), to: iso(T0 - 690 * STEP) })).body.data
+      .startBackfill.id;
+    expect(await jobIn(hub, engineer, id, ['FAILED', 'COMPLETED'])).toMatchObject({ status: 'FAILED', tagsFailed: 1 });
+    pi.setMode('ok');
+    const r = await hub.gql(engineer, 'mutation($id: ID!) { resumeBackfill(id: $id) { status } }', { id });
+    expect(r.body.errors).toBeUndefined();
+    const done = await jobIn(hub, engineer, id, ['COMPLETED', 'FAILED']);
+    expect(done).toMatchObject({ status: 'COMPLETED', tagsFailed: 0, tagsCompleted: 2, pointsImported: 8 });
+  }, 60_000);
+
+  it("ends a job at now − the frontfill's lag: the newest values are the frontfill's", async () => {
+    const to = new Date(Date.now() + 30_000);
+    const res = await start({ tags: [name(960)], from: iso(to.getTime() - 3_600_000), to: to.toISOString() });
+    expect(res.body.errors).toBeUndefined();
+    const end = Date.parse(res.body.data.startBackfill.to);
+    expect(end).toBeLessThanOrEqual(Date.now());
+    expect(end).toBeGreaterThan(Date.now() - 60_000);
+  });
+});
+
 describe('following a job', () => {
   it('streams its progress over the gateway until it ends, then completes', async () => {
     const tags = [...Array(200).keys()].map((i) => name(i + 400));
@@ -383,6 +424,11 @@ describe('refusals', () => {
     const unmapped = await start({ tags: [name(1), `${PI_SERVER}NOT.MAPPED`], ...range });
     expect(code(unmapped.body)).toBe('BAD_USER_INPUT');
     expect(unmapped.body.errors[0].extensions.missing).toEqual([`${PI_SERVER}NOT.MAPPED`]);
+    await hub.db.updateTable('historian.tagMappings').set({ isActive: false }).where('tag', '=', name(2)).execute();
+    const inactive = await start({ tags: [name(2)], ...range });
+    await hub.db.updateTable('historian.tagMappings').set({ isActive: true }).where('tag', '=', name(2)).execute();
+    expect(code(inactive.body)).toBe('BAD_USER_INPUT');
+    expect(inactive.body.errors[0].extensions.mappings).toEqual([ids.get(name(2))]);
     const viewer = await hub.token({ role: 'viewer' });
     expect(code((await start({ tags: [name(1)], ...range }, viewer)).body)).toBe('FORBIDDEN');
     expect(code((await hub.gql(viewer, PROGRESS, { id: '00000000-0000-0000-0000-000000000000' })).body)).toBe(

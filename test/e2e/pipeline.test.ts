@@ -103,13 +103,13 @@ even when two sources' batches commit together`, async () => {
     const ts = new Date(minuteAgo().getTime() - 4_000);
     const one = { sensorId: 'M-103-TEMP', ts, value: 40 };
     const two = { sensorId: 'M-103-TEMP', ts: new Date(ts.getTime() + 2), value: 41 };
-    expect(await send([one])).toEqual({ stored: 1, duplicate: 0, rejected: 0, deadLetters: 0 });
+    expect(await send([one])).toEqual({ stored: 1, duplicate: 0, rejected: 0, deadLetters: 0, unresolved: 0 });
     const dl = [{ reason: 'UNMAPPABLE_PAYLOAD' as const, detail: 'no sensor id' }];
     const unknown = { sensorId: 'NO-SUCH-SENSOR', ts, value: 1 };
     // Submitted together, these commit in one transaction (the batch waits batchMaxDelayMs for more).
     const [a, b] = await Promise.all([send([one, two, unknown], dl), send([two])]);
-    expect(a).toEqual({ stored: 1, duplicate: 1, rejected: 1, deadLetters: 1 });
-    expect(b).toEqual({ stored: 0, duplicate: 1, rejected: 0, deadLetters: 0 });
+    expect(a).toEqual({ stored: 1, duplicate: 1, rejected: 1, deadLetters: 1, unresolved: 1 });
+    expect(b).toEqual({ stored: 0, duplicate: 1, rejected: 0, deadLetters: 0, unresolved: 0 });
   });
 
   it(`applies range rules: ALERT raises one alert when a series enters violation, REJECT keeps the value out, \

@@ -4,7 +4,7 @@ import { HttpPollingConfigSchema, type HttpPollingConfig } from '../../lib/confi
 import { HttpPoller, type HttpPollerOptions } from '../../lib/telemetry/sources/http-polling.ts';
 import type { BatchOutcome, SourceBatch, TelemetrySink } from '../../lib/telemetry/types.ts';
 
-const OUTCOME: BatchOutcome = { stored: 1, duplicate: 0, rejected: 0, deadLetters: 0 };
+const OUTCOME: BatchOutcome = { stored: 1, duplicate: 0, rejected: 0, deadLetters: 0, unresolved: 0 };
 import { HTML_BODY, MALFORMED_BODY, startHttpSensor, type FakeHttpSensor } from '../fakes/http-sensor.ts';
 
 // Taken before any test fakes the clock: the sockets are real and need real time to move.

@@ -155,11 +155,25 @@ export class AvevaHistorianConnector implements HistorianConnector {
     return { page: this.toPage(rows, tag), next: null };
   }
 
-  /** ProcessValues of one tag in [from, to), Delta (every stored value), a server page at a time. */
-  private values(tag: HistorianTag, from: Date, to: Date, signal?: AbortSignal): AsyncIterable<Row[]> {
+  /**
+   * ProcessValues of one tag in [from, to), Delta (every stored value), a server page at a time. A delta query
+   * starts with the value in effect at its start time, stamped with it (Quality 133, protocols.md §2): not a value
+   * recorded then, so it is left out; stored, it would add a value at every page start and frontfill round.
+   */
+  private async *values(tag: HistorianTag, from: Date, to: Date, signal?: AbortSignal): AsyncIterable<Row[]> {
     const filter =
       `FQN eq ${str(tag.ref)} and DateTime ge ${from.toISOString()} ` + `and DateTime lt ${to.toISOString()}`;
-    return this.rows(`${this.base}/ProcessValues`, { $filter: filter, RetrievalMode: 'Delta' }, tag.ref, signal);
+    let first = true;
+    for await (const rows of this.rows(
+      `${this.base}/ProcessValues`,
+      { $filter: filter, RetrievalMode: 'Delta' },
+      tag.ref,
+      signal,
+    )) {
+      const initial = first && rows[0]?.Quality === 133 && this.ms(rows[0]) === from.getTime();
+      if (rows.length) first = false;
+      yield initial ? rows.slice(1) : rows;
+    }
   }
 
   private toPage(rows: readonly Row[], tag: HistorianTag): RecordedPage {
@@ -188,7 +202,9 @@ export class AvevaHistorianConnector implements HistorianConnector {
   /** One row: a number (analog, or discrete 0/1 whatever its Text message says), or refused with why. */
   private point(r: Row, isString: boolean): HistorianPoint | RefusedPoint {
     const ts = new Date(this.ms(r));
-    if (isString) return { ts, reason: 'string value: the hub stores numbers only', raw: r.Text ?? r.Value };
+    // A string tag's value is in Text with a NULL Value, also when the tag's type is not known here.
+    const text = (r.Value === null || r.Value === undefined) && typeof r.Text === 'string' && r.Text !== '';
+    if (isString || text) return { ts, reason: 'string value: the hub stores numbers only', raw: r.Text ?? r.Value };
     // A NULL Value (bad quality, QualityDetail 24) marks a gap: counted as refused, never a zero.
     if (r.Value === null || r.Value === undefined) return { ts, reason: 'no value', raw: r };
     if (typeof r.Value !== 'number' || !Number.isFinite(r.Value))

@@ -57,6 +57,28 @@ export const setJobStatus = (db: Db, id: string, from: readonly BackfillStatus[]
     .returningAll()
     .executeTakeFirst();
 
+/** Tasks of a job still to read (PENDING or RUNNING). */
+export const openTaskCount = async (db: Db, jobId: string) =>
+  Number(
+    (
+      await db
+        .selectFrom('historian.backfillTasks')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('jobId', '=', jobId)
+        .where('status', 'in', ['PENDING', 'RUNNING'])
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
+
+/** A FAILED job resumed: its failed tags are read again with the rest. */
+export const reopenFailedTasks = (db: Db, jobId: string) =>
+  db
+    .updateTable('historian.backfillTasks')
+    .set({ status: 'PENDING', error: null, updatedAt: new Date() })
+    .where('jobId', '=', jobId)
+    .where('status', '=', 'FAILED')
+    .execute();
+
 /** The tasks of a job cancelled while no worker ran it. */
 export const cancelOpenTasks = (db: Db, jobId: string) =>
   db
@@ -199,11 +221,24 @@ export async function checkpoint(
   deltas: readonly TaskDelta[],
 ): Promise<BackfillStatus | undefined> {
   return db.transaction().execute(async (trx) => {
+    // What was stored is fetched, whoever holds the lease: the watermarks always take it.
     await addFetched(
       trx,
       deltas.flatMap((d) => d.ranges.map((r) => ({ tagMappingId: d.tagMappingId, ...r }))),
     );
-    if (deltas.length) {
+    const fetched = deltas.reduce((n, d) => n + d.fetched, 0);
+    const row = await trx
+      .updateTable('historian.backfillJobs')
+      .set({
+        leaseUntil: sql<Date>`now() + ${job.leaseMs} * interval '1 millisecond'`,
+        runFetched: sql<number>`run_fetched + ${fetched}`,
+      })
+      .where('id', '=', job.id)
+      .where('worker', '=', job.worker)
+      .returning('status')
+      .executeTakeFirst();
+    // A run that lost its lease does not count: the run that took the job over counts what it reads.
+    if (row && deltas.length) {
       const col = <K extends keyof TaskDelta>(k: K) => deltas.map((d) => d[k] ?? null);
       await sql`
         update historian.backfill_tasks t set
@@ -218,17 +253,6 @@ export async function checkpoint(
         where t.job_id = ${job.id} and t.tag_mapping_id = u.tag_mapping_id
       `.execute(trx);
     }
-    const fetched = deltas.reduce((n, d) => n + d.fetched, 0);
-    const row = await trx
-      .updateTable('historian.backfillJobs')
-      .set({
-        leaseUntil: sql<Date>`now() + ${job.leaseMs} * interval '1 millisecond'`,
-        runFetched: sql<number>`run_fetched + ${fetched}`,
-      })
-      .where('id', '=', job.id)
-      .where('worker', '=', job.worker)
-      .returning('status')
-      .executeTakeFirst();
     return row?.status;
   });
 }
@@ -243,6 +267,8 @@ export async function addFetched(db: Db, ranges: readonly ({ tagMappingId: strin
     from unnest(${real.map((r) => r.tagMappingId)}::uuid[], ${real.map((r) => r.from)}::timestamptz[],
       ${real.map((r) => r.to)}::timestamptz[]) as u(tag_mapping_id, lo, hi)
     group by tag_mapping_id
+    -- Rows in key order: two checkpoints (a backfill's, the frontfill's) over the same tags cannot deadlock.
+    order by tag_mapping_id
     on conflict (tag_mapping_id) do update set fetched = w.fetched + excluded.fetched, updated_at = now()
   `.execute(db);
 }
@@ -257,19 +283,30 @@ export async function endRun(db: Db, id: string, worker: string, status: Backfil
         .where('jobId', '=', id)
         .where('status', 'in', ['PENDING', 'RUNNING'])
         .execute();
-    return trx
+    const ended = await trx
       .updateTable('historian.backfillJobs')
       .set({
         status,
         error,
         worker: null,
         leaseUntil: null,
-        ...(status === 'PAUSED' ? {} : { completedAt: new Date() }),
+        ...(status === 'PAUSED' || status === 'PENDING' ? {} : { completedAt: new Date() }),
       })
       .where('id', '=', id)
       .where('worker', '=', worker)
+      // A pause or cancel ends as asked; any other end only a job still RUNNING (not resumed or paused meanwhile).
+      .where('status', '=', status === 'PAUSED' || status === 'CANCELLED' ? status : 'RUNNING')
       .returningAll()
       .executeTakeFirst();
+    // Changed meanwhile (resumed after this run saw the pause): the next run's, at once.
+    if (!ended)
+      await trx
+        .updateTable('historian.backfillJobs')
+        .set({ leaseUntil: sql<Date>`now() - interval '1 second'` })
+        .where('id', '=', id)
+        .where('worker', '=', worker)
+        .execute();
+    return ended;
   });
 }
 

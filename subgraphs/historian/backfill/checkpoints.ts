@@ -25,12 +25,13 @@ export class Checkpoints<R> {
     this.timer.unref();
   }
 
-  committed(tagMappingId: string, range: TimeRange, fetched: number, o: BatchOutcome): void {
+  committed(tagMappingId: string, range: TimeRange | null, fetched: number, o: BatchOutcome): void {
     const d = this.delta(tagMappingId);
     d.fetched += fetched;
     d.imported += o.stored;
     d.duplicate += o.duplicate;
     d.rejected += o.rejected + o.deadLetters;
+    if (!range) return;
     // Adjacent pages of one tag are one range: fewer rows for range_agg.
     const last = d.ranges.at(-1);
     if (last && last.to.getTime() === range.from.getTime()) last.to = range.to;

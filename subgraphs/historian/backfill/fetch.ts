@@ -18,8 +18,8 @@ export interface FetchTask {
 
 /** What a fetch tells its caller; all but `stop` are called once the pages concerned are committed. */
 export interface FetchEvents {
-  /** A page is stored (or was empty): `range` is now fetched for the tag. */
-  committed(task: FetchTask, range: TimeRange, fetched: number, outcome: BatchOutcome): void;
+  /** A page is stored (or was empty): `range` is now fetched for the tag (null: it must be read again). */
+  committed(task: FetchTask, range: TimeRange | null, fetched: number, outcome: BatchOutcome): void;
   /** The tag is done: everything asked is fetched, or it failed with `error` (its committed pages stay). */
   tagDone(task: FetchTask, error?: string): void;
   /** Checked between calls: a pause or cancel stops reading (what was read is still committed). */
@@ -34,7 +34,10 @@ export interface FetchOptions {
   signal?: AbortSignal;
 }
 
-const NO_OUTCOME: BatchOutcome = { stored: 0, duplicate: 0, rejected: 0, deadLetters: 0 };
+const NO_OUTCOME: BatchOutcome = { stored: 0, duplicate: 0, rejected: 0, deadLetters: 0, unresolved: 0 };
+/** Backoff before a tag (or the whole call) that failed transiently is read again: 200 ms doubling, at most 5 s. */
+const backoffMs = (attempt: number) => Math.min(5000, 200 * 2 ** Math.max(0, attempt - 1));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Reading {
   task: FetchTask;
@@ -44,6 +47,8 @@ interface Reading {
   pending: number;
   reading: boolean;
   error?: string;
+  /** tagDone was called. */
+  done?: boolean;
 }
 
 /**
@@ -61,7 +66,9 @@ export async function fetchAll(o: FetchOptions, tasks: readonly FetchTask[], ev:
     if (inFlight === 0) settle?.();
   };
   const finish = (s: Reading) => {
-    if (!s.reading && s.pending === 0) ev.tagDone(s.task, s.error);
+    if (s.done || s.reading || s.pending > 0) return;
+    s.done = true;
+    ev.tagDone(s.task, s.error);
   };
   const waiting = tasks.map(
     (task): Reading => ({ task, cursor: task.ranges[0]?.from ?? new Date(0), attempts: 0, pending: 0, reading: true }),
@@ -79,9 +86,16 @@ export async function fetchAll(o: FetchOptions, tasks: readonly FetchTask[], ev:
       }
       if (!group.length) break;
       const reqs = group.map((s) => ({ tag: s.task.tag, from: s.cursor, to: s.task.ranges[0]!.to }));
-      const results = await o.connector.readPages(reqs, o.signal);
+      const results = await readWithRetries(reqs);
       const next: Reading[] = [];
+      let retrying = 0;
       for (const [i, s] of group.entries()) {
+        if (s.error) {
+          // A committed page of it could not be placed (see handOver): it stops here.
+          s.reading = false;
+          finish(s);
+          continue;
+        }
         const r = results.find((x) => x.tag === reqs[i]!.tag) ?? results[i];
         if (!r || r.tag.ref !== s.task.tag.ref) {
           fail(s, 'the historian gave no answer for this tag');
@@ -90,8 +104,10 @@ export async function fetchAll(o: FetchOptions, tasks: readonly FetchTask[], ev:
         if ('error' in r) {
           s.attempts++;
           const again = r.error instanceof UpstreamError && r.error.retryable && s.attempts < o.maxTagAttempts;
-          if (again) next.push(s);
-          else fail(s, r.error.message);
+          if (again) {
+            next.push(s);
+            retrying = Math.max(retrying, s.attempts);
+          } else fail(s, r.error.message);
           continue;
         }
         s.attempts = 0;
@@ -113,12 +129,26 @@ export async function fetchAll(o: FetchOptions, tasks: readonly FetchTask[], ev:
         }
       }
       group = next;
+      if (retrying) await sleep(backoffMs(retrying));
     }
   } finally {
     // Whatever ended the loop, the pages handed over are committed (or failed) before this returns.
     if (inFlight > 0) await new Promise<void>((resolve) => (settle = resolve));
   }
   if (sinkError) throw sinkError;
+
+  /** One call, tried again with backoff while the whole historian fails transiently (a WebException 503 in a 200). */
+  async function readWithRetries(reqs: Parameters<HistorianConnector['readPages']>[0]) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await o.connector.readPages(reqs, o.signal);
+      } catch (err) {
+        const again = err instanceof UpstreamError && err.retryable && attempt < o.maxTagAttempts;
+        if (!again || o.signal?.aborted) throw err;
+        await sleep(backoffMs(attempt));
+      }
+    }
+  }
 
   function fail(s: Reading, error: string) {
     s.reading = false;
@@ -146,7 +176,11 @@ export async function fetchAll(o: FetchOptions, tasks: readonly FetchTask[], ev:
       readings,
       deadLetters,
       ack: (outcome) => {
-        ev.committed(s.task, range, fetched, outcome);
+        // Values the pipeline could not place on the tag's series (its mapping not yet known there) are not
+        // fetched: the range stays unclaimed and the tag fails, to be retried.
+        if (outcome.unresolved > 0)
+          s.error ??= `${outcome.unresolved} values could not be placed on the tag's series: retry the tag`;
+        ev.committed(s.task, outcome.unresolved > 0 ? null : range, fetched, outcome);
         done();
       },
       fail: (err) => {

@@ -5,7 +5,7 @@ export function mappingsForBackfill(
   db: Db,
   by: { ids: readonly string[] } | { historian: string; tags: readonly string[] },
 ) {
-  const q = db.selectFrom('historian.tagMappings').select(['id', 'tag', 'historian', 'ref', 'machineId']);
+  const q = db.selectFrom('historian.tagMappings').select(['id', 'tag', 'historian', 'ref', 'machineId', 'isActive']);
   return 'ids' in by
     ? q.where('id', 'in', [...by.ids]).execute()
     : q

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { writeAuditSafe } from '../../../lib/audit.repo.ts';
 import type { HistorianFile } from '../../../lib/config/historian.ts';
 import type { HistorianConnector } from '../../../lib/connectors/historian/types.ts';
@@ -29,7 +30,10 @@ export interface RunDeps {
  * PAUSED or CANCELLED (asked meanwhile). A process killed mid-run leaves the job RUNNING under a lease that runs
  * out; any worker's sweep then sends it again and the next run resumes from the watermarks.
  */
-export async function runBackfill(d: RunDeps, jobId: string): Promise<void> {
+export async function runBackfill(deps: RunDeps, jobId: string): Promise<void> {
+  // One name per run, not per process: a run still finishing after a pause and resume must not pass for the run
+  // that took the job over in the same process (its checkpoints and end would then count as the new run's).
+  const d = { ...deps, worker: `${deps.worker}#${randomUUID().slice(0, 8)}` };
   const leaseMs = d.settings.leaseSeconds * 1000;
   const job = await repo.claimJob(d.db, jobId, d.worker, leaseMs);
   if (!job) return; // another worker runs it, or it was paused, cancelled or finished meanwhile
@@ -88,6 +92,9 @@ export async function runBackfill(d: RunDeps, jobId: string): Promise<void> {
   if (asked === 'RUNNING') return; // the lease is another worker's now: it carries on from the watermarks
   if (asked === undefined && d.stopping()) return repo.releaseLease(d.db, job.id, d.worker).then(() => undefined);
   if (asked === 'PAUSED' || asked === 'CANCELLED') return finish(d, job, asked, null);
+  // Anything else was asked meanwhile (paused and resumed before this run saw the pause: PENDING): the job is the
+  // next run's, which resumes it from the watermarks.
+  if (asked !== undefined) return repo.releaseLease(d.db, job.id, d.worker).then(() => undefined);
   if (error) return finish(d, job, 'FAILED', error);
   if (failed.length)
     return finish(
@@ -107,6 +114,11 @@ async function finish(
   status: BackfillStatus,
   error: string | null,
 ): Promise<void> {
+  // A tag retried while this run read the others is still open: the job runs again (the sweep sends it) instead.
+  if ((status === 'COMPLETED' || status === 'FAILED') && (await repo.openTaskCount(d.db, job.id)) > 0) {
+    await repo.endRun(d.db, job.id, d.worker, 'PENDING', null);
+    return;
+  }
   const ended = await repo.endRun(d.db, job.id, d.worker, status, error);
   if (!ended) return;
   const counts = await repo.jobProgress(d.db, job.id);

@@ -32,13 +32,21 @@ export class Backfills {
     private readonly db: Db,
     private readonly historians: ReadonlyMap<string, { config: HistorianConfig }>,
     private readonly jobs: JobRunner | undefined,
+    /** The frontfill's lag: a job's end is at most now − lag. */
+    private readonly lagMs = 0,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** The mappings a start names, checked: on this historian, with a handle, and `inScope` for the caller. */
   async start(i: StartInput, createdBy: string, inScope: (machineId: string) => Promise<void>) {
     if (!this.historians.has(i.historian)) throw notFound('Historian', i.historian);
     if (!(i.to > i.from)) throw badInput('`to` must be after `from`', { from: i.from, to: i.to });
-    if (i.to.getTime() > Date.now() + 60_000) throw badInput('`to` is in the future: the frontfill keeps tags current');
+    if (i.to.getTime() > this.now() + 60_000) throw badInput('`to` is in the future: the frontfill keeps tags current');
+    // The newest values are the frontfill's: a job reaching into them would claim as fetched what the historian has
+    // yet to receive (late values), and the frontfill starts from the end of what is fetched.
+    const newest = new Date(this.now() - this.lagMs);
+    const to = i.to > newest ? newest : i.to;
+    if (!(to > i.from)) throw badInput('`from` is too recent: the frontfill reads the newest values', { newest });
     const priority = i.priority ?? 0;
     if (!Number.isInteger(priority) || priority < -100 || priority > 100)
       throw badInput('priority runs from -100 to 100', { priority });
@@ -60,6 +68,11 @@ export class Backfills {
           missing: missing.slice(0, 100),
         },
       );
+    const inactive = found.filter((m) => !m.isActive);
+    if (inactive.length)
+      throw badInput(`${inactive.length} of the mappings are inactive: activate them to fill them`, {
+        mappings: inactive.slice(0, 100).map((m) => m.id),
+      });
     const elsewhere = found.filter((m) => m.historian !== i.historian || !m.ref);
     if (elsewhere.length)
       throw badInput(
@@ -70,7 +83,7 @@ export class Backfills {
     for (const machineId of new Set(found.map((m) => m.machineId))) await inScope(machineId);
     const job = await repo.insertJob(
       this.db,
-      { historian: i.historian, from: i.from, to: i.to, priority, createdBy },
+      { historian: i.historian, from: i.from, to, priority, createdBy },
       found.map((m) => m.id),
     );
     await this.queue(job);
@@ -83,6 +96,7 @@ export class Backfills {
 
   async resume(id: string) {
     const job = await this.move(id, ['PAUSED', 'FAILED'], 'PENDING');
+    await repo.reopenFailedTasks(this.db, id);
     await this.queue(job);
     return job;
   }

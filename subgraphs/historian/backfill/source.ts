@@ -63,7 +63,8 @@ export class HistorianSource implements TelemetrySource {
     );
     this.every(backfill.leaseSeconds * 1000, () => this.sweep());
     if (frontfill.enabled && this.o.connectors.size) {
-      await this.o.jobs.work(FRONTFILL_QUEUE, { policy: 'stately', retryLimit: 0, expireInSeconds: 3600 }, () =>
+      // A catch-up round may be long (a hub down for days): it must not expire and let a second round run beside it.
+      await this.o.jobs.work(FRONTFILL_QUEUE, { policy: 'stately', retryLimit: 0, expireInSeconds: 23 * 3600 }, () =>
         frontfillRound({
           db: ctx.db,
           sink,
