@@ -10,6 +10,7 @@ import * as m0006 from './migrations/0006_telemetry_sources.ts';
 import * as m0007 from './migrations/0007_status_renamed.ts';
 import * as m0008 from './migrations/0008_named_historians.ts';
 import * as m0009 from './migrations/0009_backfills.ts';
+import * as m0010 from './migrations/0010_tag_types_dead_letter_keys.ts';
 
 /** Migrations in order; a static list keeps them bundled with the code that needs them (no path lookups). */
 const MIGRATIONS: Record<string, Migration> = {
@@ -22,6 +23,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007_status_renamed': m0007,
   '0008_named_historians': m0008,
   '0009_backfills': m0009,
+  '0010_tag_types_dead_letter_keys': m0010,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -119,6 +119,8 @@ export interface TagMappingsTable {
   historian: string | null;
   /** The historian's handle for the tag (PI WebId, AVEVA FQN), as resolved when the mapping was made. */
   ref: string | null;
+  /** The tag's type as the historian gave it when the mapping was made (PI PointType, AVEVA TagType). */
+  tagType: string | null;
   tag: string;
   machineId: string;
   signalType: string;
@@ -262,6 +264,8 @@ export interface DeadLettersTable {
   payload: Buffer | null;
   sensorId: string | null;
   machineId: string | null;
+  /** What it refuses, where a source may send it again (a historian tag and timestamp): stored once. */
+  dedupeKey: string | null;
 }
 export interface LossEventsTable {
   id: ColumnType<string, never, never>;

@@ -87,6 +87,7 @@ export interface NewDeadLetter {
   payload?: Buffer | null;
   sensorId?: string | null;
   machineId?: string | null;
+  dedupeKey?: string | null;
 }
 export interface NewAlert {
   machineId: string;
@@ -144,7 +145,13 @@ export async function commitBatch(
 }
 
 async function writeRest(trx: Db, deadLetters: NewDeadLetter[], alerts: NewAlert[], states: StoredState[]) {
-  if (deadLetters.length) await trx.insertInto('quality.deadLetters').values(deadLetters).execute();
+  // A keyed dead letter already stored (its page read again) is not stored twice.
+  if (deadLetters.length)
+    await trx
+      .insertInto('quality.deadLetters')
+      .values(deadLetters)
+      .onConflict((oc) => oc.doNothing())
+      .execute();
   const newStates = await insertStates(trx, states);
   // The stored alerts (ids included) go to the live channel once committed; they are few per batch.
   const stored = alerts.length ? await trx.insertInto('quality.alerts').values(alerts).returningAll().execute() : [];

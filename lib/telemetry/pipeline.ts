@@ -258,6 +258,7 @@ export class TelemetryPipeline implements TelemetrySink {
           payload: d.payload ?? null,
           sensorId: d.sensorId ?? null,
           machineId: d.sensorId ? (this.caches.get(d.sensorId)?.machineId ?? null) : null,
+          dedupeKey: d.key ?? null,
         });
         count(d.reason);
       }

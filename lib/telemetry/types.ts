@@ -48,6 +48,8 @@ export interface DeadLetter {
   /** The raw payload as received (bytes kept as-is; shown base64 or UTF-8 where valid). */
   payload?: Buffer;
   sensorId?: string;
+  /** Identity of what is refused, for a source that may read it again (a historian page after a restart). */
+  key?: string;
 }
 
 /**

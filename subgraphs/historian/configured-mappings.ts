@@ -67,7 +67,7 @@ export async function applyConfiguredMappings(
       );
       continue;
     }
-    const refs = new Map(looked.resolved.map((t) => [t.tag, t.ref]));
+    const refs = new Map(looked.resolved.map((t) => [t.tag, t]));
     for (const f of looked.failed)
       log.warn({ historian: name, tag: f.tag, reason: f.reason }, 'historian.yml maps an unknown tag');
     for (const m of toMake.filter((x) => refs.has(x.tag))) {
@@ -75,7 +75,8 @@ export async function applyConfiguredMappings(
         .insertTagMapping(db, {
           historianSystem: SYSTEMS[h.config.type],
           historian: name,
-          ref: refs.get(m.tag)!,
+          ref: refs.get(m.tag)!.ref,
+          tagType: refs.get(m.tag)!.type,
           tag: m.tag,
           machineId: m.machineId,
           signalType: m.signalType,

@@ -30,6 +30,7 @@ export interface NewTagMapping extends Omit<G.CreateTagMappingInput, 'historian'
   historianSystem: G.HistorianSystem;
   historian: string | null;
   ref: string | null;
+  tagType?: string | null;
 }
 /** A mapping and its telemetry series are made together (as a sensor and its series): the pipeline finds it so. */
 export const insertTagMapping = (db: Db, i: NewTagMapping) =>
@@ -40,6 +41,7 @@ export const insertTagMapping = (db: Db, i: NewTagMapping) =>
         historianSystem: i.historianSystem,
         historian: i.historian,
         ref: i.ref,
+        tagType: i.tagType ?? null,
         tag: i.tag,
         machineId: i.machineId,
         signalType: i.signalType,

@@ -67,5 +67,5 @@ export async function checkedMapping(ctx: Context, input: G.CreateTagMappingInpu
   if (!found) {
     throw badInput(`${input.tag} is not a tag of ${historian}: ${reason}`, { historian, tag: input.tag, reason });
   }
-  return { ...rest, historianSystem: system, historian, ref: found.ref };
+  return { ...rest, historianSystem: system, historian, ref: found.ref, tagType: found.type };
 }

@@ -177,9 +177,10 @@ export async function openTasks(db: Db, jobId: string) {
     tagMappingId: string;
     tag: string;
     ref: string | null;
+    tagType: string | null;
     missing: { from: string; to: string }[] | null;
   }>`
-    select t.tag_mapping_id, m.tag, m.ref,
+    select t.tag_mapping_id, m.tag, m.ref, m.tag_type,
       (select json_agg(json_build_object('from', lower(r), 'to', upper(r)) order by lower(r))
        from unnest(tstzmultirange(tstzrange(j.range_from, j.range_to)) - coalesce(w.fetched, '{}')) r) as missing
     from historian.backfill_tasks t
@@ -193,6 +194,7 @@ export async function openTasks(db: Db, jobId: string) {
     tagMappingId: r.tagMappingId,
     tag: r.tag,
     ref: r.ref,
+    tagType: r.tagType,
     missing: (r.missing ?? []).map((m) => ({ from: new Date(m.from), to: new Date(m.to) })),
   }));
 }
@@ -409,8 +411,14 @@ export async function watermarks(db: Db, tagMappingIds: readonly string[]) {
 
 /** The high watermark of each active mapping of a historian (null: never fetched), for the frontfill. */
 export async function frontfillTags(db: Db, historian: string) {
-  const { rows } = await sql<{ tagMappingId: string; tag: string; ref: string; high: Date | null }>`
-    select m.id as tag_mapping_id, m.tag, m.ref, upper(w.fetched) as high
+  const { rows } = await sql<{
+    tagMappingId: string;
+    tag: string;
+    ref: string;
+    tagType: string | null;
+    high: Date | null;
+  }>`
+    select m.id as tag_mapping_id, m.tag, m.ref, m.tag_type, upper(w.fetched) as high
     from historian.tag_mappings m
     left join historian.tag_watermarks w on w.tag_mapping_id = m.id
     where m.historian = ${historian} and m.is_active and m.ref is not null

@@ -207,12 +207,22 @@ export function toBatch(task: FetchTask, page: RecordedPage) {
           sourceQuality: p.quality,
         },
   );
-  const deadLetters: DeadLetter[] = page.refused.map((x) => ({
-    reason: 'INVALID_VALUE',
-    detail: `${task.tag.tag} at ${x.ts.toISOString()}: ${x.reason}`,
-    topic: task.tag.tag,
-    payload: Buffer.from(JSON.stringify(x.raw ?? null)),
-    sensorId,
-  }));
+  // Keyed by tag, timestamp and place among the refused values at that timestamp: a page never splits a
+  // timestamp, so a page read again gives each refused value the same key.
+  let prev = Number.NaN;
+  let nth = 0;
+  const deadLetters: DeadLetter[] = page.refused.map((x) => {
+    const ms = x.ts.getTime();
+    nth = ms === prev ? nth + 1 : 0;
+    prev = ms;
+    return {
+      reason: 'INVALID_VALUE',
+      detail: `${task.tag.tag} at ${x.ts.toISOString()}: ${x.reason}`,
+      topic: task.tag.tag,
+      payload: Buffer.from(JSON.stringify(x.raw ?? null)),
+      sensorId,
+      key: `historian:${task.tagMappingId}:${ms}:${nth}`,
+    };
+  });
   return { readings, deadLetters };
 }

@@ -46,7 +46,7 @@ export async function frontfillRound(d: FrontfillDeps): Promise<void> {
         .filter((t) => t.from < until)
         .map((t) => ({
           tagMappingId: t.tagMappingId,
-          tag: { tag: t.tag, ref: t.ref, type: '', units: null },
+          tag: { tag: t.tag, ref: t.ref, type: t.tagType ?? '', units: null },
           ranges: [{ from: t.from, to: until }],
         }));
       if (!tasks.length) continue;

@@ -63,7 +63,7 @@ export async function runBackfill(deps: RunDeps, jobId: string): Promise<void> {
     }
     tasks.push({
       tagMappingId: t.tagMappingId,
-      tag: { tag: t.tag, ref: t.ref, type: '', units: null },
+      tag: { tag: t.tag, ref: t.ref, type: t.tagType ?? '', units: null },
       ranges: t.missing,
     });
   }
