@@ -24,34 +24,25 @@ let pi: FakePiWebApi;
 let h: FakeHistorian;
 const open: HistorianConnector[] = [];
 
-const piConnector = (maxCount: number) => {
-  const c = new PiWebApiConnector({
-    name: 'PI-TEST',
-    maxCount,
-    connection: ConnectionSchema.parse({
-      baseUrl: pi.url,
-      auth: { type: 'basic', username: 'piuser', password: 'pi-password-1' },
-      timeoutSeconds: 5,
-      retry,
-    }),
-  });
+/** Basic auth on a fake, short timeouts and retries; closed after the file. */
+const connection = (baseUrl: string, username: string, password: string) =>
+  ConnectionSchema.parse({ baseUrl, auth: { type: 'basic', username, password }, timeoutSeconds: 5, retry });
+const opened = <C extends HistorianConnector>(c: C): C => {
   open.push(c);
   return c;
 };
-const avevaConnector = (rowsPerPage: number) => {
-  const c = new AvevaHistorianConnector({
-    name: 'AVEVA-TEST',
-    rowsPerPage,
-    connection: ConnectionSchema.parse({
-      baseUrl: h.url,
-      auth: { type: 'basic', username: 'hist-reader', password: 'hist-pass-1' },
-      timeoutSeconds: 5,
-      retry,
+const piConnector = (maxCount: number) =>
+  opened(
+    new PiWebApiConnector({ name: 'PI-TEST', maxCount, connection: connection(pi.url, 'piuser', 'pi-password-1') }),
+  );
+const avevaConnector = (rowsPerPage: number) =>
+  opened(
+    new AvevaHistorianConnector({
+      name: 'AVEVA-TEST',
+      rowsPerPage,
+      connection: connection(h.url, 'hist-reader', 'hist-pass-1'),
     }),
-  });
-  open.push(c);
-  return c;
-};
+  );
 
 const piTag = (name: string): HistorianTag => {
   const t = pi.tags.get(`${S}${name}`.toUpperCase())!;
