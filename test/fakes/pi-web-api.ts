@@ -5,10 +5,13 @@ import {
   encodeEvent,
   parsePiTime,
   type PiEvent,
+  piTimestamp,
   type PiTag,
+  type PiValue,
   type PointType,
   recorded,
   selectFields,
+  series,
   webIdOf,
 } from './pi-web-api-data.ts';
 
@@ -45,6 +48,19 @@ export interface TagSpec {
   webId?: string;
   digitalSet?: { name: string; states: string[] };
   events?: PiEvent[];
+  /**
+   * Events by formula instead of `events`: `count` of them from `start` every `stepMs`, value `value(i)` (default
+   * i), as `series()` would store them. Read exactly as stored events are (recorded()'s boundaries, maxCount,
+   * order), without holding them: what a bench of millions of values needs. addEvents on such a tag stores them.
+   */
+  generate?: Generated;
+}
+
+export interface Generated {
+  start: number;
+  stepMs: number;
+  count: number;
+  value?: (i: number) => PiValue;
 }
 
 export interface PiCall extends FakeCall {
@@ -93,6 +109,14 @@ export async function startPiWebApi(
   let origin = '';
 
   const tagByWebId = (webId: string) => [...fake.tags.values()].find((t) => t.webId === webId);
+  /** Tags whose events are a formula (TagSpec.generate) until addEvents stores them. */
+  const generated = new Map<PiTag, Generated>();
+  const eventsIn = (t: PiTag, r: { start: number; end: number; boundary: 'Inside' | 'Outside'; maxCount: number }) => {
+    const g = generated.get(t);
+    return g
+      ? generatedRecorded(g, r.start, r.end, r.boundary, r.maxCount)
+      : recorded(t, r.start, r.end, r.boundary, r.maxCount);
+  };
   const pointObject = (t: PiTag) => ({
     WebId: t.webId,
     Id: t.id,
@@ -110,6 +134,29 @@ export async function startPiWebApi(
     DisplayDigits: -5,
     Links: { Self: `${origin}/piwebapi/points/${t.webId}` },
   });
+
+  /**
+   * What ok() answers for a generated tag's recorded events, made cheaply: selecting fields item by item costs
+   * more than everything else a call does. Its numeric events encode alike but for Timestamp and Value, so one of
+   * them encoded and selected the general way is the template of all (same keys, same order); others go the
+   * general way.
+   */
+  const selectedGenerated = (t: PiTag, events: PiEvent[], fields: string | null) => {
+    const body = selectFields({ Links: {}, Items: [], UnitsAbbreviation: t.units }, fields) as Record<string, unknown>;
+    if (!('Items' in body)) return body;
+    const general = (e: PiEvent) =>
+      (selectFields({ Items: [encodeEvent(t, e)] }, fields) as { Items: unknown[] }).Items[0];
+    let template: Record<string, unknown> | undefined;
+    body.Items = events.map((e) => {
+      if (typeof e.value !== 'number') return general(e);
+      template ??= general({ ts: e.ts, value: 0 }) as Record<string, unknown>;
+      const item = { ...template };
+      if ('Timestamp' in item) item.Timestamp = piTimestamp(e.ts);
+      if ('Value' in item) item.Value = e.value;
+      return item;
+    });
+    return body;
+  };
 
   /** startTime/endTime/boundaryType/maxCount as getrecorded documents them, or the 400 PI answers. */
   const rangeOf = (q: URLSearchParams) => {
@@ -160,7 +207,8 @@ export async function startPiWebApi(
         return errors(500, 'The fake failed this stream.');
       const r = rangeOf(q);
       if ('status' in r) return r;
-      const items = recorded(t, r.start, r.end, r.boundary, r.maxCount).map((e) => encodeEvent(t, e));
+      if (generated.has(t)) return { status: 200, body: selectedGenerated(t, eventsIn(t, r), fields) };
+      const items = eventsIn(t, r).map((e) => encodeEvent(t, e));
       return ok({ Links: {}, Items: items, UnitsAbbreviation: t.units });
     }
     if (path === '/piwebapi/streamsets/recorded') {
@@ -173,7 +221,7 @@ export async function startPiWebApi(
         if (!t) return { WebId: w, Items: [], Errors: [`The WebId '${w}' was not found.`] };
         if (failing.includes(w))
           return { WebId: w, Name: t.name, Path: t.path, Items: [], Errors: ['The fake failed this stream.'] };
-        const values = recorded(t, r.start, r.end, r.boundary, r.maxCount).map((e) => encodeEvent(t, e));
+        const values = eventsIn(t, r).map((e) => encodeEvent(t, e));
         return { WebId: w, Name: t.name, Path: t.path, Links: {}, Items: values, UnitsAbbreviation: t.units };
       });
       // [unverified] whether PI answers a stream set with failed streams 200 or 207; the fake says 207 like points.
@@ -235,12 +283,19 @@ export async function startPiWebApi(
         events: [],
       };
       fake.tags.set(path.toUpperCase(), tag);
-      fake.addEvents(path, spec.events ?? []);
+      if (spec.generate && spec.events?.length) throw new Error(`${path}: events or generate, not both`);
+      if (spec.generate) generated.set(tag, spec.generate);
+      else fake.addEvents(path, spec.events ?? []);
       return tag;
     },
     addEvents: (path, events) => {
       const tag = fake.tags.get(path.toUpperCase());
       if (!tag) throw new Error(`no tag ${path}`);
+      const g = generated.get(tag);
+      if (g) {
+        generated.delete(tag);
+        tag.events = series(g.start, g.count, g.stepMs, g.value);
+      }
       // Array.prototype.sort is stable: equal timestamps keep insertion order.
       tag.events = [...tag.events, ...events].sort((a, b) => a.ts - b.ts);
     },
@@ -321,6 +376,36 @@ export async function startPiWebApi(
   origin = await listenLocal(server);
   fake.url = `${origin}/piwebapi`;
   return fake;
+}
+
+/**
+ * recorded() (pi-web-api-data.ts) over a generated tag, step for step, with indices computed instead of searched:
+ * event i is at g.start + i × g.stepMs, so "the first at or after lo" and "the first after hi" are divisions. Only
+ * the events answered are made.
+ */
+export function generatedRecorded(
+  g: Generated,
+  start: number,
+  end: number,
+  boundary: 'Inside' | 'Outside',
+  maxCount: number,
+): PiEvent[] {
+  const n = g.count;
+  const tsAt = (i: number) => (i >= 0 && i < n ? g.start + i * g.stepMs : undefined); // ev[i]?.ts
+  const clamp = (i: number) => Math.min(n, Math.max(0, i));
+  const [lo, hi] = start <= end ? [start, end] : [end, start];
+  let from = clamp(Math.ceil((lo - g.start) / g.stepMs));
+  let to = clamp(Math.floor((hi - g.start) / g.stepMs) + 1);
+  if (boundary === 'Outside') {
+    if (from > 0 && tsAt(from) !== lo) from--;
+    if (to < n && tsAt(to - 1) !== hi) to++;
+  }
+  const take = Math.max(0, Math.min(maxCount, to - from));
+  const value = g.value ?? ((i: number) => i);
+  return Array.from({ length: take }, (_, k) => {
+    const i = start > end ? to - 1 - k : from + k;
+    return { ts: tsAt(i)!, value: value(i) };
+  });
 }
 
 /** `$.key.Content.Field` or `$.key.Content.Items[0].WebId` into the batch results so far. */
