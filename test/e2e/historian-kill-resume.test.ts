@@ -228,11 +228,12 @@ describe('a backfill whose process is SIGKILLed twice', () => {
     expect(seen.status).toBe('RUNNING');
     expect(seen.pointsFetched).toBeGreaterThanOrEqual(before);
     expect(seen.pointsFetched).toBeLessThan(total('n') + total('texts'));
-    // Another moment: once the first 100 tags are done, with pages of the next 100 read and waiting to be stored.
-    await killWhileCommitsWait(hub, (j) => j.completed >= 100);
+    // Another moment: past half the points, with pages read and waiting to be stored.
+    const half = (total('n') + total('texts')) / 2;
+    await killWhileCommitsWait(hub, (j) => j.fetched >= half);
     const dead = await jobRow();
     expect(dead.status).toBe('RUNNING');
-    expect(dead.completed).toBeGreaterThanOrEqual(100);
+    expect(dead.fetched).toBeGreaterThanOrEqual(half);
     expect(dead.completed).toBeLessThan(TAGS);
   }, 45_000);
 

@@ -20,21 +20,24 @@ export interface PiItem {
 /** One item as a point or a refusal; `ts` is the item's parsed timestamp. */
 export function piValue(item: PiItem, ts: Date): { point: HistorianPoint } | { refused: RefusedPoint } {
   const v = item.Value;
-  const refuse = (reason: string) => ({ refused: { ts, reason, raw: v } });
+  // No closure here: this runs for every value of a backfill (tsx's keepNames makes each closure a defineProperty).
   const quality = piQuality(item);
-  if (typeof v === 'number') return Number.isFinite(v) ? { point: { ts, value: v, quality } } : refuse('not finite');
+  if (typeof v === 'number')
+    return Number.isFinite(v) ? { point: { ts, value: v, quality } } : refusal(ts, v, 'not finite');
   if (typeof v === 'boolean') return { point: { ts, value: v ? 1 : 0, quality } };
-  if (typeof v === 'string') return refuse('a text value (String point, or a bad value as text): not a number');
-  if (Array.isArray(v)) return refuse('an array value: not a number');
+  if (typeof v === 'string') return refusal(ts, v, 'a text value (String point, or a bad value as text): not a number');
+  if (Array.isArray(v)) return refusal(ts, v, 'an array value: not a number');
   if (v && typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    if (Array.isArray(o.Errors)) return refuse(`the historian's error: ${o.Errors.map(String).join('; ')}`);
+    if (Array.isArray(o.Errors)) return refusal(ts, v, `the historian's error: ${o.Errors.map(String).join('; ')}`);
     // A system state (I/O Timeout, Shutdown...) comes with Good: false, so piQuality already gives it 0.
     if (typeof o.Name === 'string' && typeof o.Value === 'number')
       return { point: { ts, value: { state: o.Name, code: o.Value }, quality } };
   }
-  return refuse(v === null || v === undefined ? 'no value' : 'an object that is not a state');
+  return refusal(ts, v, v === null || v === undefined ? 'no value' : 'an object that is not a state');
 }
+
+const refusal = (ts: Date, raw: unknown, reason: string) => ({ refused: { ts, reason, raw } });
 
 /**
  * PI 2017 R2+ may answer 200 and still have failed (`WebException` in the body); its StatusCode says whether it is

@@ -35,6 +35,8 @@ export interface FetchOptions {
 }
 
 const NO_OUTCOME: BatchOutcome = { stored: 0, duplicate: 0, rejected: 0, deadLetters: 0, unresolved: 0 };
+/** Calls in flight at once (each over its own tags). */
+const LANES = 2;
 /** Backoff before a tag (or the whole call) that failed transiently is read again: 200 ms doubling, at most 5 s. */
 const backoffMs = (attempt: number) => Math.min(5000, 200 * 2 ** Math.max(0, attempt - 1));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -73,10 +75,14 @@ export async function fetchAll(o: FetchOptions, tasks: readonly FetchTask[], ev:
   const waiting = tasks.map(
     (task): Reading => ({ task, cursor: task.ranges[0]?.from ?? new Date(0), attempts: 0, pending: 0, reading: true }),
   );
-  let group: Reading[] = [];
-  try {
-    while (!sinkError && !ev.stop() && (waiting.length || group.length)) {
-      while (group.length < o.connector.pagesPerCall && waiting.length) {
+  // Two lanes, each a call in flight over its own tags: one waits for the historian while the other hands its pages
+  // to the pipeline, so neither side idles (the pipeline's backpressure still bounds what is read ahead).
+  const perLane = Math.max(1, Math.min(o.connector.pagesPerCall, Math.ceil(waiting.length / LANES)));
+  let callError: unknown;
+  const lane = async () => {
+    let group: Reading[] = [];
+    while (!sinkError && callError === undefined && !ev.stop() && (waiting.length || group.length)) {
+      while (group.length < perLane && waiting.length) {
         const s = waiting.shift()!;
         if (s.task.ranges.length) group.push(s);
         else {
@@ -86,7 +92,10 @@ export async function fetchAll(o: FetchOptions, tasks: readonly FetchTask[], ev:
       }
       if (!group.length) break;
       const reqs = group.map((s) => ({ tag: s.task.tag, from: s.cursor, to: s.task.ranges[0]!.to }));
-      const results = await readWithRetries(reqs);
+      const results = await readWithRetries(reqs).catch((err: unknown) => {
+        callError ??= err;
+        throw err;
+      });
       const next: Reading[] = [];
       let retrying = 0;
       for (const [i, s] of group.entries()) {
@@ -131,6 +140,11 @@ export async function fetchAll(o: FetchOptions, tasks: readonly FetchTask[], ev:
       group = next;
       if (retrying) await sleep(backoffMs(retrying));
     }
+  };
+  try {
+    const lanes = await Promise.allSettled(Array.from({ length: LANES }, lane));
+    const failed = lanes.find((l) => l.status === 'rejected');
+    if (failed) throw failed.reason;
   } finally {
     // Whatever ended the loop, the pages handed over are committed (or failed) before this returns.
     if (inFlight > 0) await new Promise<void>((resolve) => (settle = resolve));
