@@ -165,7 +165,8 @@ export function rollupsOf(batch: readonly StoredReading[]): RawBuilder<unknown> 
 /** Count, sum, min and max per (series, UTC bucket of `width` ms), sorted by series then bucket. */
 function aggregate(batch: readonly StoredReading[], width: number) {
   type Agg = { series: number; bucket: number; n: number; sum: number; min: number; max: number };
-  // Per series, its few buckets (a batch spans seconds: one or two each), searched linearly.
+  // Per series, its buckets: a live batch spans seconds (one or two each), a historian page minutes to hours. A
+  // series' readings mostly come in time order, so its newest bucket is tried first, then a linear search.
   const bySeries = new Map<number, Agg[]>();
   for (const r of batch) {
     const bucket = Math.floor(r.ts.getTime() / width) * width;
@@ -174,7 +175,8 @@ function aggregate(batch: readonly StoredReading[], width: number) {
       list = [];
       bySeries.set(r.seriesId, list);
     }
-    const a = list.find((x) => x.bucket === bucket);
+    const tail = list[list.length - 1];
+    const a = tail?.bucket === bucket ? tail : list.find((x) => x.bucket === bucket);
     if (!a) list.push({ series: r.seriesId, bucket, n: 1, sum: r.value, min: r.value, max: r.value });
     else {
       a.n++;
