@@ -38,7 +38,8 @@ export type DeadLetterReason =
   | 'INVALID_TIMESTAMP' // unparseable, before 1970, too far in the future
   | 'UNKNOWN_UNIT'
   | 'REJECTED_BY_RULE' // a range rule with action REJECT
-  | 'SPARKPLUG_PROTOCOL'; // unknown alias, data before birth, ...
+  | 'SPARKPLUG_PROTOCOL' // unknown alias, data before birth, ...
+  | 'DUPLICATE_TIMESTAMP'; // a historian's second value at one timestamp: one value per series and ms is stored
 
 /** A message or value the hub could not use: kept with its reason, never silently dropped. */
 export interface DeadLetter {

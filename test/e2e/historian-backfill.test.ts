@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { type FakePiWebApi, startPiWebApi } from '../fakes/pi-web-api.ts';
-import { type PiEvent, series, systemState } from '../fakes/pi-web-api-data.ts';
+import { equalRun, type PiEvent, series, systemState } from '../fakes/pi-web-api-data.ts';
 import {
   historianConfig,
   jobIn,
@@ -29,6 +29,7 @@ const TAGS = 1000;
 const name = (i: number) => `${PI_SERVER}FLOW${String(i).padStart(4, '0')}.PV`;
 const DIGITAL = `${PI_SERVER}PUMP1.STATE`;
 const ODD = `${PI_SERVER}ODD.PV`;
+const SAME_TS = `${PI_SERVER}SAMETS.PV`;
 const SCALED = name(0);
 
 let hub: TestHub;
@@ -69,12 +70,17 @@ beforeAll(async () => {
     })),
   });
   pi.addTag(ODD, { events: ODD_EVENTS });
+  // Three values at one timestamp between two others (PI keeps each event; the hub can store one per timestamp).
+  pi.addTag(SAME_TS, {
+    events: [...series(T0, 1, STEP), ...equalRun(T0 + STEP, 3, 10), ...series(T0 + 2 * STEP, 1, STEP, () => 20)],
+  });
   mapped.push({ tag: DIGITAL, machineId: 'M-101', signalType: 'pump_state', unit: 'state' });
   mapped.push({ tag: ODD, machineId: 'M-102' });
+  mapped.push({ tag: SAME_TS, machineId: 'M-103' });
   const dir = historianConfig(pi, mapped, { maxCount: 10 });
   hub = await startTestHub({ seed: true, config: { dir, env: PI_ENV } });
   engineer = await hub.token({ role: 'engineer', sub: 'eng-anna' });
-  ids = await mappingIds(hub, TAGS + 2);
+  ids = await mappingIds(hub, TAGS + 3);
 }, 120_000);
 afterAll(async () => {
   await hub?.close();
@@ -249,6 +255,25 @@ describe('values as the historian gives them', () => {
     expect(dead.every((d) => d.reason === 'INVALID_VALUE')).toBe(true);
     expect(dead[0]!.detail).toMatch(/Point not found/);
     expect(dead[1]!.detail).toMatch(/text value/);
+  });
+});
+
+describe('values at one timestamp', () => {
+  it('stores the first and refuses the others by name (DUPLICATE_TIMESTAMP), so none is lost unseen', async () => {
+    const res = await start({ tags: [SAME_TS], from: iso(T0), to: iso(T0 + 10 * STEP) });
+    const job = await jobIn(hub, engineer, res.body.data.startBackfill.id, ['COMPLETED', 'FAILED']);
+    expect(job).toMatchObject({ status: 'COMPLETED', pointsFetched: 5, pointsImported: 3, pointsRejected: 2 });
+    expect((await readingsOf(SAME_TS)).map((r) => [r.ts.getTime(), r.value])).toEqual([
+      [T0, 0],
+      [T0 + STEP, 10],
+      [T0 + 2 * STEP, 20],
+    ]);
+    const { body } = await hub.gql(
+      engineer,
+      `{ deadLetters(filter: { reason: [DUPLICATE_TIMESTAMP] }) { nodes { reason topic payloadText } } }`,
+    );
+    expect(body.errors).toBeUndefined();
+    expect(body.data.deadLetters.nodes.map((n: { payloadText: string }) => n.payloadText).sort()).toEqual(['11', '12']);
   });
 });
 

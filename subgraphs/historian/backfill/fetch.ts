@@ -207,36 +207,54 @@ export async function fetchAll(o: FetchOptions, tasks: readonly FetchTask[], ev:
   }
 }
 
-/** A page as the pipeline takes it: numbers and states for the tag's series, refused values as dead letters. */
+/**
+ * A page as the pipeline takes it: numbers and states for the tag's series, refused values as dead letters. A
+ * historian may hold several values at one timestamp (PI does); the hub stores one per series and millisecond, so
+ * the first is kept and the others are refused by name (DUPLICATE_TIMESTAMP), not counted away as duplicates.
+ */
 export function toBatch(task: FetchTask, page: RecordedPage) {
   const sensorId = tagSeriesKey(task.tagMappingId);
-  const readings: IncomingReading[] = page.points.map((p) =>
-    typeof p.value === 'number'
-      ? { sensorId, ts: p.ts, value: p.value, sourceQuality: p.quality }
-      : {
-          sensorId,
-          ts: p.ts,
-          value: p.value.code,
-          state: { name: p.value.state, code: p.value.code },
-          sourceQuality: p.quality,
-        },
-  );
+  const readings: IncomingReading[] = [];
+  const again: RecordedPage['refused'] = [];
+  let last = Number.NaN;
+  for (const p of page.points) {
+    const ms = p.ts.getTime();
+    if (ms === last) {
+      again.push({ ts: p.ts, reason: 'a second value at this timestamp', raw: p.value });
+      continue;
+    }
+    last = ms;
+    readings.push(
+      typeof p.value === 'number'
+        ? { sensorId, ts: p.ts, value: p.value, sourceQuality: p.quality }
+        : {
+            sensorId,
+            ts: p.ts,
+            value: p.value.code,
+            state: { name: p.value.state, code: p.value.code },
+            sourceQuality: p.quality,
+          },
+    );
+  }
   // Keyed by tag, timestamp and place among the refused values at that timestamp: a page never splits a
   // timestamp, so a page read again gives each refused value the same key.
   let prev = Number.NaN;
   let nth = 0;
-  const deadLetters: DeadLetter[] = page.refused.map((x) => {
+  const keyed = (reason: DeadLetter['reason'], kind: string) => (x: RecordedPage['refused'][number]) => {
     const ms = x.ts.getTime();
     nth = ms === prev ? nth + 1 : 0;
     prev = ms;
     return {
-      reason: 'INVALID_VALUE',
+      reason,
       detail: `${task.tag.tag} at ${x.ts.toISOString()}: ${x.reason}`,
       topic: task.tag.tag,
       payload: Buffer.from(JSON.stringify(x.raw ?? null)),
       sensorId,
-      key: `historian:${task.tagMappingId}:${ms}:${nth}`,
+      key: `historian:${task.tagMappingId}:${kind}:${ms}:${nth}`,
     };
-  });
+  };
+  const deadLetters: DeadLetter[] = page.refused.map(keyed('INVALID_VALUE', 'v'));
+  prev = Number.NaN;
+  deadLetters.push(...again.map(keyed('DUPLICATE_TIMESTAMP', 't')));
   return { readings, deadLetters };
 }

@@ -85,6 +85,8 @@ export type DeadLetterFilter = {
 };
 
 export type DeadLetterReason =
+  /** A historian's second value at a timestamp (to the millisecond): the hub stores one value per series and time. */
+  | 'DUPLICATE_TIMESTAMP'
   | 'INVALID_TIMESTAMP'
   | 'INVALID_VALUE'
   | 'MALFORMED_PAYLOAD'
