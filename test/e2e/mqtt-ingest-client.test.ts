@@ -133,8 +133,10 @@ describe('MqttIngestClient (real Mosquitto)', () => {
     expect(await s.start()).toEqual({ sessionPresent: true });
     await waitFor('5000 messages', () => s.received.length === 5000);
     expect(s.payloads().sort()).toEqual([...sent].sort());
-    // One callback per socket chunk: a client that hands over a message at a time would make 5000.
-    expect(s.batches).toBeLessThan(5000 / 20);
+    // One callback per socket chunk: a client that hands over a message at a time would make 5000. How many
+    // messages a chunk holds depends on the load (a busy CI machine reads smaller chunks: 253 seen once), so the
+    // bound is ten a callback on average, far from one.
+    expect(s.batches).toBeLessThan(5000 / 10);
   });
 
   it('receives messages in batches, acks them, and gets none again after reconnecting', async () => {
