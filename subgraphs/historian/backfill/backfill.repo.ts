@@ -276,7 +276,15 @@ export async function addFetched(db: Db, ranges: readonly ({ tagMappingId: strin
 }
 
 /** The run is over: the job's final state (COMPLETED / FAILED / PAUSED / CANCELLED) and its lease let go. */
-export async function endRun(db: Db, id: string, worker: string, status: BackfillStatus, error: string | null) {
+export async function endRun(
+  db: Db,
+  id: string,
+  worker: string,
+  status: BackfillStatus,
+  error: string | null,
+  /** Runs in the same transaction once the job has ended (its audit entry: both or neither). */
+  andThen?: (trx: Db) => Promise<void>,
+) {
   return db.transaction().execute(async (trx) => {
     if (status === 'CANCELLED')
       await trx
@@ -308,6 +316,7 @@ export async function endRun(db: Db, id: string, worker: string, status: Backfil
         .where('id', '=', id)
         .where('worker', '=', worker)
         .execute();
+    else await andThen?.(trx);
     return ended;
   });
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { writeAuditSafe } from '../../../lib/audit.repo.ts';
+import { writeAudit } from '../../../lib/audit.repo.ts';
 import type { HistorianFile } from '../../../lib/config/historian.ts';
 import type { HistorianConnector } from '../../../lib/connectors/historian/types.ts';
 import type { Db } from '../../../lib/db/index.ts';
@@ -119,13 +119,10 @@ async function finish(
     await repo.endRun(d.db, job.id, d.worker, 'PENDING', null);
     return;
   }
-  const ended = await repo.endRun(d.db, job.id, d.worker, status, error);
-  if (!ended) return;
-  const counts = await repo.jobProgress(d.db, job.id);
-  log.info({ job: job.id, status, error, ...counts }, 'backfill run ended');
-  await writeAuditSafe(
-    d.db,
-    {
+  // The end and its audit entry in one transaction: a process killed between the two cannot leave one alone.
+  await repo.endRun(d.db, job.id, d.worker, status, error, async (trx) => {
+    const counts = await repo.jobProgress(trx, job.id);
+    await writeAudit(trx, {
       actor: job.createdBy ?? 'system',
       roles: [],
       service: 'historian',
@@ -134,7 +131,7 @@ async function finish(
       outcome: status === 'FAILED' ? 'FAILURE' : 'SUCCESS',
       errorCode: status === 'FAILED' ? 'BACKFILL_FAILED' : null,
       details: { historian: job.historian, ...counts, error },
-    },
-    { job: job.id },
-  );
+    });
+    log.info({ job: job.id, status, error, ...counts }, 'backfill run ended');
+  });
 }
