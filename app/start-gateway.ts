@@ -27,6 +27,7 @@ export function gatewayOptions(
     host: gateway.host,
     port,
     ...gateway.subscriptions,
+    uploads: gateway.uploads,
   };
 }
 

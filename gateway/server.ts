@@ -12,6 +12,7 @@ import { createMetrics, observePlugin } from '../lib/metrics.ts';
 import type { Viewer } from '../lib/auth/viewer.ts';
 import { createContextFactory, type GatewayContext } from './context.ts';
 import { HubDataSource } from './data-source.ts';
+import { DEFAULT_UPLOAD_LIMITS, type UploadLimits, uploadMiddleware } from './uploads.ts';
 import { createHttpFetcher } from './http-fetcher.ts';
 import { BatchingEntitiesDataSource } from './subscriptions/batching.ts';
 import { SubscriptionEngine } from './subscriptions/engine.ts';
@@ -40,6 +41,8 @@ export interface GatewayOptions {
    * supergraph into the running gateway. Without one, `supergraphSdl` serves for the gateway's whole life.
    */
   supergraphUpdates?: (load: (supergraphSdl: string) => void) => void;
+  /** File uploads (GraphQL multipart): bytes per file and files per request. */
+  uploads?: UploadLimits;
 }
 
 /**
@@ -101,6 +104,8 @@ export async function startGateway(
   mountOps(app, metrics.registry, async () => true);
   app.use(
     '/graphql',
+    // Multipart (uploads): the CSRF header and the token first, then the files under their limits.
+    ...uploadMiddleware(opts.uploads ?? DEFAULT_UPLOAD_LIMITS, (req) => context(req)),
     express.json({ limit: '2mb' }),
     expressMiddleware(server, { context: ({ req }) => context(req) }),
   );

@@ -33,6 +33,16 @@ const subscriptionsSchema = z
   })
   .strict();
 
+const UPLOAD_DEFAULTS = { maxFileSize: 1024 * 1024 * 1024, maxFiles: 1 };
+const uploadsSchema = z
+  .object({
+    /** Bytes per file (default 1 GiB); a larger file is refused while it streams. */
+    maxFileSize: z.coerce.number().int().min(1).default(UPLOAD_DEFAULTS.maxFileSize),
+    /** Files per request. */
+    maxFiles: z.coerce.number().int().min(1).max(100).default(UPLOAD_DEFAULTS.maxFiles),
+  })
+  .strict();
+
 const subgraphSchema = z.object({ host: z.string().default('127.0.0.1'), port: port.default(0) }).strict();
 
 /** `hub.yml`: where the hub's services listen, its store, its broker and how it authenticates. */
@@ -81,6 +91,8 @@ export const HubConfigSchema = z
         maxQueryDepth: z.coerce.number().int().min(1).default(12),
         /** graphql-ws subscriptions (docs/subscriptions.md). */
         subscriptions: subscriptionsSchema.default(SUBSCRIPTION_DEFAULTS),
+        /** File uploads (GraphQL multipart): checked while the file streams, before it is read. */
+        uploads: uploadsSchema.default(UPLOAD_DEFAULTS),
       })
       .strict()
       .default({
@@ -89,6 +101,7 @@ export const HubConfigSchema = z
         subgraphUrls: {},
         maxQueryDepth: 12,
         subscriptions: SUBSCRIPTION_DEFAULTS,
+        uploads: UPLOAD_DEFAULTS,
       }),
     subgraphs: z
       .object(

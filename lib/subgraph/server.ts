@@ -1,3 +1,4 @@
+import { graphqlUploadExpress } from 'graphql-upload-ts';
 import express from 'express';
 import { ApolloServer } from '@apollo/server';
 import {
@@ -106,6 +107,8 @@ export async function createSubgraphApp<L, S>(opts: SubgraphOptions<L, S>) {
         res.status(401).json({ errors: [{ message: err.message, extensions: { code: 'UNAUTHENTICATED' } }] });
       }
     },
+    // Files only ever come from the gateway, which has checked their limits already.
+    graphqlUploadExpress({ maxFiles: 1 }),
     express.json({ limit: '2mb' }),
     expressMiddleware(server, {
       context: async ({ res }) => {

@@ -196,3 +196,17 @@ export const listHttpEndpoints = (db: Db) => db.selectFrom('iot.httpEndpoints').
 
 export const listTelemetrySources = (db: Db) =>
   db.selectFrom('iot.telemetrySources').selectAll().orderBy('worker').orderBy('name').execute();
+
+/** The sensors of some machines, by machine and type (what a sensor log names). */
+export const sensorsOfMachines = (db: Db, machineIds: readonly string[]) =>
+  machineIds.length
+    ? db
+        .selectFrom('iot.sensors')
+        .select(['id', 'machineId', 'type', 'isActive'])
+        .where('machineId', 'in', [...machineIds])
+        .execute()
+    : Promise.resolve([]);
+
+/** The time zones of the plant's sites. */
+export const siteTimeZones = async (db: Db) =>
+  (await db.selectFrom('production.sites').select('timezone').distinct().execute()).map((r) => r.timezone);

@@ -1,6 +1,7 @@
 import { badInput, fromPgError, notFound } from '../../lib/errors.ts';
 import { guard } from '../../lib/subgraph/guard.ts';
 import { scalarResolvers } from '../../lib/subgraph/scalars.ts';
+import { previewImport, type UploadedFile } from './imports/preview.ts';
 import { requireInScope, requireVisible } from '../../lib/subgraph/scope-checks.ts';
 import { SOURCE_CODES, sourceName, type SourceName } from '../../lib/telemetry/sources.ts';
 import { liveStream, scopedInterest, setOf } from '../../lib/subgraph/live-interest.ts';
@@ -67,6 +68,9 @@ export const resolvers: G.Resolvers<Context> = {
       await requireInScope(ctx, { machineId: a.input.machineId });
       return repo.insertSensor(ctx.db, a.input).catch(pg('Sensor'));
     }),
+    importFile: guard({ role: 'engineer', audit: true, target: (a) => a.kind }, async (a, ctx) =>
+      previewImport(ctx.db, (await a.file) as UploadedFile, a.kind, a.options),
+    ),
     updateSensor: guard({ role: 'engineer', audit: true, target: (a) => a.id }, async (a, ctx) => {
       const cur = await repo
         .sensorsByIds(ctx.db, [a.id])

@@ -62,13 +62,15 @@ export interface TestHubOptions {
   now?: () => number;
   /** A database of the caller's (createTestDatabase) instead of a fresh one: a restart finds its data; not dropped. */
   database?: { url: string };
+  /** hub.yml's gateway section, beside the test's host and port. */
+  gateway?: Record<string, unknown>;
 }
 
 /** The whole hub in this process on a fresh database, configured by `opts` (nothing comes from the environment). */
 export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> {
   const database = opts.database ? { ...opts.database, drop: async () => {} } : await createTestDatabase();
   const hubConfig = HubConfigSchema.parse({
-    gateway: { host: '127.0.0.1', port: 0 },
+    gateway: { ...opts.gateway, host: '127.0.0.1', port: 0 },
     // The historian's pipeline listens for changes on a connection of its own.
     database: { url: database.url },
     ...(opts.mqtt ? { mqtt: opts.mqtt } : {}),

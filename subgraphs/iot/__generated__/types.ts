@@ -16,6 +16,8 @@ export type Scalars = {
   Float: { input: number; output: number; }
   DateTime: { input: Date; output: Date | string; }
   JSON: { input: Record<string, unknown>; output: Record<string, unknown>; }
+  /** A file of a GraphQL multipart request (send Apollo-Require-Preflight: true). */
+  Upload: { input: unknown; output: unknown; }
   _FieldSet: { input: unknown; output: unknown; }
 };
 
@@ -70,6 +72,59 @@ export type HttpEndpointStatus = {
   worker: Scalars['String']['output'];
 };
 
+export type ImportKind =
+  /** timestamp, machine_id, sensor_type, value[, unit, quality] */
+  | 'SENSOR_LOG';
+
+export type ImportOptions = {
+  /** The file's header names for ours: { timestamp: "Zeit", value: "Wert" }. */
+  columns?: InputMaybe<Scalars['JSON']['input']>;
+  /** iso (default), dmy, mdy or excel (serial days). */
+  dateFormat?: InputMaybe<Scalars['String']['input']>;
+  /** '.' (default) or ','. */
+  decimalSeparator?: InputMaybe<Scalars['String']['input']>;
+  /** ',' ';' or TAB; default: sniffed from the header line. */
+  delimiter?: InputMaybe<Scalars['String']['input']>;
+  dryRun: Scalars['Boolean']['input'];
+  /** utf-8 (default, checked strictly), windows-1252, latin1 or utf-16le. */
+  encoding?: InputMaybe<Scalars['String']['input']>;
+  /** IANA zone of zone-less times (default: the site's, when the plant has one site). */
+  timeZone?: InputMaybe<Scalars['String']['input']>;
+};
+
+export type ImportPreview = {
+  __typename?: 'ImportPreview';
+  bytes: Scalars['Float']['output'];
+  fileName: Scalars['String']['output'];
+  /** The first valid rows (at most 20), as they would be stored. */
+  preview: Array<ImportPreviewRow>;
+  /** The first rejected rows (at most 100). */
+  rejected: Array<ImportRejectedRow>;
+  rowsRead: Scalars['Int']['output'];
+  rowsRejected: Scalars['Int']['output'];
+  rowsValid: Scalars['Int']['output'];
+  /** SHA-256 of the file's bytes, hex: the same file imports once. */
+  sha256: Scalars['String']['output'];
+};
+
+export type ImportPreviewRow = {
+  __typename?: 'ImportPreviewRow';
+  line: Scalars['Int']['output'];
+  machineId: Scalars['ID']['output'];
+  quality?: Maybe<Scalars['Float']['output']>;
+  sensorId: Scalars['ID']['output'];
+  ts: Scalars['DateTime']['output'];
+  value: Scalars['Float']['output'];
+};
+
+export type ImportRejectedRow = {
+  __typename?: 'ImportRejectedRow';
+  code: Scalars['String']['output'];
+  column?: Maybe<Scalars['String']['output']>;
+  line: Scalars['Int']['output'];
+  message: Scalars['String']['output'];
+};
+
 export type Machine = {
   __typename?: 'Machine';
   id: Scalars['ID']['output'];
@@ -81,12 +136,25 @@ export type Machine = {
 export type Mutation = {
   __typename?: 'Mutation';
   createSensor: Sensor;
+  /**
+   * Reads an uploaded file (engineers and admins). With dryRun (for now the only mode: imports that store come with
+   * the import job) it writes nothing and answers how the file reads: its first rows as parsed, and each row that
+   * is not a reading with its line, column, code and message.
+   */
+  importFile: ImportPreview;
   updateSensor: Sensor;
 };
 
 
 export type MutationCreateSensorArgs = {
   input: CreateSensorInput;
+};
+
+
+export type MutationImportFileArgs = {
+  file: Scalars['Upload']['input'];
+  kind: ImportKind;
+  options: ImportOptions;
 };
 
 
@@ -419,11 +487,16 @@ export type ResolversTypes = ResolversObject<{
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   HttpEndpointStatus: ResolverTypeWrapper<HttpEndpointRow>;
+  ImportKind: ImportKind;
+  ImportOptions: ImportOptions;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  ImportPreview: ResolverTypeWrapper<ImportPreview>;
+  ImportPreviewRow: ResolverTypeWrapper<ImportPreviewRow>;
+  ImportRejectedRow: ResolverTypeWrapper<ImportRejectedRow>;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   Machine: ResolverTypeWrapper<EntityRef>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   ReadingSource: ReadingSource;
   Sensor: ResolverTypeWrapper<SensorRow>;
@@ -441,6 +514,7 @@ export type ResolversTypes = ResolversObject<{
   TelemetrySourceState: TelemetrySourceState;
   TelemetrySourceStatus: ResolverTypeWrapper<TelemetrySourceRow>;
   UpdateSensorInput: UpdateSensorInput;
+  Upload: ResolverTypeWrapper<Scalars['Upload']['output']>;
   WorkOrder: ResolverTypeWrapper<EntityRef>;
 }>;
 
@@ -454,11 +528,15 @@ export type ResolversParentTypes = ResolversObject<{
   Int: Scalars['Int']['output'];
   DateTime: Scalars['DateTime']['output'];
   HttpEndpointStatus: HttpEndpointRow;
+  ImportOptions: ImportOptions;
+  Boolean: Scalars['Boolean']['output'];
+  ImportPreview: ImportPreview;
+  ImportPreviewRow: ImportPreviewRow;
+  ImportRejectedRow: ImportRejectedRow;
   JSON: Scalars['JSON']['output'];
   Machine: EntityRef;
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
-  Boolean: Scalars['Boolean']['output'];
   Query: Record<PropertyKey, never>;
   Sensor: SensorRow;
   SensorConnection: AnyConnection;
@@ -473,6 +551,7 @@ export type ResolversParentTypes = ResolversObject<{
   Subscription: Record<PropertyKey, never>;
   TelemetrySourceStatus: TelemetrySourceRow;
   UpdateSensorInput: UpdateSensorInput;
+  Upload: Scalars['Upload']['output'];
   WorkOrder: EntityRef;
 }>;
 
@@ -506,6 +585,33 @@ export type HttpEndpointStatusResolvers<ContextType = any, ParentType extends Re
   worker?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
+export type ImportPreviewResolvers<ContextType = any, ParentType extends ResolversParentTypes['ImportPreview'] = ResolversParentTypes['ImportPreview']> = ResolversObject<{
+  bytes?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  fileName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  preview?: Resolver<Array<ResolversTypes['ImportPreviewRow']>, ParentType, ContextType>;
+  rejected?: Resolver<Array<ResolversTypes['ImportRejectedRow']>, ParentType, ContextType>;
+  rowsRead?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  rowsRejected?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  rowsValid?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  sha256?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type ImportPreviewRowResolvers<ContextType = any, ParentType extends ResolversParentTypes['ImportPreviewRow'] = ResolversParentTypes['ImportPreviewRow']> = ResolversObject<{
+  line?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  machineId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  quality?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  sensorId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  ts?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  value?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+}>;
+
+export type ImportRejectedRowResolvers<ContextType = any, ParentType extends ResolversParentTypes['ImportRejectedRow'] = ResolversParentTypes['ImportRejectedRow']> = ResolversObject<{
+  code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  column?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  line?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSON'], any> {
   name: 'JSON';
 }
@@ -519,6 +625,7 @@ export type MachineResolvers<ContextType = any, ParentType extends ResolversPare
 
 export type MutationResolvers<ContextType = any, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   createSensor?: Resolver<ResolversTypes['Sensor'], ParentType, ContextType, RequireFields<MutationCreateSensorArgs, 'input'>>;
+  importFile?: Resolver<ResolversTypes['ImportPreview'], ParentType, ContextType, RequireFields<MutationImportFileArgs, 'file' | 'kind' | 'options'>>;
   updateSensor?: Resolver<ResolversTypes['Sensor'], ParentType, ContextType, RequireFields<MutationUpdateSensorArgs, 'id' | 'input'>>;
 }>;
 
@@ -610,6 +717,10 @@ export type TelemetrySourceStatusResolvers<ContextType = any, ParentType extends
   worker?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
+export interface UploadScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['Upload'], any> {
+  name: 'Upload';
+}
+
 export type WorkOrderResolvers<ContextType = any, ParentType extends ResolversParentTypes['WorkOrder'] = ResolversParentTypes['WorkOrder']> = ResolversObject<{
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
@@ -618,6 +729,9 @@ export type Resolvers<ContextType = any> = ResolversObject<{
   AggregatedSeries?: AggregatedSeriesResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   HttpEndpointStatus?: HttpEndpointStatusResolvers<ContextType>;
+  ImportPreview?: ImportPreviewResolvers<ContextType>;
+  ImportPreviewRow?: ImportPreviewRowResolvers<ContextType>;
+  ImportRejectedRow?: ImportRejectedRowResolvers<ContextType>;
   JSON?: GraphQLScalarType;
   Machine?: MachineResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
@@ -632,6 +746,7 @@ export type Resolvers<ContextType = any> = ResolversObject<{
   SeriesPoint?: SeriesPointResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
   TelemetrySourceStatus?: TelemetrySourceStatusResolvers<ContextType>;
+  Upload?: GraphQLScalarType;
   WorkOrder?: WorkOrderResolvers<ContextType>;
 }>;
 
