@@ -1,3 +1,4 @@
+import { offsetAt } from '../../lib/time/zoned.ts';
 import { inList, type Db } from '../../lib/db/index.ts';
 import { changes, pageOf } from '../../lib/db/page.ts';
 import { sql } from 'kysely';
@@ -137,8 +138,11 @@ export async function latestReadings(
 const BUCKETS = {
   ONE_MINUTE: { table: 'telemetry.rollup_1m', width: '1 minute', ms: 60_000 },
   FIVE_MINUTES: { table: 'telemetry.rollup_1m', width: '5 minutes', ms: 300_000 },
+  FIFTEEN_MINUTES: { table: 'telemetry.rollup_1m', width: '15 minutes', ms: 900_000 },
   ONE_HOUR: { table: 'telemetry.rollup_1h', width: '1 hour', ms: 3_600_000 },
   ONE_DAY: { table: 'telemetry.rollup_1h', width: '1 day', ms: 86_400_000 },
+  // A local day is 23 to 25 hours; ms bounds the number of buckets (and the rounding, done in the zone below).
+  LOCAL_DAY: { table: 'telemetry.rollup_1h', width: '1 day', ms: 86_400_000 },
 } as const;
 export const bucketMs = (b: G.Bucket) => BUCKETS[b].ms;
 
@@ -154,32 +158,72 @@ export async function aggregatedSeries(
   scope: ScopeFilter,
 ): Promise<AggregatedSeriesRow[]> {
   const b = BUCKETS[bucket];
-  let q = db
-    .selectFrom(`${b.table} as r` as 'telemetry.rollup_1m as r')
-    .innerJoin('telemetry.series as s', 's.id', 'r.seriesId')
-    .innerJoin('iot.sensors as sn', 'sn.id', 's.sensorId')
-    .select([
-      'sn.id as sensorId',
-      'sn.machineId',
-      'sn.type as signal',
-      'sn.unit',
-      sql<Date>`date_bin(${sql.lit(b.width)}::interval, r.bucket, timestamptz 'epoch')`.as('b'),
-      sql<number>`sum(r.sum) / sum(r.n)`.as('avg'),
-      sql<number>`min(r.min)`.as('min'),
-      sql<number>`max(r.max)`.as('max'),
-      sql<number>`sum(r.n)::int`.as('count'),
-    ])
-    .where('r.bucket', '>=', range.from)
-    .where('r.bucket', '<', range.to);
-  if (f.machineIds?.length) q = q.where('sn.machineId', 'in', f.machineIds);
-  if (f.sensorIds?.length) q = q.where('sn.id', 'in', f.sensorIds);
-  if (f.signals?.length) q = q.where('sn.type', 'in', f.signals);
-  if (scope.machineIds) q = q.where('sn.machineId', 'in', inList(scope.machineIds));
-  const rows = await q
-    .groupBy(['sn.id', 'sn.machineId', 'sn.type', 'sn.unit', 'b'])
-    .orderBy('sn.id')
-    .orderBy('b')
-    .execute();
+  type Source = { table: string; zones?: string[] };
+  const run = ({ table, zones }: Source) => {
+    // A local day: the rollup rows from the zone's midnight to its next (date_trunc in the zone, DST included),
+    // [from, to) rounded out to whole local days; else UTC buckets of the width, rounded out by the caller.
+    const local = zones !== undefined;
+    const bucketOf = local
+      ? sql<Date>`(date_trunc('day', r.bucket at time zone st.timezone) at time zone st.timezone)`
+      : sql<Date>`date_bin(${sql.lit(b.width)}::interval, r.bucket, timestamptz 'epoch')`;
+    let q = db
+      .selectFrom(`${table} as r` as 'telemetry.rollup_1m as r')
+      .innerJoin('telemetry.series as s', 's.id', 'r.seriesId')
+      .innerJoin('iot.sensors as sn', 'sn.id', 's.sensorId')
+      .innerJoin('production.machines as m', 'm.id', 'sn.machineId')
+      .innerJoin('production.lines as l', 'l.id', 'm.lineId')
+      .innerJoin('production.sites as st', 'st.id', 'l.siteId')
+      .select([
+        'sn.id as sensorId',
+        'sn.machineId',
+        'sn.type as signal',
+        'sn.unit',
+        bucketOf.as('b'),
+        sql<number>`sum(r.sum) / sum(r.n)`.as('avg'),
+        sql<number>`min(r.min)`.as('min'),
+        sql<number>`max(r.max)`.as('max'),
+        sql<number>`sum(r.n)::int`.as('count'),
+      ]);
+    if (local) {
+      // The coarse bounds use the index; the exact ones are the zone's midnights around [from, to).
+      q = q
+        .where('st.timezone', 'in', zones.length ? zones : [''])
+        .where('r.bucket', '>=', new Date(range.from.getTime() - 86_400_000))
+        .where('r.bucket', '<', new Date(range.to.getTime() + 86_400_000))
+        .where(
+          'r.bucket',
+          '>=',
+          sql<Date>`(date_trunc('day', ${range.from}::timestamptz at time zone st.timezone) at time zone st.timezone)`,
+        )
+        .where(
+          'r.bucket',
+          '<',
+          sql<Date>`((date_trunc('day', (${range.to}::timestamptz - interval '1 microsecond') at time zone
+            st.timezone) + interval '1 day') at time zone st.timezone)`,
+        );
+    } else q = q.where('r.bucket', '>=', range.from).where('r.bucket', '<', range.to);
+    if (f.machineIds?.length) q = q.where('sn.machineId', 'in', f.machineIds);
+    if (f.sensorIds?.length) q = q.where('sn.id', 'in', f.sensorIds);
+    if (f.signals?.length) q = q.where('sn.type', 'in', f.signals);
+    if (scope.machineIds) q = q.where('sn.machineId', 'in', inList(scope.machineIds));
+    return q.groupBy(['sn.id', 'sn.machineId', 'sn.type', 'sn.unit', 'b']).execute();
+  };
+  let sources: Source[] = [{ table: b.table }];
+  if (bucket === 'LOCAL_DAY') {
+    // Hourly rollups serve a zone whose midnights fall on UTC hours; a zone 30 or 45 minutes off (India, Nepal,
+    // Newfoundland, Adelaide) is served from the 1-minute rollups, so every local day is exact.
+    const zones = (await db.selectFrom('production.sites').select('timezone').distinct().execute()).map(
+      (r) => r.timezone,
+    );
+    const hourly = zones.filter((z) => wholeHourOffsets(z, range));
+    sources = [
+      { table: 'telemetry.rollup_1h', zones: hourly },
+      { table: 'telemetry.rollup_1m', zones: zones.filter((z) => !hourly.includes(z)) },
+    ].filter((x) => x.zones.length);
+  }
+  const rows = (await Promise.all(sources.map(run)))
+    .flat()
+    .sort((x, y) => (x.sensorId < y.sensorId ? -1 : x.sensorId > y.sensorId ? 1 : x.b.getTime() - y.b.getTime()));
   const out: AggregatedSeriesRow[] = [];
   for (const r of rows) {
     let cur = out.at(-1);
@@ -190,6 +234,17 @@ export async function aggregatedSeries(
     cur.points.push({ bucket: r.b, avg: r.avg, min: r.min, max: r.max, count: r.count });
   }
   return out;
+}
+
+/** Whether `zone`'s offset is a whole number of hours through `range` (looked at every 12 hours and its ends). */
+function wholeHourOffsets(zone: string, range: { from: Date; to: Date }): boolean {
+  const from = range.from.getTime() - 86_400_000;
+  const to = range.to.getTime() + 86_400_000;
+  // Offsets change at most a few times a year: 12-hourly looks catch every one (capped for very long ranges,
+  // where a weekly look still catches a seasonal change).
+  const step = Math.max(12 * 3_600_000, (to - from) / 2000);
+  for (let t = from; t < to + step; t += step) if (offsetAt(zone, Math.min(t, to)) % 3_600_000 !== 0) return false;
+  return true;
 }
 
 export const listHttpEndpoints = (db: Db) => db.selectFrom('iot.httpEndpoints').selectAll().orderBy('name').execute();

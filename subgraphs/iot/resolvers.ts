@@ -154,8 +154,12 @@ const MAX_BUCKETS = 10_000;
 /** [from, to) rounded out to whole buckets, and bounded. */
 function seriesRange(fromArg: Date | string, toArg: Date | string, bucket: G.Bucket): { from: Date; to: Date } {
   const ms = repo.bucketMs(bucket);
-  const from = new Date(Math.floor(new Date(fromArg).getTime() / ms) * ms);
-  const to = new Date(Math.ceil(new Date(toArg).getTime() / ms) * ms);
+  const t0 = new Date(fromArg).getTime();
+  const t1 = new Date(toArg).getTime();
+  // Local days are rounded out in each site's zone by the query (a UTC day's bounds are not theirs).
+  const local = bucket === 'LOCAL_DAY';
+  const from = new Date(local ? t0 : Math.floor(t0 / ms) * ms);
+  const to = new Date(local ? t1 : Math.ceil(t1 / ms) * ms);
   if (!(from < to)) throw badInput('from must be before to', { argument: 'from' });
   if ((to.getTime() - from.getTime()) / ms > MAX_BUCKETS) {
     throw badInput(

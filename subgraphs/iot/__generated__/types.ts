@@ -31,7 +31,11 @@ export type AggregatedSeries = {
 };
 
 export type Bucket =
+  | 'FIFTEEN_MINUTES'
   | 'FIVE_MINUTES'
+  /** A day of the machine's site, midnight to midnight in its time zone: 23 or 25 hours across a DST change. */
+  | 'LOCAL_DAY'
+  /** A UTC day. */
   | 'ONE_DAY'
   | 'ONE_HOUR'
   | 'ONE_MINUTE';
@@ -173,7 +177,8 @@ export type Query = {
   __typename?: 'Query';
   /**
    * Aggregates per time bucket for many machines and signals at once, served from the 1-minute and 1-hour rollups
-   * (never a scan of raw readings). Buckets are aligned to UTC; [from, to) is rounded out to whole buckets.
+   * (never a scan of raw readings). Buckets are aligned to UTC, LOCAL_DAY to midnight in each machine's site zone;
+   * [from, to) is rounded out to whole buckets.
    */
   aggregatedSeries: Array<AggregatedSeries>;
   /** HTTP-polled sensor endpoints (iot.yml) with their last success and failure; plant-wide tokens only. */
