@@ -48,5 +48,14 @@ export interface AggregatedSeriesRow {
   machineId: string;
   signal: string;
   unit: string;
-  points: { bucket: Date; avg: number; min: number; max: number; count: number }[];
+  points: {
+    bucket: Date;
+    avg: number;
+    min: number;
+    max: number;
+    count: number;
+    /** SHIFT buckets: the shift's end and number. */
+    bucketEnd?: Date | null;
+    shiftNumber?: number | null;
+  }[];
 }

@@ -1,4 +1,5 @@
 import { offsetAt } from '../../lib/time/zoned.ts';
+import { shiftSeries } from './shift-series.repo.ts';
 import { inList, type Db } from '../../lib/db/index.ts';
 import { changes, pageOf } from '../../lib/db/page.ts';
 import { sql } from 'kysely';
@@ -141,6 +142,8 @@ const BUCKETS = {
   FIFTEEN_MINUTES: { table: 'telemetry.rollup_1m', width: '15 minutes', ms: 900_000 },
   ONE_HOUR: { table: 'telemetry.rollup_1h', width: '1 hour', ms: 3_600_000 },
   ONE_DAY: { table: 'telemetry.rollup_1h', width: '1 day', ms: 86_400_000 },
+  // Shifts come from production.shifts (shift-series.repo.ts); ms bounds the range as a day would.
+  SHIFT: { table: 'telemetry.rollup_1m', width: '1 day', ms: 86_400_000 },
   // A local day is 23 to 25 hours; ms bounds the number of buckets (and the rounding, done in the zone below).
   LOCAL_DAY: { table: 'telemetry.rollup_1h', width: '1 day', ms: 86_400_000 },
 } as const;
@@ -157,6 +160,7 @@ export async function aggregatedSeries(
   bucket: G.Bucket,
   scope: ScopeFilter,
 ): Promise<AggregatedSeriesRow[]> {
+  if (bucket === 'SHIFT') return grouped(await shiftSeries(db, f, range, scope));
   const b = BUCKETS[bucket];
   type Source = { table: string; zones?: string[] };
   const run = ({ table, zones }: Source) => {
@@ -221,9 +225,26 @@ export async function aggregatedSeries(
       { table: 'telemetry.rollup_1m', zones: zones.filter((z) => !hourly.includes(z)) },
     ].filter((x) => x.zones.length);
   }
-  const rows = (await Promise.all(sources.map(run)))
-    .flat()
-    .sort((x, y) => (x.sensorId < y.sensorId ? -1 : x.sensorId > y.sensorId ? 1 : x.b.getTime() - y.b.getTime()));
+  return grouped((await Promise.all(sources.map(run))).flat());
+}
+
+type PointRow = {
+  sensorId: string;
+  machineId: string;
+  signal: string;
+  unit: string;
+  b: Date;
+  end?: Date;
+  shiftNumber?: number;
+  avg: number;
+  min: number;
+  max: number;
+  count: number;
+};
+
+/** Rows of (sensor, bucket) as one series per sensor, in sensor then time order. */
+function grouped(rows: PointRow[]): AggregatedSeriesRow[] {
+  rows.sort((x, y) => (x.sensorId < y.sensorId ? -1 : x.sensorId > y.sensorId ? 1 : x.b.getTime() - y.b.getTime()));
   const out: AggregatedSeriesRow[] = [];
   for (const r of rows) {
     let cur = out.at(-1);
@@ -231,7 +252,15 @@ export async function aggregatedSeries(
       cur = { sensorId: r.sensorId, machineId: r.machineId, signal: r.signal, unit: r.unit, points: [] };
       out.push(cur);
     }
-    cur.points.push({ bucket: r.b, avg: r.avg, min: r.min, max: r.max, count: r.count });
+    cur.points.push({
+      bucket: r.b,
+      avg: r.avg,
+      min: r.min,
+      max: r.max,
+      count: r.count,
+      bucketEnd: r.end ?? null,
+      shiftNumber: r.shiftNumber ?? null,
+    });
   }
   return out;
 }

@@ -156,8 +156,8 @@ function seriesRange(fromArg: Date | string, toArg: Date | string, bucket: G.Buc
   const ms = repo.bucketMs(bucket);
   const t0 = new Date(fromArg).getTime();
   const t1 = new Date(toArg).getTime();
-  // Local days are rounded out in each site's zone by the query (a UTC day's bounds are not theirs).
-  const local = bucket === 'LOCAL_DAY';
+  // Local days and shifts are rounded out by the query, to each site's midnights or each line's shifts.
+  const local = bucket === 'LOCAL_DAY' || bucket === 'SHIFT';
   const from = new Date(local ? t0 : Math.floor(t0 / ms) * ms);
   const to = new Date(local ? t1 : Math.ceil(t1 / ms) * ms);
   if (!(from < to)) throw badInput('from must be before to', { argument: 'from' });

@@ -49,6 +49,16 @@ beforeAll(async () => {
   await gql('mutation($i: CreateSensorInput!) { createSensor(input: $i) { id } }', {
     i: { id: 'M-K1-TEMP', name: 'K1 temp', type: 'temperature', unit: 'degC', machineId: 'M-K1', protocol: 'IMPORT' },
   });
+  // LINE-1's night shift across the autumn change (22:00 CEST to 06:00 CET: 9 hours), worked by two operators, and
+  // the morning shift after it; instants worked out by hand.
+  for (const [n, op, startsAt, endsAt, date] of [
+    [3, 'OP-N1', '2026-10-24T20:00:00Z', '2026-10-25T05:00:00Z', '2026-10-24'],
+    [3, 'OP-N2', '2026-10-24T20:00:00Z', '2026-10-25T05:00:00Z', '2026-10-24'],
+    [1, 'OP-M1', '2026-10-25T05:00:00Z', '2026-10-25T13:00:00Z', '2026-10-25'],
+  ] as const)
+    await gql('mutation($i: CreateShiftInput!) { createShift(input: $i) { id } }', {
+      i: { lineId: 'LINE-1', shiftDate: date, shiftNumber: n, operatorId: op, startsAt, endsAt },
+    });
   for (const sensor of ['M-101-TEMP', 'M-K1-TEMP']) {
     const seriesId = await seriesOf(sensor);
     const rows = Array.from({ length: COUNT }, (_, i) => ({
@@ -101,6 +111,27 @@ describe('LOCAL_DAY buckets', () => {
     expect(points.map((p) => ({ ...p, avg: Number(p.avg.toFixed(9)) }))).toEqual(
       want.map((w) => ({ ...w, avg: Number(w.avg.toFixed(9)) })),
     );
+  });
+
+  it("gives LINE-1's shifts whole, the 9-hour night shift once though two operators worked it", async () => {
+    const { body } = await hub.gql(
+      admin,
+      `{ aggregatedSeries(filter: { sensorIds: ["M-101-TEMP"] }, from: "2026-10-25T00:00:00Z",
+        to: "2026-10-25T06:00:00Z", bucket: SHIFT) { points { bucket bucketEnd shiftNumber avg min max count } } }`,
+    );
+    expect(body.errors).toBeUndefined();
+    const shift = (from: string, to: string, shiftNumber: number) => ({
+      ...day(from, to),
+      bucketEnd: new Date(to).toISOString(),
+      shiftNumber,
+    });
+    const want = [
+      shift('2026-10-24T20:00:00Z', '2026-10-25T05:00:00Z', 3),
+      shift('2026-10-25T05:00:00Z', '2026-10-25T13:00:00Z', 1),
+    ];
+    expect(want.map((w) => w.count)).toEqual([54, 48]);
+    const round = (p: { avg: number }) => ({ ...p, avg: Number(p.avg.toFixed(9)) });
+    expect(body.data.aggregatedSeries[0].points.map(round)).toEqual(want.map(round));
   });
 
   it('keeps FIFTEEN_MINUTES buckets on UTC quarter hours', async () => {

@@ -38,7 +38,9 @@ export type Bucket =
   /** A UTC day. */
   | 'ONE_DAY'
   | 'ONE_HOUR'
-  | 'ONE_MINUTE';
+  | 'ONE_MINUTE'
+  /** A shift of the machine's line, start to end as planned (shifts overlapping [from, to) count whole). */
+  | 'SHIFT';
 
 export type CreateSensorInput = {
   endpoint?: InputMaybe<Scalars['String']['input']>;
@@ -321,9 +323,13 @@ export type SeriesPoint = {
   __typename?: 'SeriesPoint';
   avg: Scalars['Float']['output'];
   bucket: Scalars['DateTime']['output'];
+  /** SHIFT buckets: the shift's end (bucket is its start). */
+  bucketEnd?: Maybe<Scalars['DateTime']['output']>;
   count: Scalars['Int']['output'];
   max: Scalars['Float']['output'];
   min: Scalars['Float']['output'];
+  /** SHIFT buckets: the shift's number. */
+  shiftNumber?: Maybe<Scalars['Int']['output']>;
 };
 
 export type Subscription = {
@@ -702,9 +708,11 @@ export type SensorReadingEdgeResolvers<ContextType = any, ParentType extends Res
 export type SeriesPointResolvers<ContextType = any, ParentType extends ResolversParentTypes['SeriesPoint'] = ResolversParentTypes['SeriesPoint']> = ResolversObject<{
   avg?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   bucket?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  bucketEnd?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   max?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   min?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  shiftNumber?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
 }>;
 
 export type SubscriptionResolvers<ContextType = any, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
