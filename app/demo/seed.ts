@@ -3,6 +3,7 @@ import { writeReadings } from '../../lib/telemetry/readings.repo.ts';
 import type { StoredReading } from '../../lib/telemetry/types.ts';
 import { seriesIdsBySensor } from '../../lib/telemetry/series.repo.ts';
 import { SOURCE_CODES } from '../../lib/telemetry/sources.ts';
+import { instantsOf, type WallTime, wallOf } from '../../lib/time/zoned.ts';
 import { graphqlClient } from './client.ts';
 import { insertAlerts } from '../../subgraphs/quality/quality.repo.ts';
 
@@ -39,9 +40,31 @@ export async function isSeeded(db: Db): Promise<boolean> {
   return (await db.selectFrom('production.sites').select('id').limit(1).execute()).length > 0;
 }
 
+const SITE_ZONE = 'Europe/Berlin';
+
+/** A calendar day as a wall time at midnight; Date.UTC rolls a day past the month's end over. */
+function wall(year: number, month: number, day: number): WallTime {
+  const d = new Date(Date.UTC(year, month - 1, day));
+  return {
+    year: d.getUTCFullYear(),
+    month: d.getUTCMonth() + 1,
+    day: d.getUTCDate(),
+    hour: 0,
+    minute: 0,
+    second: 0,
+    ms: 0,
+  };
+}
+
+/** The local date `d` days after `w`, as YYYY-MM-DD. */
+const localDate = (w: WallTime, d: number) => {
+  const x = wall(w.year, w.month, w.day + d);
+  return `${x.year}-${String(x.month).padStart(2, '0')}-${String(x.day).padStart(2, '0')}`;
+};
+
 export async function seedDemo(db: Db, gatewayUrl: string, adminToken: string, now = new Date()): Promise<void> {
   const gql = graphqlClient(gatewayUrl, adminToken);
-  await gql(`mutation { createSite(input: { id: "SITE-1", name: "Demo plant", timezone: "Europe/Berlin" }) { id } }`);
+  await gql(`mutation { createSite(input: { id: "SITE-1", name: "Demo plant", timezone: "${SITE_ZONE}" }) { id } }`);
   await gql(`mutation { createArea(input: { id: "AREA-A", siteId: "SITE-1", name: "Assembly hall" }) { id } }`);
   for (const [id, name] of [
     ['LINE-1', 'Moulding line'],
@@ -122,29 +145,34 @@ export async function seedDemo(db: Db, gatewayUrl: string, adminToken: string, n
       orders.push({ lineId, id: createWorkOrder.id, recipeId, start, end });
     }
   }
-  // Three shifts a day (06-14, 14-22, 22-06) per line for the same week.
+  // Three shifts a day (06-14, 14-22, 22-06 on the site's clock, so a night shift across a DST change is 7 or 9
+  // hours) per line for the same week, from yesterday in the site's zone.
   const shifts: { lineId: string; id: string; operatorId: string; start: number; end: number }[] = [];
+  const yesterday = wallOf(SITE_ZONE, now.getTime() - DAY);
+  const at = (d: number, hour: number) =>
+    instantsOf(SITE_ZONE, { ...wall(yesterday.year, yesterday.month, yesterday.day + d), hour })[0]!;
   for (const lineId of ['LINE-1', 'LINE-2']) {
     for (let d = 0; d < 7; d++) {
       for (let n = 1; n <= 3; n++) {
-        const start = day0 + d * DAY + (6 + (n - 1) * 8) * 3_600_000;
+        const start = at(d, 6 + (n - 1) * 8);
+        const end = at(d, 14 + (n - 1) * 8);
         const operatorId = `OP-${lineId.slice(-1)}${n}`;
         const { createShift } = await gql<{ createShift: { id: string } }>(
           `mutation($i: CreateShiftInput!) { createShift(input: $i) { id } }`,
           {
             i: {
               lineId,
-              shiftDate: new Date(day0 + d * DAY).toISOString().slice(0, 10),
+              shiftDate: localDate(yesterday, d),
               shiftNumber: n,
               operatorId,
               operatorName: ['Ana', 'Ben', 'Chen', 'Dara', 'Emil', 'Fatma'][(Number(lineId.slice(-1)) - 1) * 3 + n - 1],
               role: 'OPERATOR',
               startsAt: new Date(start).toISOString(),
-              endsAt: new Date(start + 8 * 3_600_000).toISOString(),
+              endsAt: new Date(end).toISOString(),
             },
           },
         );
-        shifts.push({ lineId, id: createShift.id, operatorId, start, end: start + 8 * 3_600_000 });
+        shifts.push({ lineId, id: createShift.id, operatorId, start, end });
       }
     }
   }

@@ -47,6 +47,21 @@ export function isTimeZone(zone: string): boolean {
   }
 }
 
+/** The wall-clock time in `zone` at `instant` (milliseconds kept). */
+export function wallOf(zone: string, instant: number): WallTime {
+  const parts = formatter(zone).formatToParts(new Date(instant));
+  const get = (t: Intl.DateTimeFormatPartTypes) => Number(parts.find((p) => p.type === t)?.value);
+  return {
+    year: get('year'),
+    month: get('month'),
+    day: get('day'),
+    hour: get('hour'),
+    minute: get('minute'),
+    second: get('second'),
+    ms: ((instant % 1000) + 1000) % 1000,
+  };
+}
+
 /** The zone's offset from UTC at `instant`, in ms (Berlin in summer: +7,200,000). Whole seconds. */
 export function offsetAt(zone: string, instant: number): number {
   const parts = formatter(zone).formatToParts(new Date(instant));

@@ -60,11 +60,14 @@ shift and operator of their line at their time`, async () => {
     const r = body.data.readings.nodes[0];
     expect(r).toMatchObject({ value: 61.5, quality: 100, source: 'MQTT' });
     // The demo plant's fixture, worked out by hand (app/demo/seed.ts): LINE-1 runs 8-hour orders WO-1001, WO-1002...
-    // from yesterday 06:00 UTC, and shifts 06-14, 14-22 and 22-06 UTC with operators OP-11, OP-12 and OP-13.
+    // from yesterday 06:00 UTC, and shifts 06-14, 14-22 and 22-06 on the site's clock (Europe/Berlin) with operators
+    // OP-11, OP-12 and OP-13.
     const t = ts.getTime();
     const today = Date.UTC(seededAt.getUTCFullYear(), seededAt.getUTCMonth(), seededAt.getUTCDate());
     const order = Math.floor((t - (today - 86_400_000 + 6 * 3_600_000)) / (8 * 3_600_000)) + 1;
-    const hour = ts.getUTCHours();
+    const hour = Number(
+      new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', hour: 'numeric', hourCycle: 'h23' }).format(ts),
+    );
     const shift = hour >= 6 && hour < 14 ? 1 : hour >= 14 && hour < 22 ? 2 : 3;
     expect(r.workOrder.number).toBe(`WO-1${String(order).padStart(3, '0')}`);
     expect(r.operatorId).toBe(`OP-1${shift}`);

@@ -5,6 +5,7 @@ import {
   offsetAt,
   SkippedTimeError,
   type WallTime,
+  wallOf,
   ZonedReader,
 } from '../../lib/time/zoned.ts';
 
@@ -71,6 +72,15 @@ describe('wall-clock times in a zone', () => {
     expect(() => r.read(wall('2026-03-29 02:15'))).toThrow(/2026-03-29 02:15:00 does not exist in Europe\/Berlin/);
     expect(isTimeZone('Europe/Berlin')).toBe(true);
     expect(isTimeZone('Europe/Berlln')).toBe(false);
+  });
+
+  it('gives the wall time of an instant, both passes of the repeated hour alike', () => {
+    expect(wallOf('Europe/Berlin', Date.parse('2026-10-25T00:30:00.250Z'))).toEqual({
+      ...wall('2026-10-25 02:30'),
+      ms: 250,
+    });
+    expect(wallOf('Europe/Berlin', Date.parse('2026-10-25T01:30:00Z'))).toEqual(wall('2026-10-25 02:30'));
+    expect(wallOf('Asia/Kathmandu', Date.parse('2026-06-01T18:15:00Z'))).toEqual(wall('2026-06-02 00:00'));
   });
 
   it('keeps milliseconds, and a UTC zone is the wall time itself', () => {
