@@ -6,7 +6,7 @@ import { GraphQLError } from 'graphql';
 import { HubError } from '../lib/errors.ts';
 import { INTERNAL_HEADER } from '../lib/subgraph/server.ts';
 import type { GatewayContext } from './context.ts';
-import { uploadsIn } from './uploads.ts';
+import { uploadsIn, withoutUploads } from './uploads.ts';
 
 type FetcherResponse = Parameters<RemoteGraphQLDataSource['errorFromResponse']>[0];
 
@@ -34,11 +34,7 @@ export class HubDataSource extends RemoteGraphQLDataSource<GatewayContext> {
       ),
     );
     const { request, context } = options;
-    const variables = structuredClone(
-      Object.fromEntries(
-        Object.entries(request.variables ?? {}).map(([k, v]) => [k, uploadsIn({ [k]: v }).length ? null : v]),
-      ),
-    );
+    const variables = withoutUploads(request.variables ?? {});
     const operations = JSON.stringify({ query: request.query, operationName: request.operationName, variables });
     const map = Object.fromEntries(uploads.map((u, i) => [String(i), [u.path]]));
     const boundary = `----hub${randomUUID()}`;

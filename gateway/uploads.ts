@@ -1,5 +1,6 @@
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { graphqlUploadExpress, Upload } from 'graphql-upload-ts';
+import { multipartErrors } from '../lib/http.ts';
 
 /**
  * GraphQL multipart requests (file uploads) at the gateway (reference/federation.md §5): refused without the
@@ -28,6 +29,8 @@ export function uploadMiddleware(
   const parse = graphqlUploadExpress({ maxFileSize: limits.maxFileSize, maxFiles: limits.maxFiles });
   const guard: RequestHandler = (req, res, next) => {
     if (!isMultipart(req)) return next();
+    if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('multipart/form-data'))
+      return refuse(res, 415, 'BAD_USER_INPUT', 'A file upload is multipart/form-data');
     // Apollo's CSRF rule for multipart: a header a browser form cannot send (apollo-server#6433).
     if (!req.headers['apollo-require-preflight'] && !req.headers['x-apollo-operation-name'])
       return refuse(res, 400, 'BAD_USER_INPUT', 'A file upload needs the header Apollo-Require-Preflight: true');
@@ -36,17 +39,16 @@ export function uploadMiddleware(
       (e: Error) => refuse(res, 401, 'UNAUTHENTICATED', e.message),
     );
   };
-  const parseErrors = (err: unknown, _req: Request, res: Response, next: NextFunction) => {
-    const e = err as { status?: number; expose?: boolean; message?: string };
-    if (typeof e?.status !== 'number') return next(err);
-    // graphql-upload-ts's http-errors: 413 for a file or count over the limits, 400 for a malformed request.
-    const message =
-      e.status === 413
-        ? `${e.message} (limits: ${limits.maxFiles} file(s) of at most ${limits.maxFileSize} bytes)`
-        : (e.message ?? 'malformed multipart request');
-    return refuse(res, e.status === 413 ? 413 : 400, 'BAD_USER_INPUT', message);
-  };
-  return [guard, (req, res, next) => (isMultipart(req) ? parse(req, res, next) : next()), parseErrors as never];
+  return [guard, (req, res, next) => (isMultipart(req) ? parse(req, res, next) : next()), multipartErrors as never];
+}
+
+/** The variables with every upload in them as null, where the multipart `map` puts the files back. */
+export function withoutUploads(v: unknown): unknown {
+  if (v instanceof Upload) return null;
+  if (Array.isArray(v)) return v.map(withoutUploads);
+  if (v && typeof v === 'object' && !(v instanceof Date))
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, withoutUploads(x)]));
+  return v;
 }
 
 /** The uploads among a fetch's variables, with where each is (the multipart `map`). */

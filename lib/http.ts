@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Express } from 'express';
+import type { Express, NextFunction, Request, Response } from 'express';
 import type { Registry } from 'prom-client';
 
 /** A readiness check that has not answered by then has failed: a database nobody answers must not hang the probe. */
@@ -52,4 +52,22 @@ export async function listen(app: Express | Server, host: string, port: number, 
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * Errors of the multipart parser (graphql-upload-ts, busboy: a missing boundary, a truncated form, a file over a
+ * limit) as JSON GraphQL errors, never Express's HTML page with a stack.
+ */
+export function multipartErrors(err: unknown, _req: Request, res: Response, next: NextFunction): void {
+  if (res.headersSent) {
+    next(err);
+    return;
+  }
+  const e = err as { status?: number; message?: string };
+  const status = e?.status === 413 ? 413 : 400;
+  const message =
+    e?.status === 413 || e?.status === 400
+      ? (e.message ?? 'malformed multipart request')
+      : 'malformed multipart request';
+  res.status(status).json({ errors: [{ message, extensions: { code: 'BAD_USER_INPUT' } }] });
 }

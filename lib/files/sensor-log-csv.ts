@@ -55,7 +55,7 @@ export type SensorLogRow = { line: number; reading: SensorLogReading } | { line:
 export class FileRefusedError extends Error {
   override name = 'FileRefusedError';
   constructor(
-    readonly code: 'MISSING_COLUMN' | 'ENCODING' | 'EMPTY_FILE' | 'BAD_OPTIONS' | 'MALFORMED_CSV',
+    readonly code: 'MISSING_COLUMN' | 'ENCODING' | 'EMPTY_FILE' | 'BAD_OPTIONS' | 'MALFORMED_CSV' | 'UPLOAD_FAILED',
     message: string,
     readonly column?: string,
   ) {
@@ -103,7 +103,17 @@ export async function* readSensorLog(
   source.pipe(parser);
   let index: Record<SensorLogColumn, number> | undefined;
   let width = 0;
-  const zoned = new ZonedReader(opts.timeZone);
+  // One reader per series: a repeated hour is read in order per sensor, so rows of several sensors at one wall
+  // time (or a file grouped by machine) are not taken for the clock going back.
+  const readers = new Map<string, ZonedReader>();
+  const zoned = (key: string) => {
+    let z = readers.get(key);
+    if (!z) {
+      z = new ZonedReader(opts.timeZone);
+      readers.set(key, z);
+    }
+    return z;
+  };
   try {
     type Parsed = { record: string[]; raw: string; info: { lines: number } };
     for await (const { record, raw, info } of parser as AsyncIterable<Parsed>) {
@@ -120,7 +130,9 @@ export async function* readSensorLog(
     }
   } catch (e) {
     if (e instanceof FileRefusedError) throw e;
-    const err = e as { code?: string; message?: string };
+    const err = e as { code?: string; message?: string; status?: number };
+    // The upload itself failed (cut at a size limit, the client gone): that, not a CSV problem.
+    if (typeof err.status === 'number') throw new FileRefusedError('UPLOAD_FAILED', err.message ?? 'the upload failed');
     throw new FileRefusedError('MALFORMED_CSV', `the file is not CSV as read: ${err.message ?? err.code}`);
   }
 }
@@ -170,7 +182,8 @@ function header(names: string[], mapping: Partial<Record<SensorLogColumn, string
 interface RowContext {
   decimal: '.' | ',';
   dateFormat: NonNullable<SensorLogOptions['dateFormat']>;
-  zoned: ZonedReader;
+  zoned: (series: string) => ZonedReader;
+  series?: string;
 }
 
 function row(
@@ -191,7 +204,7 @@ function row(
   if (value === undefined) return fail('NOT_A_NUMBER', `"${get('value')}" is not a number`, 'value');
   let ts: number | undefined;
   try {
-    ts = timestamp(get('timestamp'), c);
+    ts = timestamp(get('timestamp'), { ...c, series: `${get('machine_id')}\u0000${get('sensor_type')}` });
   } catch (e) {
     if (e instanceof SkippedTimeError) return fail('SKIPPED_TIME', e.message, 'timestamp');
     throw e;
@@ -245,14 +258,14 @@ function timestamp(s: string, c: RowContext): number | undefined {
     if (/(Z|[+-]\d\d:\d\d)$/.test(s)) return wireTimeMs(s.replace(' ', 'T'));
     const m = ZONELESS.exec(s);
     const w = m && wallOf(m[1]!, m[2]!, m[3]!, m[4]!, m[5]!, m[6], m[7]);
-    return w ? c.zoned.read(w) : undefined;
+    return w ? c.zoned(c.series ?? '').read(w) : undefined;
   }
   if (c.dateFormat === 'excel') {
     // A serial is a wall-clock date and time too (Excel keeps no zone): days and the fraction of a day.
     const days = number(s, c.decimal);
     if (days === undefined || days < 1) return undefined;
     const d = new Date(EXCEL_EPOCH + Math.round(days * 86_400_000));
-    return c.zoned.read({
+    return c.zoned(c.series ?? '').read({
       year: d.getUTCFullYear(),
       month: d.getUTCMonth() + 1,
       day: d.getUTCDate(),
@@ -266,7 +279,7 @@ function timestamp(s: string, c: RowContext): number | undefined {
   if (!m) return undefined;
   const [day, month] = c.dateFormat === 'dmy' ? [m[1]!, m[2]!] : [m[2]!, m[1]!];
   const w = wallOf(m[3]!, month, day, m[4]!, m[5]!, m[6]);
-  return w ? c.zoned.read(w) : undefined;
+  return w ? c.zoned(c.series ?? '').read(w) : undefined;
 }
 
 /** The fields as a real calendar time (no 31 April, no 24:00), or undefined. */

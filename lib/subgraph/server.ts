@@ -1,4 +1,5 @@
 import { graphqlUploadExpress } from 'graphql-upload-ts';
+import { multipartErrors } from '../http.ts';
 import express from 'express';
 import { ApolloServer } from '@apollo/server';
 import {
@@ -107,8 +108,10 @@ export async function createSubgraphApp<L, S>(opts: SubgraphOptions<L, S>) {
         res.status(401).json({ errors: [{ message: err.message, extensions: { code: 'UNAUTHENTICATED' } }] });
       }
     },
-    // Files only ever come from the gateway, which has checked their limits already.
-    graphqlUploadExpress({ maxFiles: 1 }),
+    // Files only ever come from the gateway (the signed header is checked above), which enforces hub.yml's limits:
+    // none here beyond them (graphql-upload-ts would cut at its own 5 MB default).
+    graphqlUploadExpress({ maxFiles: 100, maxFileSize: Number.POSITIVE_INFINITY }),
+    multipartErrors as never,
     express.json({ limit: '2mb' }),
     expressMiddleware(server, {
       context: async ({ res }) => {

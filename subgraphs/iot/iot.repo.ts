@@ -192,8 +192,9 @@ export async function aggregatedSeries(
       // The coarse bounds use the index; the exact ones are the zone's midnights around [from, to).
       q = q
         .where('st.timezone', 'in', zones.length ? zones : [''])
-        .where('r.bucket', '>=', new Date(range.from.getTime() - 86_400_000))
-        .where('r.bucket', '<', new Date(range.to.getTime() + 86_400_000))
+        // Two days either side: a local day is up to 25 hours, and its midnight up to 14 hours off UTC's.
+        .where('r.bucket', '>=', new Date(range.from.getTime() - 2 * 86_400_000))
+        .where('r.bucket', '<', new Date(range.to.getTime() + 2 * 86_400_000))
         .where(
           'r.bucket',
           '>=',

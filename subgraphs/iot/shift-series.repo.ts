@@ -43,9 +43,9 @@ export async function shiftSeries(db: Db, f: G.SeriesFilter, range: { from: Date
       sql<number>`max(r.max)`.as('max'),
       sql<number>`sum(r.n)::int`.as('count'),
     ])
-    // The coarse bounds use the rollup's index: a shift is at most a day long.
-    .where('r.bucket', '>=', new Date(range.from.getTime() - 86_400_000))
-    .where('r.bucket', '<', new Date(range.to.getTime() + 86_400_000));
+    // The coarse bounds use the rollup's index; shifts longer than two days are not plans this reads.
+    .where('r.bucket', '>=', new Date(range.from.getTime() - 2 * 86_400_000))
+    .where('r.bucket', '<', new Date(range.to.getTime() + 2 * 86_400_000));
   if (f.machineIds?.length) q = q.where('sn.machineId', 'in', f.machineIds);
   if (f.sensorIds?.length) q = q.where('sn.id', 'in', f.sensorIds);
   if (f.signals?.length) q = q.where('sn.type', 'in', f.signals);

@@ -101,6 +101,11 @@ describe('LOCAL_DAY buckets', () => {
     );
   });
 
+  it('gives the whole 25-hour day for a range at its last hour', async () => {
+    const points = await ask('M-101-TEMP', '2026-10-25T22:30:00Z', '2026-10-25T23:00:00Z');
+    expect(points.map((p) => [p.bucket, p.count])).toEqual([['2026-10-24T22:00:00.000Z', 150]]);
+  });
+
   it("gives Kathmandu's days at 18:15Z, from the minute rollups, exact", async () => {
     const points = await ask('M-K1-TEMP', '2026-10-24T00:00:00Z', '2026-10-25T00:00:00Z');
     // Local 2026-10-24 is 2026-10-23T18:15Z to 2026-10-24T18:15Z; local 2026-10-25 starts at 18:15Z on the 24th.

@@ -117,6 +117,24 @@ describe('reading a sensor log', () => {
       [5, '2026-10-25T01:15:00.000Z', 4],
       [6, '2026-10-25T02:00:00.000Z', 5],
     ]);
+    // Several sensors at one wall time, and a file grouped by machine: each series reads its own repeated hour.
+    const two = [
+      HEADER,
+      '2026-10-25 02:30,M-1,t,1,,',
+      '2026-10-25 02:30,M-2,t,2,,',
+      '2026-10-25 02:45,M-1,t,3,,',
+      '2026-10-25 02:45,M-2,t,4,,',
+      '2026-10-25 02:30,M-1,t,5,,',
+      '2026-10-25 02:30,M-2,t,6,,',
+    ].join('\n');
+    expect(readings(await read(two)).map((r) => r[1])).toEqual([
+      '2026-10-25T00:30:00.000Z',
+      '2026-10-25T00:30:00.000Z',
+      '2026-10-25T00:45:00.000Z',
+      '2026-10-25T00:45:00.000Z',
+      '2026-10-25T01:30:00.000Z',
+      '2026-10-25T01:30:00.000Z',
+    ]);
     const spring = `${HEADER}\n2026-03-29 01:59,M,t,1,,\n2026-03-29 02:30,M,t,2,,\n2026-03-29 03:00,M,t,3,,\n`;
     const rows = await read(spring);
     expect(readings(rows)).toEqual([
