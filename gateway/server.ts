@@ -12,7 +12,8 @@ import { createMetrics, observePlugin } from '../lib/metrics.ts';
 import type { Viewer } from '../lib/auth/viewer.ts';
 import { createContextFactory, type GatewayContext } from './context.ts';
 import { HubDataSource } from './data-source.ts';
-import { DEFAULT_UPLOAD_LIMITS, type UploadLimits, uploadMiddleware } from './uploads.ts';
+import { type UploadLimits, uploadMiddleware } from './uploads.ts';
+import { UPLOAD_DEFAULTS } from '../lib/config/hub.ts';
 import { createHttpFetcher } from './http-fetcher.ts';
 import { BatchingEntitiesDataSource } from './subscriptions/batching.ts';
 import { SubscriptionEngine } from './subscriptions/engine.ts';
@@ -105,7 +106,7 @@ export async function startGateway(
   app.use(
     '/graphql',
     // Multipart (uploads): the CSRF header and the token first, then the files under their limits.
-    ...uploadMiddleware(opts.uploads ?? DEFAULT_UPLOAD_LIMITS, (req) => context(req)),
+    ...uploadMiddleware(opts.uploads ?? UPLOAD_DEFAULTS, (req) => context(req)),
     express.json({ limit: '2mb' }),
     expressMiddleware(server, { context: ({ req }) => context(req) }),
   );

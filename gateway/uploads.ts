@@ -15,8 +15,6 @@ export interface UploadLimits {
   maxFiles: number;
 }
 
-export const DEFAULT_UPLOAD_LIMITS: UploadLimits = { maxFileSize: 1024 * 1024 * 1024, maxFiles: 1 };
-
 const isMultipart = (req: Request) => (req.headers['content-type'] ?? '').toLowerCase().startsWith('multipart/');
 
 const refuse = (res: Response, status: number, code: string, message: string) =>

@@ -80,6 +80,9 @@ const FrontfillSchema = z
   })
   .strict();
 
+/** The historian system (TagMapping.historianSystem) of each connector type. */
+export const HISTORIAN_SYSTEMS = { 'pi-web-api': 'PI', 'aveva-rest': 'WONDERWARE' } as const;
+
 export const HistorianFileSchema = z
   .object({
     historians: z.array(HistorianSchema).default([]),

@@ -33,7 +33,7 @@ const subscriptionsSchema = z
   })
   .strict();
 
-const UPLOAD_DEFAULTS = { maxFileSize: 1024 * 1024 * 1024, maxFiles: 1 };
+export const UPLOAD_DEFAULTS = { maxFileSize: 1024 * 1024 * 1024, maxFiles: 1 };
 const uploadsSchema = z
   .object({
     /** Bytes per file (default 1 GiB); a larger file is refused while it streams. */

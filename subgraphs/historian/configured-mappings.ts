@@ -1,10 +1,12 @@
-import type { HistorianConfig, TagMappingConfig } from '../../lib/config/historian.ts';
+import {
+  HISTORIAN_SYSTEMS as SYSTEMS,
+  type HistorianConfig,
+  type TagMappingConfig,
+} from '../../lib/config/historian.ts';
 import type { HistorianConnector } from '../../lib/connectors/historian/types.ts';
 import type { Db } from '../../lib/db/index.ts';
 import { log } from '../../lib/log.ts';
 import * as repo from './historian.repo.ts';
-
-const SYSTEMS = { 'pi-web-api': 'PI', 'aveva-rest': 'WONDERWARE' } as const;
 
 /**
  * historian.yml's tag mappings made real at start: a mapping it names and the database lacks is looked up on its

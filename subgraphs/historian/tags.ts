@@ -1,3 +1,4 @@
+import { HISTORIAN_SYSTEMS as SYSTEMS } from '../../lib/config/historian.ts';
 import { badInput, notFound } from '../../lib/errors.ts';
 import type { Context } from './context.ts';
 import type * as G from './__generated__/types.ts';
@@ -8,7 +9,6 @@ const MAX_TAGS = 1000;
 
 const TYPES = { 'pi-web-api': 'PI_WEB_API', 'aveva-rest': 'AVEVA_REST' } as const;
 /** The historian system each kind of historian is (what mappings made without a named historian carry). */
-const SYSTEMS = { 'pi-web-api': 'PI', 'aveva-rest': 'WONDERWARE' } as const;
 
 export const listHistorians = (ctx: Context): G.Historian[] =>
   [...ctx.services.historians.values()].map(({ config }) => ({ name: config.name, type: TYPES[config.type] }));

@@ -13,6 +13,14 @@ export interface TimeRange {
   to: Date;
 }
 
+/** A multirange as the queries below give it (json_agg of {from, to}, null when empty), oldest first. */
+const ranges = (json: { from: string; to: string }[] | null): TimeRange[] =>
+  (json ?? []).map((r) => ({ from: new Date(r.from), to: new Date(r.to) }));
+
+/** The ranges of checkpoint deltas, per tag, as addFetched takes them. */
+export const deltaRanges = (deltas: readonly TaskDelta[]) =>
+  deltas.flatMap((d) => d.ranges.map((r) => ({ tagMappingId: d.tagMappingId, ...r })));
+
 // ---- starting and steering jobs
 
 export async function insertJob(
@@ -195,7 +203,7 @@ export async function openTasks(db: Db, jobId: string) {
     tag: r.tag,
     ref: r.ref,
     tagType: r.tagType,
-    missing: (r.missing ?? []).map((m) => ({ from: new Date(m.from), to: new Date(m.to) })),
+    missing: ranges(r.missing),
   }));
 }
 
@@ -224,10 +232,7 @@ export async function checkpoint(
 ): Promise<BackfillStatus | undefined> {
   return db.transaction().execute(async (trx) => {
     // What was stored is fetched, whoever holds the lease: the watermarks always take it.
-    await addFetched(
-      trx,
-      deltas.flatMap((d) => d.ranges.map((r) => ({ tagMappingId: d.tagMappingId, ...r }))),
-    );
+    await addFetched(trx, deltaRanges(deltas));
     const fetched = deltas.reduce((n, d) => n + d.fetched, 0);
     const row = await trx
       .updateTable('historian.backfillJobs')
@@ -286,13 +291,7 @@ export async function endRun(
   andThen?: (trx: Db) => Promise<void>,
 ) {
   return db.transaction().execute(async (trx) => {
-    if (status === 'CANCELLED')
-      await trx
-        .updateTable('historian.backfillTasks')
-        .set({ status: 'CANCELLED', updatedAt: new Date() })
-        .where('jobId', '=', id)
-        .where('status', 'in', ['PENDING', 'RUNNING'])
-        .execute();
+    if (status === 'CANCELLED') await cancelOpenTasks(trx, id);
     const ended = await trx
       .updateTable('historian.backfillJobs')
       .set({
@@ -309,13 +308,7 @@ export async function endRun(
       .returningAll()
       .executeTakeFirst();
     // Changed meanwhile (resumed after this run saw the pause): the next run's, at once.
-    if (!ended)
-      await trx
-        .updateTable('historian.backfillJobs')
-        .set({ leaseUntil: sql<Date>`now() - interval '1 second'` })
-        .where('id', '=', id)
-        .where('worker', '=', worker)
-        .execute();
+    if (!ended) await releaseLease(trx, id, worker);
     else await andThen?.(trx);
     return ended;
   });
@@ -414,7 +407,7 @@ export async function watermarks(db: Db, tagMappingIds: readonly string[]) {
   `.execute(db);
   return rows.map((r) => ({
     tagMappingId: r.tagMappingId,
-    ranges: (r.ranges ?? []).map((x) => ({ from: new Date(x.from), to: new Date(x.to) })),
+    ranges: ranges(r.ranges),
   }));
 }
 

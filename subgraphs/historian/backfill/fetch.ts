@@ -9,6 +9,14 @@ import { tagSeriesKey } from '../../../lib/telemetry/caches.ts';
 import type { BatchOutcome, DeadLetter, IncomingReading, TelemetrySink } from '../../../lib/telemetry/types.ts';
 import type { TimeRange } from './backfill.repo.ts';
 
+/** A mapping's tag as the connector reads it: its handle and, where the mapping kept it, its type. */
+export const mappedTag = (m: { tag: string; ref: string; tagType: string | null }): HistorianTag => ({
+  tag: m.tag,
+  ref: m.ref,
+  type: m.tagType ?? '',
+  units: null,
+});
+
 /** One tag to read: what is still missing of it, oldest first. */
 export interface FetchTask {
   tagMappingId: string;

@@ -5,7 +5,7 @@ import { log } from '../../../lib/log.ts';
 import type { TelemetrySink } from '../../../lib/telemetry/types.ts';
 import * as repo from './backfill.repo.ts';
 import { Checkpoints } from './checkpoints.ts';
-import { fetchAll, type FetchTask } from './fetch.ts';
+import { fetchAll, type FetchTask, mappedTag } from './fetch.ts';
 
 export interface FrontfillDeps {
   db: Db;
@@ -30,14 +30,7 @@ export interface FrontfillDeps {
 export async function frontfillRound(d: FrontfillDeps): Promise<void> {
   const until = new Date(d.now() - d.settings.lagSeconds * 1000);
   const first = new Date(until.getTime() - d.settings.initialLookbackMinutes * 60_000);
-  const cp = new Checkpoints(
-    (deltas) =>
-      repo.addFetched(
-        d.db,
-        deltas.flatMap((x) => x.ranges.map((r) => ({ tagMappingId: x.tagMappingId, ...r }))),
-      ),
-    d.checkpointMs,
-  );
+  const cp = new Checkpoints((deltas) => repo.addFetched(d.db, repo.deltaRanges(deltas)), d.checkpointMs);
   cp.start();
   try {
     for (const [name, connector] of d.connectors) {
@@ -46,7 +39,7 @@ export async function frontfillRound(d: FrontfillDeps): Promise<void> {
         .filter((t) => t.from < until)
         .map((t) => ({
           tagMappingId: t.tagMappingId,
-          tag: { tag: t.tag, ref: t.ref, type: t.tagType ?? '', units: null },
+          tag: mappedTag(t),
           ranges: [{ from: t.from, to: until }],
         }));
       if (!tasks.length) continue;

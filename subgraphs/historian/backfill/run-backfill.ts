@@ -8,7 +8,7 @@ import { log } from '../../../lib/log.ts';
 import type { TelemetrySink } from '../../../lib/telemetry/types.ts';
 import * as repo from './backfill.repo.ts';
 import { Checkpoints } from './checkpoints.ts';
-import { fetchAll, type FetchTask } from './fetch.ts';
+import { fetchAll, type FetchTask, mappedTag } from './fetch.ts';
 
 export interface RunDeps {
   db: Db;
@@ -61,11 +61,7 @@ export async function runBackfill(deps: RunDeps, jobId: string): Promise<void> {
       cp.ended(t.tagMappingId, 'FAILED', `the mapping of ${t.tag} has no handle on ${job.historian}: map it again`);
       continue;
     }
-    tasks.push({
-      tagMappingId: t.tagMappingId,
-      tag: { tag: t.tag, ref: t.ref, type: t.tagType ?? '', units: null },
-      ranges: t.missing,
-    });
+    tasks.push({ tagMappingId: t.tagMappingId, tag: mappedTag({ ...t, ref: t.ref }), ranges: t.missing });
   }
   cp.start();
   let error: string | null = null;
